@@ -1,0 +1,1 @@
+"""THE MODEL funnel pipeline: MA, SFA and CRM extracts -> DuckDB -> stage tables and KPI marts."""

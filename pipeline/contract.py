@@ -1,0 +1,84 @@
+"""The canonical input contract: which entities the landing folder holds, their columns and types.
+
+docs/input-contract.md documents the same contract for people; tests check that the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnType = Literal["id", "text", "timestamp", "date", "boolean", "number", "decimal"]
+
+#: DuckDB type each contract type is stored as in schema `raw`.
+DUCKDB_TYPES: dict[str, str] = {
+    "id": "VARCHAR",
+    "text": "VARCHAR",
+    "timestamp": "TIMESTAMPTZ",
+    "date": "DATE",
+    "boolean": "BOOLEAN",
+    "number": "DOUBLE",
+    "decimal": "DECIMAL(18, 2)",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    required: bool = False  # a value must be present in every row
+
+
+@dataclass(frozen=True)
+class Entity:
+    system: str  # folder under the landing directory: ma, sfa or crm
+    name: str  # file or folder name inside the system folder
+    columns: tuple[Column, ...]
+
+    @property
+    def table(self) -> str:
+        """Table name in schema `raw` (and the dbt source table name)."""
+        return f"{self.system}_{self.name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _cols(*specs: str) -> tuple[Column, ...]:
+    """Columns from 'name:type' specs; a trailing '!' marks a value every row must have."""
+    columns = []
+    for spec in specs:
+        name, kind = spec.split(":")
+        required = kind.endswith("!")
+        columns.append(Column(name, kind.rstrip("!"), required))  # type: ignore[arg-type]
+    return tuple(columns)
+
+
+ENTITIES: tuple[Entity, ...] = (
+    Entity("ma", "leads", _cols(
+        "lead_id:id!", "email:text", "company:text", "created_at:timestamp!", "source:text", "campaign_id:id",
+    )),
+    Entity("ma", "mql_events", _cols(
+        "lead_id:id!", "mql_at:timestamp!", "score:number", "sfa_lead_id:id",
+    )),
+    Entity("sfa", "leads", _cols(
+        "lead_id:id!", "ma_lead_id:id", "created_at:timestamp!", "owner_id:id", "status:text",
+        "first_contact_at:timestamp", "converted_at:timestamp", "converted_opportunity_id:id",
+        "disqualified_at:timestamp", "disqualified_reason:text",
+    )),
+    Entity("sfa", "opportunities", _cols(
+        "opportunity_id:id!", "lead_id:id", "account_id:id", "owner_id:id", "type:text!", "created_at:timestamp!",
+        "stage_name:text", "is_closed:boolean", "is_won:boolean", "closed_at:timestamp", "amount:decimal",
+        "currency:text", "lost_reason:text",
+    )),
+    Entity("crm", "customers", _cols(
+        "account_id:id!", "won_opportunity_id:id", "onboarded_at:timestamp!", "segment:text", "industry:text",
+    )),
+    Entity("crm", "contracts", _cols(
+        "contract_id:id!", "account_id:id!", "start_date:date!", "end_date:date", "mrr:decimal",
+        "renewal_of_contract_id:id", "churned_at:timestamp", "churn_reason:text",
+    )),
+)
+
+ENTITIES_BY_TABLE: dict[str, Entity] = {e.table: e for e in ENTITIES}

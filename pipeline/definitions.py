@@ -1,0 +1,27 @@
+"""All Dagster definitions of the funnel, assembled in one place (loaded by workspace.yaml)."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipeline.ingest import ingest_assets
+from pipeline.settings import Settings
+from pipeline.transforms import dbt_resource, funnel_dbt_models
+
+#: Materializes everything: ingest -> staging -> funnel -> marts, with every check.
+funnel_job = dg.define_asset_job("funnel_job", selection=dg.AssetSelection.all(), description=__doc__)
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
+    return dg.Definitions(
+        assets=[*ingest_assets, funnel_dbt_models],
+        jobs=[funnel_job],
+        resources={
+            "settings": settings,
+            "warehouse": DuckDBResource(database=settings.warehouse_path),
+            "dbt": dbt_resource(),
+        },
+    )
+
+
+defs = build_definitions(Settings.from_env())

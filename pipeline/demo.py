@@ -1,0 +1,450 @@
+"""Demo extracts: a realistic MA -> SFA -> CRM history written in the canonical input contract.
+
+    python -m pipeline.demo --leads 20000 --months 24 --seed 7 --out data/landing
+
+Everything is vectorised with NumPy and written with PyArrow, one chunk of leads at a time, so
+10,000,000 leads fit in memory and time on a 2-core machine. The same arguments give the same files.
+
+Shapes (rates sit inside the benchmarks in ../shared/DOMAIN.md): a channel mix with different MQL
+rates, seasonality with the Japanese fiscal calendar (busy March, quiet August and December), growth,
+log-normal lags between stages, disqualified and recycled leads (some re-qualify later), sales-sourced
+opportunities, lost deals with reasons, annual contracts that renew with expansion or churn, and
+upsell, cross-sell and renewal opportunities for customers. Local times are Asia/Tokyo; the MA writes
+ISO-8601 with offset, the SFA and CRM write `YYYY/MM/DD HH:MM:SS` without one, as Japanese exports do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+DAY = 86_400
+DEFAULT_END = "2026-10-20T18:00:00"
+CHUNK = 1_000_000
+ID_BLOCK = 10_000_000_000  # ids of chunk c start at c * ID_BLOCK, so chunks never collide
+# Offsets inside a chunk's block: SFA leads of MQL round r at r * SPACE, opportunities converted from
+# them at CONVERTED + r * SPACE, sales-sourced ones at DIRECT, customer opportunities at EXPANSION.
+SPACE = 100_000_000
+CONVERTED, DIRECT, EXPANSION = 5 * SPACE, 8 * SPACE, 9 * SPACE
+
+# channel: (share of new leads, inquiry -> MQL rate)
+CHANNELS = {
+    "web_form": (0.25, 0.22),
+    "webinar": (0.18, 0.15),
+    "event": (0.15, 0.10),
+    "content_download": (0.20, 0.08),
+    "paid_ads": (0.12, 0.06),
+    "referral": (0.05, 0.30),
+    "partner": (0.05, 0.20),
+}
+# Lead volume by calendar month: fiscal year-end rush in March, summer (Obon) and year-end lulls.
+SEASONALITY = np.array([0.90, 1.00, 1.15, 0.95, 1.00, 1.05, 1.00, 0.75, 1.10, 1.10, 1.05, 0.80])
+SEGMENTS = np.array(["enterprise", "mid_market", "smb"])
+SEGMENT_SHARE = [0.15, 0.35, 0.50]
+SEGMENT_DEAL_MEDIAN = np.array([12_000_000, 4_000_000, 1_200_000])  # JPY, annual contract value
+SEGMENT_CLOSE_DAYS = np.array([75.0, 45.0, 30.0])
+SEGMENT_WIN_BONUS = np.array([-0.04, 0.0, 0.03])
+SEGMENT_ANNUAL_CHURN = np.array([0.05, 0.09, 0.15])
+INDUSTRIES = np.array(["manufacturing", "it_services", "retail", "finance", "healthcare", "logistics", "real_estate", "education"])
+COMPANY_STEMS = ["サンプル", "山田", "東京", "大阪", "みらい", "グローバル", "テクノ", "さくら", "ひかり", "日本"]
+COMPANY_FORMS = ["株式会社{}{}", "{}{}株式会社", "{}{}合同会社", "{}{} Holdings"]
+DISQUALIFY_REASONS = np.array(["no_budget", "no_authority", "no_need", "bad_fit", "unreachable", "competitor"])
+RECYCLE_REASONS = np.array(["timing", "not_now", "nurture"])
+LOST_REASONS = np.array(["price", "competitor", "no_decision", "timing", "feature_gap"])
+CHURN_REASONS = np.array(["budget_cut", "switched_to_competitor", "low_usage", "company_closed", "price"])
+OPEN_OPPORTUNITY_STAGES = np.array(["Qualification", "Needs Analysis", "Proposal", "Negotiation"])
+IS_REPS = np.array([f"005IS{n:010d}" for n in range(1, 9)])
+AE_REPS = np.array([f"005AE{n:010d}" for n in range(1, 7)])
+CSM_REPS = np.array([f"005CS{n:010d}" for n in range(1, 5)])
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # epoch seconds, local wall time treated as naive
+    end: int
+    months: np.ndarray  # epoch seconds of the first second of each month
+
+
+def _window(months: int, end: datetime) -> Window:
+    first = np.datetime64(f"{end.year:04d}-{end.month:02d}", "M") - (months - 1)
+    starts = (np.arange(months) + first).astype("datetime64[s]").astype(np.int64)
+    return Window(int(starts[0]), int(np.datetime64(end, "s").astype(np.int64)), starts)
+
+
+def _lognormal_days(rng: np.random.Generator, median: float | np.ndarray, sigma: float, size: int) -> np.ndarray:
+    return (np.asarray(median) * rng.lognormal(0.0, sigma, size) * DAY).astype(np.int64)
+
+
+def _ids(prefix: str, numbers: np.ndarray, width: int = 12) -> pa.Array:
+    digits = pc.utf8_lpad(pa.array(numbers, pa.int64()).cast(pa.string()), width, "0")
+    return pc.binary_join_element_wise(pa.scalar(prefix), digits, "") if prefix else digits
+
+
+def _times(seconds: np.ndarray, valid: np.ndarray | None, fmt: str) -> pa.Array:
+    arr = pa.array(seconds.astype("datetime64[s]"), pa.timestamp("s"), mask=None if valid is None else ~valid)
+    return pc.strftime(arr, format=fmt)
+
+
+def _dates(seconds: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    return _times(seconds, valid, "%Y/%m/%d")
+
+
+def _masked(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    return pa.array(values, mask=~valid)
+
+
+def _business_time(rng: np.random.Generator, day_start: np.ndarray) -> np.ndarray:
+    """A time of day, mostly in office hours (08:30-20:00), on the given day."""
+    minutes = np.clip(rng.normal(14 * 60, 150, day_start.size), 8 * 60 + 30, 20 * 60)
+    return day_start + (minutes * 60).astype(np.int64) + rng.integers(0, 60, day_start.size)
+
+
+def _plus_year(day_start: np.ndarray) -> np.ndarray:
+    """The last day of a 12-month term starting on the given days (epoch seconds at midnight)."""
+    days = day_start.astype("datetime64[s]").astype("datetime64[D]")
+    month = days.astype("datetime64[M]")
+    day_of_month = days - month.astype("datetime64[D]")
+    end = (month + 12).astype("datetime64[D]") + day_of_month - np.timedelta64(1, "D")
+    return end.astype("datetime64[s]").astype(np.int64)
+
+
+def _write(table: pa.Table, out: Path, system: str, entity: str, part: int) -> int:
+    folder = out / system / entity
+    folder.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(table, folder / f"part-{part:05d}.csv", pacsv.WriteOptions(quoting_style="needed"))
+    return table.num_rows
+
+
+class _Chunk:
+    """One chunk of leads and everything that follows from them downstream."""
+
+    def __init__(self, index: int, leads: int, window: Window, seed: int) -> None:
+        self.rng = np.random.default_rng([seed, index])
+        self.base = index * ID_BLOCK
+        self.n = leads
+        self.w = window
+        self.tables: dict[tuple[str, str], pa.Table] = {}
+
+    # --- marketing -------------------------------------------------------------------------------
+    def marketing(self) -> None:
+        rng, w, n = self.rng, self.w, self.n
+        month_days = np.diff(np.append(w.months, w.end)) / DAY
+        month_of_year = (w.months.astype("datetime64[s]").astype("datetime64[M]").astype(int) % 12)
+        growth = 1.0 + 0.025 * np.arange(w.months.size)
+        weight = SEASONALITY[month_of_year] * growth * month_days
+        month = rng.choice(w.months.size, n, p=weight / weight.sum())
+        day = (rng.random(n) * month_days[month]).astype(np.int64)
+        created = _business_time(rng, w.months[month] + day * DAY)
+        created = np.minimum(created, w.end - 60)
+        order = np.argsort(created, kind="stable")
+        created = created[order]
+
+        names = list(CHANNELS)
+        share = np.array([CHANNELS[c][0] for c in names])
+        channel = rng.choice(len(names), n, p=share / share.sum())
+        mql_rate = np.array([CHANNELS[c][1] for c in names])[channel]
+        segment = rng.choice(3, n, p=SEGMENT_SHARE)
+        ids = self.base + np.arange(1, n + 1)
+        company_no = rng.integers(0, max(n // 3, 1), n)
+        stems = np.array([f.format(s, "") for f in COMPANY_FORMS for s in COMPANY_STEMS])
+        company = pc.binary_join_element_wise(
+            pa.array(stems).take(pa.array(company_no % stems.size)),
+            pa.array((company_no // stems.size + 1).astype(str)), "")
+        campaign_month = (created.astype("datetime64[s]").astype("datetime64[M]")).astype(str)
+        campaign = pc.binary_join_element_wise(
+            pa.scalar("CMP-"), pa.array(np.array([c[:4].upper() for c in names])[channel]),
+            pa.scalar("-"), pa.array(np.char.replace(campaign_month, "-", "")), "")
+        self.tables[("ma", "leads")] = pa.table({
+            "lead_id": _ids("", ids, 10),
+            "email": pc.binary_join_element_wise(pa.scalar("lead"), _ids("", ids, 10), pa.scalar("@example.co.jp"), ""),
+            "company": company,
+            "created_at": _times(created, None, "%Y-%m-%dT%H:%M:%S+09:00"),
+            "source": pa.array(np.array(names)[channel]),
+            "campaign_id": campaign,
+        })
+
+        mqls = rng.random(n) < mql_rate
+        mql_at = created + _lognormal_days(rng, 12.0, 0.9, n)
+        mqls &= mql_at <= w.end
+        self.lead_segment = segment
+        first = self._mql_round(ids[mqls], mql_at[mqls], segment[mqls], round_no=1)
+        recycled = first["recycled"]
+        again = rng.random(recycled.sum()) < 0.25
+        re_mql_at = first["left_at"][recycled][again] + _lognormal_days(rng, 90.0, 0.6, int(again.sum()))
+        keep = re_mql_at <= w.end
+        second = self._mql_round(
+            first["ma_lead_id"][recycled][again][keep], re_mql_at[keep], first["segment"][recycled][again][keep],
+            round_no=2,
+        )
+        for key in ("mql_events", "sfa_leads", "conversions"):
+            self.tables.setdefault(key, [])
+        self._emit_mql(first)
+        self._emit_mql(second)
+
+    def _mql_round(self, ma_ids: np.ndarray, mql_at: np.ndarray, segment: np.ndarray, round_no: int) -> dict:
+        rng, w = self.rng, self.w
+        m = ma_ids.size
+        score = np.clip(rng.normal(70, 12, m), 40, 100).round()
+        sfa_no = self.base + round_no * SPACE + np.arange(1, m + 1)
+        created = np.minimum(mql_at + rng.exponential(20 * 60, m).astype(np.int64), w.end)
+        contact = created + rng.exponential(8 * 3600, m).astype(np.int64)
+        contacted = contact <= w.end
+        p_convert = 0.18 + 0.35 * (score - 40) / 60
+        u = rng.random(m)
+        converts = u < p_convert
+        recycles = (~converts) & (u < p_convert + 0.12)
+        disqualifies = ~(converts | recycles)
+        left_at = created + np.where(
+            converts, _lognormal_days(rng, 10.0, 0.7, m),
+            np.where(recycles, _lognormal_days(rng, 30.0, 0.5, m), _lognormal_days(rng, 15.0, 0.8, m)))
+        left_at = np.maximum(left_at, np.where(contacted, contact, created) + 600)
+        done = left_at <= w.end
+        if round_no == 2:  # a lead recycled twice stays disqualified
+            recycles, disqualifies = np.zeros(m, bool), disqualifies | recycles
+        return {
+            "ma_lead_id": ma_ids, "mql_at": mql_at, "score": score, "sfa_no": sfa_no, "created": created,
+            "contact": contact, "contacted": contacted, "converted": converts & done,
+            "recycled": recycles & done, "disqualified": disqualifies & done, "left_at": left_at,
+            "segment": segment, "owner": IS_REPS[rng.integers(0, IS_REPS.size, m)],
+        }
+
+    def _emit_mql(self, r: dict) -> None:
+        rng = self.rng
+        m = r["ma_lead_id"].size
+        if m == 0:
+            return
+        opp_no = r["sfa_no"] + CONVERTED  # the opportunity a converted SFA lead becomes
+        status = np.where(r["converted"], "converted", np.where(r["recycled"], "recycled", np.where(
+            r["disqualified"], "disqualified", np.where(r["contacted"], "working", "open"))))
+        left = r["recycled"] | r["disqualified"]
+        reason = np.where(r["recycled"], RECYCLE_REASONS[rng.integers(0, 3, m)],
+                          DISQUALIFY_REASONS[rng.integers(0, DISQUALIFY_REASONS.size, m)])
+        sfa_id = _ids("00Q", r["sfa_no"])
+        self.tables["mql_events"].append(pa.table({
+            "lead_id": _ids("", r["ma_lead_id"], 10),
+            "mql_at": _times(r["mql_at"], None, "%Y-%m-%dT%H:%M:%S+09:00"),
+            "score": pa.array(r["score"].astype(np.int64)),
+            "sfa_lead_id": sfa_id,
+        }))
+        self.tables["sfa_leads"].append(pa.table({
+            "lead_id": sfa_id,
+            "ma_lead_id": _ids("", r["ma_lead_id"], 10),
+            "created_at": _times(r["created"], None, "%Y/%m/%d %H:%M:%S"),
+            "owner_id": pa.array(r["owner"]),
+            "status": pa.array(status),
+            "first_contact_at": _times(r["contact"], r["contacted"], "%Y/%m/%d %H:%M:%S"),
+            "converted_at": _times(r["left_at"], r["converted"], "%Y/%m/%d %H:%M:%S"),
+            "converted_opportunity_id": pc.if_else(pa.array(r["converted"]), _ids("006", opp_no), pa.scalar(None, pa.string())),
+            "disqualified_at": _times(r["left_at"], left, "%Y/%m/%d %H:%M:%S"),
+            "disqualified_reason": _masked(reason, left),
+        }))
+        conv = r["converted"]
+        self.tables["conversions"].append({
+            "opp_no": opp_no[conv], "lead_id": r["sfa_no"][conv], "at": r["left_at"][conv],
+            "segment": r["segment"][conv], "score": r["score"][conv],
+        })
+
+    # --- field sales -----------------------------------------------------------------------------
+    def field_sales(self) -> None:
+        rng, w = self.rng, self.w
+        conv = self.tables.pop("conversions")
+        opp_no = np.concatenate([c["opp_no"] for c in conv]) if conv else np.zeros(0, np.int64)
+        lead_no = np.concatenate([c["lead_id"] for c in conv]) if conv else np.zeros(0, np.int64)
+        converted_at = np.concatenate([c["at"] for c in conv]) if conv else np.zeros(0, np.int64)
+        segment = np.concatenate([c["segment"] for c in conv]) if conv else np.zeros(0, np.int64)
+        score = np.concatenate([c["score"] for c in conv]) if conv else np.zeros(0)
+        created = np.minimum(converted_at + rng.integers(60, 7200, opp_no.size), w.end)
+        # Sales-sourced new business: about 15 % of opportunities start in field sales.
+        k = int(round(opp_no.size * 0.15 / 0.85))
+        direct_created = np.sort(rng.integers(w.start, w.end, k))
+        direct_no = self.base + DIRECT + np.arange(1, k + 1)
+        opp = {
+            "no": np.concatenate([opp_no, direct_no]),
+            "lead": np.concatenate([lead_no, np.full(k, -1)]),
+            "created": np.concatenate([created, direct_created]),
+            "segment": np.concatenate([segment, rng.choice(3, k, p=SEGMENT_SHARE)]),
+            "score": np.concatenate([score, np.full(k, 70.0)]),
+        }
+        n = opp["no"].size
+        seg = opp["segment"]
+        amount = (SEGMENT_DEAL_MEDIAN[seg] * rng.lognormal(0, 0.45, n) / 10_000).round() * 10_000
+        p_win = 0.26 + SEGMENT_WIN_BONUS[seg] + (opp["score"] - 70) / 250
+        won = rng.random(n) < p_win
+        closed_at = opp["created"] + _lognormal_days(rng, SEGMENT_CLOSE_DAYS[seg], 0.6, n)
+        closed = closed_at <= w.end
+        won &= closed
+        lost = closed & ~won
+        stage = np.where(won, "Closed Won", np.where(lost, "Closed Lost", OPEN_OPPORTUNITY_STAGES[
+            np.minimum((4 * (w.end - opp["created"]) / (SEGMENT_CLOSE_DAYS[seg] * DAY)).astype(int), 3)]))
+        account_no = self.base + np.arange(1, n + 1)
+        new_business = pa.table({
+            "opportunity_id": _ids("006", opp["no"]),
+            "lead_id": pc.if_else(pa.array(opp["lead"] >= 0), _ids("00Q", np.maximum(opp["lead"], 0)), pa.scalar(None, pa.string())),
+            "account_id": _ids("001", account_no),
+            "owner_id": pa.array(AE_REPS[rng.integers(0, AE_REPS.size, n)]),
+            "type": pa.array(np.full(n, "new_business")),
+            "created_at": _times(opp["created"], None, "%Y/%m/%d %H:%M:%S"),
+            "stage_name": pa.array(stage),
+            "is_closed": pa.array(closed),
+            "is_won": pa.array(won),
+            "closed_at": _times(closed_at, closed, "%Y/%m/%d %H:%M:%S"),
+            "amount": pa.array(amount.astype(np.int64)),
+            "currency": pa.array(np.full(n, "JPY")),
+            "lost_reason": _masked(LOST_REASONS[rng.integers(0, LOST_REASONS.size, n)], lost),
+        })
+        self.tables["opportunities"] = [new_business]
+        self.won = {"no": opp["no"][won], "account": account_no[won], "closed_at": closed_at[won],
+                    "segment": seg[won], "amount": amount[won]}
+
+    # --- customer success ------------------------------------------------------------------------
+    def customer_success(self) -> None:
+        rng, w, won = self.rng, self.w, self.won
+        n = won["no"].size
+        onboarded = np.minimum(won["closed_at"] + _lognormal_days(rng, 5.0, 0.5, n), w.end)
+        industry = INDUSTRIES[rng.integers(0, INDUSTRIES.size, n)]
+        self.tables["customers"] = pa.table({
+            "account_id": _ids("001", won["account"]),
+            "won_opportunity_id": _ids("006", won["no"]),
+            "onboarded_at": _times(onboarded, None, "%Y/%m/%d %H:%M:%S"),
+            "segment": pa.array(SEGMENTS[won["segment"]]),
+            "industry": pa.array(industry),
+        })
+        contracts, opportunities = [], []
+        contract_no = self.base + np.arange(1, n + 1) * 100  # room for 99 renewals per account
+        start = (onboarded // DAY) * DAY
+        mrr = np.maximum((won["amount"] / 12 / 1000).round() * 1000, 1000)
+        previous = np.full(n, -1)
+        alive = np.ones(n, bool)
+        term = 0
+        extra_no = self.base + EXPANSION
+        while alive.any():
+            idx = np.flatnonzero(alive)
+            end = _plus_year(start[idx])
+            churn_p = SEGMENT_ANNUAL_CHURN[won["segment"][idx]]
+            churns = rng.random(idx.size) < churn_p
+            churn_at = end + 12 * 3600
+            churned = churns & (churn_at <= w.end)
+            contracts.append(pa.table({
+                "contract_id": _ids("800", contract_no[idx] + term),
+                "account_id": _ids("001", won["account"][idx]),
+                "start_date": _dates(start[idx]),
+                "end_date": _dates(end),
+                "mrr": pa.array(mrr[idx].astype(np.int64)),
+                "renewal_of_contract_id": pc.if_else(pa.array(previous[idx] >= 0), _ids("800", np.maximum(previous[idx], 0)), pa.scalar(None, pa.string())),
+                "churned_at": _times(churn_at, churned, "%Y/%m/%d %H:%M:%S"),
+                "churn_reason": _masked(CHURN_REASONS[rng.integers(0, CHURN_REASONS.size, idx.size)], churned),
+            }))
+            # Expansion during the term: upsell and cross-sell opportunities, about half won.
+            for kind, p in (("upsell", 0.20), ("cross_sell", 0.10)):
+                hit = rng.random(idx.size) < p
+                k = int(hit.sum())
+                opened = start[idx][hit] + rng.integers(30, 300, k) * DAY
+                closes = opened + _lognormal_days(rng, 30.0, 0.5, k)
+                ok = opened <= w.end
+                k2 = int(ok.sum())
+                closed = closes[ok] <= w.end
+                is_won = closed & (rng.random(k2) < 0.5)
+                opportunities.append(self._expansion(
+                    extra_no + np.arange(k2), won["account"][idx][hit][ok], kind, opened[ok], closes[ok], closed,
+                    is_won, mrr[idx][hit][ok] * 12 * rng.uniform(0.1, 0.4, k2)))
+                extra_no += k2
+            renew_start = end + DAY
+            due = renew_start <= w.end
+            renews = due & ~churns
+            # Renewal opportunity at term end: won when the customer renews, lost when it churns.
+            k3 = int(due.sum())
+            opportunities.append(self._expansion(
+                extra_no + np.arange(k3), won["account"][idx][due], "renewal", end[due] - 45 * DAY,
+                end[due], np.ones(k3, bool), renews[due], mrr[idx][due] * 12))
+            extra_no += k3
+            growth = np.clip(rng.normal(0.08, 0.10, idx.size), -0.2, 0.5)
+            previous[idx] = contract_no[idx] + term
+            mrr[idx] = np.maximum((mrr[idx] * (1 + growth) / 1000).round() * 1000, 1000)
+            start[idx] = renew_start
+            alive[idx] = renews
+            term += 1
+        self.tables["contracts"] = pa.concat_tables(contracts)
+        self.tables["opportunities"].extend(opportunities)
+
+    def _expansion(self, numbers, accounts, kind, created, closes, closed, won, amount) -> pa.Table:
+        rng = self.rng
+        k = numbers.size
+        lost = closed & ~won
+        return pa.table({
+            "opportunity_id": _ids("006", numbers),
+            "lead_id": pa.nulls(k, pa.string()),
+            "account_id": _ids("001", accounts),
+            "owner_id": pa.array(CSM_REPS[rng.integers(0, CSM_REPS.size, k)]),
+            "type": pa.array(np.full(k, kind)),
+            "created_at": _times(created, None, "%Y/%m/%d %H:%M:%S"),
+            "stage_name": pa.array(np.where(won, "Closed Won", np.where(lost, "Closed Lost", "Proposal"))),
+            "is_closed": pa.array(closed),
+            "is_won": pa.array(won),
+            "closed_at": _times(closes, closed, "%Y/%m/%d %H:%M:%S"),
+            "amount": pa.array((np.asarray(amount) / 10_000).round().astype(np.int64) * 10_000),
+            "currency": pa.array(np.full(k, "JPY")),
+            "lost_reason": _masked(np.full(k, "churn" if kind == "renewal" else "no_budget"), lost),
+        })
+
+    def write(self, out: Path, part: int) -> dict[str, int]:
+        t = self.tables
+        written = {
+            "ma/leads": _write(t["ma", "leads"], out, "ma", "leads", part),
+            "ma/mql_events": _write(pa.concat_tables(t["mql_events"]), out, "ma", "mql_events", part),
+            "sfa/leads": _write(pa.concat_tables(t["sfa_leads"]), out, "sfa", "leads", part),
+            "sfa/opportunities": _write(pa.concat_tables(t["opportunities"]), out, "sfa", "opportunities", part),
+            "crm/customers": _write(t["customers"], out, "crm", "customers", part),
+            "crm/contracts": _write(t["contracts"], out, "crm", "contracts", part),
+        }
+        return written
+
+
+def generate(leads: int, months: int, seed: int, out: Path, end: datetime | None = None,
+             chunk_size: int = CHUNK, progress: bool = False) -> dict[str, int]:
+    """Write the demo extracts under `out` (one folder per system and entity); return rows per entity."""
+    if leads < 1 or months < 1:
+        raise ValueError("--leads and --months must be at least 1")
+    window = _window(months, end or datetime.fromisoformat(DEFAULT_END))
+    totals: dict[str, int] = {}
+    chunks = -(-leads // chunk_size)
+    for index in range(chunks):
+        size = min(chunk_size, leads - index * chunk_size)
+        chunk = _Chunk(index, size, window, seed)
+        chunk.marketing()
+        chunk.field_sales()
+        chunk.customer_success()
+        for entity, rows in chunk.write(out, index).items():
+            totals[entity] = totals.get(entity, 0) + rows
+        if progress:
+            print(f"  chunk {index + 1}/{chunks}: {size:,} leads", file=sys.stderr)
+    return totals
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=20_000, help="new MA leads to create (default 20000)")
+    parser.add_argument("--months", type=int, default=24, help="months of history (default 24)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed; same seed, same files (default 7)")
+    parser.add_argument("--out", type=Path, default=Path("data/landing"), help="landing folder to write")
+    parser.add_argument("--end", type=datetime.fromisoformat, default=datetime.fromisoformat(DEFAULT_END),
+                        help=f"last moment of the history, local time (default {DEFAULT_END})")
+    parser.add_argument("--chunk-size", type=int, default=CHUNK, help="leads generated per chunk and file")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    totals = generate(args.leads, args.months, args.seed, args.out, args.end, args.chunk_size, progress=True)
+    for entity, rows in totals.items():
+        print(f"{entity:20s} {rows:>12,} rows")
+    print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")
+
+
+if __name__ == "__main__":
+    main()

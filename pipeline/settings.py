@@ -1,0 +1,104 @@
+"""Runtime settings, read from environment variables so that nothing is configured by editing code.
+
+Every setting has a documented default (docs/configuration.md). Relative paths given in the
+environment resolve against the current directory; the defaults resolve against the project root,
+so `make run` works from any directory.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dagster as dg
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Every asset or check that writes the DuckDB file runs in this Dagster concurrency pool,
+#: whose limit is 1 (dagster_home/dagster.yaml): DuckDB admits one writing process per file.
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is missing or malformed."""
+
+
+def _path(env: str, default: str) -> Path:
+    raw = os.environ.get(env)
+    if raw:
+        return Path(raw).expanduser().resolve()
+    return (PROJECT_ROOT / default).resolve()
+
+
+def _timezone(env: str, default: str) -> str:
+    name = os.environ.get(env) or default
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"{env}={name!r} is not an IANA time zone (e.g. Asia/Tokyo, UTC)") from exc
+    return name
+
+
+def _int(env: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(env)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{env}={raw!r} is not an integer") from exc
+    if not low <= value <= high:
+        raise SettingsError(f"{env}={value} is outside {low}..{high}")
+    return value
+
+
+def _as_of(env: str) -> str | None:
+    raw = os.environ.get(env)
+    if not raw:
+        return None
+    for parse in (date.fromisoformat, datetime.fromisoformat):
+        try:
+            parse(raw)
+            return raw
+        except ValueError:
+            continue
+    raise SettingsError(f"{env}={raw!r} is not an ISO date (2024-06-30) or timestamp (2024-06-30T18:00:00+09:00)")
+
+
+class Settings(dg.ConfigurableResource):
+    """Where extracts and the warehouse live, and how time is read and cut into periods.
+
+    A Dagster resource, so the values in force show in the UI and can be overridden per run.
+    """
+
+    landing_dir: str
+    warehouse_path: str
+    source_tz: str = "Asia/Tokyo"
+    reporting_tz: str = "Asia/Tokyo"
+    fiscal_year_start_month: int = 4
+    as_of: str | None = None
+    marketing_aging_days: int = 180
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            landing_dir=str(_path("FUNNEL_LANDING_DIR", "data/landing")),
+            warehouse_path=str(_path("FUNNEL_WAREHOUSE", "warehouse/funnel.duckdb")),
+            source_tz=_timezone("FUNNEL_SOURCE_TZ", "Asia/Tokyo"),
+            reporting_tz=_timezone("FUNNEL_REPORTING_TZ", "Asia/Tokyo"),
+            fiscal_year_start_month=_int("FUNNEL_FISCAL_YEAR_START_MONTH", 4, 1, 12),
+            as_of=_as_of("FUNNEL_AS_OF"),
+            marketing_aging_days=_int("FUNNEL_MARKETING_AGING_DAYS", 180, 1, 3650),
+        )
+
+    def dbt_vars(self) -> dict[str, object]:
+        """The settings the dbt models read with var(); see transforms/dbt_project.yml."""
+        return {
+            "warehouse_path": self.warehouse_path,
+            "reporting_tz": self.reporting_tz,
+            "fiscal_year_start_month": self.fiscal_year_start_month,
+            "as_of": self.as_of,
+            "marketing_aging_days": self.marketing_aging_days,
+        }

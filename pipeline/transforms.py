@@ -1,0 +1,65 @@
+"""Transforms: every dbt model is a Dagster asset and every dbt test an asset check (dagster-dbt).
+
+The dbt project lives in transforms/. Its manifest is built on demand (`dbt parse`), never committed.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from pipeline.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "transforms"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+#: The dbt installed beside this Python (the project's .venv), so no activated shell is needed.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+
+def _sources_changed_since(manifest: Path) -> bool:
+    built = manifest.stat().st_mtime
+    watched = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        watched += [p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file()]
+    return any(p.stat().st_mtime > built for p in watched)
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than any model, macro or test."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists() or _sources_changed_since(manifest):
+        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+    return manifest
+
+
+class FunnelDbtTranslator(DagsterDbtTranslator):
+    """Source tables map to the ingest assets' keys (raw/<table>); models keep their dbt names."""
+
+    def get_asset_key(self, dbt_resource_props: dict) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["config"].get("schema") or "main", dbt_resource_props["name"]])
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=FunnelDbtTranslator(),
+    pool=WAREHOUSE_POOL,
+)
+def funnel_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
+    """Builds staging views, the four stage tables and the KPI marts, running each model's tests."""
+    invocation = dbt.cli(["build", "--vars", json.dumps(settings.dbt_vars())], context=context)
+    yield from invocation.stream().fetch_row_counts()
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--prepare"]:
+    print(f"dbt manifest: {ensure_manifest()}")

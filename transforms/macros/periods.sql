@@ -1,0 +1,25 @@
+{#- Local wall time of an instant in the reporting time zone. -#}
+{% macro local_time(ts) -%}
+    timezone('{{ var("reporting_tz") }}', {{ ts }})
+{%- endmacro %}
+
+{#- First day of the calendar month of an instant, in the reporting time zone. -#}
+{% macro month_start(ts) -%}
+    cast(date_trunc('month', {{ local_time(ts) }}) as date)
+{%- endmacro %}
+
+{#- First day of the fiscal quarter of an instant; fiscal_year_start_month sets where quarters begin. -#}
+{% macro fiscal_quarter_start(ts) -%}
+    {%- set shift = var("fiscal_year_start_month") | int - 1 -%}
+    cast(date_trunc('quarter', {{ local_time(ts) }} - interval {{ shift }} month) + interval {{ shift }} month as date)
+{%- endmacro %}
+
+{#- The instant a calendar date begins in the reporting time zone (contract dates carry no time). -#}
+{% macro date_to_instant(d) -%}
+    timezone('{{ var("reporting_tz") }}', cast({{ d }} as timestamp))
+{%- endmacro %}
+
+{#- Days between two instants, as a decimal number. -#}
+{% macro days_between(start_ts, end_ts) -%}
+    (epoch({{ end_ts }}) - epoch({{ start_ts }})) / 86400.0
+{%- endmacro %}

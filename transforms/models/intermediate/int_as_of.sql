@@ -1,0 +1,39 @@
+{#-
+    The single as-of instant every stage table and mart is computed at. Events after it are treated
+    as not having happened yet, so a past as-of rebuilds a past period to the same numbers.
+    var('as_of'): null (the latest event in the data), a date (its end, in the reporting time zone),
+    or a timestamp (with an offset, or else read in the reporting time zone).
+-#}
+{%- set as_of = var('as_of') -%}
+
+with event_times as (
+    select max(created_at) as event_at from {{ ref('stg_ma__leads') }}
+    union all select max(mql_at) from {{ ref('stg_ma__mql_events') }}
+    union all select max(created_at) from {{ ref('stg_sfa__leads') }}
+    union all select max(first_contact_at) from {{ ref('stg_sfa__leads') }}
+    union all select max(converted_at) from {{ ref('stg_sfa__leads') }}
+    union all select max(disqualified_at) from {{ ref('stg_sfa__leads') }}
+    union all select max(created_at) from {{ ref('stg_sfa__opportunities') }}
+    union all select max(closed_at) from {{ ref('stg_sfa__opportunities') }}
+    union all select max(onboarded_at) from {{ ref('stg_crm__customers') }}
+    union all select max(churned_at) from {{ ref('stg_crm__contracts') }}
+),
+
+latest as (
+    select max(event_at) as latest_event_at from event_times
+)
+
+select
+    {% if as_of is none -%}
+    latest_event_at as as_of,
+    {%- elif as_of | string | length == 10 -%}
+    {{ date_to_instant("cast('" ~ as_of ~ "' as date) + 1") }} - interval 1 microsecond as as_of,
+    {%- else -%}
+    case
+        when regexp_matches('{{ as_of }}', '(Z|[+-]\d{2}(:?\d{2})?)$') then cast('{{ as_of }}' as timestamptz)
+        else {{ date_to_instant("'" ~ as_of ~ "'") }}
+    end as as_of,
+    {%- endif %}
+    latest_event_at,
+    '{{ var("reporting_tz") }}' as reporting_tz
+from latest

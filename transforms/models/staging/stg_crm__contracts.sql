@@ -1,0 +1,18 @@
+with source as (
+    select * from {{ source('raw', 'crm_contracts') }}
+),
+
+renamed as (
+    select
+        contract_id,
+        account_id,
+        start_date,
+        end_date,
+        mrr,
+        renewal_of_contract_id,
+        churned_at,
+        churn_reason
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,16 @@
+with source as (
+    select * from {{ source('raw', 'ma_leads') }}
+),
+
+renamed as (
+    select
+        lead_id as ma_lead_id,
+        email,
+        company,
+        created_at,
+        lower(source) as source,
+        campaign_id
+    from source
+)
+
+select * from renamed
