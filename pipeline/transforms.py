@@ -58,7 +58,7 @@ class FunnelDbtTranslator(DagsterDbtTranslator):
 def funnel_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
     """Builds staging views, the four stage tables and the KPI marts, running each model's tests."""
     invocation = dbt.cli(["build", "--vars", json.dumps(settings.dbt_vars())], context=context)
-    yield from invocation.stream().fetch_row_counts()
+    yield from invocation.stream()
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--prepare"]:

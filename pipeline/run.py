@@ -1,0 +1,120 @@
+"""`make run`: demo extracts if the landing folder is empty, every asset materialized through Dagster,
+then the monthly funnel of the latest months printed from marts.funnel_kpi_monthly.
+
+    python -m pipeline.run [--months 6]
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import duckdb
+
+from pipeline import demo
+from pipeline.ingest import CSV_SUFFIXES, PARQUET_SUFFIXES
+from pipeline.settings import Settings
+
+DEMO_LEADS = 20_000
+DEMO_MONTHS = 24
+DEMO_SEED = 7
+STAGES = ("marketing", "inside_sales", "field_sales", "customer_success")
+
+
+def landing_is_empty(landing_dir: Path) -> bool:
+    suffixes = CSV_SUFFIXES + PARQUET_SUFFIXES
+    return not landing_dir.exists() or not any(
+        p.is_file() and p.name.lower().endswith(suffixes) for p in landing_dir.rglob("*")
+    )
+
+
+def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Run funnel_job (every asset and check) in this process; steps run one at a time."""
+    from pipeline.definitions import build_definitions  # parses the dbt project on first import
+
+    job = build_definitions(settings).get_job_def("funnel_job")
+    return job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+
+
+def summarize(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per materialized asset group and per failed step or check."""
+    materialized = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
+    checks = [e.event_specific_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    lines = [f"materialized {len(materialized)} assets; {sum(c.passed for c in checks)}/{len(checks)} checks passed"]
+    for check in checks:
+        if not check.passed:
+            lines.append(f"  check failed: {check.asset_key.to_user_string()} {check.check_name} ({check.severity.value})")
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error.cause.message if error and error.cause else (error.message if error else "")
+            lines.append(f"  step failed: {event.step_key}: {cause.strip() or event.message}")
+    return lines
+
+
+def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
+    """The period-view funnel of the latest `months` months as a text table."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            """
+            with latest as (
+                select distinct period_start from marts.funnel_kpi_monthly
+                where view = 'period' order by period_start desc limit ?
+            )
+            select k.period_start, k.stage, k.base, k.base_handover, k.base_direct, k.goal, k.conversion_rate,
+                   k.as_of
+            from marts.funnel_kpi_monthly as k
+            inner join latest using (period_start)
+            where k.view = 'period'
+            order by k.period_start, k.stage_order
+            """,
+            [months],
+        ).fetchall()
+    if not rows:
+        return "marts.funnel_kpi_monthly is empty"
+    head = f"{'month':<8} {'stage':<17} {'base':>8} {'handover':>9} {'direct':>7} {'goal':>7} {'conversion':>11}"
+    as_of = rows[0][7].astimezone(ZoneInfo(reporting_tz))
+    lines = [f"Monthly funnel, period view, as of {as_of:%Y-%m-%d %H:%M} {reporting_tz}. "
+             "A stage's goal is its hand-overs to the next stage.", head, "-" * len(head)]
+    for period_start, stage, base, handover, direct, goal, rate, _ in rows:
+        rate_text = f"{rate:.1%}" if rate is not None else "-"
+        lines.append(f"{period_start:%Y-%m} {stage:<17} {base:>8,} {handover:>9,} {direct:>7,} {goal:>7,} {rate_text:>11}")
+        if stage == STAGES[-1]:
+            lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--months", type=int, default=6, help="how many latest months to print (default 6)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    landing = Path(settings.landing_dir)
+    if landing_is_empty(landing):
+        print(f"{landing} is empty: writing demo extracts ({DEMO_LEADS:,} leads, {DEMO_MONTHS} months)")
+        demo.generate(DEMO_LEADS, DEMO_MONTHS, DEMO_SEED, landing)
+    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
+    # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    with instance:
+        result = materialize_all(settings, instance)
+    print("\n".join(summarize(result)))
+    if not result.success:
+        print("the run failed; see above (and `make ui` for the full run log)", file=sys.stderr)
+        return 1
+    print()
+    print(funnel_table(Path(settings.warehouse_path), args.months, settings.reporting_tz))
+    print(f"\nDuckDB warehouse: {settings.warehouse_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
