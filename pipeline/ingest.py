@@ -132,7 +132,7 @@ def _stage_files(con: duckdb.DuckDBPyConnection, files: list[Path], landing_dir:
         )
     if parquets:
         parts.append(
-            "SELECT COLUMNS(c -> c NOT IN ('filename', 'file_row_number'))::VARCHAR, filename AS _file, "
+            "SELECT COLUMNS(lambda c: c NOT IN ('filename', 'file_row_number'))::VARCHAR, filename AS _file, "
             f"file_row_number + 1 AS _source_row FROM read_parquet({_list(parquets)}, "
             "union_by_name = true, filename = true, file_row_number = true)"
         )
@@ -178,13 +178,13 @@ def load_entity(
 
     counts = con.execute(
         "SELECT " + ", ".join(f"count_if({_bad(c, source_tz)})" for c in entity.columns) + " FROM _load"
-    ).fetchone()
+    ).fetchall()[0]
     for column, bad_count in zip(entity.columns, counts):
         if bad_count:
             file, row, value = con.execute(
                 f"SELECT _source_file, _source_row, {_q(column.name)} FROM _load "
                 f"WHERE {_bad(column, source_tz)} ORDER BY _source_file, _source_row LIMIT 1"
-            ).fetchone()
+            ).fetchall()[0]
             problem = "is empty but required" if value is None or not value.strip() else (
                 f"value {value!r} is not a valid {column.type}"
             )
@@ -211,7 +211,7 @@ def load_entity(
     finally:
         con.execute("DROP TABLE IF EXISTS _load")
         con.execute("DROP TABLE IF EXISTS _csv")
-    rows = con.execute(f"SELECT count(*) FROM raw.{entity.table}").fetchone()[0]
+    rows = con.execute(f"SELECT count(*) FROM raw.{entity.table}").fetchall()[0][0]
     return LoadResult(
         table=entity.table,
         rows=rows,

@@ -34,7 +34,7 @@ def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.Exec
     """Run funnel_job (every asset and check) in this process; steps run one at a time."""
     from pipeline.definitions import build_definitions  # parses the dbt project on first import
 
-    job = build_definitions(settings).get_job_def("funnel_job")
+    job = build_definitions(settings).resolve_job_def("funnel_job")
     return job.execute_in_process(
         instance=instance,
         raise_on_error=False,

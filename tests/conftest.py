@@ -1,0 +1,106 @@
+"""Shared fixtures: small demo landing folders materialized through Dagster into temporary warehouses."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from pipeline import demo
+from pipeline.settings import Settings
+
+DEMO_LEADS = 4_000
+DEMO_MONTHS = 18
+DEMO_SEED = 11
+EDGE_AS_OF = "2026-06-30"
+
+
+@dataclass
+class Materialized:
+    settings: Settings
+    result: dg.ExecuteInProcessResult
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.settings.landing_dir)
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with duckdb.connect(self.settings.warehouse_path) as con:
+            return con.execute(sql, params or []).df()
+
+
+def materialize(landing: Path, warehouse: Path, **overrides) -> Materialized:
+    from pipeline.definitions import build_definitions
+
+    settings = Settings(landing_dir=str(landing), warehouse_path=str(warehouse), **overrides)
+    job = build_definitions(settings).resolve_job_def("funnel_job")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    return Materialized(settings, result)
+
+
+@pytest.fixture(scope="session")
+def demo_landing(tmp_path_factory) -> Path:
+    landing = tmp_path_factory.mktemp("landing")
+    demo.generate(DEMO_LEADS, DEMO_MONTHS, DEMO_SEED, landing)
+    return landing
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_landing, tmp_path_factory) -> Materialized:
+    """The plain demo extracts, as `make run` materializes them."""
+    run = materialize(demo_landing, tmp_path_factory.mktemp("warehouse") / "funnel.duckdb")
+    assert run.result.success, "materializing the demo extracts failed"
+    return run
+
+
+def _write_edge_cases(landing: Path) -> None:
+    """Records the demo never writes: a lead created in the SFA, a duplicate SFA lead with no sync id,
+    a customer with no won deal and its renewal (as Parquet), and a lead at 05:30 JST on April 1."""
+    mql = pd.read_csv(next((landing / "ma" / "mql_events").glob("*.csv")), dtype=str)
+    synced = mql.iloc[0]
+    mql_local = pd.Timestamp(synced["mql_at"]).tz_convert("Asia/Tokyo").tz_localize(None)
+    (landing / "sfa" / "leads" / "zz_edge.csv").write_text(
+        "lead_id,ma_lead_id,created_at,owner_id,status,first_contact_at,converted_at,"
+        "converted_opportunity_id,disqualified_at,disqualified_reason\n"
+        "00QEDGE0000001,,2026-03-10 10:00:00,005IS0000000001,converted,2026-03-10 11:00:00,"
+        "2026-03-20 10:00:00,006EDGE0000001,,\n"
+        f"00QEDGE0000002,{synced['lead_id']},{mql_local + pd.Timedelta(hours=1):%Y/%m/%d %H:%M:%S},"
+        "005IS0000000002,open,,,,,\n"
+    )
+    (landing / "sfa" / "opportunities" / "zz_edge.csv").write_text(
+        "opportunity_id,lead_id,account_id,owner_id,type,created_at,stage_name,is_closed,is_won,closed_at,"
+        "amount,currency,lost_reason\n"
+        "006EDGE0000001,00QEDGE0000001,001EDGE0000001,005AE0000000001,new_business,2026/03/20 10:05:00,"
+        "Proposal,false,false,,1000000,JPY,\n"
+    )
+    pd.DataFrame({
+        "account_id": ["001EDGE0000002"], "won_opportunity_id": [None],
+        "onboarded_at": [pd.Timestamp("2025-02-01 09:00:00")], "segment": ["smb"], "industry": ["retail"],
+    }).to_parquet(landing / "crm" / "customers" / "zz_edge.parquet")
+    pd.DataFrame({
+        "contract_id": ["800EDGE0000001", "800EDGE0000002"], "account_id": ["001EDGE0000002"] * 2,
+        "start_date": [pd.Timestamp("2025-02-01").date(), pd.Timestamp("2026-02-01").date()],
+        "end_date": [pd.Timestamp("2026-01-31").date(), pd.Timestamp("2027-01-31").date()],
+        "mrr": [100000, 110000], "renewal_of_contract_id": [None, "800EDGE0000001"],
+        "churned_at": [None, None], "churn_reason": [None, None],
+    }).to_parquet(landing / "crm" / "contracts" / "zz_edge.parquet")
+    (landing / "ma" / "leads" / "zz_edge.csv").write_text(
+        "lead_id,email,company,created_at,source,campaign_id\n"
+        "0999999999,edge@example.co.jp,株式会社エッジ,2026-03-31T20:30:00Z,web_form,CMP-EDGE\n"
+    )
+
+
+@pytest.fixture(scope="session")
+def edge_run(demo_landing, tmp_path_factory) -> Materialized:
+    """Demo extracts plus hand-made edge cases across several files and formats, with a past as-of date."""
+    landing = tmp_path_factory.mktemp("edge") / "landing"
+    shutil.copytree(demo_landing, landing)
+    _write_edge_cases(landing)
+    run = materialize(landing, tmp_path_factory.mktemp("warehouse") / "edge.duckdb", as_of=EDGE_AS_OF)
+    assert run.result.success, "materializing the edge-case extracts failed"
+    return run
