@@ -1,11 +1,11 @@
 """All Dagster definitions of the funnel, assembled in one place (loaded by workspace.yaml)."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from pipeline.ingest import ingest_assets
 from pipeline.settings import Settings
 from pipeline.transforms import dbt_resource, funnel_dbt_models
+from pipeline.warehouse import Warehouse
 
 #: Materializes everything: ingest -> staging -> funnel -> marts, with every check.
 funnel_job = dg.define_asset_job("funnel_job", selection=dg.AssetSelection.all(), description=__doc__)
@@ -18,7 +18,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[funnel_job],
         resources={
             "settings": settings,
-            "warehouse": DuckDBResource(database=settings.warehouse_path),
+            "warehouse": Warehouse(path=settings.warehouse_path),
             "dbt": dbt_resource(),
         },
     )

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from pipeline.contract import DUCKDB_TYPES, ENTITIES, Column, Entity
 from pipeline.settings import WAREHOUSE_POOL, Settings
+from pipeline.warehouse import Warehouse
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 PARQUET_SUFFIXES = (".parquet",)
@@ -173,9 +173,26 @@ def load_entity(
 
     try:
         _stage_files(con, files, landing_dir)
+        _validate(con, entity, landing_dir, source_tz)
+        _replace_raw_table(con, entity, sorted(extra), source_tz)
     except duckdb.Error as exc:
-        raise IngestError(f"{entity.table}: cannot read {', '.join(map(str, files))}: {exc}") from exc
+        raise IngestError(f"{entity.table}: cannot load {', '.join(map(str, files))}: {exc}") from exc
+    finally:
+        con.execute("DROP TABLE IF EXISTS _load")
+        con.execute("DROP TABLE IF EXISTS _csv")
+    rows = con.execute(f"SELECT count(*) FROM raw.{entity.table}").fetchall()[0][0]
+    return LoadResult(
+        table=entity.table,
+        rows=rows,
+        files=[str(p.relative_to(landing_dir)) for p in files],
+        bytes=sum(p.stat().st_size for p in files),
+        extra_columns=sorted(extra),
+        seconds=time.perf_counter() - started,
+    )
 
+
+def _validate(con: duckdb.DuckDBPyConnection, entity: Entity, landing_dir: Path, source_tz: str) -> None:
+    """Raise IngestError for the first value in `_load` that breaks the contract."""
     counts = con.execute(
         "SELECT " + ", ".join(f"count_if({_bad(c, source_tz)})" for c in entity.columns) + " FROM _load"
     ).fetchall()[0]
@@ -193,33 +210,24 @@ def load_entity(
                 f"({bad_count} bad value(s) in this column for {entity.table}); raw.{entity.table} was not changed"
             )
 
+
+def _replace_raw_table(con: duckdb.DuckDBPyConnection, entity: Entity, extra: list[str], source_tz: str) -> None:
+    """Swap raw.<table> for the typed contents of `_load` in one transaction."""
     typed = ", ".join(
         f"CAST({_typed(c, source_tz)} AS {DUCKDB_TYPES[c.type]}) AS {_q(c.name)}" for c in entity.columns
     )
-    extras = "".join(f", {_q(x)}" for x in sorted(extra))
+    extras = "".join(f", {_q(x)}" for x in extra)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute(
             f"CREATE OR REPLACE TABLE raw.{entity.table} AS SELECT {typed}{extras}, _source_file, _source_row "
-            "FROM _load ORDER BY _source_file, _source_row"
+            "FROM _load"
         )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    finally:
-        con.execute("DROP TABLE IF EXISTS _load")
-        con.execute("DROP TABLE IF EXISTS _csv")
-    rows = con.execute(f"SELECT count(*) FROM raw.{entity.table}").fetchall()[0][0]
-    return LoadResult(
-        table=entity.table,
-        rows=rows,
-        files=[str(p.relative_to(landing_dir)) for p in files],
-        bytes=sum(p.stat().st_size for p in files),
-        extra_columns=sorted(extra),
-        seconds=time.perf_counter() - started,
-    )
 
 
 def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
@@ -234,9 +242,9 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
         ),
     )
     def ingest(
-        context: dg.AssetExecutionContext, warehouse: DuckDBResource, settings: Settings
+        context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings
     ) -> dg.MaterializeResult:
-        with warehouse.get_connection() as con:
+        with warehouse.connect() as con:
             result = load_entity(con, entity, Path(settings.landing_dir), settings.source_tz)
         context.log.info(f"raw.{result.table}: {result.rows} rows from {len(result.files)} file(s)")
         return dg.MaterializeResult(

@@ -1,0 +1,28 @@
+"""The DuckDB warehouse file as a Dagster resource, with short-lived connections.
+
+DuckDB admits one writing process per file and, while it is open, no other process can open it.
+Every connection is therefore opened for one unit of work and closed when it ends, also when it
+fails (dagster-duckdb's resource leaves the connection open after an exception).
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The DuckDB file the pipeline writes (FUNNEL_WAREHOUSE). BI tools must not open this file."""
+
+    path: str
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(self.path)
+        try:
+            yield con
+        finally:
+            con.close()

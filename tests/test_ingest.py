@@ -1,0 +1,158 @@
+"""Ingest: the input contract, typed loading, and bad input that stops with file, column and row."""
+
+import re
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipeline.contract import ENTITIES, ENTITIES_BY_TABLE
+from pipeline.ingest import IngestError, entity_files, load_entity
+from pipeline.settings import Settings
+
+LEADS = ENTITIES_BY_TABLE["ma_leads"]
+HEADER = "lead_id,email,company,created_at,source,campaign_id\n"
+
+
+def _landing(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = tmp_path / "landing" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return tmp_path / "landing"
+
+
+def _load(landing: Path, entity=LEADS, con=None):
+    con = con or duckdb.connect()
+    return con, load_entity(con, entity, landing, "Asia/Tokyo")
+
+
+def test_timestamps_in_every_accepted_layout_are_stored_as_utc_instants(tmp_path):
+    landing = _landing(tmp_path, {"ma/leads.csv": HEADER + (
+        "0001,a@x.jp,株式会社あ,2024-04-01 05:00:00,web,C1\n"       # naive: read in Asia/Tokyo
+        "0002,b@x.jp,B,2024/04/01 05:00:00,web,C1\n"                # Japanese export layout
+        "0003,c@x.jp,C,2024/04/01,web,C1\n"                          # date only: local midnight
+        "0004,d@x.jp,D,2024-03-31T20:00:00Z,web,C1\n"               # offset given: that instant
+        "0005,e@x.jp,E,2024-04-01T05:00:00+09:00,web,C1\n"
+        "0006,f@x.jp,F,2024/4/1 5:00,web,C1\n"                      # unpadded month, day and hour
+    )})
+    con, result = _load(landing)
+    assert result.rows == 6
+    got = dict(con.execute(
+        "select lead_id, strftime(timezone('UTC', created_at), '%Y-%m-%d %H:%M') from raw.ma_leads").fetchall())
+    assert got == {"0001": "2024-03-31 20:00", "0002": "2024-03-31 20:00", "0003": "2024-03-31 15:00",
+                   "0004": "2024-03-31 20:00", "0005": "2024-03-31 20:00", "0006": "2024-03-31 20:00"}
+    types = dict(con.execute("select column_name, data_type from information_schema.columns "
+                             "where table_name = 'ma_leads'").fetchall())
+    assert types["lead_id"] == "VARCHAR" and types["created_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert con.execute("select company from raw.ma_leads where lead_id = '0001'").fetchall() == [("株式会社あ",)]
+
+
+def test_many_files_csv_and_parquet_together_keep_extra_columns_and_provenance(tmp_path):
+    landing = _landing(tmp_path, {
+        "ma/leads/2024-04.csv": HEADER.rstrip("\n") + ",utm_medium\n0001,a@x,A,2024-04-01 10:00:00,web,C1,cpc\n",
+        "ma/leads/2024-05.tsv": (HEADER + "0002,b@x,B,2024-05-01 10:00:00,web,C1\n0003,c@x,C,2024-05-02 10:00:00,ad,\n"
+                                 ).replace(",", "\t"),
+    })
+    duckdb.connect().execute(
+        "copy (select '0004' as lead_id, 'd@x' as email, 'D' as company, timestamp '2024-06-01 10:00:00' as created_at,"
+        f" 'ad' as source, null as campaign_id) to '{landing}/ma/leads/2024-06.parquet' (format parquet)")
+    con, result = _load(landing)
+    assert result.rows == 4 and len(result.files) == 3 and result.extra_columns == ["utm_medium"]
+    rows = con.execute("select lead_id, utm_medium, _source_file, _source_row, campaign_id from raw.ma_leads "
+                       "order by lead_id").fetchall()
+    assert rows == [("0001", "cpc", "ma/leads/2024-04.csv", 1, "C1"), ("0002", None, "ma/leads/2024-05.tsv", 1, "C1"),
+                    ("0003", None, "ma/leads/2024-05.tsv", 2, None), ("0004", None, "ma/leads/2024-06.parquet", 1, None)]
+    june = con.execute("select strftime(timezone('UTC', created_at), '%H:%M') from raw.ma_leads where lead_id = '0004'")
+    assert june.fetchall() == [("01:00",)]  # a naive Parquet timestamp is read in the source time zone too
+
+
+def test_booleans_numbers_and_dates_are_typed(tmp_path):
+    opp = ENTITIES_BY_TABLE["sfa_opportunities"]
+    landing = _landing(tmp_path, {"sfa/opportunities.csv": (
+        ",".join(opp.column_names) + "\n"
+        "006A,,001A,u1,new_business,2024/04/01 10:00:00,Closed Won,TRUE,1,2024/05/01 10:00:00,1200000,JPY,\n"
+        "006B,00QB,001B,u1,new_business,2024/04/02 10:00:00,Proposal,false,no,,99.5,JPY,\n"
+    )})
+    con, _ = _load(landing, opp)
+    assert con.execute("select opportunity_id, is_closed, is_won, amount from raw.sfa_opportunities order by 1").fetchall() == [
+        ("006A", True, True, 1200000), ("006B", False, False, 99.5)]
+
+
+@pytest.mark.parametrize("row, column, problem", [
+    ("0002,b@x,B,2024-13-45 10:00:00,web,C1", "created_at", "'2024-13-45 10:00:00' is not a valid timestamp"),
+    ("0002,b@x,B,yesterday,web,C1", "created_at", "'yesterday' is not a valid timestamp"),
+    (",b@x,B,2024-04-02 10:00:00,web,C1", "lead_id", "is empty but required"),
+    ("0002,b@x,B,,web,C1", "created_at", "is empty but required"),
+])
+def test_an_unparsable_or_missing_value_names_file_column_and_row(tmp_path, row, column, problem):
+    landing = _landing(tmp_path, {"ma/leads/a.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n" + row + "\n"})
+    with pytest.raises(IngestError) as error:
+        _load(landing)
+    message = str(error.value)
+    assert f"{landing}/ma/leads/a.csv" in message
+    assert f"column '{column}'" in message and "data row 2" in message and problem in message
+
+
+def test_a_missing_column_names_the_file_and_the_column(tmp_path):
+    landing = _landing(tmp_path, {
+        "ma/leads/a.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n",
+        "ma/leads/b.csv": "lead_id,email,company,source,campaign_id\n0002,b@x,B,web,C1\n",
+    })
+    with pytest.raises(IngestError, match=re.escape(f"{landing}/ma/leads/b.csv: missing required column(s) created_at")):
+        _load(landing)
+
+
+def test_no_extract_at_all_is_an_error_naming_where_it_was_expected(tmp_path):
+    (tmp_path / "landing").mkdir()
+    with pytest.raises(IngestError, match="ma_leads: no extract found; expected .*/ma/leads.csv"):
+        _load(tmp_path / "landing")
+
+
+def test_a_failed_load_leaves_raw_as_it_was(tmp_path):
+    landing = _landing(tmp_path, {"ma/leads.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n"})
+    con, _ = _load(landing)
+    (landing / "ma" / "leads.csv").write_text(HEADER + "0009,z@x,Z,2024-04-01 10:00:00,web,C1\n0010,y@x,Y,soon,web,C1\n")
+    with pytest.raises(IngestError):
+        _load(landing, con=con)
+    assert con.execute("select lead_id from raw.ma_leads").fetchall() == [("0001",)]
+    assert con.execute("select count(*) from duckdb_tables() where temporary").fetchall() == [(0,)]
+
+
+def test_the_ingest_asset_fails_with_the_message_and_keeps_the_warehouse(tmp_path):
+    from pipeline.definitions import build_definitions
+
+    landing = _landing(tmp_path, {"ma/leads.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n"})
+    settings = Settings(landing_dir=str(landing), warehouse_path=str(tmp_path / "w.duckdb"))
+    defs = build_definitions(settings)
+    leads = defs.resolve_assets_def(dg.AssetKey(["raw", "ma_leads"]))
+    ok = dg.materialize([leads], instance=dg.DagsterInstance.ephemeral())
+    assert ok.success
+    assert ok.get_asset_materialization_events()[0].materialization.metadata["dagster/row_count"].value == 1
+    (landing / "ma" / "leads.csv").write_text(HEADER + "0002,b@x,B,31/04/2024,web,C1\n")
+    failed = dg.materialize([leads], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.is_step_failure)
+    assert "column 'created_at', data row 1: value '31/04/2024' is not a valid timestamp" in str(
+        failure.step_failure_data.error.cause.message)
+    with duckdb.connect(settings.warehouse_path) as con:
+        assert con.execute("select lead_id from raw.ma_leads").fetchall() == [("0001",)]
+
+
+def test_entity_files_finds_single_files_and_folders_but_nothing_else(tmp_path):
+    landing = _landing(tmp_path, {
+        "sfa/leads.csv": "x", "sfa/leads/2024.csv.gz": "x", "sfa/leads/sub/2025.parquet": "x",
+        "sfa/leads/readme.txt": "x", "sfa/leads_old.csv": "x",
+    })
+    found = [p.relative_to(landing).as_posix() for p in entity_files(landing, ENTITIES_BY_TABLE["sfa_leads"])]
+    assert found == ["sfa/leads/2024.csv.gz", "sfa/leads/sub/2025.parquet", "sfa/leads.csv"]
+
+
+def test_the_contract_document_lists_every_column_of_the_code(tmp_path):
+    doc = (Path(__file__).parent.parent / "docs" / "input-contract.md").read_text(encoding="utf-8")
+    for entity in ENTITIES:
+        assert f"`{entity.system}/{entity.name}`" in doc
+        section = doc.split(f"`{entity.system}/{entity.name}`", 1)[1].split("\n## ", 1)[0]
+        for column in entity.columns:
+            assert f"| `{column.name}` | {column.type} |" in section, (entity.table, column.name)
