@@ -1,0 +1,154 @@
+"""Benchmark: generate demo extracts at a scale, then materialize everything through Dagster, phase by phase.
+
+    python bench/run_bench.py --leads 1000000 [--months 24] [--seed 7]     (or: make bench LEADS=1000000)
+
+Phases: generate (demo extracts), ingest (the six ingest assets), dbt (every dbt model, tests excluded)
+and checks (every dbt test, run as Dagster asset checks). Each prints wall time, rows per second and the
+peak resident memory of this process and its children (dbt runs as a child), sampled every 50 ms.
+Results go to bench/results/bench-<leads>.json.
+"""
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline import demo  # noqa: E402
+from pipeline.definitions import build_definitions  # noqa: E402
+from pipeline.settings import Settings  # noqa: E402
+
+TARGET_SECONDS_1M = 60.0
+
+
+class PeakMemory:
+    """Samples the resident memory of this process plus all its children until stopped."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextmanager
+def phase(results: list[dict], name: str, rows_of):
+    started = time.perf_counter()
+    with PeakMemory() as memory:
+        yield
+    seconds = time.perf_counter() - started
+    rows = rows_of()
+    results.append({
+        "phase": name, "seconds": round(seconds, 2), "rows": rows,
+        "rows_per_second": round(rows / seconds) if seconds else None,
+        "peak_memory_mb": round(memory.peak / 2**20),
+    })
+    print(f"  {name:<9} {seconds:8.1f} s  {rows:>12,} rows  {rows / seconds:>12,.0f} rows/s  "
+          f"{memory.peak / 2**20:>7,.0f} MB peak", flush=True)
+
+
+def raw_rows(warehouse: Path) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()
+        return sum(con.execute(f"select count(*) from raw.{t}").fetchall()[0][0] for (t,) in tables)
+
+
+def run_job(defs: dg.Definitions, name: str) -> None:
+    result = defs.resolve_job_def(name).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed = [c.check_name for c in checks if not c.passed]
+    if not result.success or failed:
+        raise SystemExit(f"{name} failed (failed checks: {failed or 'none'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    work = args.workdir / f"work-{args.leads}"
+    shutil.rmtree(work, ignore_errors=True)
+    landing, warehouse = work / "landing", work / "funnel.duckdb"
+    settings = Settings(landing_dir=str(landing), warehouse_path=str(warehouse))
+    dbt_groups = dg.AssetSelection.groups("staging", "funnel", "marts")
+    defs = dg.Definitions.merge(build_definitions(settings), dg.Definitions(jobs=[
+        dg.define_asset_job("bench_ingest", selection=dg.AssetSelection.groups("ingest")),
+        dg.define_asset_job("bench_dbt", selection=dbt_groups.without_checks()),
+        dg.define_asset_job("bench_checks", selection=dg.AssetSelection.all_asset_checks()),
+    ]))
+
+    print(f"benchmark: {args.leads:,} leads over {args.months} months on {psutil.cpu_count()} cores, "
+          f"{psutil.virtual_memory().total / 2**30:.0f} GiB")
+    results: list[dict] = []
+    written: dict[str, int] = {}
+    with phase(results, "generate", lambda: sum(written.values())):
+        written.update(demo.generate(args.leads, args.months, args.seed, landing))
+    with phase(results, "ingest", lambda: raw_rows(warehouse)):
+        run_job(defs, "bench_ingest")
+    with phase(results, "dbt", lambda: raw_rows(warehouse)):
+        run_job(defs, "bench_dbt")
+    with phase(results, "checks", lambda: raw_rows(warehouse)):
+        run_job(defs, "bench_checks")
+
+    materialization = sum(r["seconds"] for r in results if r["phase"] != "generate")
+    checks = next(r["seconds"] for r in results if r["phase"] == "checks")
+    summary = {
+        "leads": args.leads, "months": args.months, "seed": args.seed,
+        "rows_written": written, "phases": results,
+        "materialization_seconds": round(materialization, 2),
+        "checks_share_of_materialization": round(checks / (materialization - checks), 3),
+        "target_seconds_at_1m_leads": TARGET_SECONDS_1M,
+        "machine": {"cpus": psutil.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
+                    "python": platform.python_version(), "duckdb": duckdb.__version__},
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    print(f"  materialization without generation: {materialization:.1f} s "
+          f"(checks add {summary['checks_share_of_materialization']:.0%} to ingest + dbt)")
+    if args.leads == 1_000_000:
+        verdict = "within" if materialization < TARGET_SECONDS_1M else "OVER"
+        print(f"  target at 1,000,000 leads: under {TARGET_SECONDS_1M:.0f} s -> {verdict}")
+    out = args.workdir / f"bench-{args.leads}.json"
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
