@@ -4,7 +4,8 @@ import dagster as dg
 
 from pipeline.ingest import ingest_assets
 from pipeline.settings import Settings
-from pipeline.transforms import dbt_resource, funnel_dbt_models
+from pipeline.quality import quality_checks
+from pipeline.transforms import dbt_resource, funnel_dbt_models, funnel_kpi_marts
 from pipeline.warehouse import Warehouse
 
 #: Materializes everything: ingest -> staging -> funnel -> marts, with every check.
@@ -14,7 +15,8 @@ funnel_job = dg.define_asset_job("funnel_job", selection=dg.AssetSelection.all()
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
     return dg.Definitions(
-        assets=[*ingest_assets, funnel_dbt_models],
+        assets=[*ingest_assets, funnel_dbt_models, funnel_kpi_marts],
+        asset_checks=quality_checks,
         jobs=[funnel_job],
         resources={
             "settings": settings,

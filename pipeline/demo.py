@@ -18,14 +18,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from pipeline import demo_faults
+from pipeline.demo_faults import FaultRates
 
 DAY = 86_400
 DEFAULT_END = "2026-10-20T18:00:00"
@@ -309,7 +313,9 @@ class _Chunk:
     def customer_success(self) -> None:
         rng, w, won = self.rng, self.w, self.won
         n = won["no"].size
-        onboarded = np.minimum(won["closed_at"] + _lognormal_days(rng, 5.0, 0.5, n), w.end)
+        # onboarding takes days, at most three weeks (inside quality.yml's grace period for this hand-over)
+        lag = np.minimum(_lognormal_days(rng, 5.0, 0.5, n), 21 * DAY)
+        onboarded = np.minimum(won["closed_at"] + lag, w.end)
         industry = INDUSTRIES[rng.integers(0, INDUSTRIES.size, n)]
         self.tables["customers"] = pa.table({
             "account_id": _ids("001", won["account"]),
@@ -395,26 +401,39 @@ class _Chunk:
             "lost_reason": _masked(np.full(k, "churn" if kind == "renewal" else "no_budget"), lost),
         })
 
-    def write(self, out: Path, part: int) -> dict[str, int]:
+    def extracts(self) -> dict[str, pa.Table]:
         t = self.tables
-        written = {
-            "ma/leads": _write(t["ma", "leads"], out, "ma", "leads", part),
-            "ma/mql_events": _write(pa.concat_tables(t["mql_events"]), out, "ma", "mql_events", part),
-            "sfa/leads": _write(pa.concat_tables(t["sfa_leads"]), out, "sfa", "leads", part),
-            "sfa/opportunities": _write(pa.concat_tables(t["opportunities"]), out, "sfa", "opportunities", part),
-            "crm/customers": _write(t["customers"], out, "crm", "customers", part),
-            "crm/contracts": _write(t["contracts"], out, "crm", "contracts", part),
+        return {
+            "leads": t["ma", "leads"],
+            "mql_events": pa.concat_tables(t["mql_events"]),
+            "sfa_leads": pa.concat_tables(t["sfa_leads"]),
+            "opportunities": pa.concat_tables(t["opportunities"]),
+            "customers": t["customers"],
+            "contracts": t["contracts"],
         }
-        return written
+
+
+#: extract name in _Chunk.extracts() -> (system, entity) folder of the landing directory
+FOLDERS = {
+    "leads": ("ma", "leads"), "mql_events": ("ma", "mql_events"), "sfa_leads": ("sfa", "leads"),
+    "opportunities": ("sfa", "opportunities"), "customers": ("crm", "customers"), "contracts": ("crm", "contracts"),
+}
+FAULT_MANIFEST = "_injected_faults.csv"
 
 
 def generate(leads: int, months: int, seed: int, out: Path, end: datetime | None = None,
-             chunk_size: int = CHUNK, progress: bool = False) -> dict[str, int]:
-    """Write the demo extracts under `out` (one folder per system and entity); return rows per entity."""
+             chunk_size: int = CHUNK, progress: bool = False, faults: FaultRates | None = None) -> dict[str, int]:
+    """Write the demo extracts under `out` (one folder per system and entity); return rows per entity.
+
+    With fault rates, the injected faults are listed in `out`/_injected_faults.csv (the ingest reads
+    only the system folders, so the file is not loaded).
+    """
     if leads < 1 or months < 1:
         raise ValueError("--leads and --months must be at least 1")
-    window = _window(months, end or datetime.fromisoformat(DEFAULT_END))
+    end = end or datetime.fromisoformat(DEFAULT_END)
+    window = _window(months, end)
     totals: dict[str, int] = {}
+    manifests = []
     chunks = -(-leads // chunk_size)
     for index in range(chunks):
         size = min(chunk_size, leads - index * chunk_size)
@@ -422,10 +441,17 @@ def generate(leads: int, months: int, seed: int, out: Path, end: datetime | None
         chunk.marketing()
         chunk.field_sales()
         chunk.customer_success()
-        for entity, rows in chunk.write(out, index).items():
-            totals[entity] = totals.get(entity, 0) + rows
+        extracts = chunk.extracts()
+        if faults and faults.any():
+            extracts, manifest = demo_faults.inject(extracts, faults, pd.Timestamp(end))
+            manifests.append(manifest)
+        for name, table in extracts.items():
+            system, entity = FOLDERS[name]
+            totals[f"{system}/{entity}"] = totals.get(f"{system}/{entity}", 0) + _write(table, out, system, entity, index)
         if progress:
             print(f"  chunk {index + 1}/{chunks}: {size:,} leads", file=sys.stderr)
+    if manifests:
+        pd.concat(manifests, ignore_index=True).to_csv(out / FAULT_MANIFEST, index=False)
     return totals
 
 
@@ -438,11 +464,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--end", type=datetime.fromisoformat, default=datetime.fromisoformat(DEFAULT_END),
                         help=f"last moment of the history, local time (default {DEFAULT_END})")
     parser.add_argument("--chunk-size", type=int, default=CHUNK, help="leads generated per chunk and file")
+    for field in fields(FaultRates):
+        parser.add_argument(f"--fault-{field.name.replace('_', '-')}", type=float, default=0.0, metavar="RATE",
+                            dest=f"fault_{field.name}",
+                            help=f"inject '{field.name}' faults into this share of the eligible records")
     args = parser.parse_args(argv)
+    faults = FaultRates(**{f.name: getattr(args, f"fault_{f.name}") for f in fields(FaultRates)})
     started = time.perf_counter()
-    totals = generate(args.leads, args.months, args.seed, args.out, args.end, args.chunk_size, progress=True)
+    totals = generate(args.leads, args.months, args.seed, args.out, args.end, args.chunk_size, progress=True,
+                      faults=faults)
     for entity, rows in totals.items():
         print(f"{entity:20s} {rows:>12,} rows")
+    if faults.any():
+        print(f"injected faults are listed in {args.out / FAULT_MANIFEST}")
     print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")
 
 

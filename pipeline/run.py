@@ -42,11 +42,14 @@ def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.Exec
     )
 
 
+def checks_of(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
+    return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+
 def summarize(result: dg.ExecuteInProcessResult) -> list[str]:
-    """One line per materialized asset group and per failed step or check."""
+    """One line for what was materialized and checked, one per failed check or step."""
     materialized = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
-    checks = [e.event_specific_data for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    checks = checks_of(result)
     lines = [f"materialized {len(materialized)} assets; {sum(c.passed for c in checks)}/{len(checks)} checks passed"]
     for check in checks:
         if not check.passed:
@@ -91,6 +94,22 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
     return "\n".join(lines).rstrip()
 
 
+def reconciliation_errors(warehouse: Path) -> str:
+    """The months and hand-overs over tolerance, when the reconciliation gate stopped the run."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            """
+            select strftime(month, '%Y-%m'), handoff, upstream_count, missing_downstream, missing_upstream,
+                   duplicated, unmatched_share
+            from marts.reconciliation where status = 'error' order by unmatched_share desc limit 10
+            """
+        ).fetchall()
+    lines = ["Hand-overs that do not reconcile (see marts.reconciliation_exceptions for the records):"]
+    lines += [f"  {m} {h:<32} {share:6.2%} unmatched of {n:,} (missing downstream {md}, missing upstream {mu}, "
+              f"duplicated {d})" for m, h, n, md, mu, d, share in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--months", type=int, default=6, help="how many latest months to print (default 6)")
@@ -108,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         result = materialize_all(settings, instance)
     print("\n".join(summarize(result)))
     if not result.success:
+        if any(c.check_name == "reconciliation_gate" and not c.passed and c.severity.value == "ERROR"
+               for c in checks_of(result)):
+            print(reconciliation_errors(Path(settings.warehouse_path)))
         print("the run failed; see above (and `make ui` for the full run log)", file=sys.stderr)
         return 1
     print()

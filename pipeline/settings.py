@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
+from pipeline.quality_config import load_handoff_rules
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Every asset or check that writes the DuckDB file runs in this Dagster concurrency pool,
@@ -80,6 +82,7 @@ class Settings(dg.ConfigurableResource):
     fiscal_year_start_month: int = 4
     as_of: str | None = None
     marketing_aging_days: int = 180
+    quality_config: str = str(PROJECT_ROOT / "quality.yml")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -91,6 +94,7 @@ class Settings(dg.ConfigurableResource):
             fiscal_year_start_month=_int("FUNNEL_FISCAL_YEAR_START_MONTH", 4, 1, 12),
             as_of=_as_of("FUNNEL_AS_OF"),
             marketing_aging_days=_int("FUNNEL_MARKETING_AGING_DAYS", 180, 1, 3650),
+            quality_config=str(_path("FUNNEL_QUALITY_CONFIG", "quality.yml")),
         )
 
     def dbt_vars(self) -> dict[str, object]:
@@ -101,4 +105,8 @@ class Settings(dg.ConfigurableResource):
             "fiscal_year_start_month": self.fiscal_year_start_month,
             "as_of": self.as_of,
             "marketing_aging_days": self.marketing_aging_days,
+            "reconciliation": {
+                name: {"tolerance": rule.tolerance, "grace_period_hours": rule.grace_period_hours}
+                for name, rule in load_handoff_rules(Path(self.quality_config)).items()
+            },
         }

@@ -16,6 +16,9 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "transforms"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
+#: dbt tag of the KPI marts (transforms/dbt_project.yml), built only after the reconciliation gate passed.
+KPI_TAG = "kpi"
+
 #: The dbt installed beside this Python (the project's .venv), so no activated shell is needed.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
@@ -49,16 +52,34 @@ class FunnelDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([dbt_resource_props["config"].get("schema") or "main", dbt_resource_props["name"]])
 
 
+def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
+    invocation = dbt.cli(["build", "--vars", json.dumps(settings.dbt_vars())], context=context)
+    yield from invocation.stream()
+
+
 @dbt_assets(
     manifest=ensure_manifest(),
     project=dbt_project,
     dagster_dbt_translator=FunnelDbtTranslator(),
+    exclude=f"tag:{KPI_TAG}",
     pool=WAREHOUSE_POOL,
 )
 def funnel_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
-    """Builds staging views, the four stage tables and the KPI marts, running each model's tests."""
-    invocation = dbt.cli(["build", "--vars", json.dumps(settings.dbt_vars())], context=context)
-    yield from invocation.stream()
+    """Staging views, the four stage tables and the reconciliation marts, with each model's dbt tests."""
+    yield from _dbt_build(context, dbt, settings)
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=FunnelDbtTranslator(),
+    select=f"tag:{KPI_TAG}",
+    name="funnel_kpi_marts",
+    pool=WAREHOUSE_POOL,
+)
+def funnel_kpi_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
+    """The KPI marts. A separate step, so the reconciliation gate on the stage tables can hold them back."""
+    yield from _dbt_build(context, dbt, settings)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--prepare"]:

@@ -104,3 +104,29 @@ def edge_run(demo_landing, tmp_path_factory) -> Materialized:
     run = materialize(landing, tmp_path_factory.mktemp("warehouse") / "edge.duckdb", as_of=EDGE_AS_OF)
     assert run.result.success, "materializing the edge-case extracts failed"
     return run
+
+
+FAULT_LEADS = 200_000
+FAULT_MONTHS = 8
+
+
+def faulty_run(tmp_path_factory, rate: float) -> tuple[Materialized, "pd.DataFrame"]:
+    """Demo extracts with every fault class injected at `rate`, materialized; with the fault manifest."""
+    from pipeline.demo_faults import FaultRates
+
+    landing = tmp_path_factory.mktemp(f"faults-{rate}") / "landing"
+    rates = FaultRates(not_synced=rate, duplicate_lead=rate, no_opportunity=rate, not_onboarded=rate,
+                       out_of_order=rate, late_sync=rate)
+    demo.generate(FAULT_LEADS, FAULT_MONTHS, DEMO_SEED, landing, faults=rates)
+    run = materialize(landing, landing.parent / "faults.duckdb")
+    return run, pd.read_csv(landing / demo.FAULT_MANIFEST, dtype=str)
+
+
+@pytest.fixture(scope="session")
+def faults_1pct(tmp_path_factory):
+    return faulty_run(tmp_path_factory, 0.01)
+
+
+@pytest.fixture(scope="session")
+def faults_01pct(tmp_path_factory):
+    return faulty_run(tmp_path_factory, 0.001)

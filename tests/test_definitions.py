@@ -10,8 +10,9 @@ DBT_MODELS = {
     "staging": ["stg_ma__leads", "stg_ma__mql_events", "stg_sfa__leads", "stg_sfa__opportunities",
                 "stg_crm__customers", "stg_crm__contracts"],
     "funnel": ["int_as_of", "int_marketing_entries", "int_lead_handovers", "int_customer_first_terms",
+               "int_handover_pairs",
                "stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"],
-    "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly"],
+    "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "reconciliation", "reconciliation_exceptions"],
 }
 
 
@@ -50,3 +51,14 @@ def test_every_writer_is_in_the_single_warehouse_pool():
     job = defs.resolve_job_def("funnel_job")
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
     assert set(pools.values()) == {WAREHOUSE_POOL}, pools
+
+
+def test_the_reconciliation_gate_is_a_blocking_check_on_stage_tables_and_kpi_marts():
+    graph = defs.resolve_asset_graph()
+    gated = {k.asset_key for k in graph.asset_check_keys if k.name == "reconciliation_gate"}
+    assert gated == {dg.AssetKey(["funnel", f"stage_{s}"]) for s in
+                     ("marketing", "inside_sales", "field_sales", "customer_success")} | {
+                    dg.AssetKey(["marts", "funnel_kpi_monthly"]), dg.AssetKey(["marts", "funnel_kpi_fiscal_quarterly"])}
+    for key in graph.asset_check_keys:
+        if key.name == "reconciliation_gate":
+            assert graph.get_check_spec(key).blocking, key

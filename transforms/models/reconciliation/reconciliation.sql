@@ -1,0 +1,98 @@
+{#-
+    Per month and hand-over, how the two sides of the boundary reconcile by id. status: `error` when the
+    unmatched share exceeds the hand-over's tolerance (quality.yml), `warn` when anything does not
+    reconcile (including out-of-order or late records), `ok` otherwise.
+-#}
+
+with pairs as (
+    select * from {{ ref('int_handover_pairs') }}
+),
+
+as_of as (
+    select {{ month_start('as_of') }} as as_of_month from {{ ref('int_as_of') }}
+),
+
+handoffs as (
+    select * from (values
+        {%- for name, rule in var('reconciliation').items() %}
+        ('{{ name }}', {{ loop.index }}, {{ rule['tolerance'] }}){{ ',' if not loop.last }}
+        {%- endfor %}
+    ) as handoff_list (handoff, handoff_order, tolerance)
+),
+
+months as (
+    select cast(month as date) as month
+    from as_of
+    cross join (select min(period_start) as first_month from pairs) as bounds
+    cross join generate_series(
+        cast(coalesce(bounds.first_month, as_of.as_of_month) as timestamp),
+        cast(as_of.as_of_month as timestamp),
+        interval 1 month
+    ) as series (month)
+),
+
+counts as (
+    select
+        period_start as month,
+        handoff,
+        count(distinct upstream_id) as upstream_count,
+        count(downstream_id) as downstream_count,
+        count(distinct case when downstream_id is not null then upstream_id end) as matched,
+        count_if(reason = 'not_synced') as missing_downstream,
+        count_if(reason = 'orphan_downstream') as missing_upstream,
+        count_if(reason = 'duplicate') as duplicated,
+        count_if(reason = 'time_out_of_order') as out_of_order,
+        count_if(reason = 'late_sync') as late_synced
+    from pairs
+    group by all
+),
+
+grid as (
+    select
+        months.month,
+        handoffs.handoff,
+        handoffs.handoff_order,
+        handoffs.tolerance,
+        coalesce(counts.upstream_count, 0) as upstream_count,
+        coalesce(counts.downstream_count, 0) as downstream_count,
+        coalesce(counts.matched, 0) as matched,
+        coalesce(counts.missing_downstream, 0) as missing_downstream,
+        coalesce(counts.missing_upstream, 0) as missing_upstream,
+        coalesce(counts.duplicated, 0) as duplicated,
+        coalesce(counts.out_of_order, 0) as out_of_order,
+        coalesce(counts.late_synced, 0) as late_synced
+    from months
+    cross join handoffs
+    left join counts on counts.month = months.month and counts.handoff = handoffs.handoff
+),
+
+shares as (
+    select
+        *,
+        missing_downstream + missing_upstream + duplicated as unmatched,
+        cast(missing_downstream + missing_upstream + duplicated as double)
+            / nullif(greatest(upstream_count, downstream_count), 0) as unmatched_share
+    from grid
+)
+
+select
+    month,
+    handoff,
+    handoff_order,
+    cast(upstream_count as bigint) as upstream_count,
+    cast(downstream_count as bigint) as downstream_count,
+    cast(matched as bigint) as matched,
+    cast(missing_downstream as bigint) as missing_downstream,
+    cast(missing_upstream as bigint) as missing_upstream,
+    cast(duplicated as bigint) as duplicated,
+    cast(out_of_order as bigint) as out_of_order,
+    cast(late_synced as bigint) as late_synced,
+    coalesce(unmatched_share, 0) as unmatched_share,
+    cast(tolerance as double) as tolerance,
+    case
+        when coalesce(unmatched_share, 0) > tolerance then 'error'
+        when unmatched + out_of_order + late_synced > 0 then 'warn'
+        else 'ok'
+    end as status
+from shares
+order by month, handoff_order
