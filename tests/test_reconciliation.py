@@ -32,6 +32,15 @@ def test_clean_demo_data_reconciles_with_no_exception(demo_run):
     assert len(gates) == 6 and all(g.passed for g in gates.values())
 
 
+def test_the_hand_made_duplicate_sfa_lead_is_the_only_exception_and_a_warning(edge_run):
+    exceptions = edge_run.query("select handoff, reason, downstream_id from marts.reconciliation_exceptions")
+    assert exceptions.values.tolist() == [["marketing_to_inside_sales", "duplicate", "00QEDGE0000002"]]
+    gates = _gate_results(edge_run)
+    inside_sales = gates[dg.AssetKey(["funnel", "stage_inside_sales"])]
+    assert not inside_sales.passed and inside_sales.severity == dg.AssetCheckSeverity.WARN
+    assert gates[dg.AssetKey(["funnel", "stage_customer_success"])].passed
+
+
 @pytest.mark.parametrize("fixture", ["faults_1pct", "faults_01pct"])
 def test_exceptions_are_exactly_the_injected_faults(request, fixture):
     run, manifest = request.getfixturevalue(fixture)
