@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from pipeline.gx_checks import build_gx_checks
 from pipeline.ingest import ingest_assets
 from pipeline.settings import Settings
 from pipeline.quality import quality_checks
@@ -16,7 +17,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
     return dg.Definitions(
         assets=[*ingest_assets, funnel_dbt_models, funnel_kpi_marts],
-        asset_checks=quality_checks,
+        asset_checks=[*quality_checks, *build_gx_checks()],
         jobs=[funnel_job],
         resources={
             "settings": settings,

@@ -4,6 +4,7 @@ The dbt project lives in transforms/. Its manifest is built on demand (`dbt pars
 """
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -55,6 +56,11 @@ class FunnelDbtTranslator(DagsterDbtTranslator):
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
     invocation = dbt.cli(["build", "--vars", json.dumps(settings.dbt_vars())], context=context)
     yield from invocation.stream()
+    # dagster-dbt starts each invocation from the project's partial-parse state; keeping the state parsed
+    # with this run's vars lets the next invocation (the KPI marts, the next run) skip a full re-parse.
+    state = invocation.target_path / "partial_parse.msgpack"
+    if state.exists():
+        shutil.copyfile(state, DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack")
 
 
 @dbt_assets(

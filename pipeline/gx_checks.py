@@ -1,0 +1,154 @@
+"""Great Expectations suites (expectations/*.json) run as Dagster asset checks, inside DuckDB.
+
+Each suite file names its asset (`meta.asset`) and, optionally, the query its batch is read from
+(`meta.query`, for expectations on derived or joined columns; `{catalog}` stands for the warehouse's
+DuckDB catalog, since the default file funnel.duckdb makes `funnel.x` ambiguous) and the other assets
+that query reads (`meta.also_reads`). GX 1.x validates through SQLAlchemy, so every metric is a SQL query DuckDB answers
+over the whole table: nothing is loaded into pandas, whatever the table's size. Suites are grouped into
+one check step per layer (raw, funnel, marts) so GX starts once per layer.
+"""
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics sent from pipelines
+
+import dagster as dg  # noqa: E402
+import great_expectations as gx  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
+
+import pipeline.gx_duckdb  # noqa: E402,F401  registers the duckdb+isolated dialect
+from pipeline.settings import PROJECT_ROOT, WAREHOUSE_POOL  # noqa: E402
+from pipeline.warehouse import Warehouse  # noqa: E402
+
+SUITES_DIR = PROJECT_ROOT / "expectations"
+CHECK_NAME = "great_expectations"
+SAMPLE_VALUES = 5
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    asset_key: dg.AssetKey
+    query: str
+    also_reads: list[dg.AssetKey]
+    expectations: list[dict]
+
+
+def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
+    suites = []
+    for path in sorted(folder.glob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        meta = document.get("meta") or {}
+        schema, table = meta["asset"]
+        suites.append(Suite(
+            name=document["name"],
+            path=path,
+            asset_key=dg.AssetKey([schema, table]),
+            query=meta.get("query") or f'select * from {{catalog}}."{schema}"."{table}"',
+            also_reads=[dg.AssetKey(k) for k in meta.get("also_reads", [])],
+            expectations=document["expectations"],
+        ))
+    return suites
+
+
+def _describe(config: dict) -> str:
+    kwargs = config["kwargs"]
+    columns = kwargs.get("column") or kwargs.get("column_list") or [kwargs.get("column_A"), kwargs.get("column_B")]
+    target = columns if isinstance(columns, str) else ", ".join(c for c in columns if c)
+    return f"{config['type']}({target})" if target else config["type"]
+
+
+def _release(source) -> None:
+    """Close GX's connections so the DuckDB file is free for the next writer (GX keeps one open for DuckDB)."""
+    engine = source.get_execution_engine()
+    if engine._connection is not None:  # GX has no public way to close its persisted connection
+        engine._connection.close()
+        engine._connection = None
+    engine.close()
+    source.get_engine().dispose()
+
+
+def validate(suite: Suite, warehouse_path: str) -> dg.AssetCheckResult:
+    """Run one suite over the warehouse and summarize it as an asset check result."""
+    started = time.perf_counter()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_sql(name="warehouse", connection_string=f"duckdb+isolated:///{warehouse_path}")
+    try:
+        query = suite.query.replace("{catalog}", f'"{Path(warehouse_path).stem}"')
+        batch = source.add_query_asset(name=suite.name.replace(".", "__"), query=query) \
+            .add_batch_definition_whole_table("all").get_batch()
+        gx_suite = context.suites.add(gx.ExpectationSuite(
+            name=suite.name, expectations=[ExpectationConfiguration(**e).to_domain_obj() for e in suite.expectations]))
+        result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY",
+                                                          "partial_unexpected_count": SAMPLE_VALUES})
+    finally:
+        _release(source)
+    failed = []
+    for outcome in result.results:  # GX orders results its own way; each carries its configuration
+        if outcome.success:
+            continue
+        config = outcome.expectation_config.to_json_dict()
+        details = outcome.result or {}
+        error = next((info.get("exception_message") for info in (outcome.exception_info or {}).values()
+                      if isinstance(info, dict) and info.get("exception_message")), None)
+        failed.append({
+            "expectation": _describe(config),
+            "unexpected_count": details.get("unexpected_count"),
+            "unexpected_percent": round(details["unexpected_percent"], 4) if details.get("unexpected_percent") else None,
+            "sample_values": [str(v) for v in (details.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]],
+            "observed_value": str(details["observed_value"]) if "observed_value" in details else None,
+            "why": error or (config.get("meta") or {}).get("notes"),
+        })
+    stats = result.statistics
+    rows = ["| expectation | unexpected | % | sample values | why |", "|---|---|---|---|---|"]
+    rows += [f"| {f['expectation']} | {f['unexpected_count'] if f['unexpected_count'] is not None else f['observed_value']}"
+             f" | {f['unexpected_percent'] or ''} | {', '.join(f['sample_values'])} | {f['why'] or ''} |" for f in failed]
+    return dg.AssetCheckResult(
+        asset_key=suite.asset_key,
+        check_name=CHECK_NAME,
+        passed=bool(result.success),
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{stats['unsuccessful_expectations']} of {stats['evaluated_expectations']} expectations failed"
+        if failed else f"all {stats['evaluated_expectations']} expectations met",
+        metadata={
+            "suite": str(suite.path.relative_to(PROJECT_ROOT)),
+            "expectations_run": stats["evaluated_expectations"],
+            "expectations_failed": stats["unsuccessful_expectations"],
+            "failed": dg.MetadataValue.md("\n".join(rows) if failed else "none"),
+            "failed_details": dg.MetadataValue.json(failed),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+
+
+def _layer_check(schema: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
+    by_key = {s.asset_key: s for s in suites}
+
+    @dg.multi_asset_check(
+        name=f"great_expectations_{schema}",
+        specs=[dg.AssetCheckSpec(CHECK_NAME, asset=s.asset_key, additional_deps=s.also_reads,
+                                 description=f"Great Expectations suite {s.path.name}") for s in suites],
+        can_subset=True,
+        pool=WAREHOUSE_POOL,
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterable[dg.AssetCheckResult]:
+        for key in context.selected_asset_check_keys:
+            yield validate(by_key[key.asset_key], warehouse.path)
+
+    return _check
+
+
+def build_gx_checks(suites: list[Suite] | None = None) -> list[dg.AssetChecksDefinition]:
+    suites = load_suites() if suites is None else suites
+    layers: dict[str, list[Suite]] = {}
+    for suite in suites:
+        layers.setdefault(suite.asset_key.path[0], []).append(suite)
+    return [_layer_check(schema, layer) for schema, layer in sorted(layers.items())]
