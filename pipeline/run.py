@@ -14,7 +14,8 @@ import dagster as dg
 import duckdb
 
 from pipeline import demo
-from pipeline.ingest import CSV_SUFFIXES, PARQUET_SUFFIXES
+from pipeline.contract import ENTITIES
+from pipeline.ingest import entity_files
 from pipeline.settings import Settings
 
 DEMO_LEADS = 20_000
@@ -24,10 +25,8 @@ STAGES = ("marketing", "inside_sales", "field_sales", "customer_success")
 
 
 def landing_is_empty(landing_dir: Path) -> bool:
-    suffixes = CSV_SUFFIXES + PARQUET_SUFFIXES
-    return not landing_dir.exists() or not any(
-        p.is_file() and p.name.lower().endswith(suffixes) for p in landing_dir.rglob("*")
-    )
+    """True when no entity of the input contract has an extract in the landing folder."""
+    return not any(entity_files(landing_dir, entity) for entity in ENTITIES)
 
 
 def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

@@ -44,6 +44,9 @@ def ensure_manifest() -> Path:
     return manifest
 
 
+MANIFEST = ensure_manifest()
+
+
 class FunnelDbtTranslator(DagsterDbtTranslator):
     """Source tables map to the ingest assets' keys (raw/<table>); models keep their dbt names."""
 
@@ -64,7 +67,7 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings:
 
 
 @dbt_assets(
-    manifest=ensure_manifest(),
+    manifest=MANIFEST,
     project=dbt_project,
     dagster_dbt_translator=FunnelDbtTranslator(),
     exclude=f"tag:{KPI_TAG}",
@@ -76,7 +79,7 @@ def funnel_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, se
 
 
 @dbt_assets(
-    manifest=ensure_manifest(),
+    manifest=MANIFEST,
     project=dbt_project,
     dagster_dbt_translator=FunnelDbtTranslator(),
     select=f"tag:{KPI_TAG}",
@@ -89,4 +92,4 @@ def funnel_kpi_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, set
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--prepare"]:
-    print(f"dbt manifest: {ensure_manifest()}")
+    print(f"dbt manifest: {MANIFEST}")

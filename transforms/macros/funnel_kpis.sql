@@ -36,14 +36,7 @@ stages as (
 ),
 
 periods as (
-    select cast(period_start as date) as period_start
-    from as_of
-    cross join (select min(entered_period) as first_period from stage_rows) as bounds
-    cross join generate_series(
-        cast(coalesce(bounds.first_period, as_of.as_of_period) as timestamp),
-        cast(as_of.as_of_period as timestamp),
-        {{ step }}
-    ) as series (period_start)
+    {{ period_spine('select min(entered_period) from stage_rows', 'select as_of_period from as_of', step) }}
 ),
 
 entries as (

@@ -23,3 +23,19 @@
 {% macro days_between(start_ts, end_ts) -%}
     (epoch({{ end_ts }}) - epoch({{ start_ts }})) / 86400.0
 {%- endmacro %}
+
+{#-
+    One row per period (period_start, a DATE) from the first period to the last, `step` apart.
+    first_period_query / last_period_query: queries returning one value each; an empty history (NULL
+    first period) yields just the last period.
+-#}
+{% macro period_spine(first_period_query, last_period_query, step) -%}
+    select cast(series.period_start as date) as period_start
+    from ({{ first_period_query }}) as first_period (value)
+    cross join ({{ last_period_query }}) as last_period (value)
+    cross join generate_series(
+        cast(coalesce(first_period.value, last_period.value) as timestamp),
+        cast(last_period.value as timestamp),
+        {{ step }}
+    ) as series (period_start)
+{%- endmacro %}

@@ -21,14 +21,7 @@ handoffs as (
 ),
 
 months as (
-    select cast(month as date) as month
-    from as_of
-    cross join (select min(period_start) as first_month from pairs) as bounds
-    cross join generate_series(
-        cast(coalesce(bounds.first_month, as_of.as_of_month) as timestamp),
-        cast(as_of.as_of_month as timestamp),
-        interval 1 month
-    ) as series (month)
+    {{ period_spine('select min(period_start) from pairs', 'select as_of_month from as_of', 'interval 1 month') }}
 ),
 
 counts as (
@@ -49,7 +42,7 @@ counts as (
 
 grid as (
     select
-        months.month,
+        months.period_start as month,
         handoffs.handoff,
         handoffs.handoff_order,
         handoffs.tolerance,
@@ -63,7 +56,7 @@ grid as (
         coalesce(counts.late_synced, 0) as late_synced
     from months
     cross join handoffs
-    left join counts on counts.month = months.month and counts.handoff = handoffs.handoff
+    left join counts on counts.month = months.period_start and counts.handoff = handoffs.handoff
 ),
 
 shares as (
