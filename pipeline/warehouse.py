@@ -13,6 +13,10 @@ import dagster as dg
 import duckdb
 
 
+class WarehouseBusyError(RuntimeError):
+    """Another process has the warehouse file open."""
+
+
 class Warehouse(dg.ConfigurableResource):
     """The DuckDB file the pipeline writes (FUNNEL_WAREHOUSE). BI tools must not open this file."""
 
@@ -21,7 +25,13 @@ class Warehouse(dg.ConfigurableResource):
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path)
+        try:
+            con = duckdb.connect(self.path)
+        except duckdb.IOException as exc:
+            raise WarehouseBusyError(
+                f"{self.path} is held by another process ({exc}). DuckDB lets no other process open a file "
+                "while one has it open: close the DuckDB CLI, notebook or BI connection that uses it."
+            ) from exc
         try:
             yield con
         finally:

@@ -156,3 +156,21 @@ def test_the_contract_document_lists_every_column_of_the_code(tmp_path):
         section = doc.split(f"`{entity.system}/{entity.name}`", 1)[1].split("\n## ", 1)[0]
         for column in entity.columns:
             assert f"| `{column.name}` | {column.type} |" in section, (entity.table, column.name)
+
+
+def test_a_warehouse_held_by_another_process_is_reported_as_such(tmp_path):
+    import subprocess
+    import sys
+
+    from pipeline.warehouse import Warehouse, WarehouseBusyError
+
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(60)", str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseBusyError, match="held by another process"):
+            with Warehouse(path=str(path)).connect():
+                pass
+    finally:
+        holder.kill()
