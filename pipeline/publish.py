@@ -1,0 +1,93 @@
+"""Publishing: the `marts` schema copied into `marts.duckdb` and Parquet files for BI tools.
+
+DuckDB lets no other process open a file while the pipeline writes it, and a BI connection held open
+would block the pipeline. So BI tools read a copy: every run writes a new `marts.duckdb` beside the
+warehouse and renames it into place. A reader never sees a half-written file, and a reader holding the
+old file open keeps reading the old marts without blocking or breaking the run. The same marts are
+written as Parquet under `parquet/` (one file per mart, each replaced atomically).
+Only the `marts` schema is published: the marts carry ids and owners, never e-mail addresses, phone
+numbers or names (tests scan every published value for them).
+"""
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipeline.settings import WAREHOUSE_POOL
+from pipeline.warehouse import Warehouse
+
+PUBLISHED_FILE = "marts.duckdb"
+PARQUET_DIR = "parquet"
+MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "reconciliation", "reconciliation_exceptions"]
+
+
+@dataclass(frozen=True)
+class Published:
+    path: Path
+    tables: dict[str, int]  # mart -> rows
+    bytes: int
+    parquet_files: list[Path]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish_marts(con: duckdb.DuckDBPyConnection, folder: Path) -> Published:
+    """Copy every table of schema `marts` into folder/marts.duckdb and folder/parquet/<mart>.parquet."""
+    tables = [t for (t,) in con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name").fetchall()]
+    target = folder / PUBLISHED_FILE
+    staging = folder / f".{PUBLISHED_FILE}.{os.getpid()}.tmp"
+    staging.unlink(missing_ok=True)
+    con.execute(f"ATTACH '{staging}' AS published")
+    try:
+        for table in tables:
+            con.execute(f"CREATE TABLE published.main.{table} AS SELECT * FROM marts.{table}")
+        con.execute("CHECKPOINT published")
+    finally:
+        con.execute("DETACH published")
+    _fsync(staging)
+    os.replace(staging, target)  # atomic: readers see the old file or the new one, never a partial one
+
+    parquet = folder / PARQUET_DIR
+    parquet.mkdir(exist_ok=True)
+    files = []
+    for table in tables:
+        final, partial = parquet / f"{table}.parquet", parquet / f".{table}.parquet.{os.getpid()}.tmp"
+        con.execute(f"COPY marts.{table} TO '{partial}' (FORMAT parquet)")
+        os.replace(partial, final)
+        files.append(final)
+    rows = {t: con.execute(f"select count(*) from marts.{t}").fetchall()[0][0] for t in tables}
+    return Published(path=target, tables=rows, bytes=target.stat().st_size, parquet_files=files)
+
+
+@dg.asset(
+    key=["serving", "published_marts"],
+    group_name="serving",
+    deps=[dg.AssetKey(["marts", m]) for m in MARTS],
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "parquet"},
+)
+def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """marts.duckdb and parquet/ beside the warehouse: what BI tools read (docs/bi.md)."""
+    started = time.perf_counter()
+    with warehouse.connect() as con:
+        published = publish_marts(con, Path(warehouse.path).parent)
+    context.log.info(f"published {len(published.tables)} marts to {published.path}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(published.path)),
+        "tables": dg.MetadataValue.json(published.tables),
+        "rows": sum(published.tables.values()),
+        "bytes": published.bytes,
+        "parquet_bytes": sum(p.stat().st_size for p in published.parquet_files),
+        "seconds": round(time.perf_counter() - started, 3),
+    })
