@@ -112,3 +112,21 @@ def test_a_reader_holding_the_published_file_neither_blocks_nor_breaks_a_run(dem
         assert seen["errors"] == [] and seen["queries"] > 20
     assert held["seen"] == [old], "a connection held open keeps reading the old marts"
     assert set(reconnecting["seen"]) == {old, new}, "new connections see the old marts, then the new ones"
+
+
+def test_a_type_change_in_a_mart_fails_the_build_instead_of_reaching_dashboards(demo_run, tmp_path):
+    from pipeline.transforms import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+    project = tmp_path / "transforms"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    warehouse = tmp_path / "funnel.duckdb"
+    shutil.copyfile(demo_run.settings.warehouse_path, warehouse)
+    model = project / "models" / "marts" / "funnel_kpi_monthly.sql"
+    model.write_text("select * replace (cast(base as varchar) as base) from (\n"
+                     + model.read_text().replace("order by view, period_start, stage_order", "") + "\n)")
+    result = subprocess.run(
+        [DBT_EXECUTABLE, "run", "--select", "funnel_kpi_monthly", "--project-dir", str(project),
+         "--profiles-dir", str(project), "--vars", json.dumps({"warehouse_path": str(warehouse)})],
+        capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "contract" in result.stdout.lower() and "base" in result.stdout
