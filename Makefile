@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 LEADS ?= 1000000
 MONTHS ?= 24
 
-.PHONY: setup run test ui bench demo clean
+.PHONY: setup chromium run test ui bench export docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,8 +26,12 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/python -m pipeline.run
 
+# The report test renders report/index.html in Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 ui: setup
@@ -36,6 +40,15 @@ ui: setup
 
 bench: setup
 	$(BIN)/python bench/run_bench.py --leads $(LEADS) --months $(MONTHS)
+
+# dbt docs (every model and column described) for the warehouse of the last run, on http://127.0.0.1:8080.
+docs: setup
+	cd transforms && ../$(BIN)/dbt docs generate --vars '{warehouse_path: "$(abspath $(FUNNEL_WAREHOUSE))"}' \
+		&& ../$(BIN)/dbt docs serve --port 8080 --no-browser
+
+# The published marts as CSV (UTF-8 with BOM, for Excel) in warehouse/export/.
+export: setup
+	$(BIN)/python -m pipeline.export
 
 clean:
 	rm -rf warehouse/*.duckdb warehouse/*.wal transforms/target transforms/logs bench/results

@@ -7,6 +7,7 @@ from pipeline.ingest import ingest_assets
 from pipeline.settings import Settings
 from pipeline.publish import published_marts
 from pipeline.quality import quality_checks
+from pipeline.report import funnel_report
 from pipeline.transforms import dbt_resource, funnel_dbt_models, funnel_kpi_marts
 from pipeline.warehouse import Warehouse
 
@@ -17,7 +18,7 @@ funnel_job = dg.define_asset_job("funnel_job", selection=dg.AssetSelection.all()
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
     return dg.Definitions(
-        assets=[*ingest_assets, funnel_dbt_models, funnel_kpi_marts, published_marts],
+        assets=[*ingest_assets, funnel_dbt_models, funnel_kpi_marts, published_marts, funnel_report],
         asset_checks=[*quality_checks, *build_gx_checks()],
         jobs=[funnel_job],
         resources={

@@ -1,0 +1,173 @@
+"""The funnel report: a static HTML page (report/index.html beside the warehouse) that works offline.
+
+Built with Plotly from the published marts (marts.duckdb), with plotly.js embedded once, so it opens
+without a network: the funnel of a chosen month, the monthly trend per stage (with targets when a
+targets mart exists), a month x stage heat map (goal attainment against targets, or conversion rate
+while no targets are configured), and the reconciliation status per month and hand-over.
+"""
+
+import html
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from pipeline.publish import PUBLISHED_FILE
+from pipeline.settings import Settings
+from pipeline.warehouse import Warehouse
+
+REPORT_DIR = "report"
+STAGES = ["marketing", "inside_sales", "field_sales", "customer_success"]
+STATUS_LEVEL = {"ok": 0, "warn": 1, "error": 2}
+
+
+def _funnel(monthly: pd.DataFrame) -> go.Figure:
+    """Base and goal per stage for one month; a menu chooses the month (the latest by default)."""
+    period = monthly[monthly["view"] == "period"]
+    months = sorted(period["period_start"].unique(), reverse=True)
+    figure = go.Figure()
+    for i, month in enumerate(months):
+        rows = period[period["period_start"] == month].sort_values("stage_order")
+        rates = [f"{r:.1%}" if pd.notna(r) else "–" for r in rows["conversion_rate"]]
+        figure.add_bar(name="base (母数)", x=rows["stage"], y=rows["base"], visible=i == 0, marker_color="#8fb3d9")
+        figure.add_bar(name="goal (ゴール)", x=rows["stage"], y=rows["goal"], visible=i == 0, marker_color="#1f5fa8",
+                       text=rates, textposition="outside")
+    buttons = [dict(label=f"{m:%Y-%m}", method="update",
+                    args=[{"visible": [j // 2 == i for j in range(2 * len(months))]},
+                          {"title.text": f"Funnel, {m:%Y-%m} (period view; labels: conversion)"}])
+               for i, m in enumerate(months)]
+    figure.update_layout(
+        title=f"Funnel, {months[0]:%Y-%m} (period view; labels: conversion)", barmode="group",
+        updatemenus=[dict(buttons=buttons, direction="down", x=1.0, xanchor="right", y=1.15, yanchor="top")],
+        yaxis_type="log", yaxis_title="entries (log scale)", height=420,
+    )
+    return figure
+
+
+def _trends(monthly: pd.DataFrame, targets: pd.DataFrame | None) -> go.Figure:
+    period = monthly[monthly["view"] == "period"]
+    figure = make_subplots(rows=2, cols=2, subplot_titles=STAGES, shared_xaxes=True)
+    for i, stage in enumerate(STAGES):
+        rows = period[period["stage"] == stage].sort_values("period_start")
+        cell = dict(row=i // 2 + 1, col=i % 2 + 1)
+        figure.add_scatter(x=rows["period_start"], y=rows["base"], name="base", line_color="#8fb3d9",
+                           showlegend=i == 0, **cell)
+        figure.add_scatter(x=rows["period_start"], y=rows["goal"], name="goal", line_color="#1f5fa8",
+                           showlegend=i == 0, **cell)
+        if targets is not None:
+            planned = targets[targets["stage"] == stage].sort_values("month")
+            figure.add_scatter(x=planned["month"], y=planned["target_goal"], name="target goal",
+                               line=dict(color="#d9822b", dash="dash"), showlegend=i == 0, **cell)
+    figure.update_layout(title="Monthly trend per stage (period view)", height=560)
+    return figure
+
+
+def _heatmap(monthly: pd.DataFrame, targets: pd.DataFrame | None) -> go.Figure:
+    period = monthly[monthly["view"] == "period"].copy()
+    if targets is not None:
+        period = period.merge(targets, left_on=["period_start", "stage"], right_on=["month", "stage"], how="left")
+        period["value"] = period["goal"] / period["target_goal"]
+        title, scale = "Goal attainment: goal / target goal", "RdYlGn"
+    else:
+        period["value"] = period["conversion_rate"]
+        title, scale = "Conversion rate (no targets configured yet)", "Blues"
+    grid = period.pivot(index="stage", columns="period_start", values="value").reindex(STAGES)
+    figure = go.Figure(go.Heatmap(
+        z=grid.values, x=[f"{c:%Y-%m}" for c in grid.columns], y=grid.index, colorscale=scale,
+        text=[[f"{v:.0%}" if pd.notna(v) else "" for v in row] for row in grid.values], texttemplate="%{text}",
+    ))
+    figure.update_layout(title=f"Month × stage: {title}", height=360, yaxis_autorange="reversed")
+    return figure
+
+
+def _reconciliation(reconciliation: pd.DataFrame) -> go.Figure:
+    grid = reconciliation.pivot(index="handoff", columns="month", values="status")
+    share = reconciliation.pivot(index="handoff", columns="month", values="unmatched_share")
+    figure = go.Figure(go.Heatmap(
+        z=grid.replace(STATUS_LEVEL).astype(float).values, x=[f"{c:%Y-%m}" for c in grid.columns], y=grid.index,
+        zmin=0, zmax=2, colorscale=[[0, "#4caf50"], [0.5, "#ffc107"], [1, "#e53935"]], showscale=False,
+        text=[[f"{s}<br>{u:.1%}" for s, u in zip(srow, urow)] for srow, urow in zip(grid.values, share.values)],
+        texttemplate="%{text}",
+    ))
+    figure.update_layout(title="Reconciliation by id: status and unmatched share", height=300)
+    return figure
+
+
+def _read(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
+    exists = con.execute("select count(*) from duckdb_tables() where table_name = ?", [table]).fetchall()[0][0]
+    return con.execute(f"select * from main.{table}").df() if exists else None
+
+
+def build_report(published: Path, out_dir: Path, reporting_tz: str) -> Path:
+    """Write out_dir/index.html from the published marts; return its path."""
+    with duckdb.connect(str(published), read_only=True) as con:
+        monthly = _read(con, "funnel_kpi_monthly")
+        reconciliation = _read(con, "reconciliation")
+        targets = _read(con, "funnel_targets")
+    if monthly is None or monthly.empty:
+        raise ValueError(f"{published} has no funnel_kpi_monthly rows to report")
+    for frame in (monthly, reconciliation, targets):
+        for column in ("period_start", "month"):
+            if frame is not None and column in frame:
+                frame[column] = pd.to_datetime(frame[column])
+    figures = [_funnel(monthly), _trends(monthly, targets), _heatmap(monthly, targets)]
+    if reconciliation is not None and not reconciliation.empty:
+        figures.append(_reconciliation(reconciliation))
+    as_of = pd.Timestamp(monthly["as_of"].max()).tz_convert(reporting_tz)
+    charts = "\n".join(
+        f'<section class="chart">{figure.to_html(full_html=False, include_plotlyjs=i == 0)}</section>'
+        for i, figure in enumerate(figures))
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>THE MODEL funnel report</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
+.chart{{margin:1.5em 0}}</style></head>
+<body><h1>THE MODEL funnel</h1>
+<p>As of {html.escape(f"{as_of:%Y-%m-%d %H:%M}")} {html.escape(reporting_tz)}. Base (母数) = entries into a stage; goal (ゴール) = hand-overs
+to the next stage; one stage's goal is the next stage's base. Built from {html.escape(published.name)}.</p>
+{charts}
+</body></html>
+"""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial, final = out_dir / ".index.html.tmp", out_dir / "index.html"
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(final)
+    return final
+
+
+def funnel_markdown(published: Path) -> str:
+    """The latest month's funnel as a markdown table with bars, for the asset's metadata in the UI."""
+    with duckdb.connect(str(published), read_only=True) as con:
+        rows = con.execute("""
+            select period_start, stage, base, goal, conversion_rate from main.funnel_kpi_monthly
+            where view = 'period' and period_start = (select max(period_start) from main.funnel_kpi_monthly)
+            order by stage_order""").fetchall()
+    top = max(r[2] for r in rows) or 1
+    lines = [f"**{rows[0][0]:%Y-%m}** (period view)", "", "| stage | base | goal | conversion | base |",
+             "|---|---:|---:|---:|---|"]
+    lines += [f"| {stage} | {base:,} | {goal:,} | {f'{rate:.1%}' if rate is not None else '–'} | "
+              f"{'█' * max(1, round(20 * base / top)) if base else ''} |" for _, stage, base, goal, rate in rows]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key=["serving", "funnel_report"],
+    group_name="serving",
+    deps=[dg.AssetKey(["serving", "published_marts"])],
+    kinds={"html", "plotly"},
+)
+def funnel_report(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
+    """report/index.html beside the warehouse, from the published marts (it never opens the warehouse file)."""
+    started = time.perf_counter()
+    folder = Path(warehouse.path).parent
+    path = build_report(folder / PUBLISHED_FILE, folder / REPORT_DIR, settings.reporting_tz)
+    context.log.info(f"report: {path}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "funnel": dg.MetadataValue.md(funnel_markdown(folder / PUBLISHED_FILE)),
+        "bytes": path.stat().st_size,
+        "seconds": round(time.perf_counter() - started, 3),
+    })
