@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from pipeline.goals import goal_assets
 from pipeline.gx_checks import build_gx_checks
 from pipeline.ingest import ingest_assets
 from pipeline.settings import Settings
@@ -18,7 +19,7 @@ funnel_job = dg.define_asset_job("funnel_job", selection=dg.AssetSelection.all()
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
     return dg.Definitions(
-        assets=[*ingest_assets, funnel_dbt_models, funnel_kpi_marts, published_marts, funnel_report],
+        assets=[*ingest_assets, *goal_assets, funnel_dbt_models, funnel_kpi_marts, published_marts, funnel_report],
         asset_checks=[*quality_checks, *build_gx_checks()],
         jobs=[funnel_job],
         resources={

@@ -62,7 +62,7 @@ def summarize(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
-    """The period-view funnel of the latest `months` months as a text table."""
+    """The period-view funnel of the latest `months` months as a text table, with targets and status."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
             """
@@ -71,7 +71,7 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
                 where view = 'period' order by period_start desc limit ?
             )
             select k.period_start, k.stage, k.base, k.base_handover, k.base_direct, k.goal, k.conversion_rate,
-                   k.as_of
+                   k.as_of, k.target_goal, k.goal_attainment, k.projected_goal, k.status
             from marts.funnel_kpi_monthly as k
             inner join latest using (period_start)
             where k.view = 'period'
@@ -81,16 +81,26 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
         ).fetchall()
     if not rows:
         return "marts.funnel_kpi_monthly is empty"
-    head = f"{'month':<8} {'stage':<17} {'base':>8} {'handover':>9} {'direct':>7} {'goal':>7} {'conversion':>11}"
+    head = (f"{'month':<8} {'stage':<17} {'base':>8} {'handover':>9} {'direct':>7} {'goal':>7} {'conversion':>11}"
+            f" {'target':>7} {'attain':>7} {'projected':>9}  status")
     as_of = rows[0][7].astimezone(ZoneInfo(reporting_tz))
     lines = [f"Monthly funnel, period view, as of {as_of:%Y-%m-%d %H:%M} {reporting_tz}. "
-             "A stage's goal is its hand-overs to the next stage.", head, "-" * len(head)]
-    for period_start, stage, base, handover, direct, goal, rate, _ in rows:
-        rate_text = f"{rate:.1%}" if rate is not None else "-"
-        lines.append(f"{period_start:%Y-%m} {stage:<17} {base:>8,} {handover:>9,} {direct:>7,} {goal:>7,} {rate_text:>11}")
+             "A stage's goal is its hand-overs to the next stage; targets from targets.yml.", head, "-" * len(head)]
+    for period_start, stage, base, handover, direct, goal, rate, _, target, attainment, projected, status in rows:
+        lines.append(
+            f"{period_start:%Y-%m} {stage:<17} {base:>8,} {handover:>9,} {direct:>7,} {goal:>7,} {_pct(rate):>11}"
+            f" {_num(target):>7} {_pct(attainment):>7} {_num(projected):>9}  {status}")
         if stage == STAGES[-1]:
             lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "-"
+
+
+def _num(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "-"
 
 
 def reconciliation_errors(warehouse: Path) -> str:

@@ -83,6 +83,8 @@ class Settings(dg.ConfigurableResource):
     as_of: str | None = None
     marketing_aging_days: int = 180
     quality_config: str = str(PROJECT_ROOT / "quality.yml")
+    targets: str = str(PROJECT_ROOT / "targets.yml")
+    holiday_calendar: str = "JP"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -95,6 +97,8 @@ class Settings(dg.ConfigurableResource):
             as_of=_as_of("FUNNEL_AS_OF"),
             marketing_aging_days=_int("FUNNEL_MARKETING_AGING_DAYS", 180, 1, 3650),
             quality_config=str(_path("FUNNEL_QUALITY_CONFIG", "quality.yml")),
+            targets=str(_path("FUNNEL_TARGETS", "targets.yml")),
+            holiday_calendar=os.environ.get("FUNNEL_HOLIDAY_CALENDAR") or "JP",
         )
 
     def dbt_vars(self) -> dict[str, object]:

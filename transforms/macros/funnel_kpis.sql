@@ -6,6 +6,9 @@
     period view: base = entries in the period, goal = forward hand-overs dated in the period.
     cohort view: base = entries in the period, goal = those of them that advanced by the as-of instant.
     base = base_handover (handed over by the previous stage) + base_direct (started in this stage).
+    Period-view rows carry the period's targets (stg_goals__funnel_targets), goal attainment, and a
+    status: met / missed for closed periods; on_track / at_risk for the open period, by projecting its
+    goal to the period's end over business days (stg_goals__business_calendar); no_target otherwise.
 -#}
 {% macro funnel_kpis(period, step) %}
 
@@ -27,7 +30,32 @@ with stage_rows as (
 ),
 
 as_of as (
-    select as_of, {{ period('as_of') }} as as_of_period from {{ ref('int_as_of') }}
+    select
+        as_of,
+        {{ period('as_of') }} as as_of_period,
+        cast({{ local_time('as_of') }} as date) as as_of_date
+    from {{ ref('int_as_of') }}
+),
+
+targets as (
+    select
+        {{ period(date_to_instant('month')) }} as period_start,
+        stage,
+        sum(target_base) as target_base,
+        sum(target_goal) as target_goal
+    from {{ ref('stg_goals__funnel_targets') }}
+    group by all
+),
+
+pace as (
+    select
+        {{ period(date_to_instant('calendar.day')) }} as period_start,
+        count_if(calendar.is_business_day) as business_days,
+        count_if(calendar.is_business_day and calendar.day <= as_of.as_of_date) as business_days_elapsed
+    from {{ ref('stg_goals__business_calendar') }} as calendar
+    cross join as_of
+    where {{ period(date_to_instant('calendar.day')) }} = as_of.as_of_period
+    group by all
 ),
 
 stages as (
@@ -87,21 +115,53 @@ views as (
     select 'period' as view, grid.*, period_goal as goal, period_dropped as dropped from grid
     union all
     select 'cohort' as view, grid.*, cohort_goal as goal, cohort_dropped as dropped from grid
+),
+
+projected as (
+    select
+        views.*,
+        targets.target_base,
+        targets.target_goal,
+        pace.business_days,
+        pace.business_days_elapsed,
+        case
+            when views.view = 'period' and pace.period_start is not null
+                then case when pace.business_days_elapsed > 0
+                    then ceil(views.goal * pace.business_days / pace.business_days_elapsed) else views.goal end
+        end as projected_goal
+    from views
+    left join targets
+        on views.view = 'period' and targets.period_start = views.period_start and targets.stage = views.stage
+    left join pace on pace.period_start = views.period_start
 )
 
 select
-    views.view,
-    views.period_start,
-    views.stage,
-    views.stage_order,
-    cast(views.base as bigint) as base,
-    cast(views.base_handover as bigint) as base_handover,
-    cast(views.base - views.base_handover as bigint) as base_direct,
-    cast(views.goal as bigint) as goal,
-    cast(views.goal as double) / nullif(views.base, 0) as conversion_rate,
-    cast(views.dropped as bigint) as dropped,
+    projected.view,
+    projected.period_start,
+    projected.stage,
+    projected.stage_order,
+    cast(projected.base as bigint) as base,
+    cast(projected.base_handover as bigint) as base_handover,
+    cast(projected.base - projected.base_handover as bigint) as base_direct,
+    cast(projected.goal as bigint) as goal,
+    cast(projected.goal as double) / nullif(projected.base, 0) as conversion_rate,
+    cast(projected.dropped as bigint) as dropped,
     as_of.as_of,
-    datediff('day', views.period_start, cast({{ local_time('as_of.as_of') }} as date)) as period_age_days
-from views
+    datediff('day', projected.period_start, as_of.as_of_date) as period_age_days,
+    cast(projected.target_base as bigint) as target_base,
+    cast(projected.target_goal as bigint) as target_goal,
+    cast(projected.target_goal as double) / nullif(projected.target_base, 0) as target_conversion_rate,
+    cast(projected.goal as double) / nullif(projected.target_goal, 0) as goal_attainment,
+    cast(projected.projected_goal as bigint) as projected_goal,
+    cast(projected.business_days as bigint) as business_days,
+    cast(projected.business_days_elapsed as bigint) as business_days_elapsed,
+    case
+        when projected.target_goal is null then 'no_target'
+        when projected.period_start < as_of.as_of_period
+            then case when projected.goal >= projected.target_goal then 'met' else 'missed' end
+        when projected.projected_goal >= projected.target_goal then 'on_track'
+        else 'at_risk'
+    end as status
+from projected
 cross join as_of
 {% endmacro %}

@@ -20,6 +20,14 @@ select
     conversion_rate,
     dropped,
     as_of,
-    period_age_days
+    period_age_days,
+    target_base,
+    target_goal,
+    target_conversion_rate,
+    goal_attainment,
+    projected_goal,
+    business_days,
+    business_days_elapsed,
+    status
 from kpis
 order by view, period_start, stage_order

@@ -1,0 +1,228 @@
+"""Goals by back-calculation (逆算): monthly targets from a revenue target through the planned rates.
+
+targets.yml (FUNNEL_TARGETS) gives per month a revenue target (or a won-deals target), the average deal
+size and the planned conversion of each stage; optionally explicit per-stage goals and the planned lag
+of each stage. Won deals = revenue / deal size; each earlier stage's target goal is the next stage's
+target base, and its base is its goal / its planned rate, rounded up at every step. With lags, an
+earlier stage's targets move into the earlier month in which its entries must happen. The result is
+loaded into raw.funnel_targets; raw.business_calendar gives the business days that pace the open month.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import holidays
+import pandas as pd
+import yaml
+
+from pipeline.settings import WAREHOUSE_POOL, Settings
+from pipeline.warehouse import Warehouse
+
+STAGES = ("marketing", "inside_sales", "field_sales", "customer_success")
+CHAIN = ("field_sales", "inside_sales", "marketing")  # back-calculated from won deals upwards
+CALENDAR_YEARS = range(2000, 2101)
+
+
+class TargetsError(ValueError):
+    """targets.yml is malformed; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class MonthPlan:
+    month: date
+    won_deals: int
+    average_deal_size: float
+    conversion: dict[str, float]
+    goals: dict[str, int]
+    lag_days: dict[str, float]
+
+
+def _up(value: float) -> int:
+    """Round up, ignoring the float noise of a division that is exact (400 / 0.25 = 400, not 401)."""
+    return math.ceil(round(value, 9))
+
+
+def _month(path: Path, where: str, raw: object) -> date:
+    try:
+        parsed = date.fromisoformat(f"{raw}-01" if len(str(raw)) == 7 else str(raw))
+    except ValueError as exc:
+        raise TargetsError(f"{path}: {where}: month {raw!r} is not YYYY-MM") from exc
+    return parsed.replace(day=1)
+
+
+def _rates(path: Path, where: str, raw: object, required: bool) -> dict[str, float]:
+    rates = dict(raw or {})
+    for stage, rate in rates.items():
+        if stage not in STAGES:
+            raise TargetsError(f"{path}: {where}: unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+            raise TargetsError(f"{path}: {where}.{stage}: conversion rate {rate!r} is outside (0, 1]")
+    missing = [s for s in CHAIN if s not in rates]
+    if required and missing:
+        raise TargetsError(f"{path}: {where}: planned conversion missing for {', '.join(missing)}")
+    return {s: float(r) for s, r in rates.items()}
+
+
+def _non_negative(path: Path, where: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise TargetsError(f"{path}: {where} must be a number ≥ 0, not {value!r}")
+    return float(value)
+
+
+def load_plans(path: Path) -> list[MonthPlan]:
+    """Read and validate targets.yml; months must be consecutive and unique."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise TargetsError(f"{path}: cannot be read: {exc}") from exc
+    default_rates = _rates(path, "conversion", document.get("conversion"), required=False)
+    default_deal = document.get("average_deal_size")
+    lags = {s: _non_negative(path, f"lag_days.{s}", v) for s, v in (document.get("lag_days") or {}).items()}
+    if set(lags) - set(STAGES):
+        raise TargetsError(f"{path}: lag_days: unknown stage(s) {sorted(set(lags) - set(STAGES))}")
+    plans = []
+    for i, entry in enumerate(document.get("months") or []):
+        where = f"months[{i}]"
+        month = _month(path, where, entry.get("month"))
+        where = f"months[{i}] ({month:%Y-%m})"
+        rates = default_rates | _rates(path, f"{where}.conversion", entry.get("conversion"), required=False)
+        missing = [s for s in CHAIN if s not in rates]
+        if missing:
+            raise TargetsError(f"{path}: {where}: planned conversion missing for {', '.join(missing)}")
+        deal = _non_negative(path, f"{where}.average_deal_size", entry.get("average_deal_size", default_deal))
+        if "won_deals" in entry:
+            won = _up(_non_negative(path, f"{where}.won_deals", entry["won_deals"]))
+        elif "revenue" in entry:
+            if not deal:
+                raise TargetsError(f"{path}: {where}: a revenue target needs an average_deal_size above 0")
+            won = _up(_non_negative(path, f"{where}.revenue", entry["revenue"]) / deal)
+        else:
+            raise TargetsError(f"{path}: {where}: give a revenue or a won_deals target")
+        goals = {}
+        for stage, goal in (entry.get("goals") or {}).items():
+            if stage not in STAGES:
+                raise TargetsError(f"{path}: {where}.goals: unknown stage {stage!r}")
+            goals[stage] = _up(_non_negative(path, f"{where}.goals.{stage}", goal))
+        plans.append(MonthPlan(month, won, deal, rates, goals, lags))
+    if not plans:
+        raise TargetsError(f"{path}: no months")
+    months = [p.month for p in plans]
+    repeated = sorted({m for m in months if months.count(m) > 1})
+    if repeated:
+        raise TargetsError(f"{path}: month(s) repeated: {', '.join(f'{m:%Y-%m}' for m in repeated)}")
+    ordered = sorted(months)
+    expected = pd.period_range(ordered[0], ordered[-1], freq="M")
+    gaps = [p for p in expected if p.to_timestamp().date() not in set(months)]
+    if gaps:
+        raise TargetsError(f"{path}: month(s) missing between {ordered[0]:%Y-%m} and {ordered[-1]:%Y-%m}: "
+                           f"{', '.join(str(p) for p in gaps)}")
+    return sorted(plans, key=lambda p: p.month)
+
+
+def back_calculate(plan: MonthPlan) -> dict[str, tuple[int, int | None]]:
+    """(target_base, target_goal) per stage for one month's plan, rounding up at every step."""
+    targets: dict[str, tuple[int, int | None]] = {}
+    goal = plan.won_deals
+    for i, stage in enumerate(CHAIN):  # field sales, then inside sales, then marketing
+        if stage in plan.goals:
+            goal = plan.goals[stage]
+            if i:  # an explicit goal is also the next stage's base: the chain holds
+                downstream = CHAIN[i - 1]
+                targets[downstream] = (goal, targets[downstream][1])
+        base = _up(goal / plan.conversion[stage])
+        targets[stage] = (base, goal)
+        goal = base  # this stage's base is the goal of the stage before it
+    won = targets["field_sales"][1]
+    renewal = plan.conversion.get("customer_success")
+    targets["customer_success"] = (won, plan.goals.get("customer_success", _up(won * renewal) if renewal else None))
+    return targets
+
+
+def _shift_months(plan: MonthPlan, stage: str) -> int:
+    """Whole months an entry into `stage` precedes the win it leads to, from the planned lags."""
+    upstream_of_win = CHAIN[: CHAIN.index(stage) + 1] if stage in CHAIN else ()
+    return round(sum(plan.lag_days.get(s, 0) for s in upstream_of_win) / 30.4)
+
+
+def target_rows(plans: list[MonthPlan]) -> pd.DataFrame:
+    """Rows of (month, stage, target_base, target_goal, average_deal_size): each stage's targets in the
+    month its entries (base) and hand-overs (goal) are due; targets landing in one month add up."""
+    rows = []
+    order = {s: i for i, s in enumerate(STAGES)}
+    for plan in plans:
+        for stage, (base, goal) in back_calculate(plan).items():
+            base_month = (pd.Timestamp(plan.month) - pd.DateOffset(months=_shift_months(plan, stage))).date()
+            nxt = STAGES[order[stage] + 1] if order[stage] + 1 < len(STAGES) else None
+            goal_shift = _shift_months(plan, nxt) if nxt in CHAIN else 0
+            goal_month = (pd.Timestamp(plan.month) - pd.DateOffset(months=goal_shift)).date()
+            rows.append({"month": base_month, "stage": stage, "target_base": base, "target_goal": 0,
+                         "has_goal": False, "average_deal_size": plan.average_deal_size})
+            rows.append({"month": goal_month, "stage": stage, "target_base": 0, "target_goal": goal or 0,
+                         "has_goal": goal is not None, "average_deal_size": plan.average_deal_size})
+    frame = pd.DataFrame(rows)
+    frame = frame.groupby(["month", "stage"], as_index=False).agg(
+        target_base=("target_base", "sum"), target_goal=("target_goal", "sum"), has_goal=("has_goal", "any"),
+        average_deal_size=("average_deal_size", "max"))
+    frame.loc[~frame["has_goal"], "target_goal"] = None
+    frame["stage_order"] = frame["stage"].map(order) + 1
+    return frame.drop(columns="has_goal").sort_values(["month", "stage_order"]).reset_index(drop=True)
+
+
+def business_calendar(calendar: str) -> pd.DataFrame:
+    """Every day from 2000 to 2100 with is_business_day: weekdays that are not public holidays of `calendar`
+    (an ISO country code known to the holidays library, e.g. JP; `none` for weekends only)."""
+    days = pd.date_range("2000-01-01", "2100-12-31", freq="D")
+    if calendar.lower() == "none":
+        off = set()
+    else:
+        try:
+            off = set(holidays.country_holidays(calendar.upper(), years=CALENDAR_YEARS))
+        except NotImplementedError as exc:
+            raise TargetsError(f"FUNNEL_HOLIDAY_CALENDAR={calendar!r} is not a known country calendar") from exc
+    is_holiday = days.to_series().dt.date.isin(off).to_numpy()
+    return pd.DataFrame({"day": days.date, "is_business_day": (days.dayofweek < 5) & ~is_holiday,
+                         "is_holiday": is_holiday})
+
+
+@dg.asset(key=["raw", "funnel_targets"], group_name="goals", pool=WAREHOUSE_POOL, kinds={"duckdb", "yaml"})
+def funnel_targets(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
+    """Monthly targets back-calculated from targets.yml (empty when no targets file exists)."""
+    path = Path(settings.targets)
+    plans = load_plans(path) if path.exists() else []
+    frame = target_rows(plans) if plans else pd.DataFrame(
+        columns=["month", "stage", "target_base", "target_goal", "average_deal_size", "stage_order"])
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.register("targets_frame", frame)
+        con.execute("""
+            CREATE OR REPLACE TABLE raw.funnel_targets AS
+            SELECT cast(month AS DATE) AS month, cast(stage AS VARCHAR) AS stage, cast(stage_order AS INTEGER) AS stage_order,
+                   cast(target_base AS BIGINT) AS target_base, cast(target_goal AS BIGINT) AS target_goal,
+                   cast(average_deal_size AS DOUBLE) AS average_deal_size
+            FROM targets_frame""")
+    if not plans:
+        context.log.info(f"{path} does not exist: no targets, every status is no_target")
+    return dg.MaterializeResult(metadata={
+        "targets_file": str(path), "months": len(plans),
+        "dagster/row_count": len(frame),
+        "targets": dg.MetadataValue.md(frame.head(24).to_markdown(index=False) if len(frame) else "none"),
+    })
+
+
+@dg.asset(key=["raw", "business_calendar"], group_name="goals", pool=WAREHOUSE_POOL, kinds={"duckdb"})
+def business_calendar_table(warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
+    """Business days (weekdays less public holidays of FUNNEL_HOLIDAY_CALENDAR) for pacing the open month."""
+    frame = business_calendar(settings.holiday_calendar)
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.register("calendar_frame", frame)
+        con.execute("CREATE OR REPLACE TABLE raw.business_calendar AS "
+                    "SELECT cast(day AS DATE) AS day, is_business_day, is_holiday FROM calendar_frame")
+    return dg.MaterializeResult(metadata={"calendar": settings.holiday_calendar, "dagster/row_count": len(frame),
+                                          "holidays": int(frame["is_holiday"].sum())})
+
+
+goal_assets = [funnel_targets, business_calendar_table]

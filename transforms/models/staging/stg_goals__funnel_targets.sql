@@ -1,0 +1,12 @@
+with source as (
+    select * from {{ source('raw', 'funnel_targets') }}
+)
+
+select
+    month,
+    stage,
+    stage_order,
+    target_base,
+    target_goal,
+    average_deal_size
+from source
