@@ -34,7 +34,7 @@ class TargetsError(ValueError):
 class MonthPlan:
     month: date
     won_deals: int
-    average_deal_size: float
+    average_deal_size: float | None  # needed for a revenue target and for revenue shortfalls
     conversion: dict[str, float]
     goals: dict[str, int]
     lag_days: dict[str, float]
@@ -92,7 +92,8 @@ def load_plans(path: Path) -> list[MonthPlan]:
         missing = [s for s in CHAIN if s not in rates]
         if missing:
             raise TargetsError(f"{path}: {where}: planned conversion missing for {', '.join(missing)}")
-        deal = _non_negative(path, f"{where}.average_deal_size", entry.get("average_deal_size", default_deal))
+        raw_deal = entry.get("average_deal_size", default_deal)
+        deal = None if raw_deal is None else _non_negative(path, f"{where}.average_deal_size", raw_deal)
         if "won_deals" in entry:
             won = _up(_non_negative(path, f"{where}.won_deals", entry["won_deals"]))
         elif "revenue" in entry:
