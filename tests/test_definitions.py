@@ -8,7 +8,7 @@ from pipeline.settings import WAREHOUSE_POOL
 
 DBT_MODELS = {
     "staging": ["stg_ma__leads", "stg_ma__mql_events", "stg_sfa__leads", "stg_sfa__opportunities",
-                "stg_crm__customers", "stg_crm__contracts"],
+                "stg_crm__customers", "stg_crm__contracts", "stg_goals__funnel_targets", "stg_goals__business_calendar"],
     "funnel": ["int_as_of", "int_marketing_entries", "int_lead_handovers", "int_customer_first_terms",
                "int_handover_pairs",
                "stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"],
@@ -24,6 +24,7 @@ def test_definitions_load_with_every_asset_in_its_group():
     dg.Definitions.validate_loadable(defs)
     specs = _specs()
     expected = {dg.AssetKey(["raw", e.table]): "ingest" for e in ENTITIES}
+    expected |= {dg.AssetKey(["raw", "funnel_targets"]): "goals", dg.AssetKey(["raw", "business_calendar"]): "goals"}
     expected |= {dg.AssetKey([group, m]): group for group, models in DBT_MODELS.items() for m in models}
     expected |= {dg.AssetKey(["serving", "published_marts"]): "serving", dg.AssetKey(["serving", "funnel_report"]): "serving"}
     assert {key: spec.group_name for key, spec in specs.items()} == expected
