@@ -22,7 +22,8 @@ from pipeline.warehouse import Warehouse
 
 PUBLISHED_FILE = "marts.duckdb"
 PARQUET_DIR = "parquet"
-MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "reconciliation", "reconciliation_exceptions"]
+MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "reconciliation",
+         "reconciliation_exceptions"]
 
 
 @dataclass(frozen=True)

@@ -118,3 +118,22 @@ def test_statuses_follow_the_targets_and_the_open_month_projection(demo_run):
     for order in (1, 2):
         both = chain[[("target_goal", order), ("target_base", order + 1)]].dropna()
         assert (both.iloc[:, 0] == both.iloc[:, 1]).all()
+
+
+def test_the_bottleneck_is_the_stage_furthest_below_plan_with_its_downstream_cost(demo_run):
+    kpis = demo_run.query("select * from marts.funnel_kpi_monthly where view = 'period' "
+                          "and stage <> 'customer_success' and target_conversion_rate is not null")
+    bottleneck = demo_run.query("select * from marts.funnel_bottleneck").set_index(["period_start", "stage"])
+    assert bottleneck["is_bottleneck"].sum() > 0
+    for month, rows in kpis.groupby("period_start"):
+        rows = rows.set_index("stage")
+        gap = rows["conversion_rate"] / rows["target_conversion_rate"] - 1
+        worst = gap.idxmin()
+        flagged = bottleneck.loc[month]
+        assert list(flagged.index[flagged["is_bottleneck"]]) == ([worst] if gap.min() < 0 else [])
+        if set(rows.index) != {"marketing", "inside_sales", "field_sales"}:
+            continue  # months at the edge of the plan have targets for some stages only
+        shortfall = max(rows.loc["marketing", "target_conversion_rate"] - rows.loc["marketing", "conversion_rate"], 0) \
+            * rows.loc["marketing", "base"]
+        wins = shortfall * rows.loc["inside_sales", "target_conversion_rate"] * rows.loc["field_sales", "target_conversion_rate"]
+        assert abs(flagged.loc["marketing", "won_deals_shortfall"] - round(wins, 2)) < 0.011
