@@ -2,26 +2,33 @@
 
 import dagster as dg
 
+from pipeline.alerts import alert_assets, alert_sensors, alerts_job
 from pipeline.goals import goal_assets
 from pipeline.gx_checks import build_gx_checks
 from pipeline.ingest import ingest_assets
-from pipeline.settings import Settings
 from pipeline.publish import published_marts
 from pipeline.quality import quality_checks
 from pipeline.report import funnel_report
+from pipeline.settings import Settings
 from pipeline.transforms import dbt_resource, funnel_dbt_models, funnel_kpi_marts
 from pipeline.warehouse import Warehouse
 
-#: Materializes everything: ingest -> staging -> funnel -> marts, with every check.
-funnel_job = dg.define_asset_job("funnel_job", selection=dg.AssetSelection.all(), description=__doc__)
+#: Materializes everything but the alert history: ingest -> staging -> funnel -> marts -> serving, with every check.
+funnel_job = dg.define_asset_job(
+    "funnel_job",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*alert_assets),
+    description="Every asset and check, from the landing folder to the published marts and the report.",
+)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
     return dg.Definitions(
-        assets=[*ingest_assets, *goal_assets, funnel_dbt_models, funnel_kpi_marts, published_marts, funnel_report],
+        assets=[*ingest_assets, *goal_assets, funnel_dbt_models, funnel_kpi_marts, published_marts, funnel_report,
+                *alert_assets],
         asset_checks=[*quality_checks, *build_gx_checks()],
-        jobs=[funnel_job],
+        jobs=[funnel_job, alerts_job],
+        sensors=alert_sensors,
         resources={
             "settings": settings,
             "warehouse": Warehouse(path=settings.warehouse_path),
