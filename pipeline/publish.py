@@ -22,7 +22,7 @@ from pipeline.warehouse import Warehouse
 
 PUBLISHED_FILE = "marts.duckdb"
 PARQUET_DIR = "parquet"
-MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "reconciliation",
+MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "reconciliation",
          "reconciliation_exceptions"]
 
 

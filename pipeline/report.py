@@ -2,7 +2,7 @@
 
 Built with Plotly from the published marts (marts.duckdb), with plotly.js embedded once, so it opens
 without a network: the funnel of a chosen month, the monthly trend per stage (with targets when a
-targets mart exists), a month x stage heat map (goal attainment against targets, or conversion rate
+targets are set), a month x stage heat map (goal attainment against targets, or conversion rate
 while no targets are configured), and the reconciliation status per month and hand-over.
 """
 
@@ -48,7 +48,7 @@ def _funnel(monthly: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def _trends(monthly: pd.DataFrame, targets: pd.DataFrame | None) -> go.Figure:
+def _trends(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
     period = monthly[monthly["view"] == "period"]
     figure = make_subplots(rows=2, cols=2, subplot_titles=STAGES, shared_xaxes=True)
     for i, stage in enumerate(STAGES):
@@ -58,19 +58,17 @@ def _trends(monthly: pd.DataFrame, targets: pd.DataFrame | None) -> go.Figure:
                            showlegend=i == 0, **cell)
         figure.add_scatter(x=rows["period_start"], y=rows["goal"], name="goal", line_color="#1f5fa8",
                            showlegend=i == 0, **cell)
-        if targets is not None:
-            planned = targets[targets["stage"] == stage].sort_values("month")
-            figure.add_scatter(x=planned["month"], y=planned["target_goal"], name="target goal",
+        if with_targets:
+            figure.add_scatter(x=rows["period_start"], y=rows["target_goal"], name="target goal",
                                line=dict(color="#d9822b", dash="dash"), showlegend=i == 0, **cell)
     figure.update_layout(title="Monthly trend per stage (period view)", height=560)
     return figure
 
 
-def _heatmap(monthly: pd.DataFrame, targets: pd.DataFrame | None) -> go.Figure:
+def _heatmap(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
     period = monthly[monthly["view"] == "period"].copy()
-    if targets is not None:
-        period = period.merge(targets, left_on=["period_start", "stage"], right_on=["month", "stage"], how="left")
-        period["value"] = period["goal"] / period["target_goal"]
+    if with_targets:
+        period["value"] = period["goal_attainment"]
         title, scale = "Goal attainment: goal / target goal", "RdYlGn"
     else:
         period["value"] = period["conversion_rate"]
@@ -107,14 +105,14 @@ def build_report(published: Path, out_dir: Path, reporting_tz: str) -> Path:
     with duckdb.connect(str(published), read_only=True) as con:
         monthly = _read(con, "funnel_kpi_monthly")
         reconciliation = _read(con, "reconciliation")
-        targets = _read(con, "funnel_targets")
     if monthly is None or monthly.empty:
         raise ValueError(f"{published} has no funnel_kpi_monthly rows to report")
-    for frame in (monthly, reconciliation, targets):
+    for frame in (monthly, reconciliation):
         for column in ("period_start", "month"):
             if frame is not None and column in frame:
                 frame[column] = pd.to_datetime(frame[column])
-    figures = [_funnel(monthly), _trends(monthly, targets), _heatmap(monthly, targets)]
+    with_targets = bool(monthly["target_goal"].notna().any())
+    figures = [_funnel(monthly), _trends(monthly, with_targets), _heatmap(monthly, with_targets)]
     if reconciliation is not None and not reconciliation.empty:
         figures.append(_reconciliation(reconciliation))
     as_of = pd.Timestamp(monthly["as_of"].max()).tz_convert(reporting_tz)

@@ -114,3 +114,24 @@ def test_alerts_are_written_in_japanese_when_asked():
     assert alert.title == "【at_risk】2026-10 inside_sales: ゴール 35 / 目標 56（達成率 62%）"
     assert "月末見込み: 57 件（営業日 21 日中 13 日経過）" in alert.body and "run-1" in alert.body
     assert detect(State(statuses={"2026-10|inside_sales": "at_risk"}), [row], settings.templates(), "r", 0.0) == []
+
+
+def test_a_failed_run_is_reported_to_on_call(tmp_path, monkeypatch):
+    from pipeline.alerts import run_failure_alerts
+
+    receiver = Receiver(fail_first=0)
+    monkeypatch.setenv("FUNNEL_ALERT_URLS", receiver.url)
+    settings = Settings(landing_dir=str(tmp_path / "empty"), warehouse_path=str(tmp_path / "w.duckdb"))
+    defs = build_definitions(settings)
+    leads = defs.resolve_assets_def(dg.AssetKey(["raw", "ma_leads"]))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([leads], instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alerts", dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=failure).for_run_failure()
+        run_failure_alerts(context)
+    (message,) = receiver.accepted
+    assert message["title"] == f"[failed] Dagster run {result.run_id} of __ephemeral_asset_job__"
+    assert "raw__ma_leads" in message["message"]

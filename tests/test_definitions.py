@@ -12,7 +12,7 @@ DBT_MODELS = {
     "funnel": ["int_as_of", "int_marketing_entries", "int_lead_handovers", "int_customer_first_terms",
                "int_handover_pairs",
                "stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"],
-    "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "reconciliation",
+    "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "reconciliation",
               "reconciliation_exceptions"],
 }
 

@@ -1,0 +1,16 @@
+{#- The monthly targets back-calculated from targets.yml, one row per month and stage. -#}
+
+with targets as (
+    select * from {{ ref('stg_goals__funnel_targets') }}
+)
+
+select
+    month,
+    stage,
+    stage_order,
+    target_base,
+    target_goal,
+    cast(target_goal as double) / nullif(target_base, 0) as target_conversion_rate,
+    average_deal_size
+from targets
+order by month, stage_order
