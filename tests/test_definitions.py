@@ -25,7 +25,8 @@ def test_definitions_load_with_every_asset_in_its_group():
     dg.Definitions.validate_loadable(defs)
     specs = _specs()
     expected = {dg.AssetKey(["raw", e.table]): "ingest" for e in ENTITIES}
-    expected |= {dg.AssetKey(["raw", "funnel_targets"]): "goals", dg.AssetKey(["raw", "business_calendar"]): "goals"}
+    expected |= {dg.AssetKey(["raw", "funnel_targets"]): "goals", dg.AssetKey(["raw", "business_calendar"]): "goals",
+                 dg.AssetKey(["marts", "alerts"]): "alerts"}
     expected |= {dg.AssetKey([group, m]): group for group, models in DBT_MODELS.items() for m in models}
     expected |= {dg.AssetKey(["serving", "published_marts"]): "serving", dg.AssetKey(["serving", "funnel_report"]): "serving"}
     assert {key: spec.group_name for key, spec in specs.items()} == expected
