@@ -24,7 +24,7 @@ from pipeline.warehouse import Warehouse
 PUBLISHED_FILE = "marts.duckdb"
 PARQUET_DIR = "parquet"
 MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets",
-         "reconciliation", "reconciliation_exceptions"]
+         "stage_velocity", "speed_to_lead", "reconciliation", "reconciliation_exceptions"]
 
 
 @dataclass(frozen=True)

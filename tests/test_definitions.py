@@ -12,7 +12,8 @@ DBT_MODELS = {
     "funnel": ["int_as_of", "int_marketing_entries", "int_lead_handovers", "int_customer_first_terms",
                "int_handover_pairs",
                "stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"],
-    "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "reconciliation",
+    "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "stage_velocity",
+              "speed_to_lead", "reconciliation",
               "reconciliation_exceptions"],
 }
 

@@ -1,0 +1,29 @@
+{#-
+    How long entries stay in each stage, per month of entry: mean, median and 90th percentile days in
+    stage (to the exit, or to the as-of instant while still open), and the open entries with their age.
+-#}
+
+with stage_rows as (
+    {%- for stage in ['marketing', 'inside_sales', 'field_sales', 'customer_success'] %}
+    select '{{ stage }}' as stage, {{ loop.index }} as stage_order, entered_month, outcome, days_in_stage
+    from {{ ref('stage_' ~ stage) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+)
+
+select
+    entered_month as period_start,
+    stage,
+    stage_order,
+    cast(count(*) as bigint) as entries,
+    cast(count_if(outcome <> 'open') as bigint) as exited,
+    avg(days_in_stage) as mean_days_in_stage,
+    median(days_in_stage) as median_days_in_stage,
+    quantile_cont(days_in_stage, 0.9) as p90_days_in_stage,
+    cast(count_if(outcome = 'open') as bigint) as still_open,
+    avg(case when outcome = 'open' then days_in_stage end) as mean_open_age_days
+from stage_rows
+group by all
+order by period_start, stage_order
