@@ -85,6 +85,7 @@ class Settings(dg.ConfigurableResource):
     quality_config: str = str(PROJECT_ROOT / "quality.yml")
     targets: str = str(PROJECT_ROOT / "targets.yml")
     holiday_calendar: str = "JP"
+    speed_to_lead_sla_business_days: int = 1
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -99,6 +100,7 @@ class Settings(dg.ConfigurableResource):
             quality_config=str(_path("FUNNEL_QUALITY_CONFIG", "quality.yml")),
             targets=str(_path("FUNNEL_TARGETS", "targets.yml")),
             holiday_calendar=os.environ.get("FUNNEL_HOLIDAY_CALENDAR") or "JP",
+            speed_to_lead_sla_business_days=_int("FUNNEL_SPEED_TO_LEAD_SLA_DAYS", 1, 0, 60),
         )
 
     def dbt_vars(self) -> dict[str, object]:
@@ -109,6 +111,7 @@ class Settings(dg.ConfigurableResource):
             "fiscal_year_start_month": self.fiscal_year_start_month,
             "as_of": self.as_of,
             "marketing_aging_days": self.marketing_aging_days,
+            "speed_to_lead_sla_business_days": self.speed_to_lead_sla_business_days,
             "reconciliation": {
                 name: {"tolerance": rule.tolerance, "grace_period_hours": rule.grace_period_hours}
                 for name, rule in load_handoff_rules(Path(self.quality_config)).items()
