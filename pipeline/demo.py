@@ -19,7 +19,7 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np

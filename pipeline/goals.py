@@ -10,7 +10,7 @@ loaded into raw.funnel_targets; raw.business_calendar gives the business days th
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
