@@ -18,10 +18,10 @@ import holidays
 import pandas as pd
 import yaml
 
+from pipeline.contract import STAGES
 from pipeline.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse import Warehouse
 
-STAGES = ("marketing", "inside_sales", "field_sales", "customer_success")
 CHAIN = ("field_sales", "inside_sales", "marketing")  # back-calculated from won deals upwards
 CALENDAR_YEARS = range(2000, 2101)
 

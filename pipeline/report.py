@@ -16,12 +16,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from pipeline.contract import STAGES
 from pipeline.publish import PUBLISHED_FILE
 from pipeline.settings import Settings
 from pipeline.warehouse import Warehouse
 
 REPORT_DIR = "report"
-STAGES = ["marketing", "inside_sales", "field_sales", "customer_success"]
 STATUS_LEVEL = {"ok": 0, "warn": 1, "error": 2}
 
 
@@ -50,7 +50,7 @@ def _funnel(monthly: pd.DataFrame) -> go.Figure:
 
 def _trends(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
     period = monthly[monthly["view"] == "period"]
-    figure = make_subplots(rows=2, cols=2, subplot_titles=STAGES, shared_xaxes=True)
+    figure = make_subplots(rows=2, cols=2, subplot_titles=list(STAGES), shared_xaxes=True)
     for i, stage in enumerate(STAGES):
         rows = period[period["stage"] == stage].sort_values("period_start")
         cell = dict(row=i // 2 + 1, col=i % 2 + 1)
@@ -73,7 +73,7 @@ def _heatmap(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
     else:
         period["value"] = period["conversion_rate"]
         title, scale = "Conversion rate (no targets configured yet)", "Blues"
-    grid = period.pivot(index="stage", columns="period_start", values="value").reindex(STAGES)
+    grid = period.pivot(index="stage", columns="period_start", values="value").reindex(list(STAGES))
     figure = go.Figure(go.Heatmap(
         z=grid.values, x=[f"{c:%Y-%m}" for c in grid.columns], y=grid.index, colorscale=scale,
         text=[[f"{v:.0%}" if pd.notna(v) else "" for v in row] for row in grid.values], texttemplate="%{text}",
@@ -100,8 +100,8 @@ def _read(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
     return con.execute(f"select * from main.{table}").df() if exists else None
 
 
-def build_report(published: Path, out_dir: Path, reporting_tz: str) -> Path:
-    """Write out_dir/index.html from the published marts; return its path."""
+def load_marts(published: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The monthly KPI mart and the reconciliation mart (None when absent) from the published file."""
     with duckdb.connect(str(published), read_only=True) as con:
         monthly = _read(con, "funnel_kpi_monthly")
         reconciliation = _read(con, "reconciliation")
@@ -111,6 +111,12 @@ def build_report(published: Path, out_dir: Path, reporting_tz: str) -> Path:
         for column in ("period_start", "month"):
             if frame is not None and column in frame:
                 frame[column] = pd.to_datetime(frame[column])
+    return monthly, reconciliation
+
+
+def build_report(monthly: pd.DataFrame, reconciliation: pd.DataFrame | None, out_dir: Path,
+                 reporting_tz: str) -> Path:
+    """Write out_dir/index.html from the marts; return its path."""
     with_targets = bool(monthly["target_goal"].notna().any())
     figures = [_funnel(monthly), _trends(monthly, with_targets), _heatmap(monthly, with_targets)]
     if reconciliation is not None and not reconciliation.empty:
@@ -125,7 +131,7 @@ def build_report(published: Path, out_dir: Path, reporting_tz: str) -> Path:
 .chart{{margin:1.5em 0}}</style></head>
 <body><h1>THE MODEL funnel</h1>
 <p>As of {html.escape(f"{as_of:%Y-%m-%d %H:%M}")} {html.escape(reporting_tz)}. Base (母数) = entries into a stage; goal (ゴール) = hand-overs
-to the next stage; one stage's goal is the next stage's base. Built from {html.escape(published.name)}.</p>
+to the next stage; one stage's goal is the next stage's base. Built from {PUBLISHED_FILE}.</p>
 {charts}
 </body></html>
 """
@@ -136,18 +142,16 @@ to the next stage; one stage's goal is the next stage's base. Built from {html.e
     return final
 
 
-def funnel_markdown(published: Path) -> str:
+def funnel_markdown(monthly: pd.DataFrame) -> str:
     """The latest month's funnel as a markdown table with bars, for the asset's metadata in the UI."""
-    with duckdb.connect(str(published), read_only=True) as con:
-        rows = con.execute("""
-            select period_start, stage, base, goal, conversion_rate from main.funnel_kpi_monthly
-            where view = 'period' and period_start = (select max(period_start) from main.funnel_kpi_monthly)
-            order by stage_order""").fetchall()
-    top = max(r[2] for r in rows) or 1
-    lines = [f"**{rows[0][0]:%Y-%m}** (period view)", "", "| stage | base | goal | conversion | base |",
+    period = monthly[monthly["view"] == "period"]
+    rows = period[period["period_start"] == period["period_start"].max()].sort_values("stage_order")
+    top = max(rows["base"].max(), 1)
+    lines = [f"**{rows['period_start'].iloc[0]:%Y-%m}** (period view)", "", "| stage | base | goal | conversion | base |",
              "|---|---:|---:|---:|---|"]
-    lines += [f"| {stage} | {base:,} | {goal:,} | {f'{rate:.1%}' if rate is not None else '–'} | "
-              f"{'█' * max(1, round(20 * base / top)) if base else ''} |" for _, stage, base, goal, rate in rows]
+    lines += [f"| {r.stage} | {r.base:,} | {r.goal:,} | "
+              f"{f'{r.conversion_rate:.1%}' if pd.notna(r.conversion_rate) else '–'} | "
+              f"{'█' * max(1, round(20 * r.base / top)) if r.base else ''} |" for r in rows.itertuples()]
     return "\n".join(lines)
 
 
@@ -161,11 +165,12 @@ def funnel_report(context: dg.AssetExecutionContext, warehouse: Warehouse, setti
     """report/index.html beside the warehouse, from the published marts (it never opens the warehouse file)."""
     started = time.perf_counter()
     folder = Path(warehouse.path).parent
-    path = build_report(folder / PUBLISHED_FILE, folder / REPORT_DIR, settings.reporting_tz)
+    monthly, reconciliation = load_marts(folder / PUBLISHED_FILE)
+    path = build_report(monthly, reconciliation, folder / REPORT_DIR, settings.reporting_tz)
     context.log.info(f"report: {path}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),
-        "funnel": dg.MetadataValue.md(funnel_markdown(folder / PUBLISHED_FILE)),
+        "funnel": dg.MetadataValue.md(funnel_markdown(monthly)),
         "bytes": path.stat().st_size,
         "seconds": round(time.perf_counter() - started, 3),
     })

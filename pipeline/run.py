@@ -14,14 +14,13 @@ import dagster as dg
 import duckdb
 
 from pipeline import demo
-from pipeline.contract import ENTITIES
+from pipeline.contract import ENTITIES, STAGES
 from pipeline.ingest import entity_files
 from pipeline.settings import Settings
 
 DEMO_LEADS = 20_000
 DEMO_MONTHS = 24
 DEMO_SEED = 7
-STAGES = ("marketing", "inside_sales", "field_sales", "customer_success")
 
 
 def landing_is_empty(landing_dir: Path) -> bool:
