@@ -5,6 +5,7 @@ import dagster as dg
 from pipeline.alerts import alert_assets, alert_sensors, alerts_job
 from pipeline.goals import goal_assets
 from pipeline.gx_checks import build_gx_checks
+from pipeline.hypotheses import hypothesis_tests
 from pipeline.ingest import ingest_assets
 from pipeline.publish import published_marts
 from pipeline.quality import quality_checks
@@ -24,8 +25,8 @@ funnel_job = dg.define_asset_job(
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
     return dg.Definitions(
-        assets=[*ingest_assets, *goal_assets, funnel_dbt_models, funnel_kpi_marts, published_marts, funnel_report,
-                *alert_assets],
+        assets=[*ingest_assets, *goal_assets, funnel_dbt_models, funnel_kpi_marts, hypothesis_tests, published_marts,
+                funnel_report, *alert_assets],
         asset_checks=[*quality_checks, *build_gx_checks()],
         jobs=[funnel_job, alerts_job],
         sensors=alert_sensors,

@@ -8,7 +8,7 @@ Everything is vectorised with NumPy and written with PyArrow, one chunk of leads
 Shapes (rates sit inside the benchmarks in ../shared/DOMAIN.md): a channel mix with different MQL
 rates, seasonality with the Japanese fiscal calendar (busy March, quiet August and December), growth,
 log-normal lags between stages, disqualified and recycled leads (some re-qualify later), sales-sourced
-opportunities, lost deals with reasons, annual contracts that renew with expansion or churn, and
+opportunities, lost deals with reasons (some approached again months later), annual contracts that renew with expansion or churn, and
 upsell, cross-sell and renewal opportunities for customers. Local times are Asia/Tokyo; the MA writes
 ISO-8601 with offset, the SFA and CRM write `YYYY/MM/DD HH:MM:SS` without one, as Japanese exports do.
 """
@@ -36,9 +36,11 @@ DEFAULT_END = "2026-10-20T18:00:00"
 CHUNK = 1_000_000
 ID_BLOCK = 10_000_000_000  # ids of chunk c start at c * ID_BLOCK, so chunks never collide
 # Offsets inside a chunk's block: SFA leads of MQL round r at r * SPACE, opportunities converted from
-# them at CONVERTED + r * SPACE, sales-sourced ones at DIRECT, customer opportunities at EXPANSION.
+# them at CONVERTED + r * SPACE, re-approaches of lost deals at REAPPROACH, sales-sourced ones at DIRECT,
+# customer opportunities at EXPANSION.
 SPACE = 100_000_000
-CONVERTED, DIRECT, EXPANSION = 5 * SPACE, 8 * SPACE, 9 * SPACE
+REAPPROACH, CONVERTED, DIRECT, EXPANSION = 3 * SPACE, 5 * SPACE, 8 * SPACE, 9 * SPACE
+REAPPROACH_SHARE, REAPPROACH_DAYS, REAPPROACH_WIN = 0.12, 150.0, 0.30  # of lost deals; median wait; win rate
 
 # channel: (share of new leads, inquiry -> MQL rate)
 CHANNELS = {
@@ -69,6 +71,29 @@ OPEN_OPPORTUNITY_STAGES = np.array(["Qualification", "Needs Analysis", "Proposal
 IS_REPS = np.array([f"005IS{n:010d}" for n in range(1, 9)])
 AE_REPS = np.array([f"005AE{n:010d}" for n in range(1, 7)])
 CSM_REPS = np.array([f"005CS{n:010d}" for n in range(1, 5)])
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A planted change: from `start` on, SFA leads from `source` convert to opportunities `lift` more often.
+
+    Written on the command line as SOURCE:YYYY-MM-DD:LIFT, e.g. webinar:2026-04-01:+0.15.
+    """
+
+    source: str
+    start: datetime
+    lift: float
+
+    @classmethod
+    def parse(cls, text: str) -> "Effect":
+        try:
+            source, start, lift = text.split(":")
+            effect = cls(source, datetime.fromisoformat(start), float(lift))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected SOURCE:YYYY-MM-DD:LIFT ({exc})") from exc
+        if source not in CHANNELS:
+            raise argparse.ArgumentTypeError(f"{text!r}: unknown source {source!r}; one of {', '.join(CHANNELS)}")
+        return effect
 
 
 @dataclass(frozen=True)
@@ -131,8 +156,9 @@ def _write(table: pa.Table, out: Path, system: str, entity: str, part: int) -> i
 class _Chunk:
     """One chunk of leads and everything that follows from them downstream."""
 
-    def __init__(self, index: int, leads: int, window: Window, seed: int) -> None:
+    def __init__(self, index: int, leads: int, window: Window, seed: int, effect: Effect | None = None) -> None:
         self.rng = np.random.default_rng([seed, index])
+        self.effect = effect
         self.base = index * ID_BLOCK
         self.n = leads
         self.w = window
@@ -179,22 +205,22 @@ class _Chunk:
         mqls = rng.random(n) < mql_rate
         mql_at = created + _lognormal_days(rng, 12.0, 0.9, n)
         mqls &= mql_at <= w.end
-        self.lead_segment = segment
-        first = self._mql_round(ids[mqls], mql_at[mqls], segment[mqls], round_no=1)
+        first = self._mql_round(ids[mqls], mql_at[mqls], segment[mqls], channel[mqls], round_no=1)
         recycled = first["recycled"]
         again = rng.random(recycled.sum()) < 0.25
         re_mql_at = first["left_at"][recycled][again] + _lognormal_days(rng, 90.0, 0.6, int(again.sum()))
         keep = re_mql_at <= w.end
         second = self._mql_round(
             first["ma_lead_id"][recycled][again][keep], re_mql_at[keep], first["segment"][recycled][again][keep],
-            round_no=2,
+            first["channel"][recycled][again][keep], round_no=2,
         )
         for key in ("mql_events", "sfa_leads", "conversions"):
             self.tables.setdefault(key, [])
         self._emit_mql(first)
         self._emit_mql(second)
 
-    def _mql_round(self, ma_ids: np.ndarray, mql_at: np.ndarray, segment: np.ndarray, round_no: int) -> dict:
+    def _mql_round(self, ma_ids: np.ndarray, mql_at: np.ndarray, segment: np.ndarray, channel: np.ndarray,
+                   round_no: int) -> dict:
         rng, w = self.rng, self.w
         m = ma_ids.size
         score = np.clip(rng.normal(70, 12, m), 40, 100).round()
@@ -203,6 +229,10 @@ class _Chunk:
         contact = created + rng.exponential(8 * 3600, m).astype(np.int64)
         contacted = contact <= w.end
         p_convert = 0.18 + 0.35 * (score - 40) / 60
+        if self.effect:
+            planted = (channel == list(CHANNELS).index(self.effect.source)) & (
+                created >= np.datetime64(self.effect.start, "s").astype(np.int64))
+            p_convert = np.clip(p_convert + self.effect.lift * planted, 0.0, 1.0)
         u = rng.random(m)
         converts = u < p_convert
         recycles = (~converts) & (u < p_convert + 0.12)
@@ -218,7 +248,7 @@ class _Chunk:
             "ma_lead_id": ma_ids, "mql_at": mql_at, "score": score, "sfa_no": sfa_no, "created": created,
             "contact": contact, "contacted": contacted, "converted": converts & done,
             "recycled": recycles & done, "disqualified": disqualifies & done, "left_at": left_at,
-            "segment": segment, "owner": IS_REPS[rng.integers(0, IS_REPS.size, m)],
+            "segment": segment, "channel": channel, "owner": IS_REPS[rng.integers(0, IS_REPS.size, m)],
         }
 
     def _emit_mql(self, r: dict) -> None:
@@ -278,10 +308,33 @@ class _Chunk:
             "segment": np.concatenate([segment, rng.choice(3, k, p=SEGMENT_SHARE)]),
             "score": np.concatenate([score, np.full(k, 70.0)]),
         }
+        opp["account"] = self.base + np.arange(1, opp["no"].size + 1)
+        p_win = 0.26 + SEGMENT_WIN_BONUS[opp["segment"]] + (opp["score"] - 70) / 250
+        first = self._new_business(opp, p_win)
+        # Some lost deals (失注) are approached again months later: a new sales-sourced opportunity
+        # on the same account, with its own chance to be won.
+        again = np.flatnonzero(first["lost"] & (rng.random(opp["no"].size) < REAPPROACH_SHARE))
+        created = first["closed_at"][again] + _lognormal_days(rng, REAPPROACH_DAYS, 0.4, again.size)
+        again, created = again[created <= w.end], created[created <= w.end]
+        retry = {"no": self.base + REAPPROACH + np.arange(1, again.size + 1), "lead": np.full(again.size, -1),
+                 "created": created, "segment": opp["segment"][again], "score": opp["score"][again],
+                 "account": opp["account"][again]}
+        second = self._new_business(retry, np.full(again.size, REAPPROACH_WIN))
+        self.tables["opportunities"] = [first["table"], second["table"]]
+        self.won = {
+            "no": np.concatenate([opp["no"][first["won"]], retry["no"][second["won"]]]),
+            "account": np.concatenate([opp["account"][first["won"]], retry["account"][second["won"]]]),
+            "segment": np.concatenate([opp["segment"][first["won"]], retry["segment"][second["won"]]]),
+            "closed_at": np.concatenate([first["closed_at"][first["won"]], second["closed_at"][second["won"]]]),
+            "amount": np.concatenate([first["amount"][first["won"]], second["amount"][second["won"]]]),
+        }
+
+    def _new_business(self, opp: dict, p_win: np.ndarray) -> dict:
+        """The new-business opportunities `opp` (table) with their amount, closed_at, won and lost arrays."""
+        rng, w = self.rng, self.w
         n = opp["no"].size
         seg = opp["segment"]
         amount = (SEGMENT_DEAL_MEDIAN[seg] * rng.lognormal(0, 0.45, n) / 10_000).round() * 10_000
-        p_win = 0.26 + SEGMENT_WIN_BONUS[seg] + (opp["score"] - 70) / 250
         won = rng.random(n) < p_win
         closed_at = opp["created"] + _lognormal_days(rng, SEGMENT_CLOSE_DAYS[seg], 0.6, n)
         closed = closed_at <= w.end
@@ -289,11 +342,10 @@ class _Chunk:
         lost = closed & ~won
         stage = np.where(won, "Closed Won", np.where(lost, "Closed Lost", OPEN_OPPORTUNITY_STAGES[
             np.minimum((4 * (w.end - opp["created"]) / (SEGMENT_CLOSE_DAYS[seg] * DAY)).astype(int), 3)]))
-        account_no = self.base + np.arange(1, n + 1)
-        new_business = pa.table({
+        table = pa.table({
             "opportunity_id": _ids("006", opp["no"]),
             "lead_id": pc.if_else(pa.array(opp["lead"] >= 0), _ids("00Q", np.maximum(opp["lead"], 0)), pa.scalar(None, pa.string())),
-            "account_id": _ids("001", account_no),
+            "account_id": _ids("001", opp["account"]),
             "owner_id": pa.array(AE_REPS[rng.integers(0, AE_REPS.size, n)]),
             "type": pa.array(np.full(n, "new_business")),
             "created_at": _times(opp["created"], None, "%Y/%m/%d %H:%M:%S"),
@@ -305,9 +357,7 @@ class _Chunk:
             "currency": pa.array(np.full(n, "JPY")),
             "lost_reason": _masked(LOST_REASONS[rng.integers(0, LOST_REASONS.size, n)], lost),
         })
-        self.tables["opportunities"] = [new_business]
-        self.won = {"no": opp["no"][won], "account": account_no[won], "closed_at": closed_at[won],
-                    "segment": seg[won], "amount": amount[won]}
+        return {"table": table, "amount": amount, "closed_at": closed_at, "won": won, "lost": lost}
 
     # --- customer success ------------------------------------------------------------------------
     def customer_success(self) -> None:
@@ -422,8 +472,11 @@ FAULT_MANIFEST = "_injected_faults.csv"
 
 
 def generate(leads: int, months: int, seed: int, out: Path, end: datetime | None = None,
-             chunk_size: int = CHUNK, progress: bool = False, faults: FaultRates | None = None) -> dict[str, int]:
+             chunk_size: int = CHUNK, progress: bool = False, faults: FaultRates | None = None,
+             effect: Effect | None = None) -> dict[str, int]:
     """Write the demo extracts under `out` (one folder per system and entity); return rows per entity.
+
+    With an effect, the planted change in conversion is part of the history (for hypothesis tests).
 
     With fault rates, the injected faults are listed in `out`/_injected_faults.csv (the ingest reads
     only the system folders, so the file is not loaded).
@@ -437,7 +490,7 @@ def generate(leads: int, months: int, seed: int, out: Path, end: datetime | None
     chunks = -(-leads // chunk_size)
     for index in range(chunks):
         size = min(chunk_size, leads - index * chunk_size)
-        chunk = _Chunk(index, size, window, seed)
+        chunk = _Chunk(index, size, window, seed, effect)
         chunk.marketing()
         chunk.field_sales()
         chunk.customer_success()
@@ -468,11 +521,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--fault-{field.name.replace('_', '-')}", type=float, default=0.0, metavar="RATE",
                             dest=f"fault_{field.name}",
                             help=f"inject '{field.name}' faults into this share of the eligible records")
+    parser.add_argument("--effect", type=Effect.parse, metavar="SOURCE:YYYY-MM-DD:LIFT",
+                        help="plant a change: from that day, SFA leads from SOURCE convert LIFT more often")
     args = parser.parse_args(argv)
     faults = FaultRates(**{f.name: getattr(args, f"fault_{f.name}") for f in fields(FaultRates)})
     started = time.perf_counter()
     totals = generate(args.leads, args.months, args.seed, args.out, args.end, args.chunk_size, progress=True,
-                      faults=faults)
+                      faults=faults, effect=args.effect)
     for entity, rows in totals.items():
         print(f"{entity:20s} {rows:>12,} rows")
     if faults.any():

@@ -23,8 +23,10 @@ from pipeline.warehouse import Warehouse
 
 PUBLISHED_FILE = "marts.duckdb"
 PARQUET_DIR = "parquet"
-MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets",
-         "stage_velocity", "speed_to_lead", "reconciliation", "reconciliation_exceptions"]
+MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_kpi_by_slice", "funnel_bottleneck",
+         "funnel_targets", "stage_velocity", "speed_to_lead", "reapproach_list", "reapproach_outcomes",
+         "customer_success_monthly", "customer_retention_cohorts", "score_threshold_whatif", "hypothesis_results",
+         "reconciliation", "reconciliation_exceptions"]
 
 
 @dataclass(frozen=True)

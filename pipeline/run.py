@@ -7,6 +7,7 @@ then the monthly funnel of the latest months printed from marts.funnel_kpi_month
 import argparse
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,8 @@ from pipeline.settings import Settings
 DEMO_LEADS = 20_000
 DEMO_MONTHS = 24
 DEMO_SEED = 7
+#: The change the demo history carries, so the example hypotheses.yml has a real effect to find.
+DEMO_EFFECT = demo.Effect("webinar", datetime(2026, 4, 1), 0.15)
 
 
 def landing_is_empty(landing_dir: Path) -> bool:
@@ -94,6 +97,36 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
     return "\n".join(lines).rstrip()
 
 
+def improvement_loop(warehouse: Path) -> str:
+    """The latest closed month's bottleneck and the verdict of every hypothesis in hypotheses.yml."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        bottleneck = con.execute(
+            """
+            select period_start, stage, actual_rate, planned_rate, won_deals_shortfall, revenue_shortfall
+            from marts.funnel_bottleneck
+            where is_bottleneck and period_start < (select max(period_start) from marts.funnel_bottleneck)
+            order by period_start desc limit 1
+            """
+        ).fetchall()
+        hypotheses = con.execute(
+            """
+            select hypothesis_id, before_rate, after_rate, difference, ci_low, ci_high, p_value, verdict
+            from marts.hypothesis_results order by hypothesis_id
+            """
+        ).fetchall()
+    lines = []
+    for month, stage, actual, planned, deals, revenue in bottleneck:
+        lines.append(f"Bottleneck of {month:%Y-%m}: {stage} converted {_pct(actual)} against a plan of {_pct(planned)}, "
+                     f"costing about {deals:,.1f} won deals (¥{revenue or 0:,.0f}) downstream (marts.funnel_bottleneck).")
+    lines.append("Hypotheses (hypotheses.yml -> marts.hypothesis_results):" if hypotheses else
+                 "No hypotheses recorded in hypotheses.yml.")
+    for hid, before, after, diff, low, high, p, verdict in hypotheses:
+        detail = (f"{_pct(before)} -> {_pct(after)}, difference {diff:+.1%} [{low:+.1%}, {high:+.1%}], p = {p:.3g}"
+                  if diff is not None else "not enough data")
+        lines.append(f"  {hid:<34} {detail:<60} {verdict}")
+    return "\n".join(lines)
+
+
 def _pct(value: float | None) -> str:
     return f"{value:.1%}" if value is not None else "-"
 
@@ -126,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     landing = Path(settings.landing_dir)
     if landing_is_empty(landing):
         print(f"{landing} is empty: writing demo extracts ({DEMO_LEADS:,} leads, {DEMO_MONTHS} months)")
-        demo.generate(DEMO_LEADS, DEMO_MONTHS, DEMO_SEED, landing)
+        demo.generate(DEMO_LEADS, DEMO_MONTHS, DEMO_SEED, landing, effect=DEMO_EFFECT)
     Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
     print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
     # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
@@ -142,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print()
     print(funnel_table(Path(settings.warehouse_path), args.months, settings.reporting_tz))
+    print()
+    print(improvement_loop(Path(settings.warehouse_path)))
     print(f"\nDuckDB warehouse: {settings.warehouse_path}")
     return 0
 

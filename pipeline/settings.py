@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
+from pipeline.improvement_config import load_improvement_config
 from pipeline.quality_config import load_handoff_rules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,8 @@ class Settings(dg.ConfigurableResource):
     targets: str = str(PROJECT_ROOT / "targets.yml")
     holiday_calendar: str = "JP"
     speed_to_lead_sla_business_days: int = 1
+    improvement_config: str = str(PROJECT_ROOT / "improvement.yml")
+    hypotheses: str = str(PROJECT_ROOT / "hypotheses.yml")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -101,6 +104,8 @@ class Settings(dg.ConfigurableResource):
             targets=str(_path("FUNNEL_TARGETS", "targets.yml")),
             holiday_calendar=os.environ.get("FUNNEL_HOLIDAY_CALENDAR") or "JP",
             speed_to_lead_sla_business_days=_int("FUNNEL_SPEED_TO_LEAD_SLA_DAYS", 1, 0, 60),
+            improvement_config=str(_path("FUNNEL_IMPROVEMENT_CONFIG", "improvement.yml")),
+            hypotheses=str(_path("FUNNEL_HYPOTHESES", "hypotheses.yml")),
         )
 
     def dbt_vars(self) -> dict[str, object]:
@@ -116,4 +121,5 @@ class Settings(dg.ConfigurableResource):
                 name: {"tolerance": rule.tolerance, "grace_period_hours": rule.grace_period_hours}
                 for name, rule in load_handoff_rules(Path(self.quality_config)).items()
             },
+            **load_improvement_config(Path(self.improvement_config)).dbt_vars(),
         }

@@ -1,0 +1,351 @@
+"""Hypothesis verification (仮説検証): did a change move a stage's conversion, or is it too early to tell?
+
+A team records each hypothesis in hypotheses.yml: the metric (a stage conversion), the slice it was
+tried on, the day the change took effect, the direction expected and, optionally, a comparison group
+that did not get the change. Here the resolved entries before and after that day are counted from the
+stage tables and tested with statsmodels: a one-sided z-test of two proportions with a Newcomb interval
+for the difference, or, with a comparison group, a difference-in-differences from a binomial GLM. The
+verdicts land in raw.hypothesis_tests, which the dbt mart marts.hypothesis_results publishes.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+import yaml
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
+
+from pipeline.settings import WAREHOUSE_POOL, Settings
+from pipeline.warehouse import Warehouse
+
+#: metric -> the stage whose conversion it is (advanced ÷ resolved entries of that stage)
+METRICS = {
+    "mql_rate": "marketing",
+    "opportunity_rate": "inside_sales",
+    "win_rate": "field_sales",
+    "renewal_rate": "customer_success",
+}
+#: slice key in hypotheses.yml -> column of the stage tables (as in marts.funnel_kpi_by_slice)
+SLICE_COLUMNS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
+                 "industry": "industry"}
+DIRECTIONS = ("increase", "decrease")
+VERDICTS = ("supported", "rejected", "inconclusive")
+
+
+class HypothesesError(ValueError):
+    """hypotheses.yml is malformed; the message names the file, the hypothesis and the key."""
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    id: str
+    statement: str
+    metric: str
+    effective_date: date
+    expected_direction: str
+    slice: dict[str, str] = field(default_factory=dict)
+    comparison: dict[str, str] | None = None
+    window_days: int | None = None  # days before and after the effective date; None: all history
+    minimum_effect: float = 0.05  # smallest change in the rate (absolute) worth detecting
+
+    @property
+    def stage(self) -> str:
+        return METRICS[self.metric]
+
+
+@dataclass(frozen=True)
+class HypothesesFile:
+    alpha: float
+    power: float
+    hypotheses: list[Hypothesis]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Resolved entries (n) and those that advanced (x), before and after the effective date."""
+
+    n_before: int
+    x_before: int
+    n_after: int
+    x_after: int
+    open_after: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    difference: float | None  # after - before (or the difference-in-differences), as a rate
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None  # one-sided, in the expected direction
+    required_per_group: int | None  # resolved entries per group to detect minimum_effect
+    additional_needed: int | None  # still missing in the smaller group, when inconclusive
+    verdict: str
+    reason: str
+    method: str
+
+
+def _slice(path: Path, where: str, value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise HypothesesError(f"{path}: {where} must map slice keys ({', '.join(SLICE_COLUMNS)}) to values")
+    unknown = set(value) - set(SLICE_COLUMNS)
+    if unknown:
+        raise HypothesesError(f"{path}: {where} has unknown key(s) {sorted(unknown)}; use {list(SLICE_COLUMNS)}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _probability(path: Path, key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise HypothesesError(f"{path}: {key} must be a number between 0 and 1, not {value!r}")
+    return float(value)
+
+
+def load_hypotheses(path: Path) -> HypothesesFile:
+    """The hypotheses of `path`; a missing file means none."""
+    if not path.exists():
+        return HypothesesFile(alpha=0.05, power=0.8, hypotheses=[])
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise HypothesesError(f"{path}: cannot be read: {exc}") from exc
+    alpha = _probability(path, "alpha", document.get("alpha", 0.05))
+    power = _probability(path, "power", document.get("power", 0.8))
+    hypotheses, seen = [], set()
+    for index, item in enumerate(document.get("hypotheses") or []):
+        where = f"hypotheses[{index}]"
+        if not isinstance(item, dict):
+            raise HypothesesError(f"{path}: {where} must be a mapping")
+        hid = str(item.get("id") or "")
+        if not hid or hid in seen:
+            raise HypothesesError(f"{path}: {where}.id must be present and unique, not {hid!r}")
+        seen.add(hid)
+        where = f"hypothesis {hid!r}"
+        metric = item.get("metric")
+        if metric not in METRICS:
+            raise HypothesesError(f"{path}: {where}: metric must be one of {list(METRICS)}, not {metric!r}")
+        direction = item.get("expected_direction")
+        if direction not in DIRECTIONS:
+            raise HypothesesError(f"{path}: {where}: expected_direction must be increase or decrease")
+        effective = item.get("effective_date")
+        try:
+            effective = effective if isinstance(effective, date) else date.fromisoformat(str(effective))
+        except ValueError as exc:
+            raise HypothesesError(f"{path}: {where}: effective_date must be a date like 2026-04-01") from exc
+        window = item.get("window_days")
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
+            raise HypothesesError(f"{path}: {where}: window_days must be a positive whole number of days")
+        hypothesis = Hypothesis(
+            id=hid, statement=str(item.get("statement") or ""), metric=metric, effective_date=effective,
+            expected_direction=direction, slice=_slice(path, f"{where}: slice", item.get("slice")),
+            comparison=_slice(path, f"{where}: comparison", item.get("comparison")) or None,
+            window_days=window,
+            minimum_effect=_probability(path, f"{where}: minimum_effect", item.get("minimum_effect", 0.05)),
+        )
+        if hypothesis.comparison is not None and hypothesis.comparison == hypothesis.slice:
+            raise HypothesesError(f"{path}: {where}: the comparison group is the slice itself")
+        hypotheses.append(hypothesis)
+    return HypothesesFile(alpha=alpha, power=power, hypotheses=hypotheses)
+
+
+def _required_per_group(baseline: float, minimum_effect: float, direction: str, alpha: float, power: float) -> int:
+    """Resolved entries per group for a one-sided test to detect `minimum_effect` with `power`."""
+    target = float(np.clip(baseline + (minimum_effect if direction == "increase" else -minimum_effect), 0.001, 0.999))
+    effect = abs(proportion_effectsize(target, float(np.clip(baseline, 0.001, 0.999))))
+    n = NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="larger")
+    return int(np.ceil(n))
+
+
+def _did(treated: Counts, control: Counts, alpha: float) -> tuple[float, float, float, float]:
+    """Difference-in-differences of the rates with its two-sided CI and p-value, from a saturated
+    binomial GLM (identity link) on the four groups."""
+    n = np.array([treated.n_before, treated.n_after, control.n_before, control.n_after], dtype=float)
+    x = np.array([treated.x_before, treated.x_after, control.x_before, control.x_after], dtype=float)
+    # columns: constant, after, treated, after x treated (the difference-in-differences)
+    design = np.array([[1, 0, 1, 0], [1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 0, 0]], dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # identity link outside the canonical domain; saturated fit
+        fit = sm.GLM(x / n, design, family=sm.families.Binomial(link=sm.families.links.Identity()),
+                     var_weights=n).fit()
+    low, high = fit.conf_int(alpha=alpha)[3]
+    return float(fit.params[3]), float(low), float(high), float(fit.pvalues[3])
+
+
+def _one_sided(difference: float, two_sided_p: float, sign: float) -> tuple[float, float]:
+    """(p in the expected direction, p in the opposite one) from a two-sided p-value."""
+    if np.isnan(two_sided_p):
+        return 1.0, 1.0
+    half = two_sided_p / 2
+    return (half, 1 - half) if sign * difference > 0 else (1 - half, half)
+
+
+def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
+             comparison: Counts | None = None) -> Verdict:
+    """Test the change in the rate (after vs before) in the expected direction and give the verdict.
+
+    supported: significant at `alpha` in the expected direction. rejected: significant the other way,
+    or every group has the sample needed to detect `minimum_effect` and none was found. Otherwise
+    inconclusive, with the resolved entries still needed per group.
+    """
+    groups = [counts] + ([comparison] if comparison is not None else [])
+    smallest = min(min(c.n_before, c.n_after) for c in groups)
+    method = "difference-in-differences, binomial GLM" if comparison else "two-proportion z-test, Newcomb interval"
+    if smallest == 0:
+        return Verdict(None, None, None, None, None, None, "inconclusive",
+                       "no resolved entries before or after the effective date", method)
+    baseline = counts.x_before / counts.n_before
+    required = _required_per_group(baseline, hypothesis.minimum_effect, hypothesis.expected_direction, alpha, power)
+    if comparison is not None:
+        required *= 2  # the difference of two differences has about twice the variance of one
+    sign = 1.0 if hypothesis.expected_direction == "increase" else -1.0
+    if comparison is not None:
+        difference, low, high, two_sided = _did(counts, comparison, alpha)
+        p_expected, p_opposite = _one_sided(difference, two_sided, sign)
+    else:
+        difference = counts.x_after / counts.n_after - baseline
+        low, high = confint_proportions_2indep(counts.x_after, counts.n_after, counts.x_before, counts.n_before,
+                                               method="newcomb", compare="diff", alpha=alpha)
+        if counts.x_after + counts.x_before in (0, counts.n_after + counts.n_before):
+            p_expected = p_opposite = 1.0  # every entry had the same outcome: no evidence of a change
+        else:
+            x, n = [counts.x_after, counts.x_before], [counts.n_after, counts.n_before]
+            expected, opposite = ("larger", "smaller") if sign > 0 else ("smaller", "larger")
+            p_expected = float(proportions_ztest(x, n, alternative=expected)[1])
+            p_opposite = float(proportions_ztest(x, n, alternative=opposite)[1])
+    if p_expected < alpha:
+        verdict, reason = "supported", f"the rate moved as expected (one-sided p = {p_expected:.3g} < {alpha})"
+        additional = None
+    elif p_opposite < alpha:
+        verdict, reason = "rejected", f"the rate moved the other way (one-sided p = {p_opposite:.3g} < {alpha})"
+        additional = None
+    elif smallest >= required:
+        verdict = "rejected"
+        reason = (f"no change of {hypothesis.minimum_effect:.0%} or more: {smallest} resolved entries per group "
+                  f"had {power:.0%} power to detect it (p = {p_expected:.3g})")
+        additional = None
+    else:
+        verdict = "inconclusive"
+        additional = required - smallest
+        reason = f"not significant yet (p = {p_expected:.3g}); about {additional} more resolved entries per group needed"
+    return Verdict(float(difference), float(low), float(high), p_expected, required, additional, verdict, reason,
+                   method)
+
+
+def _condition(group: dict[str, str], params: list) -> str:
+    parts = []
+    for key, value in group.items():
+        parts.append(f"{SLICE_COLUMNS[key]} = ?")
+        params.append(value)
+    return " and ".join(parts) or "true"
+
+
+def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, reporting_tz: str,
+                  group: dict[str, str]) -> Counts:
+    """Resolved and advanced entries of the slice `group`, by local entry date before / after the change."""
+    # fully qualified: the catalog of the default file funnel.duckdb is also called funnel
+    catalog = con.execute("select current_database()").fetchall()[0][0].replace('"', '""')
+    params: list = [reporting_tz, hypothesis.effective_date]
+    condition = _condition(group, params)
+    window = ""
+    if hypothesis.window_days:
+        window = " and entered_on >= ?::date - ?::integer and entered_on < ?::date + ?::integer"
+        params += [hypothesis.effective_date, hypothesis.window_days] * 2
+    rows = con.execute(f"""
+        with entries as (
+            select outcome, cast(timezone(?, entered_at) as date) as entered_on, ?::date as effective_on
+            from "{catalog}".funnel.stage_{hypothesis.stage}
+            where {condition}
+        )
+        select
+            entered_on >= effective_on as after,
+            count_if(outcome in ('advanced', 'dropped')) as resolved,
+            count_if(outcome = 'advanced') as advanced,
+            count_if(outcome = 'open') as still_open
+        from entries
+        where true{window}
+        group by all""", params).fetchall()
+    by_side = {after: (resolved, advanced, still_open) for after, resolved, advanced, still_open in rows}
+    before, after = by_side.get(False, (0, 0, 0)), by_side.get(True, (0, 0, 0))
+    return Counts(n_before=before[0], x_before=before[1], n_after=after[0], x_after=after[1], open_after=after[2])
+
+
+def rate(advanced: int, resolved: int) -> float | None:
+    return advanced / resolved if resolved else None
+
+
+def _describe(group: dict[str, str] | None) -> str | None:
+    if group is None:
+        return None
+    return ", ".join(f"{k}={v}" for k, v in group.items()) or "all"
+
+
+def hypothesis_rows(con: duckdb.DuckDBPyConnection, config: HypothesesFile, reporting_tz: str) -> pd.DataFrame:
+    rows = []
+    for h in config.hypotheses:
+        counts = count_entries(con, h, reporting_tz, h.slice)
+        control = count_entries(con, h, reporting_tz, h.comparison) if h.comparison else None
+        result = evaluate(counts, h, config.alpha, config.power, control)
+        rows.append({
+            "hypothesis_id": h.id, "statement": h.statement, "metric": h.metric, "stage": h.stage,
+            "slice": _describe(h.slice), "comparison": _describe(h.comparison), "effective_date": h.effective_date,
+            "expected_direction": h.expected_direction, "window_days": h.window_days,
+            "before_resolved": counts.n_before, "before_advanced": counts.x_before,
+            "before_rate": rate(counts.x_before, counts.n_before),
+            "after_resolved": counts.n_after, "after_advanced": counts.x_after,
+            "after_rate": rate(counts.x_after, counts.n_after), "after_still_open": counts.open_after,
+            "comparison_before_rate": rate(control.x_before, control.n_before) if control else None,
+            "comparison_after_rate": rate(control.x_after, control.n_after) if control else None,
+            "difference": result.difference, "ci_low": result.ci_low, "ci_high": result.ci_high,
+            "p_value": result.p_value, "alpha": config.alpha, "power": config.power,
+            "minimum_effect": h.minimum_effect, "required_per_group": result.required_per_group,
+            "additional_needed": result.additional_needed, "verdict": result.verdict, "reason": result.reason,
+            "method": result.method,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+COLUMNS = {
+    "hypothesis_id": "VARCHAR", "statement": "VARCHAR", "metric": "VARCHAR", "stage": "VARCHAR", "slice": "VARCHAR",
+    "comparison": "VARCHAR", "effective_date": "DATE", "expected_direction": "VARCHAR", "window_days": "INTEGER",
+    "before_resolved": "BIGINT", "before_advanced": "BIGINT", "before_rate": "DOUBLE",
+    "after_resolved": "BIGINT", "after_advanced": "BIGINT", "after_rate": "DOUBLE", "after_still_open": "BIGINT",
+    "comparison_before_rate": "DOUBLE", "comparison_after_rate": "DOUBLE",
+    "difference": "DOUBLE", "ci_low": "DOUBLE", "ci_high": "DOUBLE", "p_value": "DOUBLE", "alpha": "DOUBLE",
+    "power": "DOUBLE", "minimum_effect": "DOUBLE", "required_per_group": "BIGINT", "additional_needed": "BIGINT",
+    "verdict": "VARCHAR", "reason": "VARCHAR", "method": "VARCHAR",
+}
+
+
+@dg.asset(
+    key=["raw", "hypothesis_tests"],
+    group_name="improvement",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "yaml"},
+    deps=[dg.AssetKey(["funnel", f"stage_{stage}"]) for stage in METRICS.values()],
+)
+def hypothesis_tests(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
+    """The hypotheses of hypotheses.yml tested against the stage tables (published as marts.hypothesis_results)."""
+    path = Path(settings.hypotheses)
+    config = load_hypotheses(path)
+    with warehouse.connect() as con:
+        frame = hypothesis_rows(con, config, settings.reporting_tz)
+        typed = ", ".join(f"cast({name} AS {kind}) AS {name}" for name, kind in COLUMNS.items())
+        con.register("hypotheses_frame", frame)
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(f"CREATE OR REPLACE TABLE raw.hypothesis_tests AS SELECT {typed} FROM hypotheses_frame")
+    if not config.hypotheses:
+        context.log.info(f"{path}: no hypotheses recorded")
+    summary = frame[["hypothesis_id", "before_rate", "after_rate", "difference", "p_value", "verdict"]]
+    return dg.MaterializeResult(metadata={
+        "hypotheses_file": str(path),
+        "dagster/row_count": len(frame),
+        **{f"verdict_{v}": int((frame["verdict"] == v).sum()) for v in VERDICTS},
+        "results": dg.MetadataValue.md(summary.to_markdown(index=False, floatfmt=".4g") if len(frame) else "none"),
+    })

@@ -1,0 +1,122 @@
+{#-
+    Base, goal and dropped per (grain, view, period, stage) cut by one slice dimension at a time: source
+    (channel), campaign, owner, segment and industry. Each entry is counted under its own stage row's
+    value ('(none)' when the stage does not know it), so for every dimension the slices add up to the
+    unsliced marts funnel_kpi_monthly (grain month) and funnel_kpi_fiscal_quarterly (grain fiscal_quarter).
+    Only combinations with at least one entry, hand-over or drop are listed.
+-#}
+{%- set dimensions = ['source', 'campaign_id', 'owner_id', 'segment', 'industry'] %}
+{%- set grains = {'month': month_start, 'fiscal_quarter': fiscal_quarter_start} %}
+
+with stage_rows as (
+    {%- for stage in ['marketing', 'inside_sales', 'field_sales', 'customer_success'] %}
+    select
+        '{{ stage }}' as stage,
+        {{ loop.index }} as stage_order,
+        outcome,
+        entered_at,
+        advanced_at,
+        dropped_at,
+        {{ dimensions | join(', ') }}
+    from {{ ref('stage_' ~ stage) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+sliced as (
+    {%- for dimension in dimensions %}
+    select
+        stage,
+        stage_order,
+        outcome,
+        entered_at,
+        advanced_at,
+        dropped_at,
+        '{{ dimension | replace("_id", "") }}' as dimension,
+        coalesce({{ dimension }}, '(none)') as slice_value
+    from stage_rows
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+events as (
+    {%- for grain, period in grains.items() %}
+    select
+        '{{ grain }}' as grain,
+        stage,
+        stage_order,
+        dimension,
+        slice_value,
+        outcome,
+        {{ period('entered_at') }} as entered_period,
+        {{ period('advanced_at') }} as advanced_period,
+        {{ period('dropped_at') }} as dropped_period
+    from sliced
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+entries as (
+    select
+        grain, stage, stage_order, dimension, slice_value, entered_period as period_start,
+        count(*) as base,
+        count_if(outcome = 'advanced') as cohort_goal,
+        count_if(outcome = 'dropped') as cohort_dropped
+    from events
+    group by all
+),
+
+advances as (
+    select grain, stage, stage_order, dimension, slice_value, advanced_period as period_start, count(*) as period_goal
+    from events
+    where advanced_period is not null
+    group by all
+),
+
+drops as (
+    select grain, stage, stage_order, dimension, slice_value, dropped_period as period_start, count(*) as period_dropped
+    from events
+    where dropped_period is not null
+    group by all
+),
+
+combined as (
+    select
+        grain, stage, stage_order, dimension, slice_value, period_start,
+        coalesce(entries.base, 0) as base,
+        coalesce(entries.cohort_goal, 0) as cohort_goal,
+        coalesce(entries.cohort_dropped, 0) as cohort_dropped,
+        coalesce(advances.period_goal, 0) as period_goal,
+        coalesce(drops.period_dropped, 0) as period_dropped
+    from entries
+    full outer join advances using (grain, stage, stage_order, dimension, slice_value, period_start)
+    full outer join drops using (grain, stage, stage_order, dimension, slice_value, period_start)
+),
+
+views as (
+    select 'period' as view, *, period_goal as goal, period_dropped as dropped from combined
+    union all
+    select 'cohort' as view, *, cohort_goal as goal, cohort_dropped as dropped from combined
+    where base > 0
+)
+
+select
+    grain,
+    view,
+    period_start,
+    stage,
+    stage_order,
+    dimension,
+    slice_value,
+    cast(base as bigint) as base,
+    cast(goal as bigint) as goal,
+    cast(goal as double) / nullif(base, 0) as conversion_rate,
+    cast(dropped as bigint) as dropped
+from views
+order by grain, view, dimension, period_start, stage_order, slice_value

@@ -1,0 +1,50 @@
+{#-
+    仮説検証: each hypothesis of hypotheses.yml with its rate before and after the change, the difference
+    with its confidence interval, the one-sided p-value, the sample still needed and the verdict. The
+    statistics are computed by the Dagster asset raw/hypothesis_tests (statsmodels); this model publishes
+    them with the as-of instant they were computed at.
+-#}
+
+with tests as (
+    select * from {{ source('raw', 'hypothesis_tests') }}
+),
+
+as_of as (
+    select as_of from {{ ref('int_as_of') }}
+)
+
+select
+    tests.hypothesis_id,
+    tests.statement,
+    tests.metric,
+    tests.stage,
+    tests.slice,
+    tests.comparison,
+    tests.effective_date,
+    tests.expected_direction,
+    tests.window_days,
+    tests.before_resolved,
+    tests.before_advanced,
+    tests.before_rate,
+    tests.after_resolved,
+    tests.after_advanced,
+    tests.after_rate,
+    tests.after_still_open,
+    tests.comparison_before_rate,
+    tests.comparison_after_rate,
+    tests.difference,
+    tests.ci_low,
+    tests.ci_high,
+    tests.p_value,
+    tests.alpha,
+    tests.power,
+    tests.minimum_effect,
+    tests.required_per_group,
+    tests.additional_needed,
+    tests.verdict,
+    tests.reason,
+    tests.method,
+    as_of.as_of
+from tests
+cross join as_of
+order by tests.hypothesis_id

@@ -1,0 +1,143 @@
+{#-
+    失注の再アプローチ: every closed-lost new-business opportunity and every recycled or disqualified SFA lead,
+    with the date it becomes eligible for another approach (lost date + the wait for its reason, from
+    var('reapproach_wait_days'), else var('reapproach_default_wait_days')) and what happened since:
+    a later new-business opportunity on the same account (for a lost deal) or a later SFA lead for the
+    same MA lead (for a lead) is a re-approach, and it is won when that opportunity, or the one the later
+    lead converted into, was closed won by the as-of instant.
+-#}
+
+with field_sales as (
+    select * from {{ ref('stage_field_sales') }}
+),
+
+inside_sales as (
+    select * from {{ ref('stage_inside_sales') }}
+),
+
+as_of as (
+    select as_of, cast({{ local_time('as_of') }} as date) as as_of_date from {{ ref('int_as_of') }}
+),
+
+waits as (
+    select * from (values
+        {%- for reason, days in var('reapproach_wait_days').items() %}
+        ('{{ reason | lower | replace("'", "''") }}', {{ days | int }}){{ ',' if not loop.last }}
+        {%- else %}
+        (null, null)
+        {%- endfor %}
+    ) as configured (reason, wait_days)
+    where reason is not null
+),
+
+lost_deals as (
+    select
+        'lost_opportunity' as kind,
+        opportunity_id as record_id,
+        account_id,
+        cast(null as varchar) as ma_lead_id,
+        owner_id,
+        amount,
+        currency,
+        dropped_reason as reason,
+        dropped_at as lost_at,
+        source,
+        segment,
+        industry
+    from field_sales
+    where outcome = 'dropped'
+),
+
+lost_leads as (
+    select
+        case when is_recycled then 'recycled_lead' else 'disqualified_lead' end as kind,
+        sfa_lead_id as record_id,
+        cast(null as varchar) as account_id,
+        ma_lead_id,
+        owner_id,
+        cast(null as decimal(18, 2)) as amount,
+        cast(null as varchar) as currency,
+        dropped_reason as reason,
+        dropped_at as lost_at,
+        source,
+        segment,
+        industry
+    from inside_sales
+    where outcome = 'dropped'
+),
+
+deal_retries as (
+    select
+        lost_deals.record_id,
+        min(later.entered_at) as reapproached_at,
+        arg_min(later.opportunity_id, later.entered_at) as reapproach_opportunity_id,
+        bool_or(later.outcome = 'advanced') as reapproach_won,
+        max(later.entered_at) as last_activity_at
+    from lost_deals
+    inner join field_sales as later
+        on later.account_id = lost_deals.account_id and later.entered_at > lost_deals.lost_at
+    group by all
+),
+
+lead_retries as (
+    select
+        lost_leads.record_id,
+        min(later.entered_at) as reapproached_at,
+        arg_min(later.converted_opportunity_id, later.entered_at) as reapproach_opportunity_id,
+        bool_or(coalesce(won.outcome = 'advanced', false)) as reapproach_won,
+        max(later.entered_at) as last_activity_at
+    from lost_leads
+    inner join inside_sales as later
+        on later.ma_lead_id = lost_leads.ma_lead_id and later.entered_at > lost_leads.lost_at
+    left join field_sales as won on won.opportunity_id = later.converted_opportunity_id
+    group by all
+),
+
+candidates as (
+    select lost_deals.*, deal_retries.* exclude (record_id)
+    from lost_deals
+    left join deal_retries on deal_retries.record_id = lost_deals.record_id
+    union all
+    select lost_leads.*, lead_retries.* exclude (record_id)
+    from lost_leads
+    left join lead_retries on lead_retries.record_id = lost_leads.record_id
+),
+
+scheduled as (
+    select
+        candidates.*,
+        coalesce(waits.wait_days, {{ var('reapproach_default_wait_days') | int }}) as wait_days,
+        cast({{ local_time('candidates.lost_at') }} as date)
+            + coalesce(waits.wait_days, {{ var('reapproach_default_wait_days') | int }}) as eligible_on,
+        as_of.as_of_date
+    from candidates
+    cross join as_of
+    left join waits on waits.reason = lower(candidates.reason)
+)
+
+select
+    kind,
+    record_id,
+    account_id,
+    ma_lead_id,
+    owner_id,
+    amount,
+    currency,
+    reason,
+    lost_at,
+    greatest(lost_at, last_activity_at) as last_activity_at,
+    wait_days,
+    eligible_on,
+    case
+        when reapproached_at is not null then 'reapproached'
+        when eligible_on <= as_of_date then 'eligible'
+        else 'waiting'
+    end as status,
+    reapproached_at,
+    reapproach_opportunity_id,
+    coalesce(reapproach_won, false) as reapproach_won,
+    source,
+    segment,
+    industry
+from scheduled
+order by eligible_on, kind, record_id
