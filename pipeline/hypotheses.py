@@ -2,8 +2,9 @@
 
 A team records each hypothesis in hypotheses.yml: the metric (a stage conversion), the slice it was
 tried on, the day the change took effect, the direction expected and, optionally, a comparison group
-that did not get the change. Here the resolved entries before and after that day are counted from the
-stage tables and tested with statsmodels: a one-sided z-test of two proportions with a Newcomb interval
+that did not get the change. Here the entries before and after that day are counted from the stage
+tables, each judged by whether it advanced within a fixed horizon (so young entries, which have had
+less time, do not bias the later period), and tested with statsmodels: a one-sided z-test of two proportions with a Newcomb interval
 for the difference, or, with a comparison group, a difference-in-differences from a binomial GLM. The
 verdicts land in raw.hypothesis_tests, which the dbt mart marts.hypothesis_results publishes.
 """
@@ -25,7 +26,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 from pipeline.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse import Warehouse
 
-#: metric -> the stage whose conversion it is (advanced ÷ resolved entries of that stage)
+#: metric -> the stage whose conversion it is: entries that advanced within the horizon ÷ entries
 METRICS = {
     "mql_rate": "marketing",
     "opportunity_rate": "inside_sales",
@@ -35,6 +36,8 @@ METRICS = {
 #: slice key in hypotheses.yml -> column of the stage tables (as in marts.funnel_kpi_by_slice)
 SLICE_COLUMNS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
                  "industry": "industry"}
+#: default days an entry has to advance, per metric: long enough for most entries to resolve
+HORIZON_DAYS = {"mql_rate": 90, "opportunity_rate": 60, "win_rate": 120, "renewal_rate": 400}
 DIRECTIONS = ("increase", "decrease")
 VERDICTS = ("supported", "rejected", "inconclusive")
 
@@ -54,6 +57,7 @@ class Hypothesis:
     comparison: dict[str, str] | None = None
     window_days: int | None = None  # days before and after the effective date; None: all history
     minimum_effect: float = 0.05  # smallest change in the rate (absolute) worth detecting
+    horizon_days: int = 60  # an entry counts as advanced if it did so within this many days of entering
 
     @property
     def stage(self) -> str:
@@ -69,13 +73,13 @@ class HypothesesFile:
 
 @dataclass(frozen=True)
 class Counts:
-    """Resolved entries (n) and those that advanced (x), before and after the effective date."""
+    """Judged entries (n) and those that advanced within the horizon (x), before and after the change."""
 
     n_before: int
     x_before: int
     n_after: int
     x_after: int
-    open_after: int = 0
+    recent_after: int = 0  # entries after the change too recent to judge yet
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class Verdict:
     ci_low: float | None
     ci_high: float | None
     p_value: float | None  # one-sided, in the expected direction
-    required_per_group: int | None  # resolved entries per group to detect minimum_effect
+    required_per_group: int | None  # judged entries per group to detect minimum_effect
     additional_needed: int | None  # still missing in the smaller group, when inconclusive
     verdict: str
     reason: str
@@ -140,13 +144,16 @@ def load_hypotheses(path: Path) -> HypothesesFile:
         except ValueError as exc:
             raise HypothesesError(f"{path}: {where}: effective_date must be a date like 2026-04-01") from exc
         window = item.get("window_days")
-        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
-            raise HypothesesError(f"{path}: {where}: window_days must be a positive whole number of days")
+        horizon = item.get("horizon_days", HORIZON_DAYS[metric])
+        for key, days in (("window_days", window), ("horizon_days", horizon)):
+            if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+                raise HypothesesError(f"{path}: {where}: {key} must be a positive whole number of days")
         hypothesis = Hypothesis(
             id=hid, statement=str(item.get("statement") or ""), metric=metric, effective_date=effective,
             expected_direction=direction, slice=_slice(path, f"{where}: slice", item.get("slice")),
             comparison=_slice(path, f"{where}: comparison", item.get("comparison")) or None,
             window_days=window,
+            horizon_days=horizon,
             minimum_effect=_probability(path, f"{where}: minimum_effect", item.get("minimum_effect", 0.05)),
         )
         if hypothesis.comparison is not None and hypothesis.comparison == hypothesis.slice:
@@ -156,7 +163,7 @@ def load_hypotheses(path: Path) -> HypothesesFile:
 
 
 def _required_per_group(baseline: float, minimum_effect: float, direction: str, alpha: float, power: float) -> int:
-    """Resolved entries per group for a one-sided test to detect `minimum_effect` with `power`."""
+    """Judged entries per group for a one-sided test to detect `minimum_effect` with `power`."""
     target = float(np.clip(baseline + (minimum_effect if direction == "increase" else -minimum_effect), 0.001, 0.999))
     effect = abs(proportion_effectsize(target, float(np.clip(baseline, 0.001, 0.999))))
     n = NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="larger")
@@ -192,14 +199,14 @@ def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
 
     supported: significant at `alpha` in the expected direction. rejected: significant the other way,
     or every group has the sample needed to detect `minimum_effect` and none was found. Otherwise
-    inconclusive, with the resolved entries still needed per group.
+    inconclusive, with the judged entries still needed per group.
     """
     groups = [counts] + ([comparison] if comparison is not None else [])
     smallest = min(min(c.n_before, c.n_after) for c in groups)
     method = "difference-in-differences, binomial GLM" if comparison else "two-proportion z-test, Newcomb interval"
     if smallest == 0:
         return Verdict(None, None, None, None, None, None, "inconclusive",
-                       "no resolved entries before or after the effective date", method)
+                       "no entries old enough to judge before or after the effective date", method)
     baseline = counts.x_before / counts.n_before
     required = _required_per_group(baseline, hypothesis.minimum_effect, hypothesis.expected_direction, alpha, power)
     if comparison is not None:
@@ -227,57 +234,62 @@ def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
         additional = None
     elif smallest >= required:
         verdict = "rejected"
-        reason = (f"no change of {hypothesis.minimum_effect:.0%} or more: {smallest} resolved entries per group "
+        reason = (f"no change of {hypothesis.minimum_effect:.0%} or more: {smallest} judged entries per group "
                   f"had {power:.0%} power to detect it (p = {p_expected:.3g})")
         additional = None
     else:
         verdict = "inconclusive"
         additional = required - smallest
-        reason = f"not significant yet (p = {p_expected:.3g}); about {additional} more resolved entries per group needed"
+        reason = f"not significant yet (p = {p_expected:.3g}); about {additional} more judged entries per group needed"
     return Verdict(float(difference), float(low), float(high), p_expected, required, additional, verdict, reason,
                    method)
 
 
-def _condition(group: dict[str, str], params: list) -> str:
-    parts = []
-    for key, value in group.items():
-        parts.append(f"{SLICE_COLUMNS[key]} = ?")
-        params.append(value)
-    return " and ".join(parts) or "true"
-
-
 def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, reporting_tz: str,
                   group: dict[str, str]) -> Counts:
-    """Resolved and advanced entries of the slice `group`, by local entry date before / after the change."""
+    """Entries of the slice `group` old enough to be judged (entered at least horizon_days before the
+    as-of instant) and those that advanced within horizon_days, by local entry date before / after the
+    change; and the entries after it still too recent."""
     # fully qualified: the catalog of the default file funnel.duckdb is also called funnel
     catalog = con.execute("select current_database()").fetchall()[0][0].replace('"', '""')
-    params: list = [reporting_tz, hypothesis.effective_date]
-    condition = _condition(group, params)
-    window = ""
-    if hypothesis.window_days:
-        window = " and entered_on >= ?::date - ?::integer and entered_on < ?::date + ?::integer"
-        params += [hypothesis.effective_date, hypothesis.window_days] * 2
+    params: dict[str, object] = {"tz": reporting_tz, "effective": hypothesis.effective_date,
+                                 "horizon": hypothesis.horizon_days, "window": hypothesis.window_days or 0}
+    condition = ["true"]
+    for index, (key, value) in enumerate(group.items()):
+        condition.append(f"{SLICE_COLUMNS[key]} = $v{index}")
+        params[f"v{index}"] = value
     rows = con.execute(f"""
-        with entries as (
-            select outcome, cast(timezone(?, entered_at) as date) as entered_on, ?::date as effective_on
-            from "{catalog}".funnel.stage_{hypothesis.stage}
-            where {condition}
+        with as_of as (
+            select as_of from "{catalog}".funnel.int_as_of
+        ),
+
+        entries as (
+            select
+                cast(timezone($tz, stage_rows.entered_at) as date) >= $effective as after,
+                stage_rows.entered_at + to_days($horizon) <= as_of.as_of as mature,
+                stage_rows.advanced_at <= stage_rows.entered_at + to_days($horizon) as advanced_in_time,
+                cast(timezone($tz, stage_rows.entered_at) as date) as entered_on
+            from "{catalog}".funnel.stage_{hypothesis.stage} as stage_rows
+            cross join as_of
+            where {" and ".join(condition)}
         )
+
         select
-            entered_on >= effective_on as after,
-            count_if(outcome in ('advanced', 'dropped')) as resolved,
-            count_if(outcome = 'advanced') as advanced,
-            count_if(outcome = 'open') as still_open
+            after,
+            count_if(mature) as judged,
+            count_if(mature and advanced_in_time) as advanced,
+            count_if(not mature) as too_recent
         from entries
-        where true{window}
+        where $window = 0
+            or (entered_on >= $effective - to_days($window) and entered_on < $effective + to_days($window))
         group by all""", params).fetchall()
-    by_side = {after: (resolved, advanced, still_open) for after, resolved, advanced, still_open in rows}
+    by_side = {after: (judged, advanced, recent) for after, judged, advanced, recent in rows}
     before, after = by_side.get(False, (0, 0, 0)), by_side.get(True, (0, 0, 0))
-    return Counts(n_before=before[0], x_before=before[1], n_after=after[0], x_after=after[1], open_after=after[2])
+    return Counts(n_before=before[0], x_before=before[1], n_after=after[0], x_after=after[1], recent_after=after[2])
 
 
-def rate(advanced: int, resolved: int) -> float | None:
-    return advanced / resolved if resolved else None
+def rate(advanced: int, judged: int) -> float | None:
+    return advanced / judged if judged else None
 
 
 def _describe(group: dict[str, str] | None) -> str | None:
@@ -296,10 +308,11 @@ def hypothesis_rows(con: duckdb.DuckDBPyConnection, config: HypothesesFile, repo
             "hypothesis_id": h.id, "statement": h.statement, "metric": h.metric, "stage": h.stage,
             "slice": _describe(h.slice), "comparison": _describe(h.comparison), "effective_date": h.effective_date,
             "expected_direction": h.expected_direction, "window_days": h.window_days,
-            "before_resolved": counts.n_before, "before_advanced": counts.x_before,
+            "horizon_days": h.horizon_days,
+            "before_judged": counts.n_before, "before_advanced": counts.x_before,
             "before_rate": rate(counts.x_before, counts.n_before),
-            "after_resolved": counts.n_after, "after_advanced": counts.x_after,
-            "after_rate": rate(counts.x_after, counts.n_after), "after_still_open": counts.open_after,
+            "after_judged": counts.n_after, "after_advanced": counts.x_after,
+            "after_rate": rate(counts.x_after, counts.n_after), "after_too_recent": counts.recent_after,
             "comparison_before_rate": rate(control.x_before, control.n_before) if control else None,
             "comparison_after_rate": rate(control.x_after, control.n_after) if control else None,
             "difference": result.difference, "ci_low": result.ci_low, "ci_high": result.ci_high,
@@ -314,8 +327,9 @@ def hypothesis_rows(con: duckdb.DuckDBPyConnection, config: HypothesesFile, repo
 COLUMNS = {
     "hypothesis_id": "VARCHAR", "statement": "VARCHAR", "metric": "VARCHAR", "stage": "VARCHAR", "slice": "VARCHAR",
     "comparison": "VARCHAR", "effective_date": "DATE", "expected_direction": "VARCHAR", "window_days": "INTEGER",
-    "before_resolved": "BIGINT", "before_advanced": "BIGINT", "before_rate": "DOUBLE",
-    "after_resolved": "BIGINT", "after_advanced": "BIGINT", "after_rate": "DOUBLE", "after_still_open": "BIGINT",
+    "horizon_days": "INTEGER",
+    "before_judged": "BIGINT", "before_advanced": "BIGINT", "before_rate": "DOUBLE",
+    "after_judged": "BIGINT", "after_advanced": "BIGINT", "after_rate": "DOUBLE", "after_too_recent": "BIGINT",
     "comparison_before_rate": "DOUBLE", "comparison_after_rate": "DOUBLE",
     "difference": "DOUBLE", "ci_low": "DOUBLE", "ci_high": "DOUBLE", "p_value": "DOUBLE", "alpha": "DOUBLE",
     "power": "DOUBLE", "minimum_effect": "DOUBLE", "required_per_group": "BIGINT", "additional_needed": "BIGINT",

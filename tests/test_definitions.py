@@ -10,11 +10,12 @@ DBT_MODELS = {
     "staging": ["stg_ma__leads", "stg_ma__mql_events", "stg_sfa__leads", "stg_sfa__opportunities",
                 "stg_crm__customers", "stg_crm__contracts", "stg_goals__funnel_targets", "stg_goals__business_calendar"],
     "funnel": ["int_as_of", "int_marketing_entries", "int_lead_handovers", "int_customer_first_terms",
-               "int_handover_pairs",
+               "int_handover_pairs", "int_account_mrr_monthly",
                "stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"],
     "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "stage_velocity",
-              "speed_to_lead", "reconciliation",
-              "reconciliation_exceptions"],
+              "speed_to_lead", "reconciliation", "reconciliation_exceptions",
+              "funnel_kpi_by_slice", "reapproach_list", "reapproach_outcomes", "customer_success_monthly",
+              "customer_retention_cohorts", "score_threshold_whatif", "hypothesis_results"],
 }
 
 
@@ -27,7 +28,7 @@ def test_definitions_load_with_every_asset_in_its_group():
     specs = _specs()
     expected = {dg.AssetKey(["raw", e.table]): "ingest" for e in ENTITIES}
     expected |= {dg.AssetKey(["raw", "funnel_targets"]): "goals", dg.AssetKey(["raw", "business_calendar"]): "goals",
-                 dg.AssetKey(["marts", "alerts"]): "alerts"}
+                 dg.AssetKey(["marts", "alerts"]): "alerts", dg.AssetKey(["raw", "hypothesis_tests"]): "improvement"}
     expected |= {dg.AssetKey([group, m]): group for group, models in DBT_MODELS.items() for m in models}
     expected |= {dg.AssetKey(["serving", "published_marts"]): "serving", dg.AssetKey(["serving", "funnel_report"]): "serving"}
     assert {key: spec.group_name for key, spec in specs.items()} == expected

@@ -49,8 +49,9 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
     with duckdb.connect(str(published), read_only=True) as con:
         tables = {t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()}
         assert tables == {"funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "stage_velocity",
-                          "speed_to_lead", "reconciliation",
-                          "reconciliation_exceptions"}
+                          "speed_to_lead", "reconciliation", "reconciliation_exceptions", "funnel_kpi_by_slice",
+                          "reapproach_list", "reapproach_outcomes", "customer_success_monthly",
+                          "customer_retention_cohorts", "score_threshold_whatif", "hypothesis_results"}
         for table in tables:
             rows = con.execute(f"select count(*) from marts.{table}").fetchall()[0][0]
             assert rows == len(demo_run.query(f"select * from marts.{table}"))

@@ -1,8 +1,9 @@
 {#-
-    Per month, each stage's conversion against its planned (target) conversion, and what the shortfall
-    costs downstream: the missing goal of the stage, carried through the downstream stages' planned rates
-    into won deals and revenue. The bottleneck of a month is the stage whose conversion fell furthest below
-    plan (relative to the plan). Customer success is downstream of the win, so it has no won-deal cost.
+    Per month, each stage's conversion against its plan (target) and against its own history (the six
+    months before), and what each shortfall costs downstream: the missing goal of the stage, carried
+    through the later stages' planned (or historic) rates into won deals and revenue. Stages are ranked
+    by that cost; the bottleneck of a month is the stage whose conversion fell furthest below plan
+    (relative to the plan). Customer success is downstream of the win, so it has no won-deal cost.
 -#}
 
 with kpis as (
@@ -16,12 +17,24 @@ deal_sizes as (
     group by all
 ),
 
-planned as (
+history as (
     select
         period_start,
-        max(case when stage = 'inside_sales' then target_conversion_rate end) as inside_sales_rate,
-        max(case when stage = 'field_sales' then target_conversion_rate end) as field_sales_rate
+        stage,
+        cast(sum(goal) over previous_six as double) / nullif(sum(base) over previous_six, 0) as historic_rate
     from kpis
+    window previous_six as (partition by stage order by period_start rows between 6 preceding and 1 preceding)
+),
+
+downstream as (
+    select
+        kpis.period_start,
+        max(case when kpis.stage = 'inside_sales' then kpis.target_conversion_rate end) as inside_sales_planned,
+        max(case when kpis.stage = 'field_sales' then kpis.target_conversion_rate end) as field_sales_planned,
+        max(case when kpis.stage = 'inside_sales' then history.historic_rate end) as inside_sales_historic,
+        max(case when kpis.stage = 'field_sales' then history.historic_rate end) as field_sales_historic
+    from kpis
+    inner join history on history.period_start = kpis.period_start and history.stage = kpis.stage
     group by all
 ),
 
@@ -34,26 +47,47 @@ gaps as (
         kpis.goal,
         kpis.conversion_rate as actual_rate,
         kpis.target_conversion_rate as planned_rate,
+        history.historic_rate,
         kpis.conversion_rate / nullif(kpis.target_conversion_rate, 0) - 1 as relative_gap,
         greatest(kpis.target_conversion_rate - kpis.conversion_rate, 0) * kpis.base as goal_shortfall,
+        greatest(history.historic_rate - kpis.conversion_rate, 0) * kpis.base as goal_shortfall_vs_history,
         case kpis.stage
-            when 'marketing' then planned.inside_sales_rate * planned.field_sales_rate
-            when 'inside_sales' then planned.field_sales_rate
+            when 'marketing' then downstream.inside_sales_planned * downstream.field_sales_planned
+            when 'inside_sales' then downstream.field_sales_planned
             else 1
-        end as wins_per_goal,
+        end as planned_wins_per_goal,
+        case kpis.stage
+            when 'marketing' then downstream.inside_sales_historic * downstream.field_sales_historic
+            when 'inside_sales' then downstream.field_sales_historic
+            else 1
+        end as historic_wins_per_goal,
         deal_sizes.average_deal_size
     from kpis
-    inner join planned on planned.period_start = kpis.period_start
+    inner join history on history.period_start = kpis.period_start and history.stage = kpis.stage
+    inner join downstream on downstream.period_start = kpis.period_start
     left join deal_sizes on deal_sizes.period_start = kpis.period_start
-    where kpis.target_conversion_rate is not null and kpis.conversion_rate is not null
+    where kpis.conversion_rate is not null
+),
+
+costs as (
+    select
+        *,
+        goal_shortfall * planned_wins_per_goal as won_deals_shortfall,
+        goal_shortfall_vs_history * historic_wins_per_goal as won_deals_shortfall_vs_history
+    from gaps
 ),
 
 ranked as (
     select
         *,
-        goal_shortfall * wins_per_goal as won_deals_shortfall,
-        row_number() over (partition by period_start order by relative_gap, stage_order) as gap_rank
-    from gaps
+        row_number() over (partition by period_start order by relative_gap nulls last, stage_order) as gap_rank,
+        case when won_deals_shortfall > 0 then
+            rank() over (partition by period_start order by won_deals_shortfall desc nulls last)
+        end as cost_rank,
+        case when won_deals_shortfall_vs_history > 0 then
+            rank() over (partition by period_start order by won_deals_shortfall_vs_history desc nulls last)
+        end as cost_rank_vs_history
+    from costs
 )
 
 select
@@ -64,10 +98,16 @@ select
     goal,
     actual_rate,
     planned_rate,
+    historic_rate,
     relative_gap,
     round(goal_shortfall, 1) as goal_shortfall,
     round(won_deals_shortfall, 2) as won_deals_shortfall,
     round(won_deals_shortfall * average_deal_size) as revenue_shortfall,
-    gap_rank = 1 and relative_gap < 0 as is_bottleneck
+    cast(cost_rank as integer) as cost_rank,
+    round(goal_shortfall_vs_history, 1) as goal_shortfall_vs_history,
+    round(won_deals_shortfall_vs_history, 2) as won_deals_shortfall_vs_history,
+    round(won_deals_shortfall_vs_history * average_deal_size) as revenue_shortfall_vs_history,
+    cast(cost_rank_vs_history as integer) as cost_rank_vs_history,
+    coalesce(gap_rank = 1 and relative_gap < 0, false) as is_bottleneck
 from ranked
 order by period_start, stage_order

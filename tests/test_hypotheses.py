@@ -1,0 +1,158 @@
+"""Hypothesis verification: verdicts on simulated samples, the false-positive rate at alpha, and a planted
+effect found end to end in generated demo data while a null effect is not."""
+
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import demo
+from pipeline.hypotheses import Counts, Hypothesis, HypothesesError, evaluate, load_hypotheses
+from tests.conftest import materialize
+
+ALPHA, POWER = 0.05, 0.8
+LIFT = Hypothesis(id="h", statement="", metric="opportunity_rate", effective_date=date(2026, 4, 1),
+                  expected_direction="increase", slice={"source": "webinar"})
+
+
+def _draw(rng: np.random.Generator, n: int, before: float, after: float) -> Counts:
+    return Counts(n_before=n, x_before=int(rng.binomial(n, before)), n_after=n, x_after=int(rng.binomial(n, after)))
+
+
+def test_a_large_effect_is_supported_with_an_interval_around_it():
+    counts = Counts(n_before=1000, x_before=300, n_after=1000, x_after=400)
+    result = evaluate(counts, LIFT, ALPHA, POWER)
+    assert result.verdict == "supported" and np.isclose(result.difference, 0.10)
+    assert result.ci_low < 0.10 < result.ci_high and result.ci_low > 0
+    # the same change, expected the other way, is rejected
+    down = Hypothesis(**{**LIFT.__dict__, "expected_direction": "decrease"})
+    assert evaluate(counts, down, ALPHA, POWER).verdict == "rejected"
+
+
+def test_a_small_sample_is_inconclusive_with_the_sample_still_needed():
+    result = evaluate(Counts(n_before=40, x_before=12, n_after=40, x_after=16), LIFT, ALPHA, POWER)
+    assert result.verdict == "inconclusive"
+    # an independent route to the needed sample: the textbook formula for two proportions (Fleiss),
+    # n = (z_a sqrt(2 p q) + z_b sqrt(p1 q1 + p2 q2))^2 / (p2 - p1)^2, from 30 % to 35 %
+    from statistics import NormalDist
+
+    p1, p2 = 0.30, 0.35
+    pooled = (p1 + p2) / 2
+    n = (NormalDist().inv_cdf(1 - ALPHA) * np.sqrt(2 * pooled * (1 - pooled))
+         + NormalDist().inv_cdf(POWER) * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / (p2 - p1) ** 2
+    assert abs(result.required_per_group / n - 1) < 0.02
+    assert result.additional_needed == result.required_per_group - 40
+
+
+def test_enough_data_and_no_change_rejects_the_hypothesis():
+    result = evaluate(Counts(n_before=5000, x_before=1500, n_after=5000, x_after=1510), LIFT, ALPHA, POWER)
+    assert result.verdict == "rejected" and result.required_per_group < 5000
+
+
+def test_no_data_on_one_side_is_inconclusive():
+    result = evaluate(Counts(n_before=0, x_before=0, n_after=50, x_after=20), LIFT, ALPHA, POWER)
+    assert result.verdict == "inconclusive" and result.difference is None
+
+
+def test_the_false_positive_rate_of_a_null_effect_is_near_alpha():
+    rng = np.random.default_rng(20261128)
+    trials = 600
+    supported = sum(evaluate(_draw(rng, 300, 0.3, 0.3), LIFT, ALPHA, POWER).verdict == "supported"
+                    for _ in range(trials))
+    spread = 3 * np.sqrt(ALPHA * (1 - ALPHA) / trials)
+    assert abs(supported / trials - ALPHA) < spread, supported / trials
+
+
+def test_difference_in_differences_separates_the_change_from_a_shared_trend():
+    rng = np.random.default_rng(7)
+    # both groups rise by 5 points (a market trend); only the treated gets 10 more from the change
+    treated, control = _draw(rng, 3000, 0.30, 0.45), _draw(rng, 3000, 0.30, 0.35)
+    result = evaluate(treated, LIFT, ALPHA, POWER, comparison=control)
+    expected = (treated.x_after / 3000 - treated.x_before / 3000) - (control.x_after / 3000 - control.x_before / 3000)
+    assert result.verdict == "supported" and np.isclose(result.difference, expected)
+    # the trend alone is not mistaken for an effect of the change
+    rng = np.random.default_rng(8)
+    trials = 300
+    false = sum(evaluate(_draw(rng, 500, 0.3, 0.35), LIFT, ALPHA, POWER, comparison=_draw(rng, 500, 0.3, 0.35)).verdict
+                == "supported" for _ in range(trials))
+    assert false / trials < ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / trials)
+
+
+HYPOTHESES = """
+alpha: 0.05
+hypotheses:
+  - id: planted
+    statement: webinar leads convert more often from April
+    metric: opportunity_rate
+    slice: {source: webinar}
+    effective_date: 2026-04-01
+    expected_direction: increase
+  - id: planted-vs-content
+    metric: opportunity_rate
+    slice: {source: webinar}
+    comparison: {source: content_download}
+    effective_date: 2026-04-01
+    expected_direction: increase
+  - id: too-early
+    metric: opportunity_rate
+    slice: {source: webinar}
+    effective_date: 2026-08-01
+    window_days: 3
+    expected_direction: increase
+  - id: null-effect
+    metric: opportunity_rate
+    slice: {source: web_form}
+    effective_date: 2026-04-01
+    expected_direction: increase
+"""
+
+
+@pytest.fixture(scope="session")
+def effect_run(tmp_path_factory):
+    """Demo data where webinar leads convert 25 points more often from 2026-04-01, with a hypotheses file."""
+    folder = tmp_path_factory.mktemp("effect")
+    demo.generate(30_000, 12, 5, folder / "landing", effect=demo.Effect("webinar", datetime(2026, 4, 1), 0.25))
+    (folder / "hypotheses.yml").write_text(HYPOTHESES)
+    run = materialize(folder / "landing", folder / "funnel.duckdb", hypotheses=str(folder / "hypotheses.yml"))
+    assert run.result.success
+    return run
+
+
+def test_a_planted_effect_is_found_and_a_null_one_is_not(effect_run):
+    results = effect_run.query("select * from marts.hypothesis_results").set_index("hypothesis_id")
+    assert results.loc["planted", "verdict"] == "supported"
+    assert results.loc["planted-vs-content", "verdict"] == "supported"
+    assert results.loc["too-early", "verdict"] == "inconclusive" and results.loc["too-early", "additional_needed"] > 0
+    assert results.loc["null-effect", "verdict"] != "supported"
+    assert results.loc["planted", "ci_low"] > 0.1  # the planted lift is 0.25 on the conversion probability
+
+
+def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
+    rows = effect_run.query("select entered_at, advanced_at from funnel.funnel.stage_inside_sales where source = 'webinar'")
+    as_of = effect_run.query("select as_of from funnel.funnel.int_as_of")["as_of"][0]
+    entered = pd.to_datetime(rows["entered_at"], utc=True)
+    after = entered.dt.tz_convert("Asia/Tokyo").dt.date >= date(2026, 4, 1)
+    horizon = pd.Timedelta(days=60)  # the default for opportunity_rate
+    judged = entered + horizon <= pd.Timestamp(as_of)
+    advanced = judged & (pd.to_datetime(rows["advanced_at"], utc=True) <= entered + horizon)
+    got = effect_run.query("select * from marts.hypothesis_results where hypothesis_id = 'planted'").iloc[0]
+    assert got["horizon_days"] == 60
+    assert got["before_judged"] == (judged & ~after).sum() and got["before_advanced"] == (advanced & ~after).sum()
+    assert got["after_judged"] == (judged & after).sum() and got["after_advanced"] == (advanced & after).sum()
+    assert got["after_too_recent"] == (~judged & after).sum() > 0
+    materialization = next(e for e in effect_run.result.get_asset_materialization_events()
+                           if e.asset_key.path == ["raw", "hypothesis_tests"])
+    assert materialization.materialization.metadata["verdict_supported"].value == 2
+
+
+def test_a_malformed_hypotheses_file_names_the_hypothesis_and_key(tmp_path):
+    path = tmp_path / "hypotheses.yml"
+    path.write_text("hypotheses:\n  - id: a\n    metric: revenue\n")
+    with pytest.raises(HypothesesError, match=f"{path}: hypothesis 'a': metric must be one of"):
+        load_hypotheses(path)
+    path.write_text("hypotheses:\n  - id: a\n    metric: win_rate\n    expected_direction: increase\n"
+                    "    effective_date: 2026-01-01\n    slice: {region: kanto}\n")
+    with pytest.raises(HypothesesError, match="slice has unknown key\\(s\\) \\['region'\\]"):
+        load_hypotheses(path)
+    assert load_hypotheses(tmp_path / "missing.yml").hypotheses == []

@@ -1,0 +1,300 @@
+"""The improvement-loop marts against independent pandas computations (from the landing files where the
+mart's inputs are raw extracts, from the already-tested stage tables otherwise)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.settings import PROJECT_ROOT
+
+TZ = "Asia/Tokyo"
+DIMENSIONS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
+              "industry": "industry"}
+STAGES = ["marketing", "inside_sales", "field_sales", "customer_success"]
+
+
+def _csvs(landing: Path, system: str, entity: str) -> pd.DataFrame:
+    files = sorted((landing / system / entity).rglob("*.csv"))
+    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True).replace({"": None})
+
+
+def _as_of_date(run) -> pd.Timestamp:
+    as_of = run.query("select as_of from funnel.funnel.int_as_of")["as_of"][0]
+    return pd.Timestamp(as_of).tz_convert(TZ).tz_localize(None).normalize()
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """DuckDB DATE columns arrive as timestamps; compare them as dates."""
+    return pd.to_datetime(values).dt.date
+
+
+def _local(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).dt.tz_convert(TZ).dt.tz_localize(None)
+
+
+# --- slices ----------------------------------------------------------------------------------------
+
+def test_every_slice_dimension_adds_up_to_the_unsliced_marts(demo_run):
+    sliced = demo_run.query("select * from marts.funnel_kpi_by_slice")
+    sliced["period_start"] = _dates(sliced["period_start"])
+    assert set(sliced["dimension"]) == set(DIMENSIONS)
+    for grain, mart in (("month", "funnel_kpi_monthly"), ("fiscal_quarter", "funnel_kpi_fiscal_quarterly")):
+        unsliced = demo_run.query(f"select view, period_start, stage, base, goal, dropped from marts.{mart}")
+        unsliced["period_start"] = _dates(unsliced["period_start"])
+        expected = unsliced.set_index(["view", "period_start", "stage"]).sort_index()
+        for dimension in DIMENSIONS:
+            rows = sliced[(sliced["grain"] == grain) & (sliced["dimension"] == dimension)]
+            totals = rows.groupby(["view", "period_start", "stage"])[["base", "goal", "dropped"]].sum()
+            assert set(totals.index) <= set(expected.index), (grain, dimension)  # no slice outside the mart
+            assert (totals.reindex(expected.index, fill_value=0) == expected).all().all(), (grain, dimension)
+
+
+def test_slices_by_source_recount_the_stage_tables(demo_run):
+    sliced = demo_run.query("select * from marts.funnel_kpi_by_slice where grain = 'month' and dimension = 'source'")
+    sliced["period_start"] = _dates(sliced["period_start"])
+    sliced = sliced.set_index(["view", "period_start", "stage", "slice_value"])
+    for stage in STAGES:
+        rows = demo_run.query(f"select entered_at, advanced_at, outcome, source from funnel.funnel.stage_{stage}")
+        rows["source"] = rows["source"].fillna("(none)")
+        rows["entered"] = _local(rows["entered_at"]).dt.to_period("M").dt.to_timestamp().dt.date
+        rows["advanced"] = _local(rows["advanced_at"]).dt.to_period("M").dt.to_timestamp().dt.date
+        base = rows.groupby(["entered", "source"]).size()
+        goal = rows.dropna(subset=["advanced_at"]).groupby(["advanced", "source"]).size()
+        cohort = rows[rows["outcome"] == "advanced"].groupby(["entered", "source"]).size()
+        for (month, source), n in base.items():
+            assert sliced.loc[("period", month, stage, source), "base"] == n
+            assert sliced.loc[("cohort", month, stage, source), "goal"] == cohort.get((month, source), 0)
+        for (month, source), n in goal.items():
+            assert sliced.loc[("period", month, stage, source), "goal"] == n
+
+
+# --- customer success ------------------------------------------------------------------------------
+
+def _account_months(run) -> pd.DataFrame:
+    """Start- and end-of-month MRR per account, straight from the contract extracts."""
+    contracts = _csvs(run.landing, "crm", "contracts")
+    customers = _csvs(run.landing, "crm", "customers")
+    contracts["start"] = pd.to_datetime(contracts["start_date"].str.replace("/", "-"))
+    contracts["end"] = pd.to_datetime(contracts["end_date"].str.replace("/", "-"))
+    contracts["churned_on"] = pd.to_datetime(contracts["churned_at"].str.slice(0, 10).str.replace("/", "-"))
+    contracts["mrr"] = contracts["mrr"].astype(float)
+    as_of = _as_of_date(run)
+    months = pd.period_range(contracts["start"].min(), as_of, freq="M")
+
+    def mrr_on(day: pd.Timestamp) -> pd.Series:
+        active = (contracts["start"] <= day) & (contracts["end"] >= day) & \
+            (contracts["churned_on"].isna() | (contracts["churned_on"] > day))
+        return contracts[active].groupby("account_id")["mrr"].sum()
+
+    frames = []
+    for month in months:
+        first = month.to_timestamp()
+        start = mrr_on(first - pd.Timedelta(days=1))
+        end = mrr_on(min(month.to_timestamp(how="end").normalize(), as_of))
+        frame = pd.DataFrame({"start_mrr": start, "end_mrr": end}).fillna(0.0)
+        frame["period_start"] = first.date()
+        frames.append(frame)
+    out = pd.concat(frames).rename_axis("account_id").reset_index()
+    out["segment"] = out["account_id"].map(customers.set_index("account_id")["segment"]).fillna("(none)")
+    out["first_month"] = out["account_id"].map(
+        contracts.groupby("account_id")["start"].min().dt.to_period("M").dt.to_timestamp().dt.date)
+    return out[out["period_start"] >= out["first_month"]]
+
+
+def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(demo_run):
+    accounts = _account_months(demo_run)
+    s, e = accounts["start_mrr"], accounts["end_mrr"]
+    accounts = accounts.assign(
+        active_start=s > 0, active_end=e > 0, new=(s == 0) & (e > 0), churned=(s > 0) & (e == 0),
+        new_mrr=np.where((s == 0) & (e > 0), e, 0), expansion_mrr=np.where((s > 0) & (e > s), e - s, 0),
+        contraction_mrr=np.where((s > 0) & (e > 0) & (e < s), s - e, 0), churned_mrr=np.where((s > 0) & (e == 0), s, 0))
+    columns = ["active_start", "active_end", "new", "churned", "start_mrr", "end_mrr", "new_mrr", "expansion_mrr",
+               "contraction_mrr", "churned_mrr"]
+    expected = pd.concat([
+        accounts.groupby(["period_start", "segment"])[columns].sum(),
+        accounts.assign(segment="all").groupby(["period_start", "segment"])[columns].sum(),
+    ]).sort_index()
+    mart = demo_run.query("select * from marts.customer_success_monthly")
+    mart = mart.assign(period_start=_dates(mart["period_start"])).set_index(["period_start", "segment"]).sort_index()
+    assert list(mart.index) == list(expected.index)
+    pairs = {"customers_start": "active_start", "customers_end": "active_end", "new_customers": "new",
+             "churned_customers": "churned", **{c: c for c in columns if c.endswith("mrr")}}
+    for got, want in pairs.items():
+        assert np.allclose(mart[got].astype(float), expected[want].astype(float)), got
+    start = expected["start_mrr"].replace(0, np.nan)
+    assert np.allclose(mart["grr"], (expected["start_mrr"] - expected["contraction_mrr"] - expected["churned_mrr"]) / start,
+                       equal_nan=True)
+    assert np.allclose(mart["nrr"], (expected["start_mrr"] - expected["contraction_mrr"] - expected["churned_mrr"]
+                                     + expected["expansion_mrr"]) / start, equal_nan=True)
+    assert expected.loc[(slice(None), "all"), "churned"].sum() > 0 and expected["expansion_mrr"].sum() > 0
+
+    # LTV over the trailing 12 months, with the gross margin of improvement.yml
+    margin = yaml.safe_load((PROJECT_ROOT / "improvement.yml").read_text())["gross_margin"]
+    rolled = expected.groupby(level="segment")[["start_mrr", "active_start", "churned"]].transform(
+        lambda c: c.rolling(12, min_periods=1).sum())
+    churn = rolled["churned"] / rolled["active_start"].replace(0, np.nan)
+    ltv = rolled["start_mrr"] / rolled["active_start"].replace(0, np.nan) * margin / churn.replace(0, np.nan)
+    assert np.allclose(mart["ltv"], ltv, equal_nan=True) and mart["ltv"].notna().any()
+
+
+def test_renewal_rate_counts_contracts_due_and_their_renewals(demo_run):
+    contracts = _csvs(demo_run.landing, "crm", "contracts")
+    customers = _csvs(demo_run.landing, "crm", "customers")
+    as_of = _as_of_date(demo_run)
+    contracts["end"] = pd.to_datetime(contracts["end_date"].str.replace("/", "-"))
+    contracts["start"] = pd.to_datetime(contracts["start_date"].str.replace("/", "-"))
+    successors = contracts.dropna(subset=["renewal_of_contract_id"]).groupby("renewal_of_contract_id")["start"].min()
+    due = contracts[contracts["end"] <= as_of].copy()
+    due["renewed"] = due["contract_id"].map(successors).le(as_of)
+    due["month"] = due["end"].dt.to_period("M").dt.to_timestamp().dt.date
+    expected = due.groupby("month").agg(due=("renewed", "size"), renewed=("renewed", "sum"))
+    mart = demo_run.query("select * from marts.customer_success_monthly where segment = 'all' and contracts_due > 0")
+    mart = mart.assign(period_start=_dates(mart["period_start"])).set_index("period_start")
+    assert list(mart.index) == list(expected.index)
+    assert (mart["contracts_due"] == expected["due"]).all() and (mart["contracts_renewed"] == expected["renewed"]).all()
+    assert customers["account_id"].isin(contracts["account_id"]).all()
+
+
+def test_cohort_retention_follows_each_onboarding_month(demo_run):
+    accounts = _account_months(demo_run)
+    mart = demo_run.query("select * from marts.customer_retention_cohorts")
+    mart = mart.assign(cohort_month=_dates(mart["cohort_month"]), period_start=_dates(mart["period_start"]))
+    mart = mart.set_index(["cohort_month", "period_start"])
+    for (cohort, month), group in accounts.groupby(["first_month", "period_start"]):
+        row = mart.loc[(cohort, month)]
+        members = accounts[accounts["first_month"] == cohort]
+        start_mrr = members.loc[members["period_start"] == cohort, "end_mrr"].sum()
+        assert row["cohort_customers"] == members["account_id"].nunique()
+        assert row["active_customers"] == (group["end_mrr"] > 0).sum()
+        assert np.isclose(float(row["mrr_retention"]), group["end_mrr"].sum() / start_mrr)
+    assert len(mart) == accounts.groupby(["first_month", "period_start"]).ngroups
+
+
+# --- lost deals and re-approach ---------------------------------------------------------------------
+
+def test_reapproach_list_schedules_lost_deals_and_finds_their_reapproaches(demo_run):
+    config = yaml.safe_load((PROJECT_ROOT / "improvement.yml").read_text())["reapproach"]
+    opp = _csvs(demo_run.landing, "sfa", "opportunities")
+    opp = opp[opp["type"] == "new_business"].copy()
+    opp["created"] = pd.to_datetime(opp["created_at"], format="%Y/%m/%d %H:%M:%S")
+    opp["closed"] = pd.to_datetime(opp["closed_at"], format="%Y/%m/%d %H:%M:%S")
+    lost = opp[(opp["is_closed"] == "true") & (opp["is_won"] == "false")].copy()
+    waits = lost["lost_reason"].map(config["wait_days_by_reason"]).fillna(config["default_wait_days"])
+    lost["eligible_on"] = (lost["closed"].dt.normalize() + pd.to_timedelta(waits, unit="D")).dt.date
+    later = lost[["opportunity_id", "account_id", "closed"]].merge(
+        opp[["account_id", "created", "is_won"]], on="account_id")
+    later = later[later["created"] > later["closed"]]
+    lost["reapproached"] = lost["opportunity_id"].isin(later["opportunity_id"])
+    lost["won"] = lost["opportunity_id"].isin(later.loc[later["is_won"] == "true", "opportunity_id"])
+    as_of = _as_of_date(demo_run).date()
+    lost["status"] = np.where(lost["reapproached"], "reapproached",
+                              np.where(lost["eligible_on"] <= as_of, "eligible", "waiting"))
+
+    mart = demo_run.query("select * from marts.reapproach_list where kind = 'lost_opportunity'").set_index("record_id")
+    expected = lost.set_index("opportunity_id")
+    assert sorted(mart.index) == sorted(expected.index)
+    mart = mart.loc[expected.index]
+    assert (_dates(mart["eligible_on"]) == expected["eligible_on"]).all()
+    assert (mart["status"] == expected["status"]).all() and (mart["reapproach_won"] == expected["won"]).all()
+    assert expected["won"].sum() > 0 and (expected["status"] == "eligible").sum() > 0
+
+    outcomes = demo_run.query("select * from marts.reapproach_outcomes where kind = 'lost_opportunity'")
+    per_reason = expected.groupby("lost_reason").agg(lost=("status", "size"), reapproached=("reapproached", "sum"),
+                                                     won=("won", "sum"))
+    outcomes = outcomes.set_index("reason").loc[per_reason.index]
+    assert (outcomes["lost"] == per_reason["lost"]).all() and (outcomes["reapproach_won"] == per_reason["won"]).all()
+    assert (outcomes["reapproached"] == per_reason["reapproached"]).all()
+
+
+def test_reapproach_list_has_every_recycled_and_disqualified_lead(demo_run):
+    sfa = _csvs(demo_run.landing, "sfa", "leads")
+    left = sfa[sfa["status"].isin(["recycled", "disqualified"])].copy()
+    left["at"] = pd.to_datetime(left["disqualified_at"], format="%Y/%m/%d %H:%M:%S")
+    sfa["created"] = pd.to_datetime(sfa["created_at"], format="%Y/%m/%d %H:%M:%S")
+    later = left[["lead_id", "ma_lead_id", "at"]].merge(sfa[["ma_lead_id", "created"]], on="ma_lead_id")
+    retried = set(later.loc[later["created"] > later["at"], "lead_id"])
+    mart = demo_run.query("select * from marts.reapproach_list where kind <> 'lost_opportunity'").set_index("record_id")
+    assert sorted(mart.index) == sorted(left["lead_id"])
+    kinds = left.set_index("lead_id")["status"].map({"recycled": "recycled_lead", "disqualified": "disqualified_lead"})
+    assert (mart.loc[kinds.index, "kind"] == kinds).all()
+    assert set(mart.index[mart["status"] == "reapproached"]) == retried and retried
+
+
+# --- lead-score what-if ------------------------------------------------------------------------------
+
+def test_score_threshold_whatif_recounts_mqls_above_each_threshold(demo_run):
+    leads = demo_run.query("""
+        select mql_score, outcome, converted_opportunity_id, entered_month from funnel.funnel.stage_inside_sales
+        where entry_type = 'handover' and mql_score is not null""")
+    opps = demo_run.query("select opportunity_id, outcome from funnel.funnel.stage_field_sales").set_index("opportunity_id")
+    leads["opp_outcome"] = leads["converted_opportunity_id"].map(opps["outcome"])
+    mart = demo_run.query("select * from marts.score_threshold_whatif").set_index("threshold")
+    low = np.floor(leads["mql_score"].min() / 5) * 5
+    assert list(mart.index) == list(np.arange(low, leads["mql_score"].max() + 1, 5))
+    months = leads["entered_month"].nunique()
+    for threshold, row in mart.iterrows():
+        passing = leads[leads["mql_score"] >= threshold]
+        resolved = passing["outcome"].isin(["advanced", "dropped"]).sum()
+        opp_rate = (passing["outcome"] == "advanced").sum() / resolved
+        closed = passing["opp_outcome"].isin(["advanced", "dropped"]).sum()
+        win_rate = (passing["opp_outcome"] == "advanced").sum() / closed
+        assert row["passing_mqls"] == len(passing) and row["resolved_leads"] == resolved
+        assert np.isclose(row["opportunity_rate"], opp_rate) and np.isclose(row["win_rate"], win_rate)
+        assert np.isclose(row["expected_won_deals"], len(passing) * opp_rate * win_rate)
+        assert np.isclose(row["expected_won_deals_per_month"], len(passing) * opp_rate * win_rate / months)
+    assert mart["passing_share"].iloc[0] == 1.0 and mart["passing_mqls"].is_monotonic_decreasing
+
+
+# --- bottleneck ---------------------------------------------------------------------------------------
+
+def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo_run):
+    kpis = demo_run.query("select period_start, stage, base, goal, target_conversion_rate from marts.funnel_kpi_monthly "
+                          "where view = 'period' and stage <> 'customer_success' order by period_start")
+    kpis["period_start"] = _dates(kpis["period_start"])
+    history = {}
+    for stage, rows in kpis.groupby("stage"):
+        rows = rows.set_index("period_start")
+        sums = rows[["goal", "base"]].rolling(6, min_periods=1).sum().shift(1)
+        history[stage] = sums["goal"] / sums["base"].replace(0, np.nan)
+    history = pd.DataFrame(history)
+    mart = demo_run.query("select * from marts.funnel_bottleneck")
+    mart = mart.assign(period_start=_dates(mart["period_start"])).set_index(["period_start", "stage"])
+    checked = 0
+    for month, rows in kpis.groupby("period_start"):
+        rows = rows.set_index("stage")
+        if rows["base"].eq(0).any() or history.loc[month].isna().any():
+            continue
+        actual = rows["goal"] / rows["base"]
+        hist = history.loc[month]
+        wins_per_goal = {"marketing": hist["inside_sales"] * hist["field_sales"], "inside_sales": hist["field_sales"],
+                         "field_sales": 1.0}
+        cost = {s: max(hist[s] - actual[s], 0) * rows.loc[s, "base"] * wins_per_goal[s] for s in rows.index}
+        got = mart.loc[month]
+        for stage, value in cost.items():
+            assert np.isclose(got.loc[stage, "historic_rate"], hist[stage])
+            assert abs(got.loc[stage, "won_deals_shortfall_vs_history"] - round(value, 2)) < 0.011
+        worst = max(cost, key=cost.get)
+        if cost[worst] > 0.01:
+            assert got.loc[worst, "cost_rank_vs_history"] == 1
+        planned = got["won_deals_shortfall"].dropna()
+        if (planned > 0).any():
+            assert got.loc[planned.idxmax(), "cost_rank"] == 1
+        checked += 1
+    assert checked >= 6
+
+
+# --- configuration -----------------------------------------------------------------------------------
+
+def test_a_malformed_improvement_config_names_the_file_and_key(tmp_path):
+    from pipeline.improvement_config import ImprovementConfigError, load_improvement_config
+
+    path = tmp_path / "improvement.yml"
+    path.write_text("gross_margin: 1.5\n")
+    with pytest.raises(ImprovementConfigError, match=f"{path}: gross_margin must be a number in \\(0, 1\\]"):
+        load_improvement_config(path)
+    path.write_text("reapproach:\n  wait_days_by_reason:\n    price: soon\n")
+    with pytest.raises(ImprovementConfigError, match="reapproach.wait_days_by_reason.price must be a whole number"):
+        load_improvement_config(path)
