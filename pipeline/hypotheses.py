@@ -39,6 +39,9 @@ SLICE_COLUMNS = {"source": "source", "campaign": "campaign_id", "owner": "owner_
 #: default days an entry has to advance, per metric: long enough for most entries to resolve
 HORIZON_DAYS = {"mql_rate": 90, "opportunity_rate": 60, "win_rate": 120, "renewal_rate": 400}
 DIRECTIONS = ("increase", "decrease")
+#: the keys a hypothesis in hypotheses.yml may have
+KEYS = {"id", "statement", "metric", "slice", "comparison", "effective_date", "expected_direction", "window_days",
+        "horizon_days", "minimum_effect"}
 VERDICTS = ("supported", "rejected", "inconclusive")
 
 
@@ -132,6 +135,9 @@ def load_hypotheses(path: Path) -> HypothesesFile:
             raise HypothesesError(f"{path}: {where}.id must be present and unique, not {hid!r}")
         seen.add(hid)
         where = f"hypothesis {hid!r}"
+        unknown = set(item) - KEYS
+        if unknown:
+            raise HypothesesError(f"{path}: {where}: unknown key(s) {sorted(unknown)}; use {sorted(KEYS)}")
         metric = item.get("metric")
         if metric not in METRICS:
             raise HypothesesError(f"{path}: {where}: metric must be one of {list(METRICS)}, not {metric!r}")
@@ -156,8 +162,8 @@ def load_hypotheses(path: Path) -> HypothesesFile:
             horizon_days=horizon,
             minimum_effect=_probability(path, f"{where}: minimum_effect", item.get("minimum_effect", 0.05)),
         )
-        if hypothesis.comparison is not None and hypothesis.comparison == hypothesis.slice:
-            raise HypothesesError(f"{path}: {where}: the comparison group is the slice itself")
+        if hypothesis.comparison is not None and (not hypothesis.slice or hypothesis.comparison == hypothesis.slice):
+            raise HypothesesError(f"{path}: {where}: a comparison group needs a slice other than it")
         hypotheses.append(hypothesis)
     return HypothesesFile(alpha=alpha, power=power, hypotheses=hypotheses)
 
@@ -246,10 +252,10 @@ def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
 
 
 def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, reporting_tz: str,
-                  group: dict[str, str]) -> Counts:
-    """Entries of the slice `group` old enough to be judged (entered at least horizon_days before the
-    as-of instant) and those that advanced within horizon_days, by local entry date before / after the
-    change; and the entries after it still too recent."""
+                  group: dict[str, str], exclude: dict[str, str] | None = None) -> Counts:
+    """Entries of the slice `group` (less those also in `exclude`) old enough to be judged (entered at
+    least horizon_days before the as-of instant) and those that advanced within horizon_days, by local
+    entry date before / after the change; and the entries after it still too recent."""
     # fully qualified: the catalog of the default file funnel.duckdb is also called funnel
     catalog = con.execute("select current_database()").fetchall()[0][0].replace('"', '""')
     params: dict[str, object] = {"tz": reporting_tz, "effective": hypothesis.effective_date,
@@ -258,6 +264,12 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
     for index, (key, value) in enumerate(group.items()):
         condition.append(f"{SLICE_COLUMNS[key]} = $v{index}")
         params[f"v{index}"] = value
+    if exclude:
+        excluded = []
+        for index, (key, value) in enumerate(exclude.items()):
+            excluded.append(f"coalesce({SLICE_COLUMNS[key]} = $x{index}, false)")
+            params[f"x{index}"] = value
+        condition.append(f"not ({' and '.join(excluded)})")
     rows = con.execute(f"""
         with as_of as (
             select as_of from "{catalog}".funnel.int_as_of
@@ -302,7 +314,8 @@ def hypothesis_rows(con: duckdb.DuckDBPyConnection, config: HypothesesFile, repo
     rows = []
     for h in config.hypotheses:
         counts = count_entries(con, h, reporting_tz, h.slice)
-        control = count_entries(con, h, reporting_tz, h.comparison) if h.comparison else None
+        # an entry in both groups got the change: it belongs to the slice only
+        control = count_entries(con, h, reporting_tz, h.comparison, exclude=h.slice) if h.comparison else None
         result = evaluate(counts, h, config.alpha, config.power, control)
         rows.append({
             "hypothesis_id": h.id, "statement": h.statement, "metric": h.metric, "stage": h.stage,

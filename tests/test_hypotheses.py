@@ -100,6 +100,12 @@ hypotheses:
     effective_date: 2026-08-01
     window_days: 3
     expected_direction: increase
+  - id: overlapping-comparison
+    metric: opportunity_rate
+    slice: {source: webinar}
+    comparison: {owner: 005IS0000000001}
+    effective_date: 2026-04-01
+    expected_direction: increase
   - id: null-effect
     metric: opportunity_rate
     slice: {source: web_form}
@@ -141,9 +147,19 @@ def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
     assert got["before_judged"] == (judged & ~after).sum() and got["before_advanced"] == (advanced & ~after).sum()
     assert got["after_judged"] == (judged & after).sum() and got["after_advanced"] == (advanced & after).sum()
     assert got["after_too_recent"] == (~judged & after).sum() > 0
+    # a comparison group that overlaps the slice keeps only its entries outside the slice
+    owner = effect_run.query("select entered_at, advanced_at, source, owner_id from funnel.funnel.stage_inside_sales")
+    entered = pd.to_datetime(owner["entered_at"], utc=True)
+    control = (owner["owner_id"] == "005IS0000000001") & (owner["source"] != "webinar") & \
+        (entered.dt.tz_convert("Asia/Tokyo").dt.date < date(2026, 4, 1)) & (entered + horizon <= pd.Timestamp(as_of))
+    control_rate = (pd.to_datetime(owner["advanced_at"], utc=True)[control] <= entered[control] + horizon).mean()
+    overlap = effect_run.query("select * from marts.hypothesis_results where hypothesis_id = 'overlapping-comparison'")
+    assert np.isclose(overlap["comparison_before_rate"][0], control_rate)
     materialization = next(e for e in effect_run.result.get_asset_materialization_events()
                            if e.asset_key.path == ["raw", "hypothesis_tests"])
-    assert materialization.materialization.metadata["verdict_supported"].value == 2
+    verdicts = effect_run.query("select verdict from marts.hypothesis_results")["verdict"]
+    for verdict in ("supported", "rejected", "inconclusive"):
+        assert materialization.materialization.metadata[f"verdict_{verdict}"].value == (verdicts == verdict).sum()
 
 
 def test_a_malformed_hypotheses_file_names_the_hypothesis_and_key(tmp_path):
