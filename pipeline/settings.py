@@ -86,6 +86,7 @@ class Settings(dg.ConfigurableResource):
     targets: str = str(PROJECT_ROOT / "targets.yml")
     holiday_calendar: str = "JP"
     speed_to_lead_sla_business_days: int = 1
+    sources_config: str = str(PROJECT_ROOT / "sources.yml")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -101,6 +102,7 @@ class Settings(dg.ConfigurableResource):
             targets=str(_path("FUNNEL_TARGETS", "targets.yml")),
             holiday_calendar=os.environ.get("FUNNEL_HOLIDAY_CALENDAR") or "JP",
             speed_to_lead_sla_business_days=_int("FUNNEL_SPEED_TO_LEAD_SLA_DAYS", 1, 0, 60),
+            sources_config=str(_path("FUNNEL_SOURCES", "sources.yml")),
         )
 
     def dbt_vars(self) -> dict[str, object]:

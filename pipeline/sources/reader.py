@@ -1,0 +1,173 @@
+"""Reading one extract into a temp table of text: encoding, CSV dialect, and the lines DuckDB cannot parse.
+
+DuckDB's CSV reader does the parsing. Files in an encoding other than UTF-8 (CP932/Shift_JIS from Japanese
+Excel) are transcoded to a temporary UTF-8 file first, in chunks, because DuckDB's encodings extension is not
+always installable. Malformed lines (too few or too many fields, a stray quote) are collected from DuckDB's
+rejects table with their line number and text, so they can be quarantined while the rest of the file loads.
+"""
+
+import codecs
+import csv
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipeline.sources.mapping import PARQUET_SUFFIXES, Dialect
+from pipeline.sources.values import lit, q
+
+CHUNK = 1 << 20
+DELIMITERS = (",", ";", "\t", "|")
+
+
+class ReadError(Exception):
+    """A file cannot be read at all (no header, unknown encoding, a duplicated column name)."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int  # the header is line 1; each record counts as one line even if a quoted value spans several
+    column: str | None
+    reason: str
+    raw: str
+
+
+@dataclass
+class Staged:
+    """A file read into temp table `table`, one text column per header field, in file order (rowid)."""
+
+    table: str
+    header: list[str]
+    encoding: str
+    delimiter: str | None
+    rows: int
+    rejects: list[Reject]
+
+    @property
+    def data_rows(self) -> int:
+        return self.rows + len({r.line for r in self.rejects})
+
+
+def detect_encoding(path: Path) -> str:
+    """`utf-8-sig` with a BOM, `utf-8` if the whole file decodes as UTF-8, else `cp932` if it decodes as that."""
+    with open(path, "rb") as f:
+        if f.read(3) == codecs.BOM_UTF8:
+            return "utf-8-sig"
+    for encoding in ("utf-8", "cp932"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise ReadError(f"{path}: is neither UTF-8 nor CP932 (Shift_JIS); set `encoding` in the source's dialect")
+
+
+def transcode(path: Path, encoding: str, work_dir: Path) -> Path:
+    """A UTF-8 copy of `path`, written chunk by chunk; raises ReadError at the first undecodable byte."""
+    target = Path(tempfile.mkstemp(suffix=".csv", dir=work_dir)[1])
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with open(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+        try:
+            while chunk := src.read(CHUNK):
+                dst.write(decoder.decode(chunk))
+                offset += len(chunk)
+            dst.write(decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            raise ReadError(f"{path}: byte {offset + exc.start} is not valid {encoding}; "
+                            "set the right `encoding` in the source's dialect") from exc
+    return target
+
+
+def _first_record(path: Path, quote: str) -> tuple[str, str]:
+    """The header record's text (quoted line breaks included) and the rest of its first line."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        text = f.read(CHUNK)
+    if not text.strip():
+        raise ReadError(f"{path}: is empty; an export must at least have a header line")
+    end, quoted = 0, False
+    for i, ch in enumerate(text):
+        if ch == quote:
+            quoted = not quoted
+        elif ch in "\r\n" and not quoted:
+            end = i
+            break
+    else:
+        end = len(text)
+    return text[:end], text
+
+
+def read_header(path: Path, dialect: Dialect) -> tuple[list[str], str]:
+    """Column names of the header line and the delimiter: the dialect's, or the one of , ; TAB | the header
+    contains most often (the header decides, so a malformed data line cannot mislead the detection)."""
+    header_text, _ = _first_record(path, dialect.quote)
+    delimiter = dialect.delimiter or max(DELIMITERS, key=header_text.count)
+    names = next(csv.reader(io.StringIO(header_text), delimiter=delimiter, quotechar=dialect.quote))
+    names = [n.strip() for n in names]
+    if any(not n for n in names):
+        raise ReadError(f"{path}: header has an empty column name (column {names.index('') + 1})")
+    seen = [n for n in names if [m.lower() for m in names].count(n.lower()) > 1]
+    if seen:
+        raise ReadError(f"{path}: header names column(s) {', '.join(sorted(set(seen)))} more than once")
+    return names, delimiter
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir: Path,
+          table: str = "_src") -> Staged:
+    """Read `path` into temp table `table` (all text; rowid follows the file's order) and collect rejects."""
+    if path.name.lower().endswith(PARQUET_SUFFIXES):
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT COLUMNS(*)::VARCHAR FROM read_parquet({lit(str(path))})")
+        except duckdb.Error as exc:
+            raise ReadError(f"{path}: cannot be read as Parquet: {exc}") from exc
+        header = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        return Staged(table, header, "parquet", None, rows, [])
+
+    encoding = dialect.encoding or detect_encoding(path)
+    readable = path
+    if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+        readable = transcode(path, encoding, work_dir)
+    try:
+        header, delimiter = read_header(readable, dialect)
+        columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in header) + "}"
+        con.execute("DROP TABLE IF EXISTS _rejects")
+        con.execute("DROP TABLE IF EXISTS _reject_scans")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv("
+            f"{lit(str(readable))}, auto_detect = false, header = true, columns = {columns}, "
+            f"delim = {lit(delimiter)}, quote = {lit(dialect.quote)}, escape = {lit(dialect.quote)}, "
+            "max_line_size = 10000000, store_rejects = true, rejects_table = '_rejects', "
+            "rejects_scan = '_reject_scans')")
+        rejects = [Reject(line, column, f"{kind.lower()}: {message}", raw.rstrip("\r\n"))
+                   for line, column, kind, message, raw in con.execute(
+                       "SELECT line, column_name, error_type, error_message, csv_line FROM _rejects "
+                       "ORDER BY line, column_idx").fetchall()]
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise ReadError(f"{path}: cannot be read as CSV: {exc}") from exc
+    finally:
+        con.execute("DROP TABLE IF EXISTS _rejects")
+        con.execute("DROP TABLE IF EXISTS _reject_scans")
+        if readable != path:
+            readable.unlink(missing_ok=True)
+    return Staged(table, header, encoding, delimiter, rows, rejects)
+
+
+def record_text(values: list[str | None], delimiter: str, quote: str = '"') -> str:
+    """A parsed record written back as one CSV line (fields quoted where needed)."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, quotechar=quote, lineterminator="").writerow(
+        ["" if v is None else v for v in values])
+    return out.getvalue()
+
+
+def column_list(names: list[str]) -> str:
+    return ", ".join(q(n) for n in names)
