@@ -1,0 +1,138 @@
+"""The built-in adapters load the public Fivetran fixtures of Salesforce, HubSpot and Marketo (../shared/fixtures)
+and a Salesforce Data Loader export, filling the canonical entities and columns docs/sources.md lists."""
+
+import csv
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.contract import ENTITIES_BY_TABLE
+from pipeline.sources.loader import load_entity
+from pipeline.sources.mapping import parse_mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+DATALOADER = Path(__file__).parent / "sources" / "salesforce_dataloader"
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _true(value) -> bool:
+    return (value or "").strip().lower() in ("true", "1")
+
+
+def _merged_away(rows: list[dict], column: str) -> set[str]:
+    return {i for r in rows for i in (r.get(column) or "").split(";") if i}
+
+
+# What each adapter loads from each fixture file, with the rows it should keep computed here in Python,
+# independently of the adapter's SQL, and the canonical columns it fills from that layout.
+CASES = {
+    ("salesforce_fivetran", "sfa_leads", "salesforce/sf_lead_data.csv"): (
+        lambda rows: [r for r in rows if not _true(r["is_deleted"]) and not r["master_record_id"]],
+        {"lead_id", "created_at", "owner_id", "status", "converted_at"},
+    ),
+    ("salesforce_fivetran", "sfa_opportunities", "salesforce/sf_opportunity_data.csv"): (
+        lambda rows: [r for r in rows if not _true(r["is_deleted"]) and _true(r["_fivetran_active"])],
+        set(),  # every opportunity in this fixture is deleted; see the test without the filter below
+    ),
+    ("hubspot", "ma_leads", "hubspot/contact_data.csv"): (
+        lambda rows: [r for r in rows if not _true(r["_fivetran_deleted"])
+                      and r["id"] not in _merged_away(rows, "property_hs_merged_object_ids")],
+        {"lead_id", "email", "company", "created_at"},
+    ),
+    ("hubspot", "ma_mql_events", "hubspot/contact_data.csv"): (
+        lambda rows: [r for r in rows if r.get("property_hs_lifecyclestage_marketingqualifiedlead_date")],
+        set(),  # the fixture carries no lifecycle-stage dates
+    ),
+    ("hubspot", "sfa_opportunities", "hubspot/deal_data.csv"): (
+        lambda rows: [r for r in rows if not _true(r["is_deleted"])],
+        {"opportunity_id", "owner_id", "type", "created_at"},  # stage, amount and close date are empty here
+    ),
+    ("hubspot", "crm_customers", "hubspot/company_data.csv"): (
+        lambda rows: [r for r in rows if r.get("property_hs_lifecyclestage_customer_date")],
+        set(),
+    ),
+    ("marketo", "ma_leads", "marketo/marketo_lead_data.csv"): (
+        lambda rows: rows,
+        {"lead_id", "email", "created_at"},
+    ),
+    ("marketo", "ma_mql_events", "marketo/marketo_activity_change_data_value_data.csv"): (
+        lambda rows: [r for r in rows if r["primary_attribute_value"].lower() in ("lead status", "status",
+                      "lifecycle status") and r["new_value"].lower() in ("mql", "marketing qualified",
+                                                                          "marketing qualified lead")],
+        set(),
+    ),
+}
+
+
+def _load(adapter: str, table: str, base: Path, files: str, **overrides):
+    mapping = parse_mapping({"source": adapter, "adapter": adapter,
+                             "entities": {table: {"files": files, **overrides}}}, "test", base, 0.01)
+    con = duckdb.connect()
+    result = load_entity(con, ENTITIES_BY_TABLE[table], [mapping], base, "Asia/Tokyo")
+    return con, result
+
+
+def _filled(con, table: str) -> set[str]:
+    entity = ENTITIES_BY_TABLE[table]
+    counts = con.execute(f"SELECT {', '.join(f'count({c})' for c in entity.column_names)} FROM raw.{table}")
+    return {c for c, n in zip(entity.column_names, counts.fetchall()[0]) if n}
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not present")
+@pytest.mark.parametrize("adapter, table, fixture", sorted(CASES), ids=lambda v: str(v).split("/")[-1])
+def test_each_fixture_layout_loads_through_its_adapter(adapter, table, fixture):
+    keep, fills = CASES[(adapter, table, fixture)]
+    rows = _rows(FIXTURES / fixture)
+    con, result = _load(adapter, table, FIXTURES, fixture)
+    (file,) = result.files
+    assert file.data_rows == len(rows)
+    assert file.loaded + file.quarantined + file.excluded == len(rows)
+    assert (file.loaded, file.quarantined) == (len(keep(rows)), 0)
+    assert _filled(con, table) == fills
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not present")
+def test_the_salesforce_opportunity_layout_fills_these_columns_once_deleted_rows_are_let_through():
+    con, result = _load("salesforce_fivetran", "sfa_opportunities", FIXTURES, "salesforce/sf_opportunity_data.csv",
+                        where="true")
+    assert result.rows == len(_rows(FIXTURES / "salesforce/sf_opportunity_data.csv"))
+    assert _filled(con, "sfa_opportunities") == {
+        "opportunity_id", "account_id", "owner_id", "type", "created_at", "stage_name", "is_closed", "is_won",
+        "closed_at", "amount"}
+    won = con.execute("SELECT opportunity_id, amount, closed_at IS NOT NULL FROM raw.sfa_opportunities "
+                      "WHERE opportunity_id = '006q000000HddohAAB'").fetchall()
+    assert won == [("006q000000HddohAAB", 24120000, True)]
+
+
+def test_a_salesforce_data_loader_export_loads_with_api_names():
+    con, leads = _load("salesforce", "sfa_leads", DATALOADER, "Lead.csv")
+    (file,) = leads.files
+    assert (file.data_rows, file.loaded, file.excluded) == (6, 4, 2)  # one deleted, one merged into A2
+    assert con.execute("SELECT lead_id, status, converted_opportunity_id, strftime(converted_at, '%Y-%m-%d') "
+                       "FROM raw.sfa_leads ORDER BY lead_id").fetchall() == [
+        ("00Q5j00000A1", "converted", "0065j00000B1", "2024-04-10"),
+        ("00Q5j00000A2", "working", None, None),
+        ("00Q5j00000A3", "disqualified", None, None),
+        ("00Q5j00000A6", "open", None, None),
+    ]
+    con, opps = _load("salesforce", "sfa_opportunities", DATALOADER, "Opportunity.csv")
+    assert opps.rows == 3
+    assert con.execute("SELECT opportunity_id, type, is_closed, is_won, amount, currency, closed_at IS NOT NULL "
+                       "FROM raw.sfa_opportunities ORDER BY 1").fetchall() == [
+        ("0065j00000B1", "new_business", True, True, 1200000, "JPY", True),
+        ("0065j00000B2", "upsell", False, False, 350000.5, "JPY", False),
+        ("0065j00000B3", "new_business", True, False, 500000, "JPY", True),
+    ]
+
+
+def test_a_mapping_can_override_one_column_of_an_adapter():
+    con, _ = _load("salesforce", "sfa_leads", DATALOADER, "Lead.csv",
+                   columns={"ma_lead_id": {"sql": "'MKTO-' || Id"}})
+    assert con.execute("SELECT ma_lead_id, owner_id FROM raw.sfa_leads WHERE lead_id = '00Q5j00000A1'"
+                       ).fetchall() == [("MKTO-00Q5j00000A1", "0055j000001")]
