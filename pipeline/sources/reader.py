@@ -137,28 +137,59 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir
         readable = transcode(path, encoding, work_dir)
     try:
         header, delimiter = read_header(readable, dialect)
-        columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in header) + "}"
-        con.execute("DROP TABLE IF EXISTS _rejects")
-        con.execute("DROP TABLE IF EXISTS _reject_scans")
+        try:
+            rows, rejects = _read_csv(con, readable, header, delimiter, dialect.quote, table)
+        except duckdb.InvalidInputException as exc:
+            if "invalid state" not in str(exc):
+                raise
+            # DuckDB's strict parser stops at a file that mixes CRLF and LF line ends (concatenated exports)
+            lf = normalize_newlines(readable, work_dir)
+            try:
+                rows, rejects = _read_csv(con, lf, header, delimiter, dialect.quote, table)
+            finally:
+                lf.unlink()
+    except duckdb.Error as exc:
+        raise ReadError(f"{path}: cannot be read as CSV: {exc}") from exc
+    finally:
+        if readable != path:
+            readable.unlink(missing_ok=True)
+    return Staged(table, header, encoding, delimiter, rows, rejects)
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str], delimiter: str, quote: str,
+              table: str) -> tuple[int, list[Reject]]:
+    """DuckDB reads the data lines with the header's columns, strictly; malformed lines go to its rejects table."""
+    columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in header) + "}"
+    con.execute("DROP TABLE IF EXISTS _rejects")
+    con.execute("DROP TABLE IF EXISTS _reject_scans")
+    try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv("
-            f"{lit(str(readable))}, auto_detect = false, header = true, columns = {columns}, "
-            f"delim = {lit(delimiter)}, quote = {lit(dialect.quote)}, escape = {lit(dialect.quote)}, "
+            f"{lit(str(path))}, auto_detect = false, header = true, columns = {columns}, "
+            f"delim = {lit(delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, "
             "max_line_size = 10000000, store_rejects = true, rejects_table = '_rejects', "
             "rejects_scan = '_reject_scans')")
         rejects = [Reject(line, column, f"{kind.lower()}: {message}", raw.rstrip("\r\n"))
                    for line, column, kind, message, raw in con.execute(
                        "SELECT line, column_name, error_type, error_message, csv_line FROM _rejects "
                        "ORDER BY line, column_idx").fetchall()]
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    except duckdb.Error as exc:
-        raise ReadError(f"{path}: cannot be read as CSV: {exc}") from exc
+        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0], rejects
     finally:
         con.execute("DROP TABLE IF EXISTS _rejects")
         con.execute("DROP TABLE IF EXISTS _reject_scans")
-        if readable != path:
-            readable.unlink(missing_ok=True)
-    return Staged(table, header, encoding, delimiter, rows, rejects)
+
+
+def normalize_newlines(path: Path, work_dir: Path) -> Path:
+    """A copy of `path` with every CRLF as LF (inside quoted values too), written chunk by chunk."""
+    target = Path(tempfile.mkstemp(suffix=".csv", dir=work_dir)[1])
+    carry = b""
+    with open(path, "rb") as src, open(target, "wb") as dst:
+        while chunk := src.read(CHUNK):
+            chunk = carry + chunk
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            dst.write(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
+        dst.write(carry)
+    return target
 
 
 def record_text(values: list[str | None], delimiter: str, quote: str = '"') -> str:
