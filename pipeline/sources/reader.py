@@ -85,12 +85,12 @@ def transcode(path: Path, encoding: str, work_dir: Path) -> Path:
     return target
 
 
-def _first_record(path: Path, quote: str) -> tuple[str, str]:
-    """The header record's text (quoted line breaks included) and the rest of its first line."""
+def _first_record(path: Path, quote: str, shown: Path) -> str:
+    """The header record's text (quoted line breaks included)."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         text = f.read(CHUNK)
     if not text.strip():
-        raise ReadError(f"{path}: is empty; an export must at least have a header line")
+        raise ReadError(f"{shown}: is empty; an export must at least have a header line")
     end, quoted = 0, False
     for i, ch in enumerate(text):
         if ch == quote:
@@ -100,21 +100,23 @@ def _first_record(path: Path, quote: str) -> tuple[str, str]:
             break
     else:
         end = len(text)
-    return text[:end], text
+    return text[:end]
 
 
-def read_header(path: Path, dialect: Dialect) -> tuple[list[str], str]:
+def read_header(path: Path, dialect: Dialect, shown: Path | None = None) -> tuple[list[str], str]:
     """Column names of the header line and the delimiter: the dialect's, or the one of , ; TAB | the header
-    contains most often (the header decides, so a malformed data line cannot mislead the detection)."""
-    header_text, _ = _first_record(path, dialect.quote)
+    contains most often (the header decides, so a malformed data line cannot mislead the detection).
+    Errors name `shown`, the original file, when `path` is its UTF-8 copy."""
+    shown = shown or path
+    header_text = _first_record(path, dialect.quote, shown)
     delimiter = dialect.delimiter or max(DELIMITERS, key=header_text.count)
     names = next(csv.reader(io.StringIO(header_text), delimiter=delimiter, quotechar=dialect.quote))
     names = [n.strip() for n in names]
     if any(not n for n in names):
-        raise ReadError(f"{path}: header has an empty column name (column {names.index('') + 1})")
+        raise ReadError(f"{shown}: header has an empty column name (column {names.index('') + 1})")
     seen = [n for n in names if [m.lower() for m in names].count(n.lower()) > 1]
     if seen:
-        raise ReadError(f"{path}: header names column(s) {', '.join(sorted(set(seen)))} more than once")
+        raise ReadError(f"{shown}: header names column(s) {', '.join(sorted(set(seen)))} more than once")
     return names, delimiter
 
 
@@ -136,7 +138,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir
     if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
         readable = transcode(path, encoding, work_dir)
     try:
-        header, delimiter = read_header(readable, dialect)
+        header, delimiter = read_header(readable, dialect, path)
         try:
             rows, rejects = _read_csv(con, readable, header, delimiter, dialect.quote, table)
         except duckdb.InvalidInputException as exc:
