@@ -71,7 +71,7 @@ EXPORTS = {
 }
 
 
-def export(landing: Path, out: Path, source_tz: str = TZ) -> dict[str, int]:
+def export(landing: Path, out: Path, source_tz: str = TZ, encoding: str = "cp932") -> dict[str, int]:
     """Write the Excel-style files for the canonical extracts in `landing` to `out`; rows per file."""
     out.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -83,14 +83,14 @@ def export(landing: Path, out: Path, source_tz: str = TZ) -> dict[str, int]:
             select = ", ".join(f"{sql} AS \"{column}\"" for column, sql in columns)
             con.execute(f"COPY (SELECT {select} FROM raw.{table} ORDER BY _source_file, _source_row) "
                         f"TO {lit(str(utf8))} (HEADER, DELIMITER ',')")
-            _to_cp932(utf8, out / name)
+            _transcode(utf8, out / name, encoding)
             written[name] = con.execute(f"SELECT count(*) FROM raw.{table}").fetchall()[0][0]
     return written
 
 
-def _to_cp932(source: Path, target: Path) -> None:
+def _transcode(source: Path, target: Path, encoding: str) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(source, "rb") as src, open(target, "w", encoding="cp932", newline="") as dst:
+    with open(source, "rb") as src, open(target, "w", encoding=encoding, newline="") as dst:
         while chunk := src.read(CHUNK):
             dst.write(decoder.decode(chunk))
         dst.write(decoder.decode(b"", final=True))
