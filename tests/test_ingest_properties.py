@@ -83,8 +83,9 @@ CORRUPTIONS = st.sampled_from(["truncate", "extra_field", "bad_date", "blank_id"
 @given(lead_files(), st.lists(st.tuples(st.integers(0, 10_000), CORRUPTIONS, st.integers(0, 10_000)), max_size=6))
 def test_random_corruption_never_loses_or_doubles_a_row_silently(tmp_path_factory, generated, corruptions):
     _, delimiter, newline, offset, rows = generated
+    # one record per line, so a corruption hits one record (quoted line breaks are the round-trip test's part)
+    rows = [{k: v.replace("\n", " ") if isinstance(v, str) else v for k, v in r.items()} for r in rows]
     lines = _csv(rows, delimiter, "\n", offset).split("\n")[:-1]
-    lines = [lines[0]] + [line.replace("\n", " ") for line in lines[1:]]
     for where, kind, position in corruptions:
         i = 1 + where % (len(lines) - 1) if len(lines) > 1 else 0
         line = lines[i] if i else lines[-1]

@@ -69,20 +69,36 @@ def detect_encoding(path: Path) -> str:
 
 
 def transcode(path: Path, encoding: str, work_dir: Path) -> Path:
-    """A UTF-8 copy of `path`, written chunk by chunk; raises ReadError at the first undecodable byte."""
+    """A UTF-8 copy of `path` with CRLF as LF, written chunk by chunk; raises ReadError at the first
+    undecodable byte."""
     target = Path(tempfile.mkstemp(suffix=".csv", dir=work_dir)[1])
     decoder = codecs.getincrementaldecoder(encoding)()
-    offset = 0
+    offset, carry = 0, ""
     with open(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
         try:
             while chunk := src.read(CHUNK):
-                dst.write(decoder.decode(chunk))
+                text = carry + decoder.decode(chunk)
+                carry = "\r" if text.endswith("\r") else ""
+                dst.write(text[: len(text) - len(carry)].replace("\r\n", "\n"))
                 offset += len(chunk)
-            dst.write(decoder.decode(b"", final=True))
+            dst.write(carry + decoder.decode(b"", final=True))
         except UnicodeDecodeError as exc:
+            target.unlink()
             raise ReadError(f"{path}: byte {offset + exc.start} is not valid {encoding}; "
                             "set the right `encoding` in the source's dialect") from exc
     return target
+
+
+def mixed_line_ends(path: Path) -> bool:
+    """True when the file ends lines with CRLF and also with a bare LF (concatenated exports)."""
+    crlf = lf = 0
+    previous = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            lf += chunk.count(b"\n")
+            crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
+            previous = chunk
+    return 0 < crlf < lf
 
 
 def _first_record(path: Path, quote: str, shown: Path) -> str:
@@ -135,21 +151,15 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir
 
     encoding = dialect.encoding or detect_encoding(path)
     readable = path
+    # CRLF and LF both end a record, as in Python's csv module; DuckDB wants one kind per file, so a file
+    # in another encoding (transcoded anyway) or mixing both gets a copy with CRLF as LF
     if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
         readable = transcode(path, encoding, work_dir)
+    elif mixed_line_ends(path):
+        readable = normalize_newlines(path, work_dir)
     try:
         header, delimiter = read_header(readable, dialect, path)
-        try:
-            rows, rejects = _read_csv(con, readable, header, delimiter, dialect.quote, table)
-        except duckdb.InvalidInputException as exc:
-            if "invalid state" not in str(exc):
-                raise
-            # DuckDB's strict parser stops at a file that mixes CRLF and LF line ends (concatenated exports)
-            lf = normalize_newlines(readable, work_dir)
-            try:
-                rows, rejects = _read_csv(con, lf, header, delimiter, dialect.quote, table)
-            finally:
-                lf.unlink()
+        rows, rejects = _read_csv(con, readable, header, delimiter, dialect.quote, table)
     except duckdb.Error as exc:
         raise ReadError(f"{path}: cannot be read as CSV: {exc}") from exc
     finally:
