@@ -53,7 +53,8 @@ def test_timestamps_in_every_accepted_layout_are_stored_as_utc_instants(tmp_path
 
 def test_many_files_csv_and_parquet_together_keep_extra_columns_and_provenance(tmp_path):
     landing = _landing(tmp_path, {
-        "ma/leads/2024-04.csv": HEADER.rstrip("\n") + ",utm_medium\n0001,a@x,A,2024-04-01 10:00:00,web,C1,cpc\n",
+        "ma/leads/2024-04.csv": HEADER.rstrip("\n") + ",utm_medium,_fivetran_synced\n"
+                                "0001,a@x,A,2024-04-01 10:00:00,web,C1,cpc,2024-04-02\n",
         "ma/leads/2024-05.tsv": (HEADER + "0002,b@x,B,2024-05-01 10:00:00,web,C1\n0003,c@x,C,2024-05-02 10:00:00,ad,\n"
                                  ).replace(",", "\t"),
     })
@@ -61,7 +62,7 @@ def test_many_files_csv_and_parquet_together_keep_extra_columns_and_provenance(t
         "copy (select '0004' as lead_id, 'd@x' as email, 'D' as company, timestamp '2024-06-01 10:00:00' as created_at,"
         f" 'ad' as source, null as campaign_id) to '{landing}/ma/leads/2024-06.parquet' (format parquet)")
     con, result = _load(landing)
-    assert result.rows == 4 and len(result.files) == 3 and result.extra_columns == ["utm_medium"]
+    assert result.rows == 4 and len(result.files) == 3 and result.extra_columns == ["_fivetran_synced", "utm_medium"]
     rows = con.execute("select lead_id, utm_medium, _source_file, _source_row, campaign_id from raw.ma_leads "
                        "order by lead_id").fetchall()
     assert rows == [("0001", "cpc", "ma/leads/2024-04.csv", 1, "C1"), ("0002", None, "ma/leads/2024-05.tsv", 1, "C1"),

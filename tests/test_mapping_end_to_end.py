@@ -2,7 +2,6 @@
 re-exported as Japanese Excel CSVs, load through docs/examples/excel_ja.yml into the same raw tables and the
 same funnel marts as the canonical extracts."""
 
-from pathlib import Path
 
 import duckdb
 

@@ -24,6 +24,8 @@ from pipeline.sources.values import bad, lit, q, typed
 
 #: How many bad lines an error message quotes.
 FIRST_BAD_LINES = 5
+#: Bookkeeping columns of landed.<table>; raw.<table> keeps all but _modified_at.
+BOOKKEEPING = ("_source", "_source_file", "_source_row", "_modified_at")
 
 _LOG_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, sha256 VARCHAR, data_rows BIGINT, loaded_rows BIGINT, "
                 "quarantined_rows BIGINT, excluded_rows BIGINT, loaded_at TIMESTAMPTZ")
@@ -271,7 +273,7 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
                     "quarantined, excluded, now() FROM _log_new")
         contract = [c.name for c in entity.columns]
         extras = sorted(h for h in (r[0] for r in con.execute(f"DESCRIBE landed.{table}").fetchall())
-                        if h not in contract and not h.startswith("_"))
+                        if h not in contract and h not in BOOKKEEPING)
         newest = ""
         if entity.key:
             newest = (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in entity.key)} ORDER BY "
@@ -341,7 +343,7 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
         f"SELECT (SELECT count(*) FROM raw.{entity.table}), (SELECT count(*) FROM landed.{entity.table})").fetchall()[0]
     contract = {c.lower() for c in entity.column_names}
     extras = [r[0] for r in con.execute(f"DESCRIBE raw.{entity.table}").fetchall()
-              if r[0].lower() not in contract and not r[0].startswith("_")]
+              if r[0].lower() not in contract and r[0] not in BOOKKEEPING]
     return EntityLoad(
         table=entity.table, rows=rows, duplicates=landed - rows, files=files + gone, extra_columns=extras,
         bytes=sum(p.stat().st_size for _, p in found), seconds=time.perf_counter() - started,

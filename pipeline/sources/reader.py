@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.sources.mapping import PARQUET_SUFFIXES, Dialect
-from pipeline.sources.values import lit, q
+from pipeline.sources.values import lit
 
 CHUNK = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
@@ -210,7 +210,3 @@ def record_text(values: list[str | None], delimiter: str, quote: str = '"') -> s
     csv.writer(out, delimiter=delimiter, quotechar=quote, lineterminator="").writerow(
         ["" if v is None else v for v in values])
     return out.getvalue()
-
-
-def column_list(names: list[str]) -> str:
-    return ", ".join(q(n) for n in names)
