@@ -126,3 +126,22 @@ def test_the_ingest_asset_reports_files_and_warns_on_quarantine(tmp_path):
     _write(landing, "a.csv", _lead("0001"), _lead("0002"), _lead("0003"))
     metadata, check = run()
     assert metadata["files_replaced"] == 1 and metadata["dagster/row_count"] == 3 and check.passed
+
+
+def test_a_changed_lookup_file_reloads_the_files_that_join_it(tmp_path):
+    landing, con = tmp_path / "landing", duckdb.connect()
+    (landing / "x").mkdir(parents=True)
+    (landing / "x" / "leads.csv").write_text("id,created\n1,2024-04-01\n2,2024-04-02\n", encoding="utf-8")
+    (landing / "x" / "bad.csv").write_text("id\n2\n", encoding="utf-8")
+    mapping = parse_mapping({"source": "crm", "entities": {"ma_leads": {
+        "files": "x/leads.csv", "lookups": {"spam": {"files": "x/bad.csv", "columns": ["id"]}},
+        "where": "NOT EXISTS (SELECT 1 FROM spam WHERE spam.id = _src.id)",
+        "columns": {"lead_id": "id", "created_at": "created"}}}}, "test", landing, 0.01)
+    first = _load(con, landing, [mapping])
+    assert (first.rows, first.files[0].excluded) == (1, 1)
+    assert [f.action for f in _load(con, landing, [mapping]).files] == ["unchanged"]
+    (landing / "x" / "bad.csv").write_text("id\n1\n", encoding="utf-8")
+    third = _load(con, landing, [mapping])
+    assert [f.action for f in third.files] == ["changed"]
+    assert con.execute("SELECT lead_id FROM raw.ma_leads").fetchall() == [("2",)]
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]

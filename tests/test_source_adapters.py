@@ -136,3 +136,36 @@ def test_a_mapping_can_override_one_column_of_an_adapter():
                    columns={"ma_lead_id": {"sql": "'MKTO-' || Id"}})
     assert con.execute("SELECT ma_lead_id, owner_id FROM raw.sfa_leads WHERE lead_id = '00Q5j00000A1'"
                        ).fetchall() == [("MKTO-00Q5j00000A1", "0055j000001")]
+
+
+def test_lookups_join_salesforce_activities_and_leads():
+    lookup = {"activities": {"files": ["Task.csv", "Event.csv"]}}
+    con, _ = _load("salesforce", "sfa_leads", DATALOADER, "Lead.csv", lookups=lookup)
+    # the earliest task or event on the lead; a deleted task does not count
+    assert con.execute("SELECT lead_id, strftime(timezone('UTC', first_contact_at), '%Y-%m-%d %H:%M') "
+                       "FROM raw.sfa_leads WHERE lead_id IN ('00Q5j00000A1', '00Q5j00000A2') ORDER BY 1").fetchall() == [
+        ("00Q5j00000A1", "2024-04-01 05:30"), ("00Q5j00000A2", "2024-04-02 08:00")]
+    con, _ = _load("salesforce", "sfa_opportunities", DATALOADER, "Opportunity.csv",
+                   lookups={"leads": {"files": "Lead.csv"}})
+    assert con.execute("SELECT opportunity_id, lead_id FROM raw.sfa_opportunities ORDER BY 1").fetchall() == [
+        ("0065j00000B1", "00Q5j00000A1"), ("0065j00000B2", None), ("0065j00000B3", None)]
+
+
+def test_lookups_give_hubspot_deals_their_stage_flags_and_drop_merged_deals():
+    con, result = _load("hubspot", "sfa_opportunities", Path(__file__).parent / "sources" / "hubspot", "deal.csv",
+                        lookups={"stages": {"files": "deal_pipeline_stage.csv"},
+                                 "merged_deals": {"files": "merged_deal.csv"}})
+    assert (result.files[0].loaded, result.files[0].excluded) == (3, 1)
+    assert con.execute("SELECT opportunity_id, stage_name, is_closed, is_won, closed_at IS NOT NULL "
+                       "FROM raw.sfa_opportunities ORDER BY 1").fetchall() == [
+        ("9001", "Closed won", True, True, True), ("9002", "Presentation scheduled", False, False, False),
+        ("9003", "Closed lost", True, False, True)]
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not present")
+def test_a_marketo_merge_activity_drops_the_merged_leads():
+    merges = str(Path(__file__).parent / "sources" / "marketo" / "activity_merge_leads.csv")
+    con, result = _load("marketo", "ma_leads", FIXTURES, "marketo/marketo_lead_data.csv",
+                        lookups={"merges": {"files": merges}})
+    assert (result.files[0].loaded, result.files[0].excluded) == (98, 2)
+    assert con.execute("SELECT count(*) FROM raw.ma_leads WHERE lead_id IN ('1031551', '1000807')").fetchall() == [(0,)]

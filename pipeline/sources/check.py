@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.sources.loader import FIRST_BAD_LINES, IngestError, prepare_file
+from pipeline.sources.loader import FIRST_BAD_LINES, IngestError, prepare_file, stage_lookups
 from pipeline.sources.mapping import MappingError, SourceMapping, load_mapping, matched_files
 from pipeline.sources.reader import ReadError, stage
 
@@ -62,6 +62,15 @@ def report(source: SourceMapping, landing_dir: Path, source_tz: str, samples: in
             files = matched_files(source, mapping)
             lines.append(f"\n{table}: {len(files)} file(s) match {', '.join(mapping.files)}")
             ok &= bool(files)
+            for lookup in mapping.lookups:
+                lines.append(f"  lookup {lookup.name}: {len(matched_files(source, lookup))} file(s) match "
+                             f"{', '.join(lookup.files) or '(none given: empty)'}")
+            try:
+                stage_lookups(con, preview, mapping, Path(work))
+            except IngestError as exc:
+                lines.append(f"    WOULD FAIL: {exc}")
+                ok = False
+                continue
             for path in files:
                 lines.append(f"  {path}")
                 lines += _columns_report(con, source, table, path, Path(work))

@@ -92,6 +92,41 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def lookup_digest(source: SourceMapping, mapping: EntityMapping) -> str:
+    """SHA-256 over the lookup files' hashes: a file is reloaded when a lookup it joins changes."""
+    hashes = [f"{lookup.name}:{p}:{sha256(p)}" for lookup in mapping.lookups for p in matched_files(source, lookup)]
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest() if mapping.lookups else ""
+
+
+def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping,
+                  work_dir: Path) -> list[str]:
+    """Each lookup as a temp table of text (its declared columns at least); a line that does not parse fails."""
+    for lookup in mapping.lookups:
+        parts = []
+        for i, path in enumerate(matched_files(source, lookup)):
+            try:
+                staged = stage(con, path, source.dialect, work_dir, table=f"_lookup_{i}")
+            except ReadError as exc:
+                raise IngestError(f"{exc} (lookup {lookup.name} of {mapping.entity.table}, source {source.name}); "
+                                  f"raw.{mapping.entity.table} was not changed") from exc
+            if staged.rejects:
+                bad = staged.rejects[0]
+                raise IngestError(f"{path}: line {bad.line}: {bad.reason} (lookup {lookup.name} of "
+                                  f"{mapping.entity.table}, source {source.name}, where every line must parse); "
+                                  f"raw.{mapping.entity.table} was not changed")
+            present = {h.lower() for h in staged.header}
+            for column in lookup.columns:
+                if column.lower() not in present:
+                    con.execute(f"ALTER TABLE {staged.table} ADD COLUMN {q(column)} VARCHAR")
+            parts.append(staged.table)
+        empty = "SELECT " + ", ".join(f"NULL::VARCHAR AS {q(c)}" for c in lookup.columns) + " WHERE false"
+        union = " UNION ALL BY NAME ".join([f"SELECT * FROM {p}" for p in parts] + [empty])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(lookup.name)} AS {union}")
+        for part in parts:
+            con.execute(f"DROP TABLE {part}")
+    return [lookup.name for lookup in mapping.lookups]
+
+
 def _text(spec: ColumnSpec | None) -> str:
     """SQL for the source text of one contract column (NULL when the column is not mapped)."""
     if spec is None:
@@ -314,13 +349,20 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     files: list[FileLoad] = []
     prepared: list[Prepared] = []
     work_dir = Path(tempfile.mkdtemp(prefix="funnel-ingest-"))
+    lookups: dict[str, list[str]] = {}  # source -> its staged lookup tables
+    joined = {s.name: lookup_digest(s, s.entities[entity.table]) for s in sources if entity.table in s.entities}
     try:
         for source, path in found:
-            digest = sha256(path)
+            mapping = source.entities[entity.table]
+            lookups.setdefault(source.name, [])
+            digest = sha256(path) if not mapping.lookups else \
+                hashlib.sha256(f"{sha256(path)}\n{joined[source.name]}".encode()).hexdigest()
             key = (source.name, file_id(path, landing_dir))
             if logged.get(key) == digest:
                 files.append(FileLoad(*key, "unchanged", digest))
                 continue
+            if mapping.lookups and not lookups[source.name]:
+                lookups[source.name] = stage_lookups(con, source, mapping, work_dir)
             p = prepare_file(con, source, source.entities[entity.table], path, landing_dir, source_tz, work_dir,
                              f"_ready_{len(prepared)}")
             p.file.sha256, p.file.action = digest, "changed" if key in logged else "new"
@@ -335,6 +377,8 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     finally:
         for i in range(len(found)):
             con.execute(f"DROP TABLE IF EXISTS _ready_{i}")
+        for name in (n for names in lookups.values() for n in names):
+            con.execute(f"DROP TABLE IF EXISTS {q(name)}")
         con.execute("DROP TABLE IF EXISTS _src")
         for leftover in work_dir.iterdir():
             leftover.unlink()

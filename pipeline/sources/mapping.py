@@ -52,6 +52,17 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """Other files an entity's SQL may join (a temp table named `name`), e.g. Salesforce tasks for first contact.
+
+    Without files it is an empty table of `columns`, so an adapter's derived column is simply empty."""
+
+    name: str
+    files: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EntityMapping:
     entity: Entity
     files: tuple[str, ...]  # globs relative to the source's files folder
@@ -60,6 +71,7 @@ class EntityMapping:
     optional_columns: tuple[str, ...] = ()  # source columns that may be absent (read as empty)
     last_modified: ColumnSpec | None = None  # newest record wins among duplicates
     keep_extra_columns: bool = False
+    lookups: tuple[Lookup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,7 +151,7 @@ def _entity(table: str, raw: dict, where: str, require_files: bool) -> EntityMap
     if table not in ENTITIES_BY_TABLE:
         raise _fail(where, f"unknown entity {table!r}; one of {', '.join(e.table for e in ENTITIES)}")
     entity = ENTITIES_BY_TABLE[table]
-    allowed = {"files", "columns", "where", "optional_columns", "last_modified", "keep_extra_columns"}
+    allowed = {"files", "columns", "where", "optional_columns", "last_modified", "keep_extra_columns", "lookups"}
     unknown = set(raw) - allowed
     if unknown:
         raise _fail(where, f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
@@ -154,8 +166,17 @@ def _entity(table: str, raw: dict, where: str, require_files: bool) -> EntityMap
     missing = [c.name for c in entity.columns if c.required and c.name not in columns]
     if missing:
         raise _fail(f"{where}.columns", f"required column(s) {', '.join(missing)} of {table} are not mapped")
+    lookups = []
+    for name, spec in _mapping_of(raw.get("lookups") or {}, f"{where}.lookups").items():
+        spec = _mapping_of(spec, f"{where}.lookups.{name}")
+        if not _NAME.match(name) or set(spec) - {"files", "columns"} or not spec.get("columns"):
+            raise _fail(f"{where}.lookups.{name}", "a lookup is a lower-case name with `columns` (the columns the "
+                        "SQL uses) and optionally `files` (globs)")
+        lookups.append(Lookup(name, _str_list(spec.get("files") or [], f"{where}.lookups.{name}.files"),
+                              _str_list(spec["columns"], f"{where}.lookups.{name}.columns")))
     return EntityMapping(
         entity=entity,
+        lookups=tuple(lookups),
         files=_str_list(raw.get("files") or [], f"{where}.files"),
         columns=columns,
         where=raw.get("where"),
@@ -276,8 +297,8 @@ def load_sources(config: Path, landing_dir: Path) -> SourcesConfig:
     return SourcesConfig(tuple(sources), float(threshold))
 
 
-def matched_files(source: SourceMapping, mapping: EntityMapping) -> list[Path]:
-    """The CSV/Parquet files the entity's globs match, sorted, each once."""
+def matched_files(source: SourceMapping, mapping: EntityMapping | Lookup) -> list[Path]:
+    """The CSV/Parquet files the entity's (or lookup's) globs match, sorted, each once."""
     found: set[Path] = set()
     for pattern in mapping.files:
         base = source.files_dir
