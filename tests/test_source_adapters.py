@@ -114,7 +114,7 @@ def test_a_salesforce_data_loader_export_loads_with_api_names():
     con, leads = _load("salesforce", "sfa_leads", DATALOADER, "Lead.csv")
     (file,) = leads.files
     assert (file.data_rows, file.loaded, file.excluded) == (6, 4, 2)  # one deleted, one merged into A2
-    assert con.execute("SELECT lead_id, status, converted_opportunity_id, strftime(converted_at, '%Y-%m-%d') "
+    assert con.execute("SELECT lead_id, status, converted_opportunity_id, strftime(timezone('UTC', converted_at), '%Y-%m-%d') "
                        "FROM raw.sfa_leads ORDER BY lead_id").fetchall() == [
         ("00Q5j00000A1", "converted", "0065j00000B1", "2024-04-10"),
         ("00Q5j00000A2", "working", None, None),
@@ -169,3 +169,17 @@ def test_a_marketo_merge_activity_drops_the_merged_leads():
                         lookups={"merges": {"files": merges}})
     assert (result.files[0].loaded, result.files[0].excluded) == (98, 2)
     assert con.execute("SELECT count(*) FROM raw.ma_leads WHERE lead_id IN ('1031551', '1000807')").fetchall() == [(0,)]
+
+
+def test_hubspot_contacts_give_leads_mql_events_and_inside_sales_leads_from_lifecycle_dates():
+    base = Path(__file__).parent / "sources" / "hubspot"
+    con, leads = _load("hubspot", "ma_leads", base, "contact.csv")
+    assert (leads.files[0].loaded, leads.files[0].excluded) == (3, 2)  # 104 merged into 101, 105 deleted
+    con, mqls = _load("hubspot", "ma_mql_events", base, "contact.csv")
+    assert con.execute("SELECT lead_id, strftime(timezone('UTC', mql_at), '%Y-%m-%d %H:%M'), score, sfa_lead_id "
+                       "FROM raw.ma_mql_events ORDER BY 1").fetchall() == [
+        ("101", "2024-04-03 00:00", 72.0, "101"), ("102", "2024-04-05 12:00", 55.0, "102")]
+    con, _ = _load("hubspot", "sfa_leads", base, "contact.csv")
+    assert con.execute("SELECT lead_id, ma_lead_id, status, strftime(timezone('UTC', converted_at), '%Y-%m-%d'), owner_id "
+                       "FROM raw.sfa_leads ORDER BY 1").fetchall() == [
+        ("101", "101", "converted", "2024-04-20", "11"), ("102", "102", "working", None, "12")]
