@@ -145,3 +145,15 @@ def test_a_changed_lookup_file_reloads_the_files_that_join_it(tmp_path):
     assert [f.action for f in third.files] == ["changed"]
     assert con.execute("SELECT lead_id FROM raw.ma_leads").fetchall() == [("2",)]
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
+
+
+def test_a_changed_mapping_or_time_zone_reloads_unchanged_files(tmp_path):
+    landing, con = tmp_path / "landing", duckdb.connect()
+    _write(landing, "a.csv", _lead("0001", created="2024-04-01 09:00:00"))
+    _load(con, landing)
+    tokyo = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, "Asia/Tokyo")
+    assert [f.action for f in tokyo.files] == ["unchanged"]
+    utc = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, "UTC")
+    assert [f.action for f in utc.files] == ["changed"]
+    assert con.execute("SELECT strftime(timezone('UTC', created_at), '%H:%M') FROM raw.ma_leads").fetchall() == [
+        ("09:00",)]

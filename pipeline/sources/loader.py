@@ -2,8 +2,9 @@
 
 Each file is read and typed on its own. A row that DuckDB cannot parse, or whose values break the contract, goes
 to raw.quarantine with its line; if a file's bad share exceeds the source's threshold the whole load stops and
-nothing is written. A load log keeps each file's SHA-256: unchanged files are skipped, a changed file replaces the
-rows it loaded before, a file that disappeared takes its rows with it, and new files append. All rows live in
+nothing is written. A load log keeps each file's SHA-256 and one of how it is read (mapping, dialect, time zone,
+lookup files): unchanged files are skipped, a changed file (or reading) replaces the rows it loaded before, a
+file that disappeared takes its rows with it, and new files append. All rows live in
 landed.<table>; raw.<table> holds one row per record key, the newest (see docs/sources.md), rebuilt in the same
 transaction that changes landed, quarantine and the log.
 """
@@ -27,8 +28,9 @@ FIRST_BAD_LINES = 5
 #: Bookkeeping columns of landed.<table>; raw.<table> keeps all but _modified_at.
 BOOKKEEPING = ("_source", "_source_file", "_source_row", "_modified_at")
 
-_LOG_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, sha256 VARCHAR, data_rows BIGINT, loaded_rows BIGINT, "
-                "quarantined_rows BIGINT, excluded_rows BIGINT, loaded_at TIMESTAMPTZ")
+_LOG_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, sha256 VARCHAR, reading_sha256 VARCHAR, "
+                "data_rows BIGINT, loaded_rows BIGINT, quarantined_rows BIGINT, excluded_rows BIGINT, "
+                "loaded_at TIMESTAMPTZ")
 _QUARANTINE_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, "
                        "reason VARCHAR, raw_line VARCHAR, quarantined_at TIMESTAMPTZ")
 
@@ -45,6 +47,7 @@ class FileLoad:
     file: str
     action: str
     sha256: str = ""
+    reading_sha256: str = ""
     data_rows: int = 0
     loaded: int = 0
     quarantined: int = 0
@@ -92,10 +95,11 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def lookup_digest(source: SourceMapping, mapping: EntityMapping) -> str:
-    """SHA-256 over the lookup files' hashes: a file is reloaded when a lookup it joins changes."""
+def reading_digest(source: SourceMapping, mapping: EntityMapping, source_tz: str) -> str:
+    """SHA-256 of everything besides a file's bytes that decides what it loads as: the mapping, the dialect,
+    the time zone, the contract, and the lookup files it joins. When it changes, unchanged files reload too."""
     hashes = [f"{lookup.name}:{p}:{sha256(p)}" for lookup in mapping.lookups for p in matched_files(source, lookup)]
-    return hashlib.sha256("\n".join(hashes).encode()).hexdigest() if mapping.lookups else ""
+    return hashlib.sha256(repr((source.dialect, mapping, source_tz, hashes)).encode()).hexdigest()
 
 
 def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping,
@@ -258,14 +262,14 @@ def _landed_columns(entity: Entity) -> str:
         ", _source VARCHAR, _source_file VARCHAR, _source_row BIGINT, _modified_at TIMESTAMPTZ"
 
 
-def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], str]:
-    """(source, file) -> sha256 of what raw holds now; empty when the entity was never loaded."""
+def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], tuple[str, str]]:
+    """(source, file) -> the file's and the reading's SHA-256 for what raw holds now; empty when never loaded."""
     tables = {r[0] for r in con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
     if not {"raw.load_log", f"landed.{entity.table}", f"raw.{entity.table}"} <= tables:
         return {}
-    return {(s, f): h for s, f, h in con.execute(
-        "SELECT source, file, sha256 FROM raw.load_log WHERE entity = ?", [entity.table]).fetchall()}
+    return {(s, f): (h, r) for s, f, h, r in con.execute(
+        "SELECT source, file, sha256, reading_sha256 FROM raw.load_log WHERE entity = ?", [entity.table]).fetchall()}
 
 
 def _pairs(files: list[FileLoad]) -> str:
@@ -279,9 +283,8 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
     replaced = [p.file for p in prepared] + gone
     quarantine = pd.DataFrame([r for p in prepared for r in p.quarantine],
                               columns=["source", "entity", "file", "line", "column_name", "reason", "raw_line"])
-    log = pd.DataFrame([{k: getattr(p.file, k) for k in ("source", "file", "sha256", "data_rows", "loaded",
-                                                         "quarantined", "excluded")} for p in prepared],
-                       columns=["source", "file", "sha256", "data_rows", "loaded", "quarantined", "excluded"])
+    fields = ["source", "file", "sha256", "reading_sha256", "data_rows", "loaded", "quarantined", "excluded"]
+    log = pd.DataFrame([{k: getattr(p.file, k) for k in fields} for p in prepared], columns=fields)
     con.register("_quarantine_new", quarantine)
     con.register("_log_new", log)
     con.execute("BEGIN TRANSACTION")
@@ -304,8 +307,8 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
             con.execute(f"DELETE FROM raw.{name} WHERE entity = ? AND (source, file) IN ({_pairs(replaced)})",
                         [table])
         con.execute("INSERT INTO raw.quarantine SELECT *, now() FROM _quarantine_new")
-        con.execute(f"INSERT INTO raw.load_log SELECT source, {lit(table)}, file, sha256, data_rows, loaded, "
-                    "quarantined, excluded, now() FROM _log_new")
+        con.execute(f"INSERT INTO raw.load_log SELECT source, {lit(table)}, file, sha256, reading_sha256, data_rows, "
+                    "loaded, quarantined, excluded, now() FROM _log_new")
         contract = [c.name for c in entity.columns]
         extras = sorted(h for h in (r[0] for r in con.execute(f"DESCRIBE landed.{table}").fetchall())
                         if h not in contract and h not in BOOKKEEPING)
@@ -350,22 +353,23 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     prepared: list[Prepared] = []
     work_dir = Path(tempfile.mkdtemp(prefix="funnel-ingest-"))
     lookups: dict[str, list[str]] = {}  # source -> its staged lookup tables
-    joined = {s.name: lookup_digest(s, s.entities[entity.table]) for s in sources if entity.table in s.entities}
+    reading = {s.name: reading_digest(s, s.entities[entity.table], source_tz)
+               for s in sources if entity.table in s.entities}
     try:
         for source, path in found:
             mapping = source.entities[entity.table]
             lookups.setdefault(source.name, [])
-            digest = sha256(path) if not mapping.lookups else \
-                hashlib.sha256(f"{sha256(path)}\n{joined[source.name]}".encode()).hexdigest()
+            digest = sha256(path)
             key = (source.name, file_id(path, landing_dir))
-            if logged.get(key) == digest:
-                files.append(FileLoad(*key, "unchanged", digest))
+            if logged.get(key) == (digest, reading[source.name]):
+                files.append(FileLoad(*key, "unchanged", digest, reading[source.name]))
                 continue
             if mapping.lookups and not lookups[source.name]:
                 lookups[source.name] = stage_lookups(con, source, mapping, work_dir)
             p = prepare_file(con, source, source.entities[entity.table], path, landing_dir, source_tz, work_dir,
                              f"_ready_{len(prepared)}")
-            p.file.sha256, p.file.action = digest, "changed" if key in logged else "new"
+            p.file.sha256, p.file.reading_sha256 = digest, reading[source.name]
+            p.file.action = "changed" if key in logged else "new"
             prepared.append(p)
             files.append(p.file)
         if prepared or gone:
