@@ -92,7 +92,8 @@ LOOKUPS = {
     ("salesforce_fivetran", "sfa_opportunities"): {"leads": {"files": "salesforce/sf_lead_data.csv"}},
     ("hubspot", "sfa_opportunities"): {"stages": {"files": "hubspot/deal_pipeline_stage_data.csv"},
                                        "merged_deals": {"files": "hubspot/merged_deal_data.csv"}},
-    ("marketo", "ma_leads"): {"merges": {"files": "marketo/marketo_activity_merge_leads_data.csv"}},
+    ("marketo", "ma_leads"): {"merges": {"files": "marketo/marketo_activity_merge_leads_data.csv"},
+                              "programs": {"files": "marketo/marketo_program_data.csv"}},
 }
 
 
@@ -195,3 +196,16 @@ def test_hubspot_contacts_give_leads_mql_events_and_inside_sales_leads_from_life
     assert con.execute("SELECT lead_id, ma_lead_id, status, strftime(timezone('UTC', converted_at), '%Y-%m-%d'), owner_id "
                        "FROM raw.sfa_leads ORDER BY 1").fetchall() == [
         ("101", "101", "converted", "2024-04-20", "11"), ("102", "102", "working", None, "12")]
+
+
+def test_marketo_leads_take_their_program_and_mql_events_the_score_at_qualification():
+    base = Path(__file__).parent / "sources" / "marketo"
+    con, _ = _load("marketo", "ma_leads", base, "lead.csv", lookups={"programs": {"files": "program.csv"}})
+    assert con.execute("SELECT lead_id, company, source, campaign_id FROM raw.ma_leads ORDER BY 1").fetchall() == [
+        ("2001", "株式会社あいう", "Content", "1001"), ("2002", "ｱｲｳ商事", "Web Referral", "1102"),
+        ("2003", "Acme", None, None)]
+    con, result = _load("marketo", "ma_mql_events", base, "activity_change_data_value.csv")
+    assert (result.files[0].loaded, result.files[0].excluded) == (2, 4)
+    assert con.execute("SELECT lead_id, strftime(timezone('UTC', mql_at), '%Y-%m-%d %H:%M'), score "
+                       "FROM raw.ma_mql_events ORDER BY 1").fetchall() == [
+        ("2001", "2024-04-03 02:00", 80.0), ("2002", "2024-04-04 02:00", None)]
