@@ -1,6 +1,7 @@
 """The hostile corpus (tests/hostile/manifest.yml): every case's expected outcome, and no row lost or doubled."""
 
 import csv
+import gzip
 import shutil
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -19,10 +20,15 @@ MANIFEST = yaml.safe_load((CORPUS / "manifest.yml").read_text(encoding="utf-8"))
 CORPUS_THRESHOLD = 0.5
 
 
+def _open(case: dict):
+    path = CORPUS / case["file"]
+    opener = gzip.open if path.name.endswith(".gz") else open
+    return opener(path, "rt", encoding=case.get("encoding", "utf-8-sig"), newline="")
+
+
 def data_rows(case: dict) -> int:
     """Records after the header, counted by Python's csv module (blank lines are no records)."""
-    path = CORPUS / case["file"]
-    with open(path, encoding=case.get("encoding", "utf-8-sig"), newline="") as f:
+    with _open(case) as f:
         records = [r for r in csv.reader(f, delimiter=case.get("delimiter", ",")) if r]
     return len(records) - 1
 
@@ -86,7 +92,8 @@ def test_hostile_case(name, tmp_path):
     for (line, reason, raw_line), (want_line, want_reason) in zip(quarantine, expect.get("reasons", [])):
         assert line == want_line and want_reason in reason, (line, reason)
         # the line's text is kept, so nothing is lost
-        assert raw_line in (CORPUS / case["file"]).read_text(encoding=case.get("encoding", "utf-8-sig"))
+        with _open(case) as f:
+            assert raw_line in f.read()
     if "rows" in case:
         columns = list(case["rows"][0])
         got = con.execute(f"SELECT {', '.join(columns)} FROM raw.{entity.table} ORDER BY "

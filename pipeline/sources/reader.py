@@ -8,7 +8,9 @@ rejects table with their line number and text, so they can be quarantined while 
 
 import codecs
 import csv
+import gzip
 import io
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +52,7 @@ class Staged:
         return self.rows + len({r.line for r in self.rejects})
 
 
-def detect_encoding(path: Path) -> str:
+def detect_encoding(path: Path, shown: Path | None = None) -> str:
     """`utf-8-sig` with a BOM, `utf-8` if the whole file decodes as UTF-8, else `cp932` if it decodes as that."""
     with open(path, "rb") as f:
         if f.read(3) == codecs.BOM_UTF8:
@@ -65,10 +67,11 @@ def detect_encoding(path: Path) -> str:
             return encoding
         except UnicodeDecodeError:
             continue
-    raise ReadError(f"{path}: is neither UTF-8 nor CP932 (Shift_JIS); set `encoding` in the source's dialect")
+    raise ReadError(f"{shown or path}: is neither UTF-8 nor CP932 (Shift_JIS); set `encoding` in the source's "
+                    "dialect")
 
 
-def transcode(path: Path, encoding: str, work_dir: Path) -> Path:
+def transcode(path: Path, encoding: str, work_dir: Path, shown: Path | None = None) -> Path:
     """A UTF-8 copy of `path` with CRLF as LF, written chunk by chunk; raises ReadError at the first
     undecodable byte."""
     target = Path(tempfile.mkstemp(suffix=".csv", dir=work_dir)[1])
@@ -84,7 +87,7 @@ def transcode(path: Path, encoding: str, work_dir: Path) -> Path:
             dst.write(carry + decoder.decode(b"", final=True))
         except UnicodeDecodeError as exc:
             target.unlink()
-            raise ReadError(f"{path}: byte {offset + exc.start} is not valid {encoding}; "
+            raise ReadError(f"{shown or path}: byte {offset + exc.start} is not valid {encoding}; "
                             "set the right `encoding` in the source's dialect") from exc
     return target
 
@@ -149,21 +152,46 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir
         rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         return Staged(table, header, "parquet", None, rows, [])
 
-    encoding = dialect.encoding or detect_encoding(path)
-    readable = path
+    plain = path
+    if path.name.lower().endswith(".gz"):
+        plain = gunzip(path, work_dir)
+    try:
+        return _stage_csv(con, path, plain, dialect, work_dir, table)
+    finally:
+        if plain != path:
+            plain.unlink(missing_ok=True)
+
+
+def gunzip(path: Path, work_dir: Path) -> Path:
+    """A decompressed copy of a .gz file, so encoding and line ends can be inspected like any other file."""
+    target = Path(tempfile.mkstemp(suffix=".csv", dir=work_dir)[1])
+    try:
+        with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+    except (OSError, EOFError) as exc:
+        target.unlink()
+        raise ReadError(f"{path}: is not a readable gzip file: {exc}") from exc
+    return target
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, plain: Path, dialect: Dialect, work_dir: Path,
+               table: str) -> Staged:
+    """Stage the CSV `plain` (the file itself, or its decompressed copy); errors name `path`."""
+    encoding = dialect.encoding or detect_encoding(plain, path)
+    readable = plain
     # CRLF and LF both end a record, as in Python's csv module; DuckDB wants one kind per file, so a file
     # in another encoding (transcoded anyway) or mixing both gets a copy with CRLF as LF
     if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
-        readable = transcode(path, encoding, work_dir)
-    elif mixed_line_ends(path):
-        readable = normalize_newlines(path, work_dir)
+        readable = transcode(plain, encoding, work_dir, path)
+    elif mixed_line_ends(plain):
+        readable = normalize_newlines(plain, work_dir)
     try:
         header, delimiter = read_header(readable, dialect, path)
         rows, rejects = _read_csv(con, readable, header, delimiter, dialect.quote, table)
     except duckdb.Error as exc:
         raise ReadError(f"{path}: cannot be read as CSV: {exc}") from exc
     finally:
-        if readable != path:
+        if readable != plain:
             readable.unlink(missing_ok=True)
     return Staged(table, header, encoding, delimiter, rows, rejects)
 
