@@ -10,13 +10,13 @@ an in-memory DuckDB; the warehouse is not opened. Exits 1 when a file would fail
 
 import argparse
 import dataclasses
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import duckdb
 
+from pipeline.settings import Settings
 from pipeline.sources.loader import FIRST_BAD_LINES, IngestError, prepare_file, stage_lookups
 from pipeline.sources.mapping import MappingError, SourceMapping, load_mapping, matched_files
 from pipeline.sources.reader import ReadError, stage
@@ -99,11 +99,12 @@ def report(source: SourceMapping, landing_dir: Path, source_tz: str, samples: in
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mapping", type=Path)
-    parser.add_argument("--landing", type=Path, default=Path(os.environ.get("FUNNEL_LANDING_DIR", "data/landing")),
+    parser.add_argument("--landing", type=Path, default=Path(settings.landing_dir),
                         help="folder the mapping's file globs are relative to (default FUNNEL_LANDING_DIR)")
-    parser.add_argument("--source-tz", default=os.environ.get("FUNNEL_SOURCE_TZ", "Asia/Tokyo"))
+    parser.add_argument("--source-tz", default=settings.source_tz, help="default FUNNEL_SOURCE_TZ")
     parser.add_argument("--samples", type=int, default=3)
     args = parser.parse_args(argv)
     try:
