@@ -159,9 +159,12 @@ def test_lookups_join_salesforce_activities_and_leads():
                        "FROM raw.sfa_leads WHERE lead_id IN ('00Q5j00000A1', '00Q5j00000A2') ORDER BY 1").fetchall() == [
         ("00Q5j00000A1", "2024-04-01 05:30"), ("00Q5j00000A2", "2024-04-02 08:00")]
     con, _ = _load("salesforce", "sfa_opportunities", DATALOADER, "Opportunity.csv",
-                   lookups={"leads": {"files": "Lead.csv"}})
-    assert con.execute("SELECT opportunity_id, lead_id FROM raw.sfa_opportunities ORDER BY 1").fetchall() == [
-        ("0065j00000B1", "00Q5j00000A1"), ("0065j00000B2", None), ("0065j00000B3", None)]
+                   lookups={"leads": {"files": "Lead.csv"}, "history": {"files": "OpportunityHistory.csv"}})
+    # closed_at: when the deal entered its closing stage (OpportunityHistory), not just its close date
+    assert con.execute("SELECT opportunity_id, lead_id, strftime(timezone('UTC', closed_at), '%Y-%m-%d %H:%M') "
+                       "FROM raw.sfa_opportunities ORDER BY 1").fetchall() == [
+        ("0065j00000B1", "00Q5j00000A1", "2024-04-30 06:15"), ("0065j00000B2", None, None),
+        ("0065j00000B3", None, "2024-05-15 02:00")]
 
 
 def test_lookups_give_hubspot_deals_their_stage_flags_and_drop_merged_deals():
