@@ -19,8 +19,9 @@ WITH_OFFSET = (
 )
 # Excel stores dates as days since 1899-12-30; a bare 5-digit number in a date column is such a serial.
 EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
-# Currency signs and words stripped from amounts before they are read as numbers.
-CURRENCY_MARKS = r"[¥￥$€£円\s]|JPY|USD|EUR"
+# Currency signs and codes stripped from amounts before they are read as numbers (then the value is trimmed;
+# a space inside the number is not a separator, so `1 200` does not read).
+CURRENCY_MARKS = r"[¥￥$€£円]|JPY|USD|EUR"
 TRUE = ("true", "t", "1", "yes", "y")
 FALSE = ("false", "f", "0", "no", "n")
 
@@ -44,7 +45,7 @@ def cleaned(text: str) -> str:
 
 def _number_text(v: str, decimal: str, thousands: str | None) -> str:
     """Amount text in plain `1234.5` form, or NULL when the grouping or separators do not fit the dialect."""
-    stripped = f"regexp_replace({v}, {lit(CURRENCY_MARKS)}, '', 'g')"
+    stripped = f"trim(regexp_replace({v}, {lit(CURRENCY_MARKS)}, '', 'g'))"
     d = "\\" + decimal
     grouped = rf"-?(\d{{1,3}}(\{thousands}\d{{3}})+|\d+)({d}\d+)?" if thousands else rf"-?\d+({d}\d+)?"
     plain = rf"-?\d+({d}\d+)?([eE][-+]?\d+)?"
