@@ -65,11 +65,12 @@ def typed(column: Column, text: str, *, tz: str, date_formats: tuple[str, ...] =
     if column.type == "text":
         return f"nullif({text}, '')"
     if column.type in ("timestamp", "date"):
-        formats = list(date_formats) + [f for f in (TIMESTAMP_FORMATS if column.type == "timestamp" else DATE_FORMATS)
-                                         if f not in date_formats]
+        builtin = [f for f in (TIMESTAMP_FORMATS if column.type == "timestamp" else DATE_FORMATS)
+                   if f not in date_formats]
         serial = f"CASE WHEN regexp_matches({v}, {lit(EXCEL_SERIAL)}) THEN DATE '1899-12-30' + to_days(floor(" \
                  f"try_cast({v} AS DOUBLE))::INTEGER) + to_microseconds(round((try_cast({v} AS DOUBLE) % 1) * 86400000000)::BIGINT) END"
-        naive = f"coalesce(try_cast({v} AS TIMESTAMP), try_strptime({v}, {sql_list(formats)}), {serial})"
+        own = f"try_strptime({v}, {sql_list(date_formats)}), " if date_formats else ""
+        naive = f"coalesce({own}try_cast({v} AS TIMESTAMP), try_strptime({v}, {sql_list(builtin)}), {serial})"
         if column.type == "date":
             return f"({naive})::DATE"
         return (
