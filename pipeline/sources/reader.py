@@ -130,9 +130,8 @@ def read_header(path: Path, dialect: Dialect, shown: Path | None = None) -> tupl
     header_text = _first_record(path, dialect.quote, shown)
     delimiter = dialect.delimiter or max(DELIMITERS, key=header_text.count)
     names = next(csv.reader(io.StringIO(header_text), delimiter=delimiter, quotechar=dialect.quote))
-    names = [n.strip() for n in names]
-    if any(not n for n in names):
-        raise ReadError(f"{shown}: header has an empty column name (column {names.index('') + 1})")
+    # an unnamed column (often a trailing delimiter) is kept under the name column<n>, like DuckDB names them
+    names = [n.strip() or f"column{i + 1}" for i, n in enumerate(names)]
     seen = [n for n in names if [m.lower() for m in names].count(n.lower()) > 1]
     if seen:
         raise ReadError(f"{shown}: header names column(s) {', '.join(sorted(set(seen)))} more than once")
