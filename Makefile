@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 LEADS ?= 1000000
 MONTHS ?= 24
 
-.PHONY: setup chromium run test ui bench export docs clean
+.PHONY: setup chromium run test ui bench bench-ingest export docs check-source clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ ui: setup
 bench: setup
 	$(BIN)/python bench/run_bench.py --leads $(LEADS) --months $(MONTHS)
 
+# Only the ingest comparison: canonical CSV vs a Japanese Excel export through a mapping file (docs/sources.md).
+bench-ingest: setup
+	$(BIN)/python bench/run_bench.py --leads $(LEADS) --months $(MONTHS) --ingest-only
+
 # dbt docs (every model and column described) for the warehouse of the last run, on http://127.0.0.1:8080.
 docs: setup
 	cd transforms && ../$(BIN)/dbt docs generate --vars '{warehouse_path: "$(abspath $(FUNNEL_WAREHOUSE))"}' \
@@ -49,6 +53,11 @@ docs: setup
 # The published marts as CSV (UTF-8 with BOM, for Excel) in warehouse/export/.
 export: setup
 	$(BIN)/python -m pipeline.export
+
+# What a mapping file would load, before anything is written (docs/sources.md): make check-source MAPPING=my.yml
+check-source: setup
+	@test -n "$(MAPPING)" || (echo "usage: make check-source MAPPING=path/to/mapping.yml" && exit 2)
+	$(BIN)/python -m pipeline.sources.check $(MAPPING)
 
 clean:
 	rm -rf warehouse/*.duckdb warehouse/*.wal transforms/target transforms/logs bench/results

@@ -18,6 +18,7 @@ from pipeline import demo
 from pipeline.contract import ENTITIES, STAGES
 from pipeline.ingest import entity_files
 from pipeline.settings import Settings
+from pipeline.sources.mapping import load_sources, matched_files
 
 DEMO_LEADS = 20_000
 DEMO_MONTHS = 24
@@ -26,9 +27,13 @@ DEMO_SEED = 7
 DEMO_EFFECT = demo.Effect("webinar", datetime(2026, 4, 1), 0.15)
 
 
-def landing_is_empty(landing_dir: Path) -> bool:
-    """True when no entity of the input contract has an extract in the landing folder."""
-    return not any(entity_files(landing_dir, entity) for entity in ENTITIES)
+def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> bool:
+    """True when no entity of the input contract has an extract in the landing folder, in the canonical layout
+    or, given the sources file, through any source it configures (docs/sources.md)."""
+    if sources_config is None:
+        return not any(entity_files(landing_dir, entity) for entity in ENTITIES)
+    sources = load_sources(sources_config, landing_dir).sources
+    return not any(matched_files(s, m) for s in sources for m in s.entities.values())
 
 
 def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     landing = Path(settings.landing_dir)
-    if landing_is_empty(landing):
+    if landing_is_empty(landing, Path(settings.sources_config)):
         print(f"{landing} is empty: writing demo extracts ({DEMO_LEADS:,} leads, {DEMO_MONTHS} months)")
         demo.generate(DEMO_LEADS, DEMO_MONTHS, DEMO_SEED, landing, effect=DEMO_EFFECT)
     Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)

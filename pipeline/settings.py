@@ -89,6 +89,7 @@ class Settings(dg.ConfigurableResource):
     speed_to_lead_sla_business_days: int = 1
     improvement_config: str = str(PROJECT_ROOT / "improvement.yml")
     hypotheses: str = str(PROJECT_ROOT / "hypotheses.yml")
+    sources_config: str = str(PROJECT_ROOT / "sources.yml")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -106,6 +107,7 @@ class Settings(dg.ConfigurableResource):
             speed_to_lead_sla_business_days=_int("FUNNEL_SPEED_TO_LEAD_SLA_DAYS", 1, 0, 60),
             improvement_config=str(_path("FUNNEL_IMPROVEMENT_CONFIG", "improvement.yml")),
             hypotheses=str(_path("FUNNEL_HYPOTHESES", "hypotheses.yml")),
+            sources_config=str(_path("FUNNEL_SOURCES", "sources.yml")),
         )
 
     def dbt_vars(self) -> dict[str, object]:

@@ -8,8 +8,10 @@ import duckdb
 import pytest
 
 from pipeline.contract import ENTITIES, ENTITIES_BY_TABLE
-from pipeline.ingest import IngestError, entity_files, load_entity
+from pipeline.ingest import IngestError, entity_files
 from pipeline.settings import Settings
+from pipeline.sources.loader import load_entity
+from pipeline.sources.mapping import landing_layout
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
 HEADER = "lead_id,email,company,created_at,source,campaign_id\n"
@@ -23,9 +25,9 @@ def _landing(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path / "landing"
 
 
-def _load(landing: Path, entity=LEADS, con=None):
+def _load(landing: Path, entity=LEADS, con=None, threshold=0.01):
     con = con or duckdb.connect()
-    return con, load_entity(con, entity, landing, "Asia/Tokyo")
+    return con, load_entity(con, entity, [landing_layout(landing, threshold)], landing, "Asia/Tokyo")
 
 
 def test_timestamps_in_every_accepted_layout_are_stored_as_utc_instants(tmp_path):
@@ -51,7 +53,8 @@ def test_timestamps_in_every_accepted_layout_are_stored_as_utc_instants(tmp_path
 
 def test_many_files_csv_and_parquet_together_keep_extra_columns_and_provenance(tmp_path):
     landing = _landing(tmp_path, {
-        "ma/leads/2024-04.csv": HEADER.rstrip("\n") + ",utm_medium\n0001,a@x,A,2024-04-01 10:00:00,web,C1,cpc\n",
+        "ma/leads/2024-04.csv": HEADER.rstrip("\n") + ",utm_medium,_fivetran_synced\n"
+                                "0001,a@x,A,2024-04-01 10:00:00,web,C1,cpc,2024-04-02\n",
         "ma/leads/2024-05.tsv": (HEADER + "0002,b@x,B,2024-05-01 10:00:00,web,C1\n0003,c@x,C,2024-05-02 10:00:00,ad,\n"
                                  ).replace(",", "\t"),
     })
@@ -59,7 +62,7 @@ def test_many_files_csv_and_parquet_together_keep_extra_columns_and_provenance(t
         "copy (select '0004' as lead_id, 'd@x' as email, 'D' as company, timestamp '2024-06-01 10:00:00' as created_at,"
         f" 'ad' as source, null as campaign_id) to '{landing}/ma/leads/2024-06.parquet' (format parquet)")
     con, result = _load(landing)
-    assert result.rows == 4 and len(result.files) == 3 and result.extra_columns == ["utm_medium"]
+    assert result.rows == 4 and len(result.files) == 3 and result.extra_columns == ["_fivetran_synced", "utm_medium"]
     rows = con.execute("select lead_id, utm_medium, _source_file, _source_row, campaign_id from raw.ma_leads "
                        "order by lead_id").fetchall()
     assert rows == [("0001", "cpc", "ma/leads/2024-04.csv", 1, "C1"), ("0002", None, "ma/leads/2024-05.tsv", 1, "C1"),
@@ -106,7 +109,7 @@ def test_a_missing_column_names_the_file_and_the_column(tmp_path):
 
 def test_no_extract_at_all_is_an_error_naming_where_it_was_expected(tmp_path):
     (tmp_path / "landing").mkdir()
-    with pytest.raises(IngestError, match="ma_leads: no extract found; expected .*/ma/leads.csv"):
+    with pytest.raises(IngestError, match=r"ma_leads: no extract found; expected .* source landing: .*/ma/leads\.\* or .*/ma/leads/\*\*/\*"):
         _load(tmp_path / "landing")
 
 
@@ -134,7 +137,7 @@ def test_the_ingest_asset_fails_with_the_message_and_keeps_the_warehouse(tmp_pat
     failed = dg.materialize([leads], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not failed.success
     failure = next(e for e in failed.all_events if e.is_step_failure)
-    assert "column 'created_at', data row 1: value '31/04/2024' is not a valid timestamp" in str(
+    assert "column 'created_at', data row 1 (line 2): value '31/04/2024' is not a valid timestamp" in str(
         failure.step_failure_data.error.cause.message)
     with duckdb.connect(settings.warehouse_path) as con:
         assert con.execute("select lead_id from raw.ma_leads").fetchall() == [("0001",)]

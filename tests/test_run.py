@@ -30,3 +30,14 @@ def test_an_empty_landing_folder_is_one_without_any_contract_extract(tmp_path):
     assert landing_is_empty(tmp_path)
     (tmp_path / "ma" / "leads.csv").write_text("lead_id\n")
     assert not landing_is_empty(tmp_path)
+
+
+def test_extracts_a_mapping_file_finds_mean_the_landing_folder_is_not_empty(tmp_path):
+    config = tmp_path / "sources.yml"
+    config.write_text("landing_layout: false\nsources:\n  - source: crm\n    entities:\n      crm_customers:\n"
+                      "        files: exports/*.csv\n        columns: {account_id: id, onboarded_at: since}\n")
+    landing = tmp_path / "landing"
+    assert landing_is_empty(landing, config)
+    (landing / "exports").mkdir(parents=True)
+    (landing / "exports" / "customers.csv").write_text("id,since\n")
+    assert not landing_is_empty(landing, config) and landing_is_empty(landing)

@@ -1,0 +1,399 @@
+"""Loading one contract entity from every configured source into `raw`, file by file, losing no row.
+
+Each file is read and typed on its own. A row that DuckDB cannot parse, or whose values break the contract, goes
+to raw.quarantine with its line; if a file's bad share exceeds the source's threshold the whole load stops and
+nothing is written. A load log keeps each file's SHA-256 and one of how it is read (mapping, dialect, time zone,
+lookup files): unchanged files are skipped, a changed file (or reading) replaces the rows it loaded before, a
+file that disappeared takes its rows with it, and new files append. All rows live in
+landed.<table>; raw.<table> holds one row per record key, the newest (see docs/sources.md), rebuilt in the same
+transaction that changes landed, quarantine and the log.
+"""
+
+import hashlib
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline.contract import DUCKDB_TYPES, Column, Entity
+from pipeline.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
+from pipeline.sources.reader import ReadError, Staged, record_text, stage
+from pipeline.sources.values import bad, lit, q, typed
+
+#: How many bad lines an error message quotes.
+FIRST_BAD_LINES = 5
+#: Bookkeeping columns of landed.<table>; raw.<table> keeps all but _modified_at.
+BOOKKEEPING = ("_source", "_source_file", "_source_row", "_modified_at")
+
+_LOG_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, sha256 VARCHAR, reading_sha256 VARCHAR, "
+                "data_rows BIGINT, loaded_rows BIGINT, quarantined_rows BIGINT, excluded_rows BIGINT, "
+                "loaded_at TIMESTAMPTZ")
+_QUARANTINE_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, "
+                       "reason VARCHAR, raw_line VARCHAR, quarantined_at TIMESTAMPTZ")
+
+
+class IngestError(Exception):
+    """An extract cannot be loaded; the message names the file, the column and the row."""
+
+
+@dataclass
+class FileLoad:
+    """What happened to one file: `new`, `changed`, `unchanged` (skipped) or `removed`."""
+
+    source: str
+    file: str
+    action: str
+    sha256: str = ""
+    reading_sha256: str = ""
+    data_rows: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    excluded: int = 0
+
+
+@dataclass
+class EntityLoad:
+    table: str
+    rows: int  # in raw.<table>, after duplicates resolved
+    duplicates: int  # rows in landed.<table> that lost to a newer record with the same key
+    files: list[FileLoad]
+    extra_columns: list[str]
+    bytes: int
+    seconds: float
+    quarantine: list[dict] = field(default_factory=list)  # rows written to raw.quarantine by this load
+
+    def count(self, action: str) -> int:
+        return sum(f.action == action for f in self.files)
+
+
+@dataclass
+class Prepared:
+    """A file read and typed into temp table `table`, checked against its threshold, not yet written."""
+
+    file: FileLoad
+    table: str
+    extras: list[str]
+    quarantine: list[dict]
+
+
+def file_id(path: Path, landing_dir: Path) -> str:
+    """How a file is named in the warehouse: relative to the landing folder when inside it."""
+    try:
+        return path.resolve().relative_to(landing_dir.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def reading_digest(source: SourceMapping, mapping: EntityMapping, source_tz: str) -> str:
+    """SHA-256 of everything besides a file's bytes that decides what it loads as: the mapping, the dialect,
+    the time zone, the contract, and the lookup files it joins. When it changes, unchanged files reload too."""
+    hashes = [f"{lookup.name}:{p}:{sha256(p)}" for lookup in mapping.lookups for p in matched_files(source, lookup)]
+    return hashlib.sha256(repr((source.dialect, mapping, source_tz, hashes)).encode()).hexdigest()
+
+
+def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping,
+                  work_dir: Path) -> list[str]:
+    """Each lookup as a temp table of text (its declared columns at least); a line that does not parse fails."""
+    for lookup in mapping.lookups:
+        parts = []
+        for i, path in enumerate(matched_files(source, lookup)):
+            try:
+                staged = stage(con, path, source.dialect, work_dir, table=f"_lookup_{i}")
+            except ReadError as exc:
+                raise IngestError(f"{exc} (lookup {lookup.name} of {mapping.entity.table}, source {source.name}); "
+                                  f"raw.{mapping.entity.table} was not changed") from exc
+            if staged.rejects:
+                bad = staged.rejects[0]
+                raise IngestError(f"{path}: line {bad.line}: {bad.reason} (lookup {lookup.name} of "
+                                  f"{mapping.entity.table}, source {source.name}, where every line must parse); "
+                                  f"raw.{mapping.entity.table} was not changed")
+            present = {h.lower() for h in staged.header}
+            for column in lookup.columns:
+                if column.lower() not in present:
+                    con.execute(f"ALTER TABLE {staged.table} ADD COLUMN {q(column)} VARCHAR")
+            parts.append(staged.table)
+        empty = "SELECT " + ", ".join(f"NULL::VARCHAR AS {q(c)}" for c in lookup.columns) + " WHERE false"
+        union = " UNION ALL BY NAME ".join([f"SELECT * FROM {p}" for p in parts] + [empty])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(lookup.name)} AS {union}")
+        for part in parts:
+            con.execute(f"DROP TABLE {part}")
+    return [lookup.name for lookup in mapping.lookups]
+
+
+def _text(spec: ColumnSpec | None) -> str:
+    """SQL for the source text of one contract column (NULL when the column is not mapped)."""
+    if spec is None:
+        return "NULL::VARCHAR"
+    text = q(spec.column) if spec.column else f"({spec.sql})::VARCHAR" if spec.sql else lit(spec.value)
+    if spec.values:
+        cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in spec.values)
+        text = f"CASE trim({text}) {cases} ELSE {text} END"
+    return text
+
+
+def _record_line(rejected_lines: list[int], row: int) -> int:
+    """The line (header = 1, one line per record) of the `row`-th parsed record, skipping rejected records."""
+    record = row
+    for line in rejected_lines:  # sorted; record k sits on line k + 1
+        if line - 1 <= record:
+            record += 1
+    return record + 1
+
+
+def _problem(column, value) -> str:
+    if value is None or not str(value).strip():
+        return "is empty but required"
+    if "\x00" in str(value):
+        return f"value {value!r} contains a NUL byte"
+    return f"value {value!r} is not a valid {column.type}"
+
+
+def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping, path: Path,
+                 landing_dir: Path, source_tz: str, work_dir: Path, table: str) -> Prepared:
+    """Read and type one file into temp table `table`; collect its quarantine; enforce the bad-row threshold."""
+    entity = mapping.entity
+    load = FileLoad(source.name, file_id(path, landing_dir), "new")
+    try:
+        staged = stage(con, path, source.dialect, work_dir)
+    except ReadError as exc:
+        raise IngestError(f"{exc} ({entity.table}, source {source.name}); raw.{entity.table} was not changed") from exc
+    present = {h.lower() for h in staged.header}
+    for optional in mapping.optional_columns:
+        if optional.lower() not in present:
+            con.execute(f"ALTER TABLE {staged.table} ADD COLUMN {q(optional)} VARCHAR")
+            present.add(optional.lower())
+    needed = [s.column for s in [*mapping.columns.values(), mapping.last_modified] if s is not None and s.column]
+    missing = [c for c in dict.fromkeys(needed) if c.lower() not in present]
+    if missing:
+        raise IngestError(
+            f"{path}: missing required column(s) {', '.join(missing)} for {entity.table} (source {source.name}); "
+            f"the file has: {', '.join(staged.header)}; raw.{entity.table} was not changed")
+
+    tz = source.dialect.timezone or source_tz
+    specs = dict(mapping.columns)
+    if "currency" in entity.column_names and "currency" not in specs and source.dialect.currency:
+        specs["currency"] = ColumnSpec(value=source.dialect.currency)
+    texts = {c.name: _text(specs.get(c.name)) for c in entity.columns}
+    options = dict(tz=tz, date_formats=source.dialect.date_formats, decimal=source.dialect.decimal,
+                   thousands=source.dialect.thousands)
+    values = {c.name: typed(c, texts[c.name], **options) for c in entity.columns}
+    checks = " ".join(
+        f"WHEN {bad(c, texts[c.name], values[c.name])} OR contains({texts[c.name]}, chr(0)) THEN {lit(c.name)}"
+        for c in entity.columns)
+    mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
+    extras = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
+    modified = "NULL::TIMESTAMPTZ"
+    if mapping.last_modified is not None:
+        modified = typed(Column("_modified_at", "timestamp"), _text(mapping.last_modified), **options)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
+            + ", ".join(f"CAST({values[c.name]} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in entity.columns)
+            + "".join(f", {q(x)}" for x in extras)
+            + f", {lit(source.name)} AS _source, {lit(load.file)} AS _source_file, rowid + 1 AS _source_row, "
+            f"CAST({modified} AS TIMESTAMPTZ) AS _modified_at, CASE {checks} END AS _bad_column "
+            f"FROM {staged.table} WHERE coalesce(({mapping.where or 'true'}), false)")
+        kept, bad_rows = con.execute(f"SELECT count(*), count(_bad_column) FROM {table}").fetchall()[0]
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: mapping of source {source.name} for {entity.table} does not apply to this file: "
+                          f"{exc}; raw.{entity.table} was not changed") from exc
+
+    quarantine = _quarantine_rows(con, staged, table, entity, source, load, texts)
+    load.data_rows = staged.data_rows
+    load.quarantined = len(quarantine)
+    load.excluded = staged.rows - kept
+    load.loaded = kept - bad_rows
+    if load.data_rows and load.quarantined / load.data_rows > source.threshold:
+        first = "; ".join(r["_message"] for r in quarantine[:FIRST_BAD_LINES])
+        raise IngestError(
+            f"{path}: {load.quarantined} of {load.data_rows} data rows ({load.quarantined / load.data_rows:.1%}) "
+            f"cannot be loaded, over the bad-row threshold of {source.threshold:.1%} for {entity.table} "
+            f"(source {source.name}); raw.{entity.table} was not changed. First bad lines: {first}")
+    for row in quarantine:
+        del row["_message"]
+    return Prepared(load, table, extras, quarantine)
+
+
+def _quarantine_rows(con, staged: Staged, table: str, entity: Entity, source: SourceMapping, load: FileLoad,
+                     texts: dict[str, str]) -> list[dict]:
+    """Quarantine records (with a `_message` for errors) for the lines DuckDB rejected and the rows whose values
+    break the contract, in line order."""
+    base = {"source": source.name, "entity": entity.table, "file": load.file}
+    rows: list[dict] = []
+    seen: set[int] = set()
+    for reject in staged.rejects:
+        if reject.line in seen:
+            continue  # one record per line, with its first error
+        seen.add(reject.line)
+        rows.append({**base, "line": reject.line, "column_name": reject.column, "reason": reject.reason,
+                     "raw_line": reject.raw, "_message": f"data row {reject.line - 1} (line {reject.line}): "
+                     f"{reject.reason}"})
+    bad_rows = con.execute(
+        f"SELECT b._source_row, b._bad_column, s._shown, s._fields FROM (SELECT rowid + 1 AS _row, "
+        f"[{', '.join(texts[c.name] for c in entity.columns)}] AS _shown, "
+        f"[{', '.join(q(h) for h in staged.header)}] AS _fields FROM {staged.table}) AS s "
+        f"JOIN (SELECT _source_row, _bad_column FROM {table} WHERE _bad_column IS NOT NULL) AS b "
+        "ON s._row = b._source_row ORDER BY b._source_row").fetchall()
+    rejected = sorted(seen)
+    parquet = staged.delimiter is None
+    names = [c.name for c in entity.columns]
+    for source_row, column, shown, fields in bad_rows:
+        line = source_row if parquet else _record_line(rejected, source_row)
+        problem = _problem(entity.columns[names.index(column)], shown[names.index(column)])
+        where = f"column {column!r}, data row {source_row}" + ("" if parquet else f" (line {line})")
+        rows.append({**base, "line": line, "column_name": column, "reason": problem,
+                     "raw_line": record_text(fields, staged.delimiter or ","), "_message": f"{where}: {problem}"})
+    return sorted(rows, key=lambda r: r["line"])
+
+
+def _landed_columns(entity: Entity) -> str:
+    return ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.type]}" for c in entity.columns) + \
+        ", _source VARCHAR, _source_file VARCHAR, _source_row BIGINT, _modified_at TIMESTAMPTZ"
+
+
+def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], tuple[str, str]]:
+    """(source, file) -> the file's and the reading's SHA-256 for what raw holds now; empty when never loaded."""
+    tables = {r[0] for r in con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+    if not {"raw.load_log", f"landed.{entity.table}", f"raw.{entity.table}"} <= tables:
+        return {}
+    return {(s, f): (h, r) for s, f, h, r in con.execute(
+        "SELECT source, file, sha256, reading_sha256 FROM raw.load_log WHERE entity = ?", [entity.table]).fetchall()}
+
+
+def _pairs(files: list[FileLoad]) -> str:
+    """SQL row values of (source, file), for IN lists."""
+    return ", ".join(f"({lit(f.source)}, {lit(f.file)})" for f in files) or "(NULL, NULL)"
+
+
+def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepared], gone: list[FileLoad]) -> None:
+    """Apply the prepared files and removals to landed, quarantine and the log, and rebuild raw, atomically."""
+    table = entity.table
+    replaced = [p.file for p in prepared] + gone
+    quarantine = pd.DataFrame([r for p in prepared for r in p.quarantine],
+                              columns=["source", "entity", "file", "line", "column_name", "reason", "raw_line"])
+    fields = ["source", "file", "sha256", "reading_sha256", "data_rows", "loaded", "quarantined", "excluded"]
+    log = pd.DataFrame([{k: getattr(p.file, k) for k in fields} for p in prepared], columns=fields)
+    con.register("_quarantine_new", quarantine)
+    con.register("_log_new", log)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute("CREATE SCHEMA IF NOT EXISTS landed")
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.load_log ({_LOG_COLUMNS})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.quarantine ({_QUARANTINE_COLUMNS})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS landed.{table} ({_landed_columns(entity)})")
+        have = {r[0].lower() for r in con.execute(f"DESCRIBE landed.{table}").fetchall()}
+        for extra in dict.fromkeys(x for p in prepared for x in p.extras):
+            if extra.lower() not in have:
+                con.execute(f"ALTER TABLE landed.{table} ADD COLUMN {q(extra)} VARCHAR")
+                have.add(extra.lower())
+        con.execute(f"DELETE FROM landed.{table} WHERE (_source, _source_file) IN ({_pairs(replaced)})")
+        for p in prepared:
+            con.execute(f"INSERT INTO landed.{table} BY NAME SELECT * EXCLUDE (_bad_column) FROM {p.table} "
+                        "WHERE _bad_column IS NULL")
+        for name in ("quarantine", "load_log"):
+            con.execute(f"DELETE FROM raw.{name} WHERE entity = ? AND (source, file) IN ({_pairs(replaced)})",
+                        [table])
+        con.execute("INSERT INTO raw.quarantine SELECT *, now() FROM _quarantine_new")
+        con.execute(f"INSERT INTO raw.load_log SELECT source, {lit(table)}, file, sha256, reading_sha256, data_rows, "
+                    "loaded, quarantined, excluded, now() FROM _log_new")
+        contract = [c.name for c in entity.columns]
+        extras = sorted(h for h in (r[0] for r in con.execute(f"DESCRIBE landed.{table}").fetchall())
+                        if h not in contract and h not in BOOKKEEPING)
+        newest = ""
+        if entity.key:
+            newest = (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in entity.key)} ORDER BY "
+                      "_modified_at DESC NULLS LAST, _source_file DESC, _source_row DESC) = 1")
+        con.execute(f"CREATE OR REPLACE TABLE raw.{table} AS SELECT "
+                    f"{', '.join(q(c) for c in contract + extras)}, _source, _source_file, _source_row "
+                    f"FROM landed.{table}{newest}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_quarantine_new")
+        con.unregister("_log_new")
+
+
+def _no_files_error(entity: Entity, sources: list[SourceMapping]) -> IngestError:
+    where = "; ".join(f"source {s.name}: {' or '.join(str(s.files_dir / g) for g in s.entities[entity.table].files)}"
+                      for s in sources if entity.table in s.entities)
+    return IngestError(f"{entity.table}: no extract found; expected CSV or Parquet files matching "
+                       f"{where or 'a source that maps this entity (docs/sources.md)'}")
+
+
+def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[SourceMapping], landing_dir: Path,
+                source_tz: str) -> EntityLoad:
+    """Bring raw.<entity> up to date with the files the sources name for it; see the module docstring.
+
+    Raises IngestError (naming the file, the bad lines and the reasons) when a file cannot be read, lacks a
+    mapped column, or has more bad rows than its threshold; `raw`, `landed` and the log are then unchanged.
+    """
+    started = time.perf_counter()
+    found = [(s, p) for s in sources if entity.table in s.entities for p in matched_files(s, s.entities[entity.table])]
+    if not found:
+        raise _no_files_error(entity, sources)
+    logged = _logged(con, entity)
+    current = {(s.name, file_id(p, landing_dir)) for s, p in found}
+    gone = [FileLoad(s, f, "removed") for (s, f) in logged if (s, f) not in current]
+    files: list[FileLoad] = []
+    prepared: list[Prepared] = []
+    work_dir = Path(tempfile.mkdtemp(prefix="funnel-ingest-"))
+    lookups: dict[str, list[str]] = {}  # source -> its staged lookup tables
+    reading = {s.name: reading_digest(s, s.entities[entity.table], source_tz)
+               for s in sources if entity.table in s.entities}
+    try:
+        for source, path in found:
+            mapping = source.entities[entity.table]
+            lookups.setdefault(source.name, [])
+            digest = sha256(path)
+            key = (source.name, file_id(path, landing_dir))
+            if logged.get(key) == (digest, reading[source.name]):
+                files.append(FileLoad(*key, "unchanged", digest, reading[source.name]))
+                continue
+            if mapping.lookups and not lookups[source.name]:
+                lookups[source.name] = stage_lookups(con, source, mapping, work_dir)
+            p = prepare_file(con, source, source.entities[entity.table], path, landing_dir, source_tz, work_dir,
+                             f"_ready_{len(prepared)}")
+            p.file.sha256, p.file.reading_sha256 = digest, reading[source.name]
+            p.file.action = "changed" if key in logged else "new"
+            prepared.append(p)
+            files.append(p.file)
+        if prepared or gone:
+            try:
+                _write(con, entity, prepared, gone)
+            except duckdb.Error as exc:
+                raise IngestError(f"{entity.table}: cannot write the load: {exc}; raw.{entity.table} was not "
+                                  "changed") from exc
+    finally:
+        for i in range(len(found)):
+            con.execute(f"DROP TABLE IF EXISTS _ready_{i}")
+        for name in (n for names in lookups.values() for n in names):
+            con.execute(f"DROP TABLE IF EXISTS {q(name)}")
+        con.execute("DROP TABLE IF EXISTS _src")
+        for leftover in work_dir.iterdir():
+            leftover.unlink()
+        work_dir.rmdir()
+    rows, landed = con.execute(
+        f"SELECT (SELECT count(*) FROM raw.{entity.table}), (SELECT count(*) FROM landed.{entity.table})").fetchall()[0]
+    contract = {c.lower() for c in entity.column_names}
+    extras = [r[0] for r in con.execute(f"DESCRIBE raw.{entity.table}").fetchall()
+              if r[0].lower() not in contract and r[0] not in BOOKKEEPING]
+    return EntityLoad(
+        table=entity.table, rows=rows, duplicates=landed - rows, files=files + gone, extra_columns=extras,
+        bytes=sum(p.stat().st_size for _, p in found), seconds=time.perf_counter() - started,
+        quarantine=[r for p in prepared for r in p.quarantine],
+    )

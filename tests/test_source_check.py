@@ -1,0 +1,58 @@
+"""The validation command reports what a mapping would load, and writes nothing."""
+
+import shutil
+from pathlib import Path
+
+from pipeline.sources.check import main
+
+HOSTILE = Path(__file__).parent / "hostile"
+MAPPING = """
+source: acme_excel
+dialect: {encoding: cp932, delimiter: ";"}
+entities:
+  ma_leads:
+    files: exports/*.csv
+    columns:
+      lead_id: リードID
+      created_at: 作成日
+      company: 会社名
+      source: {column: 流入元, values: {ウェブ: web_form}}
+      campaign_id: %s
+"""
+
+
+def _setup(tmp_path: Path, campaign_column: str) -> Path:
+    landing = tmp_path / "landing"
+    (landing / "exports").mkdir(parents=True)
+    shutil.copyfile(HOSTILE / "excel_japanese_semicolon_cp932.csv", landing / "exports" / "leads.csv")
+    mapping = tmp_path / "acme.yml"
+    mapping.write_text(MAPPING % campaign_column, encoding="utf-8")
+    return mapping
+
+
+def test_the_report_names_files_columns_counts_and_samples(tmp_path, capsys):
+    mapping = _setup(tmp_path, "キャンペーン")
+    assert main([str(mapping), "--landing", str(tmp_path / "landing"), "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ma_leads: 1 file(s) match exports/*.csv" in out
+    assert "encoding cp932, delimiter ';'" in out
+    assert "data rows 3: would load 3, quarantine 0 (0.0%), exclude 0" in out
+    assert "not mapped (will be empty): email" in out
+    assert "sample: lead_id=0001, company=株式会社あいう" in out and "source=web_form" in out
+    assert out.count("sample:") == 2 and out.rstrip().endswith("OK: every file would load")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acme.yml", "landing"]  # nothing written
+
+
+def test_a_column_the_file_lacks_is_reported_and_fails(tmp_path, capsys):
+    mapping = _setup(tmp_path, "Campaign")
+    assert main([str(mapping), "--landing", str(tmp_path / "landing")]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING in the file: campaign_id <- Campaign" in out
+    assert "WOULD FAIL" in out and "missing required column(s) Campaign" in out
+
+
+def test_a_malformed_mapping_names_the_file_and_key(tmp_path, capsys):
+    mapping = tmp_path / "bad.yml"
+    mapping.write_text("source: acme\nentities:\n  ma_leads:\n    files: x.csv\n    columns: {lead_id: id, created: c}\n")
+    assert main([str(mapping), "--landing", str(tmp_path)]) == 1
+    assert f"{mapping}: entities.ma_leads.columns.created: not a column of ma_leads" in capsys.readouterr().err

@@ -1,0 +1,63 @@
+"""How source text reads as each contract type (pipeline/sources/values.py), value by value."""
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from pipeline.contract import Column
+from pipeline.sources.values import lit, typed
+
+
+def _read(kind: str, text: str | None, **dialect):
+    sql = typed(Column("v", kind), "v", tz="Asia/Tokyo", **dialect)
+    value = duckdb.connect().execute(f"SELECT {sql} FROM (SELECT {lit(text) if text is not None else 'NULL'} AS v)")
+    return value.fetchall()[0][0]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1200000", Decimal("1200000")), ("¥1,200,000", Decimal("1200000")), ("￥ 980,000", Decimal("980000")),
+    ("1,234円", Decimal("1234")), ("-1,200.50", Decimal("-1200.50")), ("JPY 5000", Decimal("5000")),
+    ("12,00", None), ("1 200", None), ("(1,200)", None), ("1.2.3", None), ("", None), ("abc", None),
+])
+def test_amounts_with_the_default_separators(text, expected):
+    assert _read("decimal", text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1.200.000,00", Decimal("1200000")), ("-15,5", Decimal("-15.50")), ("€ 3.000", Decimal("3000")),
+    ("1.2", None), ("12,345,67", None),
+])
+def test_amounts_with_european_separators(text, expected):
+    assert _read("decimal", text, decimal=",", thousands=".") == expected
+
+
+@pytest.mark.parametrize("text, expected_utc", [
+    ("2024-04-01 10:00:00", "2024-04-01 01:00"), ("2024/4/1 10:00", "2024-04-01 01:00"),
+    ("2024年4月1日 10:00:00", "2024-04-01 01:00"), ("2024年4月1日", "2024-03-31 15:00"),
+    ("45383.5", "2024-04-01 03:00"), ("2024-04-01T10:00:00+09:00", "2024-04-01 01:00"),
+    ("2019-12-20 07:39:00 UTC", "2019-12-20 07:39"), ("2024-04-01T01:00:00.000Z", "2024-04-01 01:00"),
+    ("2024.04.01", "2024-03-31 15:00"), ("2024-13-45", None), ("soon", None), ("123", None),
+])
+def test_timestamps_in_japanese_and_excel_layouts(text, expected_utc):
+    value = _read("timestamp", text)
+    assert (value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
+
+
+def test_a_date_format_of_the_dialect_is_tried_first():
+    assert _read("date", "01.04.2024", date_formats=("%d.%m.%Y",)) == date(2024, 4, 1)
+    assert _read("date", "45383") == date(2024, 4, 1)
+    assert _read("timestamp", "04/01/2024 10:00", date_formats=("%m/%d/%Y %H:%M",)) == \
+        datetime(2024, 4, 1, 1, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("text, expected", [("TRUE", True), ("y", True), ("0", False), ("No", False),
+                                            ("はい", None), ("", None)])
+def test_booleans(text, expected):
+    assert _read("boolean", text) == expected
+
+
+def test_ids_keep_leading_zeros_and_text_keeps_spaces():
+    assert _read("id", " 000123 ") == "000123"
+    assert _read("text", "  株式会社 あ  ") == "  株式会社 あ  "
