@@ -5,6 +5,8 @@
     next month's start. A contract is active on a day from its start_date to its end_date, unless it
     churned on or before that day. Dates are calendar days in the reporting time zone.
 -#}
+{%- set active_on = "(contracts.start_date <= DAY and (contracts.end_date is null or contracts.end_date >= DAY)"
+    ~ " and (contracts.churned_on is null or contracts.churned_on > DAY))" %}
 
 with contracts as (
     select
@@ -46,18 +48,8 @@ mrr_on_day as (
     select
         snapshots.period_start,
         contracts.account_id,
-        sum(case
-            when contracts.start_date <= snapshots.start_day
-                and (contracts.end_date is null or contracts.end_date >= snapshots.start_day)
-                and (contracts.churned_on is null or contracts.churned_on > snapshots.start_day)
-                then contracts.mrr else 0
-        end) as start_mrr,
-        sum(case
-            when contracts.start_date <= snapshots.end_day
-                and (contracts.end_date is null or contracts.end_date >= snapshots.end_day)
-                and (contracts.churned_on is null or contracts.churned_on > snapshots.end_day)
-                then contracts.mrr else 0
-        end) as end_mrr,
+        sum(case when {{ active_on | replace('DAY', 'snapshots.start_day') }} then contracts.mrr else 0 end) as start_mrr,
+        sum(case when {{ active_on | replace('DAY', 'snapshots.end_day') }} then contracts.mrr else 0 end) as end_mrr,
         min(contracts.start_date) as first_start_date
     from snapshots
     cross join contracts
