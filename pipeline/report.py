@@ -3,7 +3,8 @@
 Built with Plotly from the published marts (marts.duckdb), with plotly.js embedded once, so it opens
 without a network: the funnel of a chosen month, the monthly trend per stage (with targets when a
 targets are set), a month x stage heat map (goal attainment against targets, or conversion rate
-while no targets are configured), and the reconciliation status per month and hand-over.
+while no targets are configured), the reconciliation status per month and hand-over, and the
+improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts.
 """
 
 import html
@@ -95,32 +96,67 @@ def _reconciliation(reconciliation: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def _bottleneck(bottleneck: pd.DataFrame) -> go.Figure:
+    """Won deals each stage's shortfall against plan cost, per month of the last 12 (stacked)."""
+    months = sorted(bottleneck["period_start"].unique())[-12:]
+    rows = bottleneck[bottleneck["period_start"].isin(months)]
+    figure = go.Figure()
+    for stage in STAGES[:-1]:
+        cells = rows[rows["stage"] == stage].sort_values("period_start")
+        figure.add_bar(name=stage, x=cells["period_start"], y=cells["won_deals_shortfall"].fillna(0))
+    figure.update_layout(title="Bottleneck: won deals lost to each stage's shortfall against plan", barmode="stack",
+                         yaxis_title="won deals", height=360)
+    return figure
+
+
+def _hypotheses_table(hypotheses: pd.DataFrame) -> str:
+    """The verdict of every hypothesis of hypotheses.yml, as an HTML table."""
+    def pct(value: float) -> str:
+        return f"{value:+.1%}" if pd.notna(value) else "–"
+
+    rows = "".join(
+        f"<tr><td>{html.escape(h.hypothesis_id)}</td><td>{html.escape(h.statement or '')}</td>"
+        f"<td>{html.escape(h.slice or '')}</td><td>{h.effective_date:%Y-%m-%d}</td>"
+        f"<td>{pct(h.before_rate).lstrip('+')} → {pct(h.after_rate).lstrip('+')}</td>"
+        f"<td>{pct(h.difference)} [{pct(h.ci_low)}, {pct(h.ci_high)}]</td>"
+        f"<td>{f'{h.p_value:.3g}' if pd.notna(h.p_value) else '–'}</td><td><b>{html.escape(h.verdict)}</b></td></tr>"
+        for h in hypotheses.itertuples())
+    return ("<h2>Hypotheses (仮説検証)</h2><table class=\"hypotheses\"><tr><th>id</th><th>statement</th><th>slice</th>"
+            "<th>from</th><th>rate before → after</th><th>difference [interval]</th><th>p</th><th>verdict</th></tr>"
+            f"{rows}</table>")
+
+
 def _read(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
     exists = con.execute("select count(*) from duckdb_tables() where table_name = ?", [table]).fetchall()[0][0]
     return con.execute(f"select * from main.{table}").df() if exists else None
 
 
-def load_marts(published: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The monthly KPI mart and the reconciliation mart (None when absent) from the published file."""
+REPORTED_MARTS = ("funnel_kpi_monthly", "reconciliation", "funnel_bottleneck", "hypothesis_results")
+
+
+def load_marts(published: Path) -> dict[str, pd.DataFrame | None]:
+    """The marts the report draws (None when absent) from the published file, by name."""
     with duckdb.connect(str(published), read_only=True) as con:
-        monthly = _read(con, "funnel_kpi_monthly")
-        reconciliation = _read(con, "reconciliation")
-    if monthly is None or monthly.empty:
+        marts = {name: _read(con, name) for name in REPORTED_MARTS}
+    if marts["funnel_kpi_monthly"] is None or marts["funnel_kpi_monthly"].empty:
         raise ValueError(f"{published} has no funnel_kpi_monthly rows to report")
-    for frame in (monthly, reconciliation):
-        for column in ("period_start", "month"):
+    for frame in marts.values():
+        for column in ("period_start", "month", "effective_date"):
             if frame is not None and column in frame:
                 frame[column] = pd.to_datetime(frame[column])
-    return monthly, reconciliation
+    return marts
 
 
-def build_report(monthly: pd.DataFrame, reconciliation: pd.DataFrame | None, out_dir: Path,
-                 reporting_tz: str) -> Path:
-    """Write out_dir/index.html from the marts; return its path."""
+def build_report(marts: dict[str, pd.DataFrame | None], out_dir: Path, reporting_tz: str) -> Path:
+    """Write out_dir/index.html from the marts of load_marts; return its path."""
+    monthly, reconciliation = marts["funnel_kpi_monthly"], marts.get("reconciliation")
+    bottleneck, hypotheses = marts.get("funnel_bottleneck"), marts.get("hypothesis_results")
     with_targets = bool(monthly["target_goal"].notna().any())
     figures = [_funnel(monthly), _trends(monthly, with_targets), _heatmap(monthly, with_targets)]
     if reconciliation is not None and not reconciliation.empty:
         figures.append(_reconciliation(reconciliation))
+    if bottleneck is not None and bottleneck["won_deals_shortfall"].notna().any():
+        figures.append(_bottleneck(bottleneck))
     as_of = pd.Timestamp(monthly["as_of"].max()).tz_convert(reporting_tz)
     charts = "\n".join(
         f'<section class="chart">{figure.to_html(full_html=False, include_plotlyjs=i == 0)}</section>'
@@ -128,11 +164,13 @@ def build_report(monthly: pd.DataFrame, reconciliation: pd.DataFrame | None, out
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>THE MODEL funnel report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
-.chart{{margin:1.5em 0}}</style></head>
+.chart{{margin:1.5em 0}} table.hypotheses{{border-collapse:collapse;font-size:0.9em}}
+table.hypotheses td,table.hypotheses th{{border-bottom:1px solid #ddd;padding:0.3em 0.6em;text-align:left}}</style></head>
 <body><h1>THE MODEL funnel</h1>
 <p>As of {html.escape(f"{as_of:%Y-%m-%d %H:%M}")} {html.escape(reporting_tz)}. Base (母数) = entries into a stage; goal (ゴール) = hand-overs
 to the next stage; one stage's goal is the next stage's base. Built from {PUBLISHED_FILE}.</p>
 {charts}
+{_hypotheses_table(hypotheses) if hypotheses is not None and not hypotheses.empty else ""}
 </body></html>
 """
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,12 +203,12 @@ def funnel_report(context: dg.AssetExecutionContext, warehouse: Warehouse, setti
     """report/index.html beside the warehouse, from the published marts (it never opens the warehouse file)."""
     started = time.perf_counter()
     folder = Path(warehouse.path).parent
-    monthly, reconciliation = load_marts(folder / PUBLISHED_FILE)
-    path = build_report(monthly, reconciliation, folder / REPORT_DIR, settings.reporting_tz)
+    marts = load_marts(folder / PUBLISHED_FILE)
+    path = build_report(marts, folder / REPORT_DIR, settings.reporting_tz)
     context.log.info(f"report: {path}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),
-        "funnel": dg.MetadataValue.md(funnel_markdown(monthly)),
+        "funnel": dg.MetadataValue.md(funnel_markdown(marts["funnel_kpi_monthly"])),
         "bytes": path.stat().st_size,
         "seconds": round(time.perf_counter() - started, 3),
     })
