@@ -4,9 +4,10 @@ A team records each hypothesis in hypotheses.yml: the metric (a stage conversion
 tried on, the day the change took effect, the direction expected and, optionally, a comparison group
 that did not get the change. Here the entries before and after that day are counted from the stage
 tables, each judged by whether it advanced within a fixed horizon (so young entries, which have had
-less time, do not bias the later period), and tested with statsmodels: a one-sided z-test of two proportions with a Newcomb interval
-for the difference, or, with a comparison group, a difference-in-differences from a binomial GLM. The
-verdicts land in raw.hypothesis_tests, which the dbt mart marts.hypothesis_results publishes.
+less time, do not bias the later period), and tested with statsmodels: a one-sided z-test of two
+proportions (Fisher's exact test when counts are small) with a Newcomb interval for the difference, or,
+with a comparison group, a difference-in-differences from a binomial GLM. The verdicts land in
+raw.hypothesis_tests, which the dbt mart marts.hypothesis_results publishes.
 """
 
 import warnings
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import yaml
+from scipy.stats import fisher_exact
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
 
@@ -27,11 +29,22 @@ from pipeline.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse import Warehouse
 
 #: metric -> the stage whose conversion it is: entries that advanced within the horizon ÷ entries
+#: (for win_rate, as DOMAIN.md defines it: won ÷ won or lost, both within the horizon)
 METRICS = {
     "mql_rate": "marketing",
     "opportunity_rate": "inside_sales",
     "win_rate": "field_sales",
     "renewal_rate": "customer_success",
+}
+#: metrics whose base is the entries that were decided (advanced or dropped) within the horizon
+DECIDED_ONLY = {"win_rate"}
+#: slice keys each stage knows when an entry enters it (as marts.funnel_kpi_by_slice cuts them); field sales
+#: learns segment and industry from the CRM only for won accounts, so slicing by them would bias win rates
+STAGE_SLICES = {
+    "marketing": ("source", "campaign"),
+    "inside_sales": ("source", "campaign", "owner"),
+    "field_sales": ("source", "campaign", "owner"),
+    "customer_success": ("source", "campaign", "segment", "industry"),
 }
 #: slice key in hypotheses.yml -> column of the stage tables (as in marts.funnel_kpi_by_slice)
 SLICE_COLUMNS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
@@ -162,23 +175,41 @@ def load_hypotheses(path: Path) -> HypothesesFile:
             horizon_days=horizon,
             minimum_effect=_probability(path, f"{where}: minimum_effect", item.get("minimum_effect", 0.05)),
         )
+        for group in (hypothesis.slice, hypothesis.comparison or {}):
+            unknown = set(group) - set(STAGE_SLICES[hypothesis.stage])
+            if unknown:
+                raise HypothesesError(
+                    f"{path}: {where}: {metric} is a {hypothesis.stage} rate, which cannot be sliced by "
+                    f"{sorted(unknown)}; use {list(STAGE_SLICES[hypothesis.stage])}")
         if hypothesis.comparison is not None and (not hypothesis.slice or hypothesis.comparison == hypothesis.slice):
             raise HypothesesError(f"{path}: {where}: a comparison group needs a slice other than it")
         hypotheses.append(hypothesis)
     return HypothesesFile(alpha=alpha, power=power, hypotheses=hypotheses)
 
 
-def _required_per_group(baseline: float, minimum_effect: float, direction: str, alpha: float, power: float) -> int:
-    """Judged entries per group for a one-sided test to detect `minimum_effect` with `power`."""
-    target = float(np.clip(baseline + (minimum_effect if direction == "increase" else -minimum_effect), 0.001, 0.999))
+def _required_per_group(baseline: float, minimum_effect: float, direction: str, alpha: float,
+                        power: float) -> int | None:
+    """Judged entries per group for a one-sided test to detect `minimum_effect` with `power`; None when the
+    rate cannot move that far from `baseline` (e.g. an increase from 100 %)."""
+    target = baseline + (minimum_effect if direction == "increase" else -minimum_effect)
+    if not 0 < target < 1:
+        return None
     effect = abs(proportion_effectsize(target, float(np.clip(baseline, 0.001, 0.999))))
     n = NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="larger")
     return int(np.ceil(n))
 
 
+def _smallest_expected_cell(groups: list[Counts]) -> float:
+    """The smallest expected count of advanced or not-advanced entries under one pooled rate."""
+    n = sum(c.n_before + c.n_after for c in groups)
+    pooled = sum(c.x_before + c.x_after for c in groups) / n
+    sizes = [size for c in groups for size in (c.n_before, c.n_after)]
+    return min(size * min(pooled, 1 - pooled) for size in sizes)
+
+
 def _did(treated: Counts, control: Counts, alpha: float) -> tuple[float, float, float, float]:
-    """Difference-in-differences of the rates with its two-sided CI and p-value, from a saturated
-    binomial GLM (identity link) on the four groups."""
+    """Difference-in-differences of the rates with its two-sided (1 - 2 alpha) interval and two-sided p-value,
+    from a saturated binomial GLM (identity link) on the four groups."""
     n = np.array([treated.n_before, treated.n_after, control.n_before, control.n_after], dtype=float)
     x = np.array([treated.x_before, treated.x_after, control.x_before, control.x_after], dtype=float)
     # columns: constant, after, treated, after x treated (the difference-in-differences)
@@ -187,7 +218,7 @@ def _did(treated: Counts, control: Counts, alpha: float) -> tuple[float, float, 
         warnings.simplefilter("ignore")  # identity link outside the canonical domain; saturated fit
         fit = sm.GLM(x / n, design, family=sm.families.Binomial(link=sm.families.links.Identity()),
                      var_weights=n).fit()
-    low, high = fit.conf_int(alpha=alpha)[3]
+    low, high = fit.conf_int(alpha=2 * alpha)[3]
     return float(fit.params[3]), float(low), float(high), float(fit.pvalues[3])
 
 
@@ -199,13 +230,18 @@ def _one_sided(difference: float, two_sided_p: float, sign: float) -> tuple[floa
     return (half, 1 - half) if sign * difference > 0 else (1 - half, half)
 
 
+#: below this expected count in any cell, the normal approximation overstates significance
+MIN_EXPECTED_CELL = 10
+
+
 def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
              comparison: Counts | None = None) -> Verdict:
     """Test the change in the rate (after vs before) in the expected direction and give the verdict.
 
     supported: significant at `alpha` in the expected direction. rejected: significant the other way,
     or every group has the sample needed to detect `minimum_effect` and none was found. Otherwise
-    inconclusive, with the judged entries still needed per group.
+    inconclusive, with the judged entries still needed per group. Intervals are two-sided at 1 - 2 alpha,
+    so an interval that excludes 0 agrees with a one-sided test at alpha.
     """
     groups = [counts] + ([comparison] if comparison is not None else [])
     smallest = min(min(c.n_before, c.n_after) for c in groups)
@@ -215,34 +251,46 @@ def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
                        "no entries old enough to judge before or after the effective date", method)
     baseline = counts.x_before / counts.n_before
     required = _required_per_group(baseline, hypothesis.minimum_effect, hypothesis.expected_direction, alpha, power)
-    if comparison is not None:
+    if comparison is not None and required is not None:
         required *= 2  # the difference of two differences has about twice the variance of one
     sign = 1.0 if hypothesis.expected_direction == "increase" else -1.0
+    small = _smallest_expected_cell(groups) < MIN_EXPECTED_CELL
     if comparison is not None:
         difference, low, high, two_sided = _did(counts, comparison, alpha)
         p_expected, p_opposite = _one_sided(difference, two_sided, sign)
+        if small:  # no exact test for a difference-in-differences: do not trust the approximation
+            p_expected = p_opposite = 1.0
+            method += f"; too few entries to test (an expected count under {MIN_EXPECTED_CELL})"
     else:
         difference = counts.x_after / counts.n_after - baseline
         low, high = confint_proportions_2indep(counts.x_after, counts.n_after, counts.x_before, counts.n_before,
-                                               method="newcomb", compare="diff", alpha=alpha)
+                                               method="newcomb", compare="diff", alpha=2 * alpha)
+        table = [[counts.x_after, counts.n_after - counts.x_after], [counts.x_before, counts.n_before - counts.x_before]]
         if counts.x_after + counts.x_before in (0, counts.n_after + counts.n_before):
             p_expected = p_opposite = 1.0  # every entry had the same outcome: no evidence of a change
+        elif small:
+            method = "Fisher's exact test (small counts), Newcomb interval"
+            greater, less = fisher_exact(table, alternative="greater").pvalue, fisher_exact(table, alternative="less").pvalue
+            p_expected, p_opposite = (greater, less) if sign > 0 else (less, greater)
         else:
             x, n = [counts.x_after, counts.x_before], [counts.n_after, counts.n_before]
             expected, opposite = ("larger", "smaller") if sign > 0 else ("smaller", "larger")
             p_expected = float(proportions_ztest(x, n, alternative=expected)[1])
             p_opposite = float(proportions_ztest(x, n, alternative=opposite)[1])
+    p_expected, p_opposite = float(p_expected), float(p_opposite)
+    additional = None
     if p_expected < alpha:
         verdict, reason = "supported", f"the rate moved as expected (one-sided p = {p_expected:.3g} < {alpha})"
-        additional = None
     elif p_opposite < alpha:
         verdict, reason = "rejected", f"the rate moved the other way (one-sided p = {p_opposite:.3g} < {alpha})"
-        additional = None
+    elif required is None:
+        verdict = "inconclusive"
+        reason = (f"not significant (p = {p_expected:.3g}); from a rate of {baseline:.0%} the rate cannot "
+                  f"{hypothesis.expected_direction} by {hypothesis.minimum_effect:.0%}")
     elif smallest >= required:
         verdict = "rejected"
         reason = (f"no change of {hypothesis.minimum_effect:.0%} or more: {smallest} judged entries per group "
                   f"had {power:.0%} power to detect it (p = {p_expected:.3g})")
-        additional = None
     else:
         verdict = "inconclusive"
         additional = required - smallest
@@ -259,7 +307,8 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
     # fully qualified: the catalog of the default file funnel.duckdb is also called funnel
     catalog = con.execute("select current_database()").fetchall()[0][0].replace('"', '""')
     params: dict[str, object] = {"tz": reporting_tz, "effective": hypothesis.effective_date,
-                                 "horizon": hypothesis.horizon_days, "window": hypothesis.window_days or 0}
+                                 "horizon": hypothesis.horizon_days, "window": hypothesis.window_days or 0,
+                                 "decided_only": hypothesis.metric in DECIDED_ONLY}
     condition = ["true"]
     for index, (key, value) in enumerate(group.items()):
         condition.append(f"{SLICE_COLUMNS[key]} = $v{index}")
@@ -280,6 +329,7 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
                 cast(timezone($tz, stage_rows.entered_at) as date) >= $effective as after,
                 stage_rows.entered_at + to_days($horizon) <= as_of.as_of as mature,
                 stage_rows.advanced_at <= stage_rows.entered_at + to_days($horizon) as advanced_in_time,
+                stage_rows.dropped_at <= stage_rows.entered_at + to_days($horizon) as dropped_in_time,
                 cast(timezone($tz, stage_rows.entered_at) as date) as entered_on
             from "{catalog}".funnel.stage_{hypothesis.stage} as stage_rows
             cross join as_of
@@ -288,7 +338,7 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
 
         select
             after,
-            count_if(mature) as judged,
+            count_if(mature and ($decided_only = false or advanced_in_time or dropped_in_time)) as judged,
             count_if(mature and advanced_in_time) as advanced,
             count_if(not mature) as too_recent
         from entries

@@ -50,6 +50,32 @@ def test_enough_data_and_no_change_rejects_the_hypothesis():
     assert result.verdict == "rejected" and result.required_per_group < 5000
 
 
+def test_the_interval_agrees_with_the_one_sided_test():
+    # one-sided at alpha = 0.05 pairs with a two-sided 90 % interval: supported here, and the interval excludes 0
+    result = evaluate(Counts(n_before=400, x_before=120, n_after=400, x_after=142), LIFT, ALPHA, POWER)
+    assert result.verdict == "supported" and result.p_value > 0.04 and result.ci_low > 0
+
+
+def test_small_counts_use_an_exact_test():
+    # 0 of 6 before, 2 of 4 after: the z-test would call it (p = 0.026); Fisher's exact test does not (p = 0.133)
+    result = evaluate(Counts(n_before=6, x_before=0, n_after=4, x_after=2), LIFT, ALPHA, POWER)
+    assert result.method.startswith("Fisher's exact test") and result.verdict == "inconclusive"
+    assert abs(result.p_value - 2 / 15) < 1e-9  # hypergeometric: P(both advanced are in the after group)
+    rng = np.random.default_rng(5)
+    trials = 600
+    # right after a change: a large before group, a small after group, a rare outcome
+    supported = sum(evaluate(Counts(n_before=40, x_before=int(rng.binomial(40, 0.1)), n_after=5,
+                                    x_after=int(rng.binomial(5, 0.1))), LIFT, ALPHA, POWER).verdict == "supported"
+                    for _ in range(trials))
+    assert supported / trials <= ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / trials), supported / trials
+
+
+def test_a_rate_that_cannot_move_as_expected_is_inconclusive_not_an_error():
+    result = evaluate(Counts(n_before=4, x_before=4, n_after=6, x_after=3), LIFT, ALPHA, POWER)
+    assert result.verdict == "inconclusive" and result.required_per_group is None
+    assert "cannot increase by 5%" in result.reason
+
+
 def test_no_data_on_one_side_is_inconclusive():
     result = evaluate(Counts(n_before=0, x_before=0, n_after=50, x_after=20), LIFT, ALPHA, POWER)
     assert result.verdict == "inconclusive" and result.difference is None
@@ -106,6 +132,11 @@ hypotheses:
     comparison: {owner: 005IS0000000001}
     effective_date: 2026-04-01
     expected_direction: increase
+  - id: win-rate
+    metric: win_rate
+    slice: {source: webinar}
+    effective_date: 2026-04-01
+    expected_direction: increase
   - id: null-effect
     metric: opportunity_rate
     slice: {source: web_form}
@@ -147,6 +178,17 @@ def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
     assert got["before_judged"] == (judged & ~after).sum() and got["before_advanced"] == (advanced & ~after).sum()
     assert got["after_judged"] == (judged & after).sum() and got["after_advanced"] == (advanced & after).sum()
     assert got["after_too_recent"] == (~judged & after).sum() > 0
+    # win rate: won / (won + lost), both within the horizon (120 days by default)
+    deals = effect_run.query("select entered_at, advanced_at, dropped_at from funnel.funnel.stage_field_sales "
+                             "where source = 'webinar'")
+    started = pd.to_datetime(deals["entered_at"], utc=True)
+    long = pd.Timedelta(days=120)
+    won = pd.to_datetime(deals["advanced_at"], utc=True) <= started + long
+    lost = pd.to_datetime(deals["dropped_at"], utc=True) <= started + long
+    before = (started.dt.tz_convert("Asia/Tokyo").dt.date < date(2026, 4, 1)) & (started + long <= pd.Timestamp(as_of))
+    win = effect_run.query("select * from marts.hypothesis_results where hypothesis_id = 'win-rate'").iloc[0]
+    assert win["before_judged"] == (before & (won | lost)).sum() and win["before_advanced"] == (before & won).sum()
+    assert (before & ~(won | lost)).sum() > 0  # deals still open after 120 days are left out, not counted lost
     # a comparison group that overlaps the slice keeps only its entries outside the slice
     owner = effect_run.query("select entered_at, advanced_at, source, owner_id from funnel.funnel.stage_inside_sales")
     entered = pd.to_datetime(owner["entered_at"], utc=True)
@@ -170,5 +212,9 @@ def test_a_malformed_hypotheses_file_names_the_hypothesis_and_key(tmp_path):
     path.write_text("hypotheses:\n  - id: a\n    metric: win_rate\n    expected_direction: increase\n"
                     "    effective_date: 2026-01-01\n    slice: {region: kanto}\n")
     with pytest.raises(HypothesesError, match="slice has unknown key\\(s\\) \\['region'\\]"):
+        load_hypotheses(path)
+    path.write_text("hypotheses:\n  - id: a\n    metric: win_rate\n    expected_direction: increase\n"
+                    "    effective_date: 2026-01-01\n    slice: {segment: smb}\n")
+    with pytest.raises(HypothesesError, match="win_rate is a field_sales rate, which cannot be sliced by \\['segment'\\]"):
         load_hypotheses(path)
     assert load_hypotheses(tmp_path / "missing.yml").hypotheses == []

@@ -31,8 +31,11 @@ def test_speed_to_lead_breaches_follow_the_business_day_sla(demo_run):
     arrived = pd.to_datetime(leads["received_at"], utc=True).dt.tz_convert(TZ).dt.tz_localize(None)
     contacted = pd.to_datetime(leads["first_contact_at"], utc=True).dt.tz_convert(TZ).dt.tz_localize(None)
     off = sorted(np.datetime64(d) for d in holidays.Japan(years=range(2023, 2028)))
-    due_day = np.busday_offset(arrived.dt.normalize().to_numpy().astype("datetime64[D]"), 1, roll="forward", holidays=off)
-    due = pd.to_datetime(due_day) + (arrived - arrived.dt.normalize())
+    arrival_day = arrived.dt.normalize().to_numpy().astype("datetime64[D]")
+    due_day = np.busday_offset(arrival_day, 1, roll="forward", holidays=off)
+    # on a business day the clock runs from the arrival; on a weekend or holiday from the next business day's start
+    on_business_day = np.is_busday(arrival_day, holidays=off)
+    due = pd.to_datetime(due_day) + (arrived - arrived.dt.normalize()).where(on_business_day, pd.Timedelta(0))
     until = contacted.fillna(pd.Timestamp(as_of).tz_convert(TZ).tz_localize(None))
     frame = pd.DataFrame({"month": arrived.dt.to_period("M").dt.to_timestamp().dt.date, "owner_id": leads["owner_id"],
                           "breach": until > due, "contacted": contacted.notna(),

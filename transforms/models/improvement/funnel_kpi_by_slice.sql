@@ -1,12 +1,15 @@
 {#-
     Base, goal and dropped per (grain, view, period, stage) cut by one slice dimension at a time: source
-    (channel), campaign, owner, segment and industry. Each entry is counted under its own stage row's
-    value ('(none)' when the stage does not know it), so for every dimension the slices add up to the
+    (channel), campaign, owner, segment and industry. Each entry is counted under the value its own stage
+    row knows when it enters ('(none)' otherwise), so for every dimension the slices add up to the
     unsliced marts funnel_kpi_monthly (grain month) and funnel_kpi_fiscal_quarterly (grain fiscal_quarter).
     Only combinations with at least one entry, hand-over or drop are listed.
 -#}
 {%- set dimensions = ['source', 'campaign_id', 'owner_id', 'segment', 'industry'] %}
 {%- set grains = {'month': month_start, 'fiscal_quarter': fiscal_quarter_start} %}
+{#- Field sales learns an account's segment and industry from the CRM, which only has won accounts: sliced by
+    them, lost deals would all fall under '(none)' and every segment would look like a sure win. -#}
+{%- set unknown_at_entry = {'field_sales': ['segment', 'industry']} %}
 
 with stage_rows as (
     {%- for stage in ['marketing', 'inside_sales', 'field_sales', 'customer_success'] %}
@@ -17,7 +20,10 @@ with stage_rows as (
         entered_at,
         advanced_at,
         dropped_at,
-        {{ dimensions | join(', ') }}
+        {%- for dimension in dimensions %}
+        {{ dimension if dimension not in unknown_at_entry.get(stage, []) else 'cast(null as varchar) as ' ~ dimension }}
+        {{- ',' if not loop.last }}
+        {%- endfor %}
     from {{ ref('stage_' ~ stage) }}
     {%- if not loop.last %}
     union all

@@ -3,8 +3,9 @@
     with the date it becomes eligible for another approach (lost date + the wait for its reason, from
     var('reapproach_wait_days'), else var('reapproach_default_wait_days')) and what happened since:
     a later new-business opportunity on the same account (for a lost deal) or a later SFA lead for the
-    same MA lead (for a lead) is a re-approach, and it is won when that opportunity, or the one the later
-    lead converted into, was closed won by the as-of instant.
+    same MA lead (for a lead) is a re-approach; the first of them is the record's re-approach, won when that
+    opportunity, or the one that later lead converted into, was closed won by the as-of instant (so a win
+    counts for the loss right before it, not for every earlier loss too).
 -#}
 
 with field_sales as (
@@ -71,7 +72,7 @@ deal_retries as (
         lost_deals.record_id,
         min(later.entered_at) as reapproached_at,
         arg_min(later.opportunity_id, later.entered_at) as reapproach_opportunity_id,
-        bool_or(later.outcome = 'advanced') as reapproach_won,
+        arg_min(later.outcome = 'advanced', later.entered_at) as reapproach_won,
         max(later.entered_at) as last_activity_at
     from lost_deals
     inner join field_sales as later
@@ -84,7 +85,7 @@ lead_retries as (
         lost_leads.record_id,
         min(later.entered_at) as reapproached_at,
         arg_min(later.converted_opportunity_id, later.entered_at) as reapproach_opportunity_id,
-        bool_or(coalesce(won.outcome = 'advanced', false)) as reapproach_won,
+        arg_min(coalesce(won.outcome = 'advanced', false), later.entered_at) as reapproach_won,
         max(later.entered_at) as last_activity_at
     from lost_leads
     inner join inside_sales as later

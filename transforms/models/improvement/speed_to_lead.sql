@@ -1,8 +1,9 @@
 {#-
     Speed to lead: from the MQL's arrival in the SFA (received_at) to inside sales' first contact, per month
     of arrival and owner. The SLA is var('speed_to_lead_sla_business_days') business days (default 1): first
-    contact is due at the arrival's time of day that many business days after the arrival day; an arrival on a
-    weekend or holiday counts from the next business day (stg_goals__business_calendar). A lead not contacted
+    contact is due at the arrival's time of day that many business days after the arrival day; for an arrival on
+    a weekend or holiday the clock starts when the next business day begins (stg_goals__business_calendar), so it
+    is due at 00:00 that many business days after that day. A lead not contacted
     by the as-of instant breaches once its deadline has passed.
 -#}
 
@@ -33,6 +34,7 @@ calendar as (
         the next business day's (the clock starts then); the N-th business day after it is that number + N -#}
     select
         calendar.day,
+        calendar.is_business_day,
         count(business_days.day) over (order by calendar.day rows between unbounded preceding and current row)
             + case when calendar.is_business_day then 0 else 1 end as business_day_number
     from {{ ref('stg_goals__business_calendar') }} as calendar
@@ -42,7 +44,10 @@ calendar as (
 deadlines as (
     select
         leads.*,
-        due_day.day + (leads.arrived_local - cast(leads.arrived_local as date)) as due_local
+        due_day.day + case
+            when arrival.is_business_day then leads.arrived_local - cast(leads.arrived_local as date)
+            else interval 0 second
+        end as due_local
     from leads
     inner join calendar as arrival on arrival.day = cast(leads.arrived_local as date)
     inner join business_days as due_day
