@@ -10,6 +10,7 @@ import codecs
 import csv
 import gzip
 import io
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +23,11 @@ from pipeline.sources.values import lit
 
 CHUNK = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
+#: A file without a BOM is read as UTF-8 despite invalid bytes when it has this many valid multi-byte
+#: characters per invalid byte: a UTF-8 export with a stray Latin-1 byte, not CP932 (whose text is mostly
+#: invalid as UTF-8: its lead bytes 0x81-0x9F are UTF-8 continuation bytes).
+UTF8_MAJORITY = 10
+_ESCAPED = re.compile("[\udc80-\udcff]")  # an invalid byte, as surrogateescape decodes it
 
 
 class ReadError(Exception):
@@ -53,22 +59,52 @@ class Staged:
 
 
 def detect_encoding(path: Path, shown: Path | None = None) -> str:
-    """`utf-8-sig` with a BOM, `utf-8` if the whole file decodes as UTF-8, else `cp932` if it decodes as that."""
+    """`utf-8-sig` with a BOM; `utf-8` when the bytes are UTF-8 apart from a few stray bytes (their lines are
+    quarantined, rather than the whole file read as CP932 mojibake); `cp932` when they are not plausibly UTF-8
+    and decode as CP932. Anything in between is too ambiguous to guess."""
     with open(path, "rb") as f:
         if f.read(3) == codecs.BOM_UTF8:
             return "utf-8-sig"
-    for encoding in ("utf-8", "cp932"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with open(path, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    decoder.decode(chunk)
-                decoder.decode(b"", final=True)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    raise ReadError(f"{shown or path}: is neither UTF-8 nor CP932 (Shift_JIS); set `encoding` in the source's "
-                    "dialect")
+    multibyte, invalid, first_invalid = _utf8_counts(path)
+    if multibyte >= UTF8_MAJORITY * invalid:
+        return "utf-8"
+    if multibyte <= invalid and _decodes(path, "cp932"):
+        return "cp932"
+    what = ("is mostly UTF-8 but has invalid bytes" if multibyte > invalid else "is neither UTF-8 nor CP932 (Shift_JIS)")
+    raise ReadError(f"{shown or path}: {what} ({multibyte} valid multi-byte UTF-8 characters, {invalid} invalid "
+                    f"byte(s), the first at byte {first_invalid}); set `encoding` in the source's dialect")
+
+
+def _utf8_counts(path: Path) -> tuple[int, int, int | None]:
+    """Valid non-ASCII UTF-8 characters, invalid bytes, and the offset of the first invalid byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    multibyte = invalid = offset = 0
+    first = None
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(CHUNK)
+            text = decoder.decode(chunk, final=not chunk)
+            if not text.isascii():
+                bad = len(_ESCAPED.findall(text))
+                if bad and first is None:
+                    first = offset + len(text[:_ESCAPED.search(text).start()].encode("utf-8", "surrogateescape"))
+                invalid += bad
+                multibyte += len(text) - len(text.encode("ascii", "ignore")) - bad
+            offset += len(text.encode("utf-8", "surrogateescape"))
+            if not chunk:
+                return multibyte, invalid, first
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def transcode(path: Path, encoding: str, work_dir: Path, shown: Path | None = None) -> Path:
@@ -105,9 +141,12 @@ def mixed_line_ends(path: Path) -> bool:
 
 
 def _first_record(path: Path, quote: str, shown: Path) -> str:
-    """The header record's text (quoted line breaks included)."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        text = f.read(CHUNK)
+    """The header record's text (quoted line breaks included). Only the header must be valid UTF-8: a bad byte
+    further down is DuckDB's to reject with its line."""
+    with open(path, "rb") as f:
+        head = f.read(CHUNK)
+    bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    text = head[bom:].decode("utf-8", "surrogateescape")
     if not text.strip():
         raise ReadError(f"{shown}: is empty; an export must at least have a header line")
     end, quoted = 0, False
@@ -119,6 +158,10 @@ def _first_record(path: Path, quote: str, shown: Path) -> str:
             break
     else:
         end = len(text)
+    if bad := _ESCAPED.search(text[:end]):
+        offset = bom + len(text[:bad.start()].encode("utf-8", "surrogateescape"))
+        raise ReadError(f"{shown}: the header line is not valid UTF-8 (byte {offset}); set the right `encoding` "
+                        "in the source's dialect")
     return text[:end]
 
 
