@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.contract import DUCKDB_TYPES, Column, Entity
 from pipeline.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
-from pipeline.sources.reader import ReadError, Staged, record_text, stage
+from pipeline.sources.reader import ReadError, Staged, record_text, stage, unstage
 from pipeline.sources.values import bad, lit, q, typed
 
 #: How many bad lines an error message quotes.
@@ -119,15 +119,13 @@ def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping
                                   f"{mapping.entity.table}, source {source.name}, where every line must parse); "
                                   f"raw.{mapping.entity.table} was not changed")
             present = {h.lower() for h in staged.header}
-            for column in lookup.columns:
-                if column.lower() not in present:
-                    con.execute(f"ALTER TABLE {staged.table} ADD COLUMN {q(column)} VARCHAR")
+            staged.view(con, tuple(c for c in lookup.columns if c.lower() not in present))
             parts.append(staged.table)
         empty = "SELECT " + ", ".join(f"NULL::VARCHAR AS {q(c)}" for c in lookup.columns) + " WHERE false"
-        union = " UNION ALL BY NAME ".join([f"SELECT * FROM {p}" for p in parts] + [empty])
+        union = " UNION ALL BY NAME ".join([f"SELECT * EXCLUDE (_source_row) FROM {p}" for p in parts] + [empty])
         con.execute(f"CREATE OR REPLACE TEMP TABLE {q(lookup.name)} AS {union}")
         for part in parts:
-            con.execute(f"DROP TABLE {part}")
+            unstage(con, part)
     return [lookup.name for lookup in mapping.lookups]
 
 
@@ -140,15 +138,6 @@ def _text(spec: ColumnSpec | None) -> str:
         cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in spec.values)
         text = f"CASE trim({text}) {cases} ELSE {text} END"
     return text
-
-
-def _record_line(rejected_lines: list[int], row: int) -> int:
-    """The line (header = 1, one line per record) of the `row`-th parsed record, skipping rejected records."""
-    record = row
-    for line in rejected_lines:  # sorted; record k sits on line k + 1
-        if line - 1 <= record:
-            record += 1
-    return record + 1
 
 
 def _problem(column, value) -> str:
@@ -169,10 +158,10 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
     except ReadError as exc:
         raise IngestError(f"{exc} ({entity.table}, source {source.name}); raw.{entity.table} was not changed") from exc
     present = {h.lower() for h in staged.header}
-    for optional in mapping.optional_columns:
-        if optional.lower() not in present:
-            con.execute(f"ALTER TABLE {staged.table} ADD COLUMN {q(optional)} VARCHAR")
-            present.add(optional.lower())
+    absent = tuple(dict.fromkeys(c for c in mapping.optional_columns if c.lower() not in present))
+    if absent:
+        staged.view(con, absent)
+        present |= {c.lower() for c in absent}
     needed = [s.column for s in [*mapping.columns.values(), mapping.last_modified] if s is not None and s.column]
     missing = [c for c in dict.fromkeys(needed) if c.lower() not in present]
     if missing:
@@ -201,7 +190,7 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
             + ", ".join(f"CAST({values[c.name]} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in entity.columns)
             + "".join(f", {q(x)}" for x in extras)
-            + f", {lit(source.name)} AS _source, {lit(load.file)} AS _source_file, rowid + 1 AS _source_row, "
+            + f", {lit(source.name)} AS _source, {lit(load.file)} AS _source_file, _source_row, "
             f"CAST({modified} AS TIMESTAMPTZ) AS _modified_at, CASE {checks} END AS _bad_column "
             f"FROM {staged.table} WHERE coalesce(({mapping.where or 'true'}), false)")
         kept, bad_rows = con.execute(f"SELECT count(*), count(_bad_column) FROM {table}").fetchall()[0]
@@ -230,28 +219,19 @@ def _quarantine_rows(con, staged: Staged, table: str, entity: Entity, source: So
     """Quarantine records (with a `_message` for errors) for the lines DuckDB rejected and the rows whose values
     break the contract, in line order."""
     base = {"source": source.name, "entity": entity.table, "file": load.file}
-    rows: list[dict] = []
-    seen: set[int] = set()
-    for reject in staged.rejects:
-        if reject.line in seen:
-            continue  # one record per line, with its first error
-        seen.add(reject.line)
-        rows.append({**base, "line": reject.line, "column_name": reject.column, "reason": reject.reason,
-                     "raw_line": reject.raw, "_message": f"data row {reject.line - 1} (line {reject.line}): "
-                     f"{reject.reason}"})
+    rows = [{**base, "line": r.line, "column_name": r.column, "reason": r.reason, "raw_line": r.raw,
+             "_message": f"data row {r.row} (line {r.line}): {r.reason}"} for r in staged.rejects]
     bad_rows = con.execute(
-        f"SELECT b._source_row, b._bad_column, s._shown, s._fields FROM (SELECT rowid + 1 AS _row, "
+        f"SELECT b._source_row, b._bad_column, s._shown, s._fields FROM (SELECT _source_row, "
         f"[{', '.join(texts[c.name] for c in entity.columns)}] AS _shown, "
         f"[{', '.join(q(h) for h in staged.header)}] AS _fields FROM {staged.table}) AS s "
         f"JOIN (SELECT _source_row, _bad_column FROM {table} WHERE _bad_column IS NOT NULL) AS b "
-        "ON s._row = b._source_row ORDER BY b._source_row").fetchall()
-    rejected = sorted(seen)
-    parquet = staged.delimiter is None
+        "USING (_source_row) ORDER BY b._source_row").fetchall()
     names = [c.name for c in entity.columns]
     for source_row, column, shown, fields in bad_rows:
-        line = source_row if parquet else _record_line(rejected, source_row)
+        line = staged.line(source_row)
         problem = _problem(entity.columns[names.index(column)], shown[names.index(column)])
-        where = f"column {column!r}, data row {source_row}" + ("" if parquet else f" (line {line})")
+        where = f"column {column!r}, data row {source_row}" + (f" (line {line})" if staged.delimiter else "")
         rows.append({**base, "line": line, "column_name": column, "reason": problem,
                      "raw_line": record_text(fields, staged.delimiter or ","), "_message": f"{where}: {problem}"})
     return sorted(rows, key=lambda r: r["line"])
@@ -383,7 +363,7 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
             con.execute(f"DROP TABLE IF EXISTS _ready_{i}")
         for name in (n for names in lookups.values() for n in names):
             con.execute(f"DROP TABLE IF EXISTS {q(name)}")
-        con.execute("DROP TABLE IF EXISTS _src")
+        unstage(con, "_src")
         for leftover in work_dir.iterdir():
             leftover.unlink()
         work_dir.rmdir()

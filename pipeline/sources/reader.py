@@ -1,9 +1,11 @@
-"""Reading one extract into a temp table of text: encoding, CSV dialect, and the lines DuckDB cannot parse.
+"""Reading one extract into a temp view of text: encoding, CSV dialect, and the lines DuckDB cannot parse.
 
 DuckDB's CSV reader does the parsing. Files in an encoding other than UTF-8 (CP932/Shift_JIS from Japanese
 Excel) are transcoded to a temporary UTF-8 file first, in chunks, because DuckDB's encodings extension is not
 always installable. Malformed lines (too few or too many fields, a stray quote) are collected from DuckDB's
-rejects table with their line number and text, so they can be quarantined while the rest of the file loads.
+rejects table with their text, so they can be quarantined while the rest of the file loads. Every record, loaded
+or rejected, gets one number: its data row (1 = the first record after the header; blank lines are no records)
+and the physical line where it starts (docs/input-contract.md).
 """
 
 import codecs
@@ -13,15 +15,19 @@ import io
 import re
 import shutil
 import tempfile
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from pipeline.sources.mapping import PARQUET_SUFFIXES, Dialect
-from pipeline.sources.values import lit
+from pipeline.sources.values import lit, q
 
 CHUNK = 1 << 20
+MAX_LINE_SIZE = 10_000_000
+#: Columns the loader adds to every row; a file's own column of such a name would be silently overwritten.
+RESERVED = ("_source", "_source_file", "_source_row", "_modified_at", "_bad_column")
 DELIMITERS = (",", ";", "\t", "|")
 #: A file without a BOM is read as UTF-8 despite invalid bytes when it has this many valid multi-byte
 #: characters per invalid byte: a UTF-8 export with a stray Latin-1 byte, not CP932 (whose text is mostly
@@ -36,7 +42,8 @@ class ReadError(Exception):
 
 @dataclass(frozen=True)
 class Reject:
-    line: int  # the header is line 1; each record counts as one line even if a quoted value spans several
+    row: int  # data row: the record's number after the header, rejected records counted, blank lines not
+    line: int  # the physical line (header = line 1) where the record starts
     column: str | None
     reason: str
     raw: str
@@ -44,18 +51,53 @@ class Reject:
 
 @dataclass
 class Staged:
-    """A file read into temp table `table`, one text column per header field, in file order (rowid)."""
+    """A file read into temp view `table`: one text column per header field, plus `_source_row`, the data row
+    (numbered like Reject.row). The view reads `table`_data, whose columns are positional (c1, c2, ...), so a
+    column the file itself calls `rowid` cannot hide the order DuckDB read the rows in."""
 
     table: str
     header: list[str]
     encoding: str
-    delimiter: str | None
+    delimiter: str | None  # None for Parquet
     rows: int
-    rejects: list[Reject]
+    rejects: list[Reject]  # one per rejected record, in file order
+    starts: array | None = None  # line where each data row starts, when that is not simply row + 1
+    added: tuple[str, ...] = ()  # empty columns the view adds (optional columns the file lacks)
 
     @property
     def data_rows(self) -> int:
-        return self.rows + len({r.line for r in self.rejects})
+        return self.rows + len(self.rejects)
+
+    def line(self, row: int) -> int:
+        """The physical line where data row `row` starts (the row itself for Parquet, which has no lines)."""
+        if self.delimiter is None:
+            return row
+        return self.starts[row - 1] if self.starts is not None and row <= len(self.starts) else row + 1
+
+    def view(self, con: duckdb.DuckDBPyConnection, added: tuple[str, ...] = ()) -> None:
+        """(Re)create the view, with `added` as further empty columns."""
+        self.added += added
+        columns = [f"c{i + 1} AS {q(name)}" for i, name in enumerate(self.header)]
+        columns += [f"NULL::VARCHAR AS {q(name)}" for name in self.added]
+        source = f"(SELECT rowid AS _k, * FROM {self.table}_data) AS d"
+        row = "_k + 1"
+        if self.rejects:
+            # rejected records shift the data rows after them: n of them precede every parsed row k >= adj
+            shifts = {reject.row - n: n for n, reject in enumerate(self.rejects, 1)}
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {self.table}_skips AS SELECT * FROM (VALUES "
+                        + ", ".join(f"({adj}, {n})" for adj, n in shifts.items()) + ") AS t(adj, n)")
+            source += f" ASOF LEFT JOIN {self.table}_skips AS k ON d._k >= k.adj"
+            row = "_k + 1 + coalesce(k.n, 0)"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {self.table} AS SELECT {row} AS _source_row, "
+                    f"{', '.join(columns)} FROM {source}")
+
+
+
+def unstage(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop what stage() created for `table`."""
+    con.execute(f"DROP VIEW IF EXISTS {table}")
+    con.execute(f"DROP TABLE IF EXISTS {table}_skips")
+    con.execute(f"DROP TABLE IF EXISTS {table}_data")
 
 
 def detect_encoding(path: Path, shown: Path | None = None) -> str:
@@ -178,21 +220,32 @@ def read_header(path: Path, dialect: Dialect, shown: Path | None = None) -> tupl
     seen = [n for n in names if [m.lower() for m in names].count(n.lower()) > 1]
     if seen:
         raise ReadError(f"{shown}: header names column(s) {', '.join(sorted(set(seen)))} more than once")
+    _check_reserved(names, shown)
     return names, delimiter
+
+
+def _check_reserved(names: list[str], shown: Path) -> None:
+    if clash := [n for n in names if n.lower() in RESERVED]:
+        raise ReadError(f"{shown}: column(s) {', '.join(clash)} of the header use a name the pipeline reserves for "
+                        f"where a row came from ({', '.join(RESERVED)}); rename them in the export")
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir: Path,
           table: str = "_src") -> Staged:
-    """Read `path` into temp table `table` (all text; rowid follows the file's order) and collect rejects."""
+    """Read `path` into temp view `table` (all text, with each row's `_source_row`) and collect rejects."""
     if path.name.lower().endswith(PARQUET_SUFFIXES):
+        source = f"read_parquet({lit(str(path))})"
         try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT COLUMNS(*)::VARCHAR FROM read_parquet({lit(str(path))})")
+            header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            _check_reserved(header, path)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_data AS SELECT "
+                        f"{', '.join(f'#{i + 1}::VARCHAR AS c{i + 1}' for i in range(len(header)))} FROM {source}")
         except duckdb.Error as exc:
             raise ReadError(f"{path}: cannot be read as Parquet: {exc}") from exc
-        header = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-        return Staged(table, header, "parquet", None, rows, [])
+        rows = con.execute(f"SELECT count(*) FROM {table}_data").fetchall()[0][0]
+        staged = Staged(table, header, "parquet", None, rows, [])
+        staged.view(con)
+        return staged
 
     plain = path
     if path.name.lower().endswith(".gz"):
@@ -229,36 +282,89 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, plain: Path, dialect:
         readable = normalize_newlines(plain, work_dir)
     try:
         header, delimiter = read_header(readable, dialect, path)
-        rows, rejects = _read_csv(con, readable, header, delimiter, dialect.quote, table)
+        staged = Staged(table, header, encoding, delimiter, 0, [])
+        staged.rows, rejects = _read_csv(con, readable, staged, dialect.quote)
+        records = staged.rows + len(rejects)
+        if _physical_lines(readable) != records + 1:
+            # blank lines or line breaks inside quoted values: DuckDB's reject lines count records and blank
+            # lines, so map them, and every data row, to the line where the record starts
+            staged.starts, data_row = _record_starts(readable, delimiter, dialect.quote, set(rejects))
+        else:
+            data_row = {line: line - 1 for line in rejects}
+        staged.rejects = [_reject(staged, data_row, line, *fields) for line, fields in rejects.items()]
+        staged.view(con)
     except duckdb.Error as exc:
         raise ReadError(f"{path}: cannot be read as CSV: {exc}") from exc
     finally:
         if readable != plain:
             readable.unlink(missing_ok=True)
-    return Staged(table, header, encoding, delimiter, rows, rejects)
+    return staged
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str], delimiter: str, quote: str,
-              table: str) -> tuple[int, list[Reject]]:
-    """DuckDB reads the data lines with the header's columns, strictly; malformed lines go to its rejects table."""
-    columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in header) + "}"
+def _reject(staged: Staged, data_row: dict[int, int], duckdb_line: int, column: str | None, reason: str,
+            raw: str) -> Reject:
+    """A reject numbered like every row; DuckDB's own numbers stand where Python's csv module splits the records
+    otherwise (an unterminated quote)."""
+    row = data_row.get(duckdb_line)
+    if row is None:
+        return Reject(duckdb_line - 1, duckdb_line, column, reason, raw)
+    return Reject(row, staged.line(row), column, reason, raw)
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, quote: str) -> tuple[int, dict]:
+    """DuckDB reads the data lines into `<table>_data` with positional columns, strictly; malformed records go to
+    its rejects table. Returns the rows read and, per DuckDB reject line, the first error's column, reason and
+    text."""
+    names = {f"c{i + 1}": name for i, name in enumerate(staged.header)}
+    columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in names) + "}"
     con.execute("DROP TABLE IF EXISTS _rejects")
     con.execute("DROP TABLE IF EXISTS _reject_scans")
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv("
+            f"CREATE OR REPLACE TEMP TABLE {staged.table}_data AS SELECT * FROM read_csv("
             f"{lit(str(path))}, auto_detect = false, header = true, columns = {columns}, "
-            f"delim = {lit(delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, "
-            "max_line_size = 10000000, store_rejects = true, rejects_table = '_rejects', "
+            f"delim = {lit(staged.delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, "
+            f"max_line_size = {MAX_LINE_SIZE}, store_rejects = true, rejects_table = '_rejects', "
             "rejects_scan = '_reject_scans')")
-        rejects = [Reject(line, column, f"{kind.lower()}: {message}", raw.rstrip("\r\n"))
-                   for line, column, kind, message, raw in con.execute(
-                       "SELECT line, column_name, error_type, error_message, csv_line FROM _rejects "
-                       "ORDER BY line, column_idx").fetchall()]
-        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0], rejects
+        rejects: dict[int, tuple] = {}
+        for line, column, kind, message, raw in con.execute(
+                "SELECT line, column_name, error_type, error_message, csv_line FROM _rejects "
+                "ORDER BY line, column_idx").fetchall():
+            # one per record, its first error; the text without the blank lines DuckDB counts into it
+            rejects.setdefault(line, (names.get(column, column), f"{kind.lower()}: {message}", raw.strip("\r\n")))
+        return con.execute(f"SELECT count(*) FROM {staged.table}_data").fetchall()[0][0], rejects
     finally:
         con.execute("DROP TABLE IF EXISTS _rejects")
         con.execute("DROP TABLE IF EXISTS _reject_scans")
+
+
+def _physical_lines(path: Path) -> int:
+    lines, last = 0, b""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last not in (b"\n", b""))
+
+
+def _record_starts(path: Path, delimiter: str, quote: str, reject_lines: set[int]) -> tuple[array, dict[int, int]]:
+    """The line each data row starts on, and the data row of each of DuckDB's reject lines (DuckDB numbers a
+    record by the records and blank lines before it, ignoring line breaks inside quoted values)."""
+    csv.field_size_limit(MAX_LINE_SIZE)
+    starts, data_row, blanks = array("q"), {}, 0
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter, quotechar=quote)
+        next(reader, None)
+        previous = reader.line_num
+        for record in reader:
+            if record:
+                starts.append(previous + 1)
+                if 1 + len(starts) + blanks in reject_lines:
+                    data_row[1 + len(starts) + blanks] = len(starts)
+            else:
+                blanks += 1
+            previous = reader.line_num
+    return starts, data_row
 
 
 def normalize_newlines(path: Path, work_dir: Path) -> Path:
