@@ -33,6 +33,8 @@ DELIMITERS = (",", ";", "\t", "|")
 #: characters per invalid byte: a UTF-8 export with a stray Latin-1 byte, not CP932 (whose text is mostly
 #: invalid as UTF-8: its lead bytes 0x81-0x9F are UTF-8 continuation bytes).
 UTF8_MAJORITY = 10
+#: Counting stops at this many invalid bytes when they outnumber the valid characters: not UTF-8, whatever follows.
+NOT_UTF8 = 100
 _ESCAPED = re.compile("[\udc80-\udcff]")  # an invalid byte, as surrogateescape decodes it
 
 
@@ -92,7 +94,6 @@ class Staged:
                     f"{', '.join(columns)} FROM {source}")
 
 
-
 def unstage(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Drop what stage() created for `table`."""
     con.execute(f"DROP VIEW IF EXISTS {table}")
@@ -107,6 +108,8 @@ def detect_encoding(path: Path, shown: Path | None = None) -> str:
     with open(path, "rb") as f:
         if f.read(3) == codecs.BOM_UTF8:
             return "utf-8-sig"
+    if _decodes(path, "utf-8"):
+        return "utf-8"
     multibyte, invalid, first_invalid = _utf8_counts(path)
     if multibyte >= UTF8_MAJORITY * invalid:
         return "utf-8"
@@ -118,22 +121,24 @@ def detect_encoding(path: Path, shown: Path | None = None) -> str:
 
 
 def _utf8_counts(path: Path) -> tuple[int, int, int | None]:
-    """Valid non-ASCII UTF-8 characters, invalid bytes, and the offset of the first invalid byte."""
+    """Valid non-ASCII UTF-8 characters, invalid bytes, and the offset of the first invalid byte (the counts stop
+    early for a file that is clearly not UTF-8)."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     multibyte = invalid = offset = 0
     first = None
     with open(path, "rb") as f:
         while True:
             chunk = f.read(CHUNK)
+            held = len(decoder.getstate()[0])  # bytes of a character split by the previous chunk
             text = decoder.decode(chunk, final=not chunk)
             if not text.isascii():
-                bad = len(_ESCAPED.findall(text))
+                bad = _ESCAPED.findall(text)
                 if bad and first is None:
-                    first = offset + len(text[:_ESCAPED.search(text).start()].encode("utf-8", "surrogateescape"))
-                invalid += bad
-                multibyte += len(text) - len(text.encode("ascii", "ignore")) - bad
-            offset += len(text.encode("utf-8", "surrogateescape"))
-            if not chunk:
+                    first = offset - held + len(text[:_ESCAPED.search(text).start()].encode("utf-8", "surrogateescape"))
+                invalid += len(bad)
+                multibyte += len(text) - len(text.encode("ascii", "ignore")) - len(bad)
+            offset += len(chunk)
+            if not chunk or invalid >= NOT_UTF8 and invalid > multibyte:  # CP932 shows in the first chunk
                 return multibyte, invalid, first
 
 
