@@ -45,6 +45,20 @@ def test_timestamps_in_japanese_and_excel_layouts(text, expected_utc):
     assert (value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
 
 
+@pytest.mark.parametrize("text, expected_utc", [
+    # a zone the value names is honoured ...
+    ("2024-04-01T10:00:00 +09:00", "2024-04-01 01:00"), ("2024-04-01 10:00:00+05:30:00", "2024-04-01 04:30"),
+    ("2024-04-01 10:00:00 America/New_York", "2024-04-01 14:00"), ("2024/04/01 10:00 Asia/Tokyo", "2024-04-01 01:00"),
+    # ... and one that cannot be read for sure does not read, rather than being taken for Japan time
+    ("2024-04-01 10:00:00 EST", None), ("2024-04-01 10:00:00 JST", None), ("2024/04/01 10:00:00 EST", None),
+    ("2024-04-01T10:00:00+09:00[Asia/Tokyo]", None), ("2024-04-01 10:00:00 Foo/Bar", None),
+    ("2024-04-01 10:00:00 +9", None),
+])
+def test_a_timestamp_with_a_zone_is_that_instant_or_does_not_read(text, expected_utc):
+    value = _read("timestamp", text)
+    assert (value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
+
+
 def test_a_date_format_of_the_dialect_is_tried_first():
     assert _read("date", "01.04.2024", date_formats=("%d.%m.%Y",)) == date(2024, 4, 1)
     assert _read("date", "45383") == date(2024, 4, 1)
