@@ -96,6 +96,24 @@ def test_a_last_modified_column_beats_file_order(tmp_path):
     assert con.execute("SELECT company, _source FROM raw.ma_leads").fetchall() == [("newer", "crm")]
 
 
+def test_an_unreadable_last_modified_value_is_quarantined_not_taken_as_missing(tmp_path):
+    """Read as empty, 01/06/2024 would lose to the older export; the row goes to quarantine instead."""
+    landing, con = tmp_path / "landing", duckdb.connect()
+    for name, company, modified in (("a.csv", "newer", "01/06/2024 10:00"), ("b.csv", "older", "2024-05-01")):
+        path = landing / "exports" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"id,name,created,modified\n0001,{company},2024-04-01,{modified}\n0002,x,2024-04-01,\n",
+                        encoding="utf-8")
+    mapping = parse_mapping({"source": "crm", "entities": {"ma_leads": {
+        "files": "exports/*.csv", "last_modified": "modified",
+        "columns": {"lead_id": "id", "company": "name", "created_at": "created"}}}}, "test", landing, 0.5)
+    result = _load(con, landing, [mapping])
+    assert [(f.file, f.loaded, f.quarantined) for f in result.files] == [("exports/a.csv", 1, 1), ("exports/b.csv", 2, 0)]
+    assert con.execute("SELECT file, line, column_name, reason FROM raw.quarantine").fetchall() == [
+        ("exports/a.csv", 2, "last_modified", "value '01/06/2024 10:00' is not a valid timestamp")]
+    assert con.execute("SELECT company FROM raw.ma_leads WHERE lead_id = '0001'").fetchall() == [("older",)]
+
+
 def test_the_ingest_asset_reports_files_and_warns_on_quarantine(tmp_path):
     from pipeline.definitions import build_definitions
 

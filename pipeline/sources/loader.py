@@ -177,14 +177,17 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
     options = dict(tz=tz, date_formats=source.dialect.date_formats, decimal=source.dialect.decimal,
                    thousands=source.dialect.thousands)
     values = {c.name: typed(c, texts[c.name], **options) for c in entity.columns}
-    checks = " ".join(
-        f"WHEN {bad(c, texts[c.name], values[c.name])} OR contains({texts[c.name]}, chr(0)) THEN {lit(c.name)}"
-        for c in entity.columns)
-    mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
-    extras = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
+    checked = [(c, texts[c.name], values[c.name]) for c in entity.columns]
     modified = "NULL::TIMESTAMPTZ"
     if mapping.last_modified is not None:
-        modified = typed(Column("_modified_at", "timestamp"), _text(mapping.last_modified), **options)
+        # a value that does not read would lose the row its place among duplicates: quarantined like the contract's
+        column = Column("last_modified", "timestamp")
+        modified = typed(column, _text(mapping.last_modified), **options)
+        checked.append((column, _text(mapping.last_modified), modified))
+    checks = " ".join(f"WHEN {bad(c, text, value)} OR contains({text}, chr(0)) THEN {lit(c.name)}"
+                      for c, text, value in checked)
+    mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
+    extras = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
@@ -198,7 +201,7 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
         raise IngestError(f"{path}: mapping of source {source.name} for {entity.table} does not apply to this file: "
                           f"{exc}; raw.{entity.table} was not changed") from exc
 
-    quarantine = _quarantine_rows(con, staged, table, entity, source, load, texts)
+    quarantine = _quarantine_rows(con, staged, table, entity, source, load, checked)
     load.data_rows = staged.data_rows
     load.quarantined = len(quarantine)
     load.excluded = staged.rows - kept
@@ -215,7 +218,7 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
 
 
 def _quarantine_rows(con, staged: Staged, table: str, entity: Entity, source: SourceMapping, load: FileLoad,
-                     texts: dict[str, str]) -> list[dict]:
+                     checked: list[tuple[Column, str, str]]) -> list[dict]:
     """Quarantine records (with a `_message` for errors) for the lines DuckDB rejected and the rows whose values
     break the contract, in line order."""
     base = {"source": source.name, "entity": entity.table, "file": load.file}
@@ -223,14 +226,14 @@ def _quarantine_rows(con, staged: Staged, table: str, entity: Entity, source: So
              "_message": f"data row {r.row} (line {r.line}): {r.reason}"} for r in staged.rejects]
     bad_rows = con.execute(
         f"SELECT b._source_row, b._bad_column, s._shown, s._fields FROM (SELECT _source_row, "
-        f"[{', '.join(texts[c.name] for c in entity.columns)}] AS _shown, "
+        f"[{', '.join(text for _, text, _ in checked)}] AS _shown, "
         f"[{', '.join(q(h) for h in staged.header)}] AS _fields FROM {staged.table}) AS s "
         f"JOIN (SELECT _source_row, _bad_column FROM {table} WHERE _bad_column IS NOT NULL) AS b "
         "USING (_source_row) ORDER BY b._source_row").fetchall()
-    names = [c.name for c in entity.columns]
+    names = [c.name for c, _, _ in checked]
     for source_row, column, shown, fields in bad_rows:
         line = staged.line(source_row)
-        problem = _problem(entity.columns[names.index(column)], shown[names.index(column)])
+        problem = _problem(checked[names.index(column)][0], shown[names.index(column)])
         where = f"column {column!r}, data row {source_row}" + (f" (line {line})" if staged.delimiter else "")
         rows.append({**base, "line": line, "column_name": column, "reason": problem,
                      "raw_line": record_text(fields, staged.delimiter or ","), "_message": f"{where}: {problem}"})
