@@ -33,6 +33,15 @@ def test_amounts_with_european_separators(text, expected):
     assert _read("decimal", text, decimal=",", thousands=".") == expected
 
 
+@pytest.mark.parametrize("thousands, text, expected", [
+    ("\u00a0", "1\u00a0200\u00a0000,50", Decimal("1200000.50")), ("\u202f", "1\u202f200,5", Decimal("1200.50")),
+    ("\u00a0", "12\u00a000,5", None), ("'", "1'200,5", Decimal("1200.50")), (" ", "1 200,5", Decimal("1200.50")),
+])
+def test_a_space_or_apostrophe_as_thousands_separator(thousands, text, expected):
+    """A no-break space (French, Swiss exports) must not break the pattern for every value of the file."""
+    assert _read("decimal", text, decimal=",", thousands=thousands) == expected
+
+
 @pytest.mark.parametrize("text, expected_utc", [
     ("2024-04-01 10:00:00", "2024-04-01 01:00"), ("2024/4/1 10:00", "2024-04-01 01:00"),
     ("2024年4月1日 10:00:00", "2024-04-01 01:00"), ("2024年4月1日", "2024-03-31 15:00"),

@@ -47,11 +47,17 @@ def cleaned(text: str) -> str:
     return f"nullif(trim({text}), '')"
 
 
+def _re_literal(char: str) -> str:
+    """`char` as a literal in an RE2 pattern: RE2 rejects a backslash before a non-ASCII character (a no-break
+    space as thousands separator), so only ASCII punctuation is escaped."""
+    return "\\" + char if char.isascii() and not char.isalnum() else char
+
+
 def _number_text(v: str, decimal: str, thousands: str | None) -> str:
     """Amount text in plain `1234.5` form, or NULL when the grouping or separators do not fit the dialect."""
     stripped = f"trim(regexp_replace({v}, {lit(CURRENCY_MARKS)}, '', 'g'))"
-    d = "\\" + decimal
-    grouped = rf"-?(\d{{1,3}}(\{thousands}\d{{3}})+|\d+)({d}\d+)?" if thousands else rf"-?\d+({d}\d+)?"
+    d = _re_literal(decimal)
+    grouped = rf"-?(\d{{1,3}}({_re_literal(thousands)}\d{{3}})+|\d+)({d}\d+)?" if thousands else rf"-?\d+({d}\d+)?"
     plain = rf"-?\d+({d}\d+)?([eE][-+]?\d+)?"
     ungrouped = f"replace({stripped}, {lit(thousands)}, '')" if thousands else stripped
     return (
