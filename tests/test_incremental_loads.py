@@ -140,6 +140,10 @@ def test_the_ingest_asset_reports_files_and_warns_on_quarantine(tmp_path):
     metadata, check = run()  # same file again: nothing to do, the quarantine is still there
     assert metadata["files_loaded"] == 0 and metadata["files_skipped"] == 1 and metadata["dagster/row_count"] == 2
     assert not check.passed
+    # the skipped file's counts come from the load log, so the metadata agrees with the warning
+    assert metadata["quarantined_rows"] == 1 == check.metadata["quarantined_rows"].value
+    assert [(f["action"], f["data_rows"], f["loaded"], f["quarantined"]) for f in metadata["file_list"]] == [
+        ("unchanged", 3, 2, 1)]
 
     _write(landing, "a.csv", _lead("0001"), _lead("0002"), _lead("0003"))
     metadata, check = run()

@@ -245,14 +245,15 @@ def _landed_columns(entity: Entity) -> str:
         ", _source VARCHAR, _source_file VARCHAR, _source_row BIGINT, _modified_at TIMESTAMPTZ"
 
 
-def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], tuple[str, str]]:
-    """(source, file) -> the file's and the reading's SHA-256 for what raw holds now; empty when never loaded."""
+def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], FileLoad]:
+    """(source, file) -> the log's record of what raw holds of it now (hashes and counts); empty when never loaded."""
     tables = {r[0] for r in con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
     if not {"raw.load_log", f"landed.{entity.table}", f"raw.{entity.table}"} <= tables:
         return {}
-    return {(s, f): (h, r) for s, f, h, r in con.execute(
-        "SELECT source, file, sha256, reading_sha256 FROM raw.load_log WHERE entity = ?", [entity.table]).fetchall()}
+    return {(row[0], row[1]): FileLoad(*row[:2], "unchanged", *row[2:]) for row in con.execute(
+        "SELECT source, file, sha256, reading_sha256, data_rows, loaded_rows, quarantined_rows, excluded_rows "
+        "FROM raw.load_log WHERE entity = ?", [entity.table]).fetchall()}
 
 
 def _pairs(files: list[FileLoad]) -> str:
@@ -344,8 +345,8 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
             lookups.setdefault(source.name, [])
             digest = sha256(path)
             key = (source.name, file_id(path, landing_dir))
-            if logged.get(key) == (digest, reading[source.name]):
-                files.append(FileLoad(*key, "unchanged", digest, reading[source.name]))
+            if key in logged and (logged[key].sha256, logged[key].reading_sha256) == (digest, reading[source.name]):
+                files.append(logged[key])  # skipped, with the counts of the load that still stands
                 continue
             if mapping.lookups and not lookups[source.name]:
                 lookups[source.name] = stage_lookups(con, source, mapping, work_dir)
