@@ -5,10 +5,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from pipeline.contract import ENTITIES_BY_TABLE
 from pipeline.settings import Settings
-from pipeline.sources.loader import load_entity, sha256
+from pipeline.sources.loader import IngestError, load_entity, sha256
 from pipeline.sources.mapping import landing_layout, parse_mapping
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
@@ -80,6 +81,27 @@ def test_duplicates_across_files_resolve_to_the_file_that_sorts_last_and_are_cou
     result = _load(con, landing)
     assert (result.rows, result.duplicates) == (2, 1)
     assert _raw(con)[0] == ("0001", "new", "ma/leads/2024-05.csv")
+
+
+def test_duplicates_compare_file_names_not_the_folders_they_sit_in(tmp_path):
+    """archive/2024-04.csv sorts after 2024-05.csv as a path; by its name it is the older export."""
+    landing, con = tmp_path / "landing", duckdb.connect()
+    _write(landing, "archive/2024-04.csv", _lead("0001", "april"))
+    _write(landing, "2024-05.csv", _lead("0001", "may"))
+    _write(landing, "x/2024-06.csv", _lead("0002", "x"))
+    _write(landing, "y/2024-06.csv", _lead("0002", "y"))  # the same name twice: the path decides
+    _load(con, landing)
+    assert _raw(con) == [("0001", "may", "ma/leads/2024-05.csv"), ("0002", "y", "ma/leads/y/2024-06.csv")]
+
+
+def test_when_every_file_of_an_entity_is_gone_the_load_fails_and_raw_keeps_its_rows(tmp_path):
+    landing, con = tmp_path / "landing", duckdb.connect()
+    _write(landing, "2024-04.csv", _lead("0001"))
+    _load(con, landing)
+    (landing / "ma" / "leads" / "2024-04.csv").unlink()
+    with pytest.raises(IngestError, match="raw.ma_leads was not changed and still holds the rows of 1 file"):
+        _load(con, landing)
+    assert _raw(con) == [("0001", "A", "ma/leads/2024-04.csv")]
 
 
 def test_a_last_modified_column_beats_file_order(tmp_path):

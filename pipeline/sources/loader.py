@@ -4,7 +4,7 @@ Each file is read and typed on its own. A row that DuckDB cannot parse, or whose
 to raw.quarantine with its line; if a file's bad share exceeds the source's threshold the whole load stops and
 nothing is written. A load log keeps each file's SHA-256 and one of how it is read (mapping, dialect, time zone,
 lookup files): unchanged files are skipped, a changed file (or reading) replaces the rows it loaded before, a
-file that disappeared takes its rows with it, and new files append. All rows live in
+file that disappeared takes its rows with it (unless none is left), and new files append. All rows live in
 landed.<table>; raw.<table> holds one row per record key, the newest (see docs/sources.md), rebuilt in the same
 transaction that changes landed, quarantine and the log.
 """
@@ -299,7 +299,8 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
         newest = ""
         if entity.key:
             newest = (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in entity.key)} ORDER BY "
-                      "_modified_at DESC NULLS LAST, _source_file DESC, _source_row DESC) = 1")
+                      "_modified_at DESC NULLS LAST, regexp_extract(_source_file, '[^/]*$') DESC, _source_file DESC, "
+                      "_source_row DESC) = 1")
         con.execute(f"CREATE OR REPLACE TABLE raw.{table} AS SELECT "
                     f"{', '.join(q(c) for c in contract + extras)}, _source, _source_file, _source_row "
                     f"FROM landed.{table}{newest}")
@@ -312,11 +313,15 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
         con.unregister("_log_new")
 
 
-def _no_files_error(entity: Entity, sources: list[SourceMapping]) -> IngestError:
+def _no_files_error(entity: Entity, sources: list[SourceMapping], logged: int) -> IngestError:
+    """No file at all is taken for a missing or unmounted landing folder, not for files deleted on purpose: raw
+    keeps the rows of the files loaded before."""
     where = "; ".join(f"source {s.name}: {' or '.join(str(s.files_dir / g) for g in s.entities[entity.table].files)}"
                       for s in sources if entity.table in s.entities)
+    kept = f"; raw.{entity.table} was not changed and still holds the rows of {logged} file(s) loaded before" \
+        if logged else ""
     return IngestError(f"{entity.table}: no extract found; expected CSV or Parquet files matching "
-                       f"{where or 'a source that maps this entity (docs/sources.md)'}")
+                       f"{where or 'a source that maps this entity (docs/sources.md)'}{kept}")
 
 
 def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[SourceMapping], landing_dir: Path,
@@ -328,9 +333,9 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     """
     started = time.perf_counter()
     found = [(s, p) for s in sources if entity.table in s.entities for p in matched_files(s, s.entities[entity.table])]
-    if not found:
-        raise _no_files_error(entity, sources)
     logged = _logged(con, entity)
+    if not found:
+        raise _no_files_error(entity, sources, len(logged))
     current = {(s.name, file_id(p, landing_dir)) for s, p in found}
     gone = [FileLoad(s, f, "removed") for (s, f) in logged if (s, f) not in current]
     files: list[FileLoad] = []
