@@ -299,7 +299,7 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
         newest = ""
         if entity.key:
             newest = (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in entity.key)} ORDER BY "
-                      "_modified_at DESC NULLS LAST, regexp_extract(_source_file, '[^/]*$') DESC, _source_file DESC, "
+                      "_modified_at DESC NULLS LAST, parse_filename(_source_file) DESC, _source_file DESC, "
                       "_source_row DESC) = 1")
         con.execute(f"CREATE OR REPLACE TABLE raw.{table} AS SELECT "
                     f"{', '.join(q(c) for c in contract + extras)}, _source, _source_file, _source_row "

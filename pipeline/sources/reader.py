@@ -81,14 +81,14 @@ class Staged:
         self.added += added
         columns = [f"c{i + 1} AS {q(name)}" for i, name in enumerate(self.header)]
         columns += [f"NULL::VARCHAR AS {q(name)}" for name in self.added]
-        source = f"(SELECT rowid AS _k, * FROM {self.table}_data) AS d"
-        row = "_k + 1"
+        source, row = f"{self.table}_data", "rowid + 1"
         if self.rejects:
             # rejected records shift the data rows after them: n of them precede every parsed row k >= adj
             shifts = {reject.row - n: n for n, reject in enumerate(self.rejects, 1)}
             con.execute(f"CREATE OR REPLACE TEMP TABLE {self.table}_skips AS SELECT * FROM (VALUES "
                         + ", ".join(f"({adj}, {n})" for adj, n in shifts.items()) + ") AS t(adj, n)")
-            source += f" ASOF LEFT JOIN {self.table}_skips AS k ON d._k >= k.adj"
+            source = (f"(SELECT rowid AS _k, * FROM {self.table}_data) AS d "
+                      f"ASOF LEFT JOIN {self.table}_skips AS k ON d._k >= k.adj")
             row = "_k + 1 + coalesce(k.n, 0)"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {self.table} AS SELECT {row} AS _source_row, "
                     f"{', '.join(columns)} FROM {source}")
@@ -175,8 +175,8 @@ def transcode(path: Path, encoding: str, work_dir: Path, shown: Path | None = No
     return target
 
 
-def mixed_line_ends(path: Path) -> bool:
-    """True when the file ends lines with CRLF and also with a bare LF (concatenated exports)."""
+def line_ends(path: Path) -> tuple[int, int, int]:
+    """CRLF and LF line ends, and the physical lines (a last line without a line end counts), in one pass."""
     crlf = lf = 0
     previous = b""
     with open(path, "rb") as f:
@@ -184,7 +184,7 @@ def mixed_line_ends(path: Path) -> bool:
             lf += chunk.count(b"\n")
             crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
             previous = chunk
-    return 0 < crlf < lf
+    return crlf, lf, lf + (previous[-1:] not in (b"\n", b""))
 
 
 def _first_record(path: Path, quote: str, shown: Path) -> str:
@@ -283,14 +283,17 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, plain: Path, dialect:
     # in another encoding (transcoded anyway) or mixing both gets a copy with CRLF as LF
     if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
         readable = transcode(plain, encoding, work_dir, path)
-    elif mixed_line_ends(plain):
-        readable = normalize_newlines(plain, work_dir)
+        lines = line_ends(readable)[2]
+    else:
+        crlf, lf, lines = line_ends(plain)
+        if 0 < crlf < lf:  # CRLF and bare LF mixed (concatenated exports)
+            readable = normalize_newlines(plain, work_dir)
     try:
         header, delimiter = read_header(readable, dialect, path)
         staged = Staged(table, header, encoding, delimiter, 0, [])
         staged.rows, rejects = _read_csv(con, readable, staged, dialect.quote)
         records = staged.rows + len(rejects)
-        if _physical_lines(readable) != records + 1:
+        if lines != records + 1:
             # blank lines or line breaks inside quoted values: DuckDB's reject lines count records and blank
             # lines, so map them, and every data row, to the line where the record starts
             staged.starts, data_row = _record_starts(readable, delimiter, dialect.quote, set(rejects))
@@ -341,15 +344,6 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, quote:
     finally:
         con.execute("DROP TABLE IF EXISTS _rejects")
         con.execute("DROP TABLE IF EXISTS _reject_scans")
-
-
-def _physical_lines(path: Path) -> int:
-    lines, last = 0, b""
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return lines + (last not in (b"\n", b""))
 
 
 def _record_starts(path: Path, delimiter: str, quote: str, reject_lines: set[int]) -> tuple[array, dict[int, int]]:
