@@ -5,10 +5,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from pipeline.contract import ENTITIES_BY_TABLE
 from pipeline.settings import Settings
-from pipeline.sources.loader import load_entity, sha256
+from pipeline.sources.loader import IngestError, load_entity, sha256
 from pipeline.sources.mapping import landing_layout, parse_mapping
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
@@ -82,6 +83,27 @@ def test_duplicates_across_files_resolve_to_the_file_that_sorts_last_and_are_cou
     assert _raw(con)[0] == ("0001", "new", "ma/leads/2024-05.csv")
 
 
+def test_duplicates_compare_file_names_not_the_folders_they_sit_in(tmp_path):
+    """archive/2024-04.csv sorts after 2024-05.csv as a path; by its name it is the older export."""
+    landing, con = tmp_path / "landing", duckdb.connect()
+    _write(landing, "archive/2024-04.csv", _lead("0001", "april"))
+    _write(landing, "2024-05.csv", _lead("0001", "may"))
+    _write(landing, "x/2024-06.csv", _lead("0002", "x"))
+    _write(landing, "y/2024-06.csv", _lead("0002", "y"))  # the same name twice: the path decides
+    _load(con, landing)
+    assert _raw(con) == [("0001", "may", "ma/leads/2024-05.csv"), ("0002", "y", "ma/leads/y/2024-06.csv")]
+
+
+def test_when_every_file_of_an_entity_is_gone_the_load_fails_and_raw_keeps_its_rows(tmp_path):
+    landing, con = tmp_path / "landing", duckdb.connect()
+    _write(landing, "2024-04.csv", _lead("0001"))
+    _load(con, landing)
+    (landing / "ma" / "leads" / "2024-04.csv").unlink()
+    with pytest.raises(IngestError, match="raw.ma_leads was not changed and still holds the rows of 1 file"):
+        _load(con, landing)
+    assert _raw(con) == [("0001", "A", "ma/leads/2024-04.csv")]
+
+
 def test_a_last_modified_column_beats_file_order(tmp_path):
     landing, con = tmp_path / "landing", duckdb.connect()
     for name, company, modified in (("a.csv", "newer", "2024-06-01 00:00:00"), ("b.csv", "older", "2024-05-01")):
@@ -94,6 +116,24 @@ def test_a_last_modified_column_beats_file_order(tmp_path):
     result = _load(con, landing, [mapping])
     assert (result.rows, result.duplicates) == (1, 1)
     assert con.execute("SELECT company, _source FROM raw.ma_leads").fetchall() == [("newer", "crm")]
+
+
+def test_an_unreadable_last_modified_value_is_quarantined_not_taken_as_missing(tmp_path):
+    """Read as empty, 01/06/2024 would lose to the older export; the row goes to quarantine instead."""
+    landing, con = tmp_path / "landing", duckdb.connect()
+    for name, company, modified in (("a.csv", "newer", "01/06/2024 10:00"), ("b.csv", "older", "2024-05-01")):
+        path = landing / "exports" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"id,name,created,modified\n0001,{company},2024-04-01,{modified}\n0002,x,2024-04-01,\n",
+                        encoding="utf-8")
+    mapping = parse_mapping({"source": "crm", "entities": {"ma_leads": {
+        "files": "exports/*.csv", "last_modified": "modified",
+        "columns": {"lead_id": "id", "company": "name", "created_at": "created"}}}}, "test", landing, 0.5)
+    result = _load(con, landing, [mapping])
+    assert [(f.file, f.loaded, f.quarantined) for f in result.files] == [("exports/a.csv", 1, 1), ("exports/b.csv", 2, 0)]
+    assert con.execute("SELECT file, line, column_name, reason FROM raw.quarantine").fetchall() == [
+        ("exports/a.csv", 2, "last_modified", "value '01/06/2024 10:00' is not a valid timestamp")]
+    assert con.execute("SELECT company FROM raw.ma_leads WHERE lead_id = '0001'").fetchall() == [("older",)]
 
 
 def test_the_ingest_asset_reports_files_and_warns_on_quarantine(tmp_path):
@@ -122,6 +162,10 @@ def test_the_ingest_asset_reports_files_and_warns_on_quarantine(tmp_path):
     metadata, check = run()  # same file again: nothing to do, the quarantine is still there
     assert metadata["files_loaded"] == 0 and metadata["files_skipped"] == 1 and metadata["dagster/row_count"] == 2
     assert not check.passed
+    # the skipped file's counts come from the load log, so the metadata agrees with the warning
+    assert metadata["quarantined_rows"] == 1 == check.metadata["quarantined_rows"].value
+    assert [(f["action"], f["data_rows"], f["loaded"], f["quarantined"]) for f in metadata["file_list"]] == [
+        ("unchanged", 3, 2, 1)]
 
     _write(landing, "a.csv", _lead("0001"), _lead("0002"), _lead("0003"))
     metadata, check = run()

@@ -11,7 +11,7 @@ from pipeline.contract import ENTITIES, ENTITIES_BY_TABLE
 from pipeline.ingest import IngestError, entity_files
 from pipeline.settings import Settings
 from pipeline.sources.loader import load_entity
-from pipeline.sources.mapping import landing_layout
+from pipeline.sources.mapping import landing_layout, parse_mapping
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
 HEADER = "lead_id,email,company,created_at,source,campaign_id\n"
@@ -96,6 +96,30 @@ def test_an_unparsable_or_missing_value_names_file_column_and_row(tmp_path, row,
     message = str(error.value)
     assert f"{landing}/ma/leads/a.csv" in message
     assert f"column '{column}'" in message and "data row 2" in message and problem in message
+
+
+NAMES = "株式会社 東京 大阪 顧客 山田 田中 鈴木 佐藤".split()
+JAPANESE_UTF8 = (HEADER + "".join(f"{i:04d},a@x.jp,{NAMES[i % 8]},2024-04-01 10:00:00,web,C1\n"
+                                  for i in range(1, 200))).encode("utf-8")
+STRAY_BYTE = b"0200,b@x.jp,Ren\xe9e,2024-04-01 10:00:00,web,C1\n"
+
+
+@pytest.mark.parametrize("encoding", [None, "utf-8"])
+def test_a_stray_byte_in_a_utf8_file_quarantines_its_line_not_the_whole_file_as_cp932(tmp_path, encoding):
+    """Detected (None) or declared, the file stays UTF-8: its Japanese text intact, the one bad line quarantined."""
+    path = tmp_path / "landing" / "x" / "leads.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(JAPANESE_UTF8 + STRAY_BYTE)
+    mapping = {"source": "s", "dialect": {"encoding": encoding} if encoding else {},
+               "entities": {"ma_leads": {"files": "x/*.csv", "columns": {
+                   "lead_id": "lead_id", "created_at": "created_at", "company": "company"}}}}
+    con = duckdb.connect()
+    result = load_entity(con, LEADS, [parse_mapping(mapping, "m", tmp_path / "landing", 0.01)], tmp_path / "landing",
+                         "Asia/Tokyo")
+    (file,) = result.files
+    assert (file.data_rows, file.loaded, file.quarantined) == (200, 199, 1)
+    assert con.execute("select company from raw.ma_leads where lead_id = '0001'").fetchall() == [("東京",)]
+    assert con.execute("select line, reason like 'invalid encoding%' from raw.quarantine").fetchall() == [(201, True)]
 
 
 def test_a_missing_column_names_the_file_and_the_column(tmp_path):

@@ -56,3 +56,20 @@ def test_a_malformed_mapping_names_the_file_and_key(tmp_path, capsys):
     mapping.write_text("source: acme\nentities:\n  ma_leads:\n    files: x.csv\n    columns: {lead_id: id, created: c}\n")
     assert main([str(mapping), "--landing", str(tmp_path)]) == 1
     assert f"{mapping}: entities.ma_leads.columns.created: not a column of ma_leads" in capsys.readouterr().err
+
+
+def test_a_bad_byte_under_a_declared_utf8_encoding_is_reported_not_a_crash(tmp_path, capsys):
+    """The header is read from its own bytes: a bad byte in a data row is that row's quarantine, one in the
+    header a failure naming the file."""
+    landing = tmp_path / "landing"
+    (landing / "exports").mkdir(parents=True)
+    rows = "".join(f"{i:04d},株式会社{i},2024-04-01\n" for i in range(1, 120)).encode("utf-8")
+    (landing / "exports" / "a.csv").write_bytes(b"id,name,created\n" + rows + b"0120,Ren\xe9e,2024-04-01\n")
+    (landing / "exports" / "b.csv").write_bytes(b"id,n\xe9m,created\n0001,A,2024-04-01\n")
+    mapping = tmp_path / "m.yml"
+    mapping.write_text("source: s\ndialect: {encoding: utf-8}\nentities:\n  ma_leads:\n    files: exports/*.csv\n"
+                       "    columns: {lead_id: id, created_at: created}\n", encoding="utf-8")
+    assert main([str(mapping), "--landing", str(landing)]) == 1
+    out = capsys.readouterr().out
+    assert "data rows 120: would load 119, quarantine 1 (0.8%)" in out and "line 121:" in out
+    assert f"{landing / 'exports' / 'b.csv'}: the header line is not valid UTF-8 (byte 4)" in out

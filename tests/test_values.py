@@ -33,6 +33,15 @@ def test_amounts_with_european_separators(text, expected):
     assert _read("decimal", text, decimal=",", thousands=".") == expected
 
 
+@pytest.mark.parametrize("thousands, text, expected", [
+    ("\u00a0", "1\u00a0200\u00a0000,50", Decimal("1200000.50")), ("\u202f", "1\u202f200,5", Decimal("1200.50")),
+    ("\u00a0", "12\u00a000,5", None), ("'", "1'200,5", Decimal("1200.50")), (" ", "1 200,5", Decimal("1200.50")),
+])
+def test_a_space_or_apostrophe_as_thousands_separator(thousands, text, expected):
+    """A no-break space (French, Swiss exports) must not break the pattern for every value of the file."""
+    assert _read("decimal", text, decimal=",", thousands=thousands) == expected
+
+
 @pytest.mark.parametrize("text, expected_utc", [
     ("2024-04-01 10:00:00", "2024-04-01 01:00"), ("2024/4/1 10:00", "2024-04-01 01:00"),
     ("2024年4月1日 10:00:00", "2024-04-01 01:00"), ("2024年4月1日", "2024-03-31 15:00"),
@@ -41,6 +50,20 @@ def test_amounts_with_european_separators(text, expected):
     ("2024.04.01", "2024-03-31 15:00"), ("2024-13-45", None), ("soon", None), ("123", None),
 ])
 def test_timestamps_in_japanese_and_excel_layouts(text, expected_utc):
+    value = _read("timestamp", text)
+    assert (value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
+
+
+@pytest.mark.parametrize("text, expected_utc", [
+    # a zone the value names is honoured ...
+    ("2024-04-01T10:00:00 +09:00", "2024-04-01 01:00"), ("2024-04-01 10:00:00+05:30:00", "2024-04-01 04:30"),
+    ("2024-04-01 10:00:00 America/New_York", "2024-04-01 14:00"), ("2024/04/01 10:00 Asia/Tokyo", "2024-04-01 01:00"),
+    # ... and one that cannot be read for sure does not read, rather than being taken for Japan time
+    ("2024-04-01 10:00:00 EST", None), ("2024-04-01 10:00:00 JST", None), ("2024/04/01 10:00:00 EST", None),
+    ("2024-04-01T10:00:00+09:00[Asia/Tokyo]", None), ("2024-04-01 10:00:00 Foo/Bar", None),
+    ("2024-04-01 10:00:00 +9", None),
+])
+def test_a_timestamp_with_a_zone_is_that_instant_or_does_not_read(text, expected_utc):
     value = _read("timestamp", text)
     assert (value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
 

@@ -19,7 +19,7 @@ import duckdb
 from pipeline.settings import Settings
 from pipeline.sources.loader import FIRST_BAD_LINES, IngestError, prepare_file, stage_lookups
 from pipeline.sources.mapping import MappingError, SourceMapping, load_mapping, matched_files
-from pipeline.sources.reader import ReadError, stage
+from pipeline.sources.reader import ReadError, stage, unstage
 
 
 def _columns_report(con, source: SourceMapping, table: str, path: Path, work_dir: Path) -> list[str]:
@@ -29,7 +29,7 @@ def _columns_report(con, source: SourceMapping, table: str, path: Path, work_dir
     except ReadError as exc:
         return [f"    cannot read: {exc}"]
     header = {h.lower() for h in staged.header}
-    con.execute("DROP TABLE IF EXISTS _check_header")
+    unstage(con, "_check_header")
     found, missing = [], []
     optional = {c.lower() for c in mapping.optional_columns}
     for name, spec in mapping.columns.items():

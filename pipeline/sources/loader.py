@@ -4,7 +4,7 @@ Each file is read and typed on its own. A row that DuckDB cannot parse, or whose
 to raw.quarantine with its line; if a file's bad share exceeds the source's threshold the whole load stops and
 nothing is written. A load log keeps each file's SHA-256 and one of how it is read (mapping, dialect, time zone,
 lookup files): unchanged files are skipped, a changed file (or reading) replaces the rows it loaded before, a
-file that disappeared takes its rows with it, and new files append. All rows live in
+file that disappeared takes its rows with it (unless none is left), and new files append. All rows live in
 landed.<table>; raw.<table> holds one row per record key, the newest (see docs/sources.md), rebuilt in the same
 transaction that changes landed, quarantine and the log.
 """
@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.contract import DUCKDB_TYPES, Column, Entity
 from pipeline.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
-from pipeline.sources.reader import ReadError, Staged, record_text, stage
+from pipeline.sources.reader import ReadError, Staged, record_text, stage, unstage
 from pipeline.sources.values import bad, lit, q, typed
 
 #: How many bad lines an error message quotes.
@@ -119,15 +119,13 @@ def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping
                                   f"{mapping.entity.table}, source {source.name}, where every line must parse); "
                                   f"raw.{mapping.entity.table} was not changed")
             present = {h.lower() for h in staged.header}
-            for column in lookup.columns:
-                if column.lower() not in present:
-                    con.execute(f"ALTER TABLE {staged.table} ADD COLUMN {q(column)} VARCHAR")
+            staged.view(con, tuple(c for c in lookup.columns if c.lower() not in present))
             parts.append(staged.table)
         empty = "SELECT " + ", ".join(f"NULL::VARCHAR AS {q(c)}" for c in lookup.columns) + " WHERE false"
-        union = " UNION ALL BY NAME ".join([f"SELECT * FROM {p}" for p in parts] + [empty])
+        union = " UNION ALL BY NAME ".join([f"SELECT * EXCLUDE (_source_row) FROM {p}" for p in parts] + [empty])
         con.execute(f"CREATE OR REPLACE TEMP TABLE {q(lookup.name)} AS {union}")
         for part in parts:
-            con.execute(f"DROP TABLE {part}")
+            unstage(con, part)
     return [lookup.name for lookup in mapping.lookups]
 
 
@@ -140,15 +138,6 @@ def _text(spec: ColumnSpec | None) -> str:
         cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in spec.values)
         text = f"CASE trim({text}) {cases} ELSE {text} END"
     return text
-
-
-def _record_line(rejected_lines: list[int], row: int) -> int:
-    """The line (header = 1, one line per record) of the `row`-th parsed record, skipping rejected records."""
-    record = row
-    for line in rejected_lines:  # sorted; record k sits on line k + 1
-        if line - 1 <= record:
-            record += 1
-    return record + 1
 
 
 def _problem(column, value) -> str:
@@ -169,10 +158,10 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
     except ReadError as exc:
         raise IngestError(f"{exc} ({entity.table}, source {source.name}); raw.{entity.table} was not changed") from exc
     present = {h.lower() for h in staged.header}
-    for optional in mapping.optional_columns:
-        if optional.lower() not in present:
-            con.execute(f"ALTER TABLE {staged.table} ADD COLUMN {q(optional)} VARCHAR")
-            present.add(optional.lower())
+    absent = tuple(dict.fromkeys(c for c in mapping.optional_columns if c.lower() not in present))
+    if absent:
+        staged.view(con, absent)
+        present |= {c.lower() for c in absent}
     needed = [s.column for s in [*mapping.columns.values(), mapping.last_modified] if s is not None and s.column]
     missing = [c for c in dict.fromkeys(needed) if c.lower() not in present]
     if missing:
@@ -188,20 +177,23 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
     options = dict(tz=tz, date_formats=source.dialect.date_formats, decimal=source.dialect.decimal,
                    thousands=source.dialect.thousands)
     values = {c.name: typed(c, texts[c.name], **options) for c in entity.columns}
-    checks = " ".join(
-        f"WHEN {bad(c, texts[c.name], values[c.name])} OR contains({texts[c.name]}, chr(0)) THEN {lit(c.name)}"
-        for c in entity.columns)
-    mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
-    extras = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
+    checked = [(c, texts[c.name], values[c.name]) for c in entity.columns]
     modified = "NULL::TIMESTAMPTZ"
     if mapping.last_modified is not None:
-        modified = typed(Column("_modified_at", "timestamp"), _text(mapping.last_modified), **options)
+        # a value that does not read would lose the row its place among duplicates: quarantined like the contract's
+        column = Column("last_modified", "timestamp")
+        modified = typed(column, _text(mapping.last_modified), **options)
+        checked.append((column, _text(mapping.last_modified), modified))
+    checks = " ".join(f"WHEN {bad(c, text, value)} OR contains({text}, chr(0)) THEN {lit(c.name)}"
+                      for c, text, value in checked)
+    mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
+    extras = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
             + ", ".join(f"CAST({values[c.name]} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in entity.columns)
             + "".join(f", {q(x)}" for x in extras)
-            + f", {lit(source.name)} AS _source, {lit(load.file)} AS _source_file, rowid + 1 AS _source_row, "
+            + f", {lit(source.name)} AS _source, {lit(load.file)} AS _source_file, _source_row, "
             f"CAST({modified} AS TIMESTAMPTZ) AS _modified_at, CASE {checks} END AS _bad_column "
             f"FROM {staged.table} WHERE coalesce(({mapping.where or 'true'}), false)")
         kept, bad_rows = con.execute(f"SELECT count(*), count(_bad_column) FROM {table}").fetchall()[0]
@@ -209,7 +201,7 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
         raise IngestError(f"{path}: mapping of source {source.name} for {entity.table} does not apply to this file: "
                           f"{exc}; raw.{entity.table} was not changed") from exc
 
-    quarantine = _quarantine_rows(con, staged, table, entity, source, load, texts)
+    quarantine = _quarantine_rows(con, staged, table, entity, source, load, checked)
     load.data_rows = staged.data_rows
     load.quarantined = len(quarantine)
     load.excluded = staged.rows - kept
@@ -226,32 +218,23 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
 
 
 def _quarantine_rows(con, staged: Staged, table: str, entity: Entity, source: SourceMapping, load: FileLoad,
-                     texts: dict[str, str]) -> list[dict]:
+                     checked: list[tuple[Column, str, str]]) -> list[dict]:
     """Quarantine records (with a `_message` for errors) for the lines DuckDB rejected and the rows whose values
     break the contract, in line order."""
     base = {"source": source.name, "entity": entity.table, "file": load.file}
-    rows: list[dict] = []
-    seen: set[int] = set()
-    for reject in staged.rejects:
-        if reject.line in seen:
-            continue  # one record per line, with its first error
-        seen.add(reject.line)
-        rows.append({**base, "line": reject.line, "column_name": reject.column, "reason": reject.reason,
-                     "raw_line": reject.raw, "_message": f"data row {reject.line - 1} (line {reject.line}): "
-                     f"{reject.reason}"})
+    rows = [{**base, "line": r.line, "column_name": r.column, "reason": r.reason, "raw_line": r.raw,
+             "_message": f"data row {r.row} (line {r.line}): {r.reason}"} for r in staged.rejects]
     bad_rows = con.execute(
-        f"SELECT b._source_row, b._bad_column, s._shown, s._fields FROM (SELECT rowid + 1 AS _row, "
-        f"[{', '.join(texts[c.name] for c in entity.columns)}] AS _shown, "
+        f"SELECT b._source_row, b._bad_column, s._shown, s._fields FROM (SELECT _source_row, "
+        f"[{', '.join(text for _, text, _ in checked)}] AS _shown, "
         f"[{', '.join(q(h) for h in staged.header)}] AS _fields FROM {staged.table}) AS s "
         f"JOIN (SELECT _source_row, _bad_column FROM {table} WHERE _bad_column IS NOT NULL) AS b "
-        "ON s._row = b._source_row ORDER BY b._source_row").fetchall()
-    rejected = sorted(seen)
-    parquet = staged.delimiter is None
-    names = [c.name for c in entity.columns]
+        "USING (_source_row) ORDER BY b._source_row").fetchall()
+    names = [c.name for c, _, _ in checked]
     for source_row, column, shown, fields in bad_rows:
-        line = source_row if parquet else _record_line(rejected, source_row)
-        problem = _problem(entity.columns[names.index(column)], shown[names.index(column)])
-        where = f"column {column!r}, data row {source_row}" + ("" if parquet else f" (line {line})")
+        line = staged.line(source_row)
+        problem = _problem(checked[names.index(column)][0], shown[names.index(column)])
+        where = f"column {column!r}, data row {source_row}" + (f" (line {line})" if staged.delimiter else "")
         rows.append({**base, "line": line, "column_name": column, "reason": problem,
                      "raw_line": record_text(fields, staged.delimiter or ","), "_message": f"{where}: {problem}"})
     return sorted(rows, key=lambda r: r["line"])
@@ -262,14 +245,15 @@ def _landed_columns(entity: Entity) -> str:
         ", _source VARCHAR, _source_file VARCHAR, _source_row BIGINT, _modified_at TIMESTAMPTZ"
 
 
-def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], tuple[str, str]]:
-    """(source, file) -> the file's and the reading's SHA-256 for what raw holds now; empty when never loaded."""
+def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], FileLoad]:
+    """(source, file) -> the log's record of what raw holds of it now (hashes and counts); empty when never loaded."""
     tables = {r[0] for r in con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
     if not {"raw.load_log", f"landed.{entity.table}", f"raw.{entity.table}"} <= tables:
         return {}
-    return {(s, f): (h, r) for s, f, h, r in con.execute(
-        "SELECT source, file, sha256, reading_sha256 FROM raw.load_log WHERE entity = ?", [entity.table]).fetchall()}
+    return {(row[0], row[1]): FileLoad(*row[:2], "unchanged", *row[2:]) for row in con.execute(
+        "SELECT source, file, sha256, reading_sha256, data_rows, loaded_rows, quarantined_rows, excluded_rows "
+        "FROM raw.load_log WHERE entity = ?", [entity.table]).fetchall()}
 
 
 def _pairs(files: list[FileLoad]) -> str:
@@ -315,7 +299,8 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
         newest = ""
         if entity.key:
             newest = (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in entity.key)} ORDER BY "
-                      "_modified_at DESC NULLS LAST, _source_file DESC, _source_row DESC) = 1")
+                      "_modified_at DESC NULLS LAST, parse_filename(_source_file) DESC, _source_file DESC, "
+                      "_source_row DESC) = 1")
         con.execute(f"CREATE OR REPLACE TABLE raw.{table} AS SELECT "
                     f"{', '.join(q(c) for c in contract + extras)}, _source, _source_file, _source_row "
                     f"FROM landed.{table}{newest}")
@@ -328,11 +313,15 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
         con.unregister("_log_new")
 
 
-def _no_files_error(entity: Entity, sources: list[SourceMapping]) -> IngestError:
+def _no_files_error(entity: Entity, sources: list[SourceMapping], logged: int) -> IngestError:
+    """No file at all is taken for a missing or unmounted landing folder, not for files deleted on purpose: raw
+    keeps the rows of the files loaded before."""
     where = "; ".join(f"source {s.name}: {' or '.join(str(s.files_dir / g) for g in s.entities[entity.table].files)}"
                       for s in sources if entity.table in s.entities)
+    kept = f"; raw.{entity.table} was not changed and still holds the rows of {logged} file(s) loaded before" \
+        if logged else ""
     return IngestError(f"{entity.table}: no extract found; expected CSV or Parquet files matching "
-                       f"{where or 'a source that maps this entity (docs/sources.md)'}")
+                       f"{where or 'a source that maps this entity (docs/sources.md)'}{kept}")
 
 
 def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[SourceMapping], landing_dir: Path,
@@ -344,9 +333,9 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     """
     started = time.perf_counter()
     found = [(s, p) for s in sources if entity.table in s.entities for p in matched_files(s, s.entities[entity.table])]
-    if not found:
-        raise _no_files_error(entity, sources)
     logged = _logged(con, entity)
+    if not found:
+        raise _no_files_error(entity, sources, len(logged))
     current = {(s.name, file_id(p, landing_dir)) for s, p in found}
     gone = [FileLoad(s, f, "removed") for (s, f) in logged if (s, f) not in current]
     files: list[FileLoad] = []
@@ -361,8 +350,8 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
             lookups.setdefault(source.name, [])
             digest = sha256(path)
             key = (source.name, file_id(path, landing_dir))
-            if logged.get(key) == (digest, reading[source.name]):
-                files.append(FileLoad(*key, "unchanged", digest, reading[source.name]))
+            if key in logged and (logged[key].sha256, logged[key].reading_sha256) == (digest, reading[source.name]):
+                files.append(logged[key])  # skipped, with the counts of the load that still stands
                 continue
             if mapping.lookups and not lookups[source.name]:
                 lookups[source.name] = stage_lookups(con, source, mapping, work_dir)
@@ -383,7 +372,7 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
             con.execute(f"DROP TABLE IF EXISTS _ready_{i}")
         for name in (n for names in lookups.values() for n in names):
             con.execute(f"DROP TABLE IF EXISTS {q(name)}")
-        con.execute("DROP TABLE IF EXISTS _src")
+        unstage(con, "_src")
         for leftover in work_dir.iterdir():
             leftover.unlink()
         work_dir.rmdir()

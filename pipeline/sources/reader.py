@@ -1,27 +1,41 @@
-"""Reading one extract into a temp table of text: encoding, CSV dialect, and the lines DuckDB cannot parse.
+"""Reading one extract into a temp view of text: encoding, CSV dialect, and the lines DuckDB cannot parse.
 
 DuckDB's CSV reader does the parsing. Files in an encoding other than UTF-8 (CP932/Shift_JIS from Japanese
 Excel) are transcoded to a temporary UTF-8 file first, in chunks, because DuckDB's encodings extension is not
 always installable. Malformed lines (too few or too many fields, a stray quote) are collected from DuckDB's
-rejects table with their line number and text, so they can be quarantined while the rest of the file loads.
+rejects table with their text, so they can be quarantined while the rest of the file loads. Every record, loaded
+or rejected, gets one number: its data row (1 = the first record after the header; blank lines are no records)
+and the physical line where it starts (docs/input-contract.md).
 """
 
 import codecs
 import csv
 import gzip
 import io
+import re
 import shutil
 import tempfile
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from pipeline.sources.mapping import PARQUET_SUFFIXES, Dialect
-from pipeline.sources.values import lit
+from pipeline.sources.values import lit, q
 
 CHUNK = 1 << 20
+MAX_LINE_SIZE = 10_000_000
+#: Columns the loader adds to every row; a file's own column of such a name would be silently overwritten.
+RESERVED = ("_source", "_source_file", "_source_row", "_modified_at", "_bad_column")
 DELIMITERS = (",", ";", "\t", "|")
+#: A file without a BOM is read as UTF-8 despite invalid bytes when it has this many valid multi-byte
+#: characters per invalid byte: a UTF-8 export with a stray Latin-1 byte, not CP932 (whose text is mostly
+#: invalid as UTF-8: its lead bytes 0x81-0x9F are UTF-8 continuation bytes).
+UTF8_MAJORITY = 10
+#: Counting stops at this many invalid bytes when they outnumber the valid characters: not UTF-8, whatever follows.
+NOT_UTF8 = 100
+_ESCAPED = re.compile("[\udc80-\udcff]")  # an invalid byte, as surrogateescape decodes it
 
 
 class ReadError(Exception):
@@ -30,7 +44,8 @@ class ReadError(Exception):
 
 @dataclass(frozen=True)
 class Reject:
-    line: int  # the header is line 1; each record counts as one line even if a quoted value spans several
+    row: int  # data row: the record's number after the header, rejected records counted, blank lines not
+    line: int  # the physical line (header = line 1) where the record starts
     column: str | None
     reason: str
     raw: str
@@ -38,37 +53,105 @@ class Reject:
 
 @dataclass
 class Staged:
-    """A file read into temp table `table`, one text column per header field, in file order (rowid)."""
+    """A file read into temp view `table`: one text column per header field, plus `_source_row`, the data row
+    (numbered like Reject.row). The view reads `table`_data, whose columns are positional (c1, c2, ...), so a
+    column the file itself calls `rowid` cannot hide the order DuckDB read the rows in."""
 
     table: str
     header: list[str]
     encoding: str
-    delimiter: str | None
+    delimiter: str | None  # None for Parquet
     rows: int
-    rejects: list[Reject]
+    rejects: list[Reject]  # one per rejected record, in file order
+    starts: array | None = None  # line where each data row starts, when that is not simply row + 1
+    added: tuple[str, ...] = ()  # empty columns the view adds (optional columns the file lacks)
 
     @property
     def data_rows(self) -> int:
-        return self.rows + len({r.line for r in self.rejects})
+        return self.rows + len(self.rejects)
+
+    def line(self, row: int) -> int:
+        """The physical line where data row `row` starts (the row itself for Parquet, which has no lines)."""
+        if self.delimiter is None:
+            return row
+        return self.starts[row - 1] if self.starts is not None and row <= len(self.starts) else row + 1
+
+    def view(self, con: duckdb.DuckDBPyConnection, added: tuple[str, ...] = ()) -> None:
+        """(Re)create the view, with `added` as further empty columns."""
+        self.added += added
+        columns = [f"c{i + 1} AS {q(name)}" for i, name in enumerate(self.header)]
+        columns += [f"NULL::VARCHAR AS {q(name)}" for name in self.added]
+        source, row = f"{self.table}_data", "rowid + 1"
+        if self.rejects:
+            # rejected records shift the data rows after them: n of them precede every parsed row k >= adj
+            shifts = {reject.row - n: n for n, reject in enumerate(self.rejects, 1)}
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {self.table}_skips AS SELECT * FROM (VALUES "
+                        + ", ".join(f"({adj}, {n})" for adj, n in shifts.items()) + ") AS t(adj, n)")
+            source = (f"(SELECT rowid AS _k, * FROM {self.table}_data) AS d "
+                      f"ASOF LEFT JOIN {self.table}_skips AS k ON d._k >= k.adj")
+            row = "_k + 1 + coalesce(k.n, 0)"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {self.table} AS SELECT {row} AS _source_row, "
+                    f"{', '.join(columns)} FROM {source}")
+
+
+def unstage(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop what stage() created for `table`."""
+    con.execute(f"DROP VIEW IF EXISTS {table}")
+    con.execute(f"DROP TABLE IF EXISTS {table}_skips")
+    con.execute(f"DROP TABLE IF EXISTS {table}_data")
 
 
 def detect_encoding(path: Path, shown: Path | None = None) -> str:
-    """`utf-8-sig` with a BOM, `utf-8` if the whole file decodes as UTF-8, else `cp932` if it decodes as that."""
+    """`utf-8-sig` with a BOM; `utf-8` when the bytes are UTF-8 apart from a few stray bytes (their lines are
+    quarantined, rather than the whole file read as CP932 mojibake); `cp932` when they are not plausibly UTF-8
+    and decode as CP932. Anything in between is too ambiguous to guess."""
     with open(path, "rb") as f:
         if f.read(3) == codecs.BOM_UTF8:
             return "utf-8-sig"
-    for encoding in ("utf-8", "cp932"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with open(path, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    decoder.decode(chunk)
-                decoder.decode(b"", final=True)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    raise ReadError(f"{shown or path}: is neither UTF-8 nor CP932 (Shift_JIS); set `encoding` in the source's "
-                    "dialect")
+    if _decodes(path, "utf-8"):
+        return "utf-8"
+    multibyte, invalid, first_invalid = _utf8_counts(path)
+    if multibyte >= UTF8_MAJORITY * invalid:
+        return "utf-8"
+    if multibyte <= invalid and _decodes(path, "cp932"):
+        return "cp932"
+    what = ("is mostly UTF-8 but has invalid bytes" if multibyte > invalid else "is neither UTF-8 nor CP932 (Shift_JIS)")
+    raise ReadError(f"{shown or path}: {what} ({multibyte} valid multi-byte UTF-8 characters, {invalid} invalid "
+                    f"byte(s), the first at byte {first_invalid}); set `encoding` in the source's dialect")
+
+
+def _utf8_counts(path: Path) -> tuple[int, int, int | None]:
+    """Valid non-ASCII UTF-8 characters, invalid bytes, and the offset of the first invalid byte (the counts stop
+    early for a file that is clearly not UTF-8)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    multibyte = invalid = offset = 0
+    first = None
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(CHUNK)
+            held = len(decoder.getstate()[0])  # bytes of a character split by the previous chunk
+            text = decoder.decode(chunk, final=not chunk)
+            if not text.isascii():
+                bad = _ESCAPED.findall(text)
+                if bad and first is None:
+                    first = offset - held + len(text[:_ESCAPED.search(text).start()].encode("utf-8", "surrogateescape"))
+                invalid += len(bad)
+                multibyte += len(text) - len(text.encode("ascii", "ignore")) - len(bad)
+            offset += len(chunk)
+            if not chunk or invalid >= NOT_UTF8 and invalid > multibyte:  # CP932 shows in the first chunk
+                return multibyte, invalid, first
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def transcode(path: Path, encoding: str, work_dir: Path, shown: Path | None = None) -> Path:
@@ -92,8 +175,8 @@ def transcode(path: Path, encoding: str, work_dir: Path, shown: Path | None = No
     return target
 
 
-def mixed_line_ends(path: Path) -> bool:
-    """True when the file ends lines with CRLF and also with a bare LF (concatenated exports)."""
+def line_ends(path: Path) -> tuple[int, int, int]:
+    """CRLF and LF line ends, and the physical lines (a last line without a line end counts), in one pass."""
     crlf = lf = 0
     previous = b""
     with open(path, "rb") as f:
@@ -101,13 +184,16 @@ def mixed_line_ends(path: Path) -> bool:
             lf += chunk.count(b"\n")
             crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
             previous = chunk
-    return 0 < crlf < lf
+    return crlf, lf, lf + (previous[-1:] not in (b"\n", b""))
 
 
 def _first_record(path: Path, quote: str, shown: Path) -> str:
-    """The header record's text (quoted line breaks included)."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        text = f.read(CHUNK)
+    """The header record's text (quoted line breaks included). Only the header must be valid UTF-8: a bad byte
+    further down is DuckDB's to reject with its line."""
+    with open(path, "rb") as f:
+        head = f.read(CHUNK)
+    bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    text = head[bom:].decode("utf-8", "surrogateescape")
     if not text.strip():
         raise ReadError(f"{shown}: is empty; an export must at least have a header line")
     end, quoted = 0, False
@@ -119,6 +205,10 @@ def _first_record(path: Path, quote: str, shown: Path) -> str:
             break
     else:
         end = len(text)
+    if bad := _ESCAPED.search(text[:end]):
+        offset = bom + len(text[:bad.start()].encode("utf-8", "surrogateescape"))
+        raise ReadError(f"{shown}: the header line is not valid UTF-8 (byte {offset}); set the right `encoding` "
+                        "in the source's dialect")
     return text[:end]
 
 
@@ -135,21 +225,32 @@ def read_header(path: Path, dialect: Dialect, shown: Path | None = None) -> tupl
     seen = [n for n in names if [m.lower() for m in names].count(n.lower()) > 1]
     if seen:
         raise ReadError(f"{shown}: header names column(s) {', '.join(sorted(set(seen)))} more than once")
+    _check_reserved(names, shown)
     return names, delimiter
+
+
+def _check_reserved(names: list[str], shown: Path) -> None:
+    if clash := [n for n in names if n.lower() in RESERVED]:
+        raise ReadError(f"{shown}: column(s) {', '.join(clash)} of the header use a name the pipeline reserves for "
+                        f"where a row came from ({', '.join(RESERVED)}); rename them in the export")
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir: Path,
           table: str = "_src") -> Staged:
-    """Read `path` into temp table `table` (all text; rowid follows the file's order) and collect rejects."""
+    """Read `path` into temp view `table` (all text, with each row's `_source_row`) and collect rejects."""
     if path.name.lower().endswith(PARQUET_SUFFIXES):
+        source = f"read_parquet({lit(str(path))})"
         try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT COLUMNS(*)::VARCHAR FROM read_parquet({lit(str(path))})")
+            header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            _check_reserved(header, path)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_data AS SELECT "
+                        f"{', '.join(f'#{i + 1}::VARCHAR AS c{i + 1}' for i in range(len(header)))} FROM {source}")
         except duckdb.Error as exc:
             raise ReadError(f"{path}: cannot be read as Parquet: {exc}") from exc
-        header = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-        return Staged(table, header, "parquet", None, rows, [])
+        rows = con.execute(f"SELECT count(*) FROM {table}_data").fetchall()[0][0]
+        staged = Staged(table, header, "parquet", None, rows, [])
+        staged.view(con)
+        return staged
 
     plain = path
     if path.name.lower().endswith(".gz"):
@@ -182,40 +283,87 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, plain: Path, dialect:
     # in another encoding (transcoded anyway) or mixing both gets a copy with CRLF as LF
     if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
         readable = transcode(plain, encoding, work_dir, path)
-    elif mixed_line_ends(plain):
-        readable = normalize_newlines(plain, work_dir)
+        lines = line_ends(readable)[2]
+    else:
+        crlf, lf, lines = line_ends(plain)
+        if 0 < crlf < lf:  # CRLF and bare LF mixed (concatenated exports)
+            readable = normalize_newlines(plain, work_dir)
     try:
         header, delimiter = read_header(readable, dialect, path)
-        rows, rejects = _read_csv(con, readable, header, delimiter, dialect.quote, table)
+        staged = Staged(table, header, encoding, delimiter, 0, [])
+        staged.rows, rejects = _read_csv(con, readable, staged, dialect.quote)
+        records = staged.rows + len(rejects)
+        if lines != records + 1:
+            # blank lines or line breaks inside quoted values: DuckDB's reject lines count records and blank
+            # lines, so map them, and every data row, to the line where the record starts
+            staged.starts, data_row = _record_starts(readable, delimiter, dialect.quote, set(rejects))
+        else:
+            data_row = {line: line - 1 for line in rejects}
+        staged.rejects = [_reject(staged, data_row, line, *fields) for line, fields in rejects.items()]
+        staged.view(con)
     except duckdb.Error as exc:
         raise ReadError(f"{path}: cannot be read as CSV: {exc}") from exc
     finally:
         if readable != plain:
             readable.unlink(missing_ok=True)
-    return Staged(table, header, encoding, delimiter, rows, rejects)
+    return staged
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str], delimiter: str, quote: str,
-              table: str) -> tuple[int, list[Reject]]:
-    """DuckDB reads the data lines with the header's columns, strictly; malformed lines go to its rejects table."""
-    columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in header) + "}"
+def _reject(staged: Staged, data_row: dict[int, int], duckdb_line: int, column: str | None, reason: str,
+            raw: str) -> Reject:
+    """A reject numbered like every row; DuckDB's own numbers stand where Python's csv module splits the records
+    otherwise (an unterminated quote)."""
+    row = data_row.get(duckdb_line)
+    if row is None:
+        return Reject(duckdb_line - 1, duckdb_line, column, reason, raw)
+    return Reject(row, staged.line(row), column, reason, raw)
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, quote: str) -> tuple[int, dict]:
+    """DuckDB reads the data lines into `<table>_data` with positional columns, strictly; malformed records go to
+    its rejects table. Returns the rows read and, per DuckDB reject line, the first error's column, reason and
+    text."""
+    names = {f"c{i + 1}": name for i, name in enumerate(staged.header)}
+    columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in names) + "}"
     con.execute("DROP TABLE IF EXISTS _rejects")
     con.execute("DROP TABLE IF EXISTS _reject_scans")
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv("
+            f"CREATE OR REPLACE TEMP TABLE {staged.table}_data AS SELECT * FROM read_csv("
             f"{lit(str(path))}, auto_detect = false, header = true, columns = {columns}, "
-            f"delim = {lit(delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, "
-            "max_line_size = 10000000, store_rejects = true, rejects_table = '_rejects', "
+            f"delim = {lit(staged.delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, "
+            f"max_line_size = {MAX_LINE_SIZE}, store_rejects = true, rejects_table = '_rejects', "
             "rejects_scan = '_reject_scans')")
-        rejects = [Reject(line, column, f"{kind.lower()}: {message}", raw.rstrip("\r\n"))
-                   for line, column, kind, message, raw in con.execute(
-                       "SELECT line, column_name, error_type, error_message, csv_line FROM _rejects "
-                       "ORDER BY line, column_idx").fetchall()]
-        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0], rejects
+        rejects: dict[int, tuple] = {}
+        for line, column, kind, message, raw in con.execute(
+                "SELECT line, column_name, error_type, error_message, csv_line FROM _rejects "
+                "ORDER BY line, column_idx").fetchall():
+            # one per record, its first error; the text without the blank lines DuckDB counts into it
+            rejects.setdefault(line, (names.get(column, column), f"{kind.lower()}: {message}", raw.strip("\r\n")))
+        return con.execute(f"SELECT count(*) FROM {staged.table}_data").fetchall()[0][0], rejects
     finally:
         con.execute("DROP TABLE IF EXISTS _rejects")
         con.execute("DROP TABLE IF EXISTS _reject_scans")
+
+
+def _record_starts(path: Path, delimiter: str, quote: str, reject_lines: set[int]) -> tuple[array, dict[int, int]]:
+    """The line each data row starts on, and the data row of each of DuckDB's reject lines (DuckDB numbers a
+    record by the records and blank lines before it, ignoring line breaks inside quoted values)."""
+    csv.field_size_limit(MAX_LINE_SIZE)
+    starts, data_row, blanks = array("q"), {}, 0
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter, quotechar=quote)
+        next(reader, None)
+        previous = reader.line_num
+        for record in reader:
+            if record:
+                starts.append(previous + 1)
+                if 1 + len(starts) + blanks in reject_lines:
+                    data_row[1 + len(starts) + blanks] = len(starts)
+            else:
+                blanks += 1
+            previous = reader.line_num
+    return starts, data_row
 
 
 def normalize_newlines(path: Path, work_dir: Path) -> Path:
