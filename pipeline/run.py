@@ -15,10 +15,9 @@ import dagster as dg
 import duckdb
 
 from pipeline import demo
-from pipeline.contract import ENTITIES, STAGES
-from pipeline.ingest import entity_files
+from pipeline.contract import STAGES
 from pipeline.settings import Settings
-from pipeline.sources.mapping import load_sources, matched_files
+from pipeline.sources.mapping import landing_layout, load_sources, matched_files
 
 DEMO_LEADS = 20_000
 DEMO_MONTHS = 24
@@ -30,9 +29,7 @@ DEMO_EFFECT = demo.Effect("webinar", datetime(2026, 4, 1), 0.15)
 def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> bool:
     """True when no entity of the input contract has an extract in the landing folder, in the canonical layout
     or, given the sources file, through any source it configures (docs/sources.md)."""
-    if sources_config is None:
-        return not any(entity_files(landing_dir, entity) for entity in ENTITIES)
-    sources = load_sources(sources_config, landing_dir).sources
+    sources = load_sources(sources_config, landing_dir).sources if sources_config else [landing_layout(landing_dir)]
     return not any(matched_files(s, m) for s in sources for m in s.entities.values())
 
 
