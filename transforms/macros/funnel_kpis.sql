@@ -67,31 +67,7 @@ periods as (
     {{ period_spine('select min(entered_period) from stage_rows', 'select as_of_period from as_of', step) }}
 ),
 
-entries as (
-    select
-        stage,
-        entered_period as period_start,
-        count(*) as base,
-        count_if(entry_type = 'handover') as base_handover,
-        count_if(outcome = 'advanced') as cohort_goal,
-        count_if(outcome = 'dropped') as cohort_dropped
-    from stage_rows
-    group by all
-),
-
-advances as (
-    select stage, advanced_period as period_start, count(*) as period_goal
-    from stage_rows
-    where advanced_period is not null
-    group by all
-),
-
-drops as (
-    select stage, dropped_period as period_start, count(*) as period_dropped
-    from stage_rows
-    where dropped_period is not null
-    group by all
-),
+{{ period_counts('stage_rows', 'stage') }},
 
 grid as (
     select

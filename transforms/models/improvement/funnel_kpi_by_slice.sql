@@ -16,6 +16,7 @@ with stage_rows as (
     select
         '{{ stage }}' as stage,
         {{ loop.index }} as stage_order,
+        entry_type,
         outcome,
         entered_at,
         advanced_at,
@@ -36,6 +37,7 @@ sliced as (
     select
         stage,
         stage_order,
+        entry_type,
         outcome,
         entered_at,
         advanced_at,
@@ -57,6 +59,7 @@ events as (
         stage_order,
         dimension,
         slice_value,
+        entry_type,
         outcome,
         {{ period('entered_at') }} as entered_period,
         {{ period('advanced_at') }} as advanced_period,
@@ -68,29 +71,7 @@ events as (
     {%- endfor %}
 ),
 
-entries as (
-    select
-        grain, stage, stage_order, dimension, slice_value, entered_period as period_start,
-        count(*) as base,
-        count_if(outcome = 'advanced') as cohort_goal,
-        count_if(outcome = 'dropped') as cohort_dropped
-    from events
-    group by all
-),
-
-advances as (
-    select grain, stage, stage_order, dimension, slice_value, advanced_period as period_start, count(*) as period_goal
-    from events
-    where advanced_period is not null
-    group by all
-),
-
-drops as (
-    select grain, stage, stage_order, dimension, slice_value, dropped_period as period_start, count(*) as period_dropped
-    from events
-    where dropped_period is not null
-    group by all
-),
+{{ period_counts('events', 'grain, stage, stage_order, dimension, slice_value') }},
 
 combined as (
     select
