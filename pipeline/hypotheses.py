@@ -26,6 +26,7 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
 
 from pipeline.settings import WAREHOUSE_POOL, Settings
+from pipeline.sources.values import q
 from pipeline.warehouse import Warehouse
 
 #: metric -> the stage whose conversion it is: entries that advanced within the horizon ÷ entries
@@ -305,7 +306,7 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
     least horizon_days before the as-of instant) and those that advanced within horizon_days, by local
     entry date before / after the change; and the entries after it still too recent."""
     # fully qualified: the catalog of the default file funnel.duckdb is also called funnel
-    catalog = con.execute("select current_database()").fetchall()[0][0].replace('"', '""')
+    catalog = q(con.execute("select current_database()").fetchall()[0][0])
     params: dict[str, object] = {"tz": reporting_tz, "effective": hypothesis.effective_date,
                                  "horizon": hypothesis.horizon_days, "window": hypothesis.window_days or 0,
                                  "decided_only": hypothesis.metric in DECIDED_ONLY}
@@ -321,7 +322,7 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
         condition.append(f"not ({' and '.join(excluded)})")
     rows = con.execute(f"""
         with as_of as (
-            select as_of from "{catalog}".funnel.int_as_of
+            select as_of from {catalog}.funnel.int_as_of
         ),
 
         entries as (
@@ -331,7 +332,7 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
                 stage_rows.advanced_at <= stage_rows.entered_at + to_days($horizon) as advanced_in_time,
                 stage_rows.dropped_at <= stage_rows.entered_at + to_days($horizon) as dropped_in_time,
                 cast(timezone($tz, stage_rows.entered_at) as date) as entered_on
-            from "{catalog}".funnel.stage_{hypothesis.stage} as stage_rows
+            from {catalog}.funnel.stage_{hypothesis.stage} as stage_rows
             cross join as_of
             where {" and ".join(condition)}
         )
