@@ -99,6 +99,14 @@ rolling as (
     window trailing_year as (
         partition by by_segment.segment order by by_segment.period_start rows between 11 preceding and current row
     )
+),
+
+rolling_rates as (
+    select
+        *,
+        cast(start_mrr_12m as double) / nullif(customer_months_12m, 0) as arpa_12m,
+        cast(churned_12m as double) / nullif(customer_months_12m, 0) as logo_churn_rate_12m
+    from rolling
 )
 
 select
@@ -120,9 +128,8 @@ select
     cast(contracts_renewed as double) / nullif(contracts_due, 0) as renewal_rate,
     cast(start_mrr - contraction_mrr - churned_mrr as double) / nullif(start_mrr, 0) as grr,
     cast(start_mrr - contraction_mrr - churned_mrr + expansion_mrr as double) / nullif(start_mrr, 0) as nrr,
-    cast(start_mrr_12m as double) / nullif(customer_months_12m, 0) as arpa_12m,
-    cast(churned_12m as double) / nullif(customer_months_12m, 0) as logo_churn_rate_12m,
-    cast(start_mrr_12m as double) / nullif(customer_months_12m, 0) * {{ var('gross_margin') }}
-        / nullif(cast(churned_12m as double) / nullif(customer_months_12m, 0), 0) as ltv
-from rolling
+    arpa_12m,
+    logo_churn_rate_12m,
+    arpa_12m * {{ var('gross_margin') }} / nullif(logo_churn_rate_12m, 0) as ltv
+from rolling_rates
 order by period_start, segment

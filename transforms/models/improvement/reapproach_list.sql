@@ -17,7 +17,7 @@ inside_sales as (
 ),
 
 as_of as (
-    select as_of, cast({{ local_time('as_of') }} as date) as as_of_date from {{ ref('int_as_of') }}
+    select cast({{ local_time('as_of') }} as date) as as_of_date from {{ ref('int_as_of') }}
 ),
 
 waits as (
