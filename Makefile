@@ -35,7 +35,7 @@ test: setup chromium
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 ui: setup
-	$(BIN)/python -m pipeline.transforms --prepare
+	$(BIN)/python -m pipeline.transforms.assets --prepare
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: setup
@@ -52,12 +52,12 @@ docs: setup
 
 # The published marts as CSV (UTF-8 with BOM, for Excel) in warehouse/export/.
 export: setup
-	$(BIN)/python -m pipeline.export
+	$(BIN)/python -m pipeline.serving.export
 
 # What a mapping file would load, before anything is written (docs/sources.md): make check-source MAPPING=my.yml
 check-source: setup
 	@test -n "$(MAPPING)" || (echo "usage: make check-source MAPPING=path/to/mapping.yml" && exit 2)
-	$(BIN)/python -m pipeline.sources.check $(MAPPING)
+	$(BIN)/python -m pipeline.ingest.sources.check $(MAPPING)
 
 clean:
 	rm -rf warehouse/*.duckdb warehouse/*.wal transforms/target transforms/logs bench/results

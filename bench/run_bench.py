@@ -36,14 +36,14 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import demo, demo_excel  # noqa: E402
-from pipeline.contract import ENTITIES  # noqa: E402
+from demo import generator as demo, demo_excel  # noqa: E402
+from pipeline.ingest.contract import ENTITIES  # noqa: E402
 from pipeline.definitions import build_definitions  # noqa: E402
-from pipeline.ingest import ingest_assets  # noqa: E402
-from pipeline.settings import PROJECT_ROOT, Settings  # noqa: E402
-from pipeline.sources.loader import load_entity  # noqa: E402
-from pipeline.sources.mapping import landing_layout, load_mapping  # noqa: E402
-from pipeline.transforms import dbt_project, dbt_resource  # noqa: E402
+from pipeline.ingest.assets import ingest_assets  # noqa: E402
+from pipeline.config.settings import PROJECT_ROOT, Settings  # noqa: E402
+from pipeline.ingest.sources.loader import load_entity  # noqa: E402
+from pipeline.ingest.sources.mapping import landing_layout, load_mapping  # noqa: E402
+from pipeline.transforms.assets import dbt_project, dbt_resource  # noqa: E402
 
 TARGET_SECONDS_1M = 60.0
 MAPPING_INGEST_MAX_RATIO = 1.2  # the mapping path may take at most 20 % longer than the canonical one
@@ -118,7 +118,7 @@ def run_job(defs: dg.Definitions, name: str) -> dict[str, float]:
 
 def gx_at_scale(work: Path, rows: int) -> int:
     """Validate the raw.ma_leads suite over a generated table of `rows` rows; return the rows validated."""
-    from pipeline.gx_checks import load_suites, validate
+    from pipeline.quality.gx_checks import load_suites, validate
 
     warehouse = work / "gx-scale.duckdb"
     with duckdb.connect(str(warehouse)) as con:

@@ -2,16 +2,16 @@
 
 import dagster as dg
 
-from pipeline.alerts import alert_assets, alert_sensors, alerts_job
-from pipeline.goals import goal_assets
-from pipeline.gx_checks import build_gx_checks
-from pipeline.hypotheses import hypothesis_tests
-from pipeline.ingest import ingest_assets
-from pipeline.publish import published_marts
-from pipeline.quality import quality_checks
-from pipeline.report import funnel_report
-from pipeline.settings import Settings
-from pipeline.transforms import dbt_resource, funnel_dbt_models, funnel_kpi_marts
+from pipeline.alerts.goal_alerts import alert_assets, alert_sensors, alerts_job
+from pipeline.goals.targets import goal_assets
+from pipeline.quality.gx_checks import build_gx_checks
+from pipeline.analysis.hypotheses import hypothesis_tests
+from pipeline.ingest.assets import ingest_assets
+from pipeline.serving.publish import published_marts
+from pipeline.quality.reconciliation import quality_checks
+from pipeline.serving.report import funnel_report
+from pipeline.config.settings import Settings
+from pipeline.transforms.assets import dbt_resource, funnel_dbt_models, funnel_kpi_marts
 from pipeline.warehouse import Warehouse
 
 #: Materializes everything but the alert history: ingest -> staging -> funnel -> marts -> serving, with every check.

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 
-from pipeline import demo
-from pipeline.contract import STAGES
-from pipeline.settings import Settings
-from pipeline.sources.mapping import landing_layout, load_sources, matched_files
+from demo import generator as demo
+from pipeline.ingest.contract import STAGES
+from pipeline.config.settings import Settings
+from pipeline.ingest.sources.mapping import landing_layout, load_sources, matched_files
 
 DEMO_LEADS = 20_000
 DEMO_MONTHS = 24

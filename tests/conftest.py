@@ -11,8 +11,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline import demo
-from pipeline.settings import PROJECT_ROOT, Settings
+from demo import generator as demo
+from pipeline.config.settings import PROJECT_ROOT, Settings
 
 DEMO_LEADS = 4_000
 DEMO_MONTHS = 18
@@ -116,7 +116,7 @@ FAULT_MONTHS = 8
 
 def faulty_run(tmp_path_factory, rate: float) -> tuple[Materialized, "pd.DataFrame"]:
     """Demo extracts with every fault class injected at `rate`, materialized; with the fault manifest."""
-    from pipeline.demo_faults import FaultRates
+    from demo.faults import FaultRates
 
     landing = tmp_path_factory.mktemp(f"faults-{rate}") / "landing"
     rates = FaultRates(not_synced=rate, duplicate_lead=rate, no_opportunity=rate, not_onboarded=rate,

@@ -10,9 +10,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.alerts import PUBLISHED, AlertSettings, State, detect, goal_alerts
+from pipeline.alerts.goal_alerts import PUBLISHED, AlertSettings, State, detect, goal_alerts
 from pipeline.definitions import build_definitions
-from pipeline.settings import Settings
+from pipeline.config.settings import Settings
 
 
 class Receiver:
@@ -117,7 +117,7 @@ def test_alerts_are_written_in_japanese_when_asked():
 
 
 def test_a_failed_run_is_reported_to_on_call(tmp_path, monkeypatch):
-    from pipeline.alerts import run_failure_alerts
+    from pipeline.alerts.goal_alerts import run_failure_alerts
 
     receiver = Receiver(fail_first=0)
     monkeypatch.setenv("FUNNEL_ALERT_URLS", receiver.url)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.export import export_marts
+from pipeline.serving.export import export_marts
 
 DOC = Path(__file__).parent.parent / "docs" / "bi.md"
 

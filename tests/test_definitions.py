@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from pipeline.contract import ENTITIES
+from pipeline.ingest.contract import ENTITIES
 from pipeline.definitions import defs
-from pipeline.settings import WAREHOUSE_POOL
+from pipeline.config.settings import WAREHOUSE_POOL
 
 DBT_MODELS = {
     "staging": ["stg_ma__leads", "stg_ma__mql_events", "stg_sfa__leads", "stg_sfa__opportunities",

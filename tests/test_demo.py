@@ -4,7 +4,7 @@ import hashlib
 
 import pandas as pd
 
-from pipeline import demo
+from demo import generator as demo
 
 
 def _digest(folder) -> dict[str, str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.goals import MonthPlan, TargetsError, back_calculate, business_calendar, load_plans, target_rows
+from pipeline.goals.targets import MonthPlan, TargetsError, back_calculate, business_calendar, load_plans, target_rows
 
 RATES = {"field_sales": 0.25, "inside_sales": 0.6, "marketing": 0.1}
 

@@ -3,9 +3,9 @@
 import duckdb
 import dagster as dg
 
-from pipeline.contract import ENTITIES
+from pipeline.ingest.contract import ENTITIES
 from pipeline.definitions import defs
-from pipeline.gx_checks import CHECK_NAME, load_suites, validate
+from pipeline.quality.gx_checks import CHECK_NAME, load_suites, validate
 
 STAGES = ["stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"]
 

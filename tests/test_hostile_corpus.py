@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.contract import ENTITIES_BY_TABLE
-from pipeline.sources.loader import IngestError, load_entity
-from pipeline.sources.mapping import landing_layout, parse_mapping
+from pipeline.ingest.contract import ENTITIES_BY_TABLE
+from pipeline.ingest.sources.loader import IngestError, load_entity
+from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
 
 CORPUS = Path(__file__).parent / "hostile"
 MANIFEST = yaml.safe_load((CORPUS / "manifest.yml").read_text(encoding="utf-8"))

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import demo
-from pipeline.hypotheses import Counts, Hypothesis, HypothesesError, evaluate, load_hypotheses
+from demo import generator as demo
+from pipeline.analysis.hypotheses import Counts, Hypothesis, HypothesesError, evaluate, load_hypotheses
 from tests.conftest import materialize
 
 ALPHA, POWER = 0.05, 0.8

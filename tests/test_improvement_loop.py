@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.settings import PROJECT_ROOT
+from pipeline.config.settings import PROJECT_ROOT
 
 TZ = "Asia/Tokyo"
 DIMENSIONS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
@@ -301,7 +301,7 @@ def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo
 # --- configuration -----------------------------------------------------------------------------------
 
 def test_a_malformed_improvement_config_names_the_file_and_key(tmp_path):
-    from pipeline.improvement_config import ImprovementConfigError, load_improvement_config
+    from pipeline.config.improvement import ImprovementConfigError, load_improvement_config
 
     path = tmp_path / "improvement.yml"
     path.write_text("gross_margin: 1.5\n")

@@ -7,10 +7,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.contract import ENTITIES_BY_TABLE
-from pipeline.settings import Settings
-from pipeline.sources.loader import IngestError, load_entity, sha256
-from pipeline.sources.mapping import landing_layout, parse_mapping
+from pipeline.ingest.contract import ENTITIES_BY_TABLE
+from pipeline.config.settings import Settings
+from pipeline.ingest.sources.loader import IngestError, load_entity, sha256
+from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
 HEADER = "lead_id,email,company,created_at,source,campaign_id\n"

@@ -7,11 +7,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.contract import ENTITIES, ENTITIES_BY_TABLE
-from pipeline.ingest import IngestError, entity_files
-from pipeline.settings import Settings
-from pipeline.sources.loader import load_entity
-from pipeline.sources.mapping import landing_layout, parse_mapping
+from pipeline.ingest.contract import ENTITIES, ENTITIES_BY_TABLE
+from pipeline.ingest.assets import IngestError, entity_files
+from pipeline.config.settings import Settings
+from pipeline.ingest.sources.loader import load_entity
+from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
 HEADER = "lead_id,email,company,created_at,source,campaign_id\n"

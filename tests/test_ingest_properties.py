@@ -10,9 +10,9 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.contract import ENTITIES_BY_TABLE
-from pipeline.sources.loader import load_entity
-from pipeline.sources.mapping import landing_layout
+from pipeline.ingest.contract import ENTITIES_BY_TABLE
+from pipeline.ingest.sources.loader import load_entity
+from pipeline.ingest.sources.mapping import landing_layout
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
 COLUMNS = LEADS.column_names

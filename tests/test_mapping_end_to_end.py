@@ -5,9 +5,9 @@ same funnel marts as the canonical extracts."""
 
 import duckdb
 
-from pipeline import demo_excel
-from pipeline.contract import ENTITIES
-from pipeline.settings import PROJECT_ROOT
+from demo import excel as demo_excel
+from pipeline.ingest.contract import ENTITIES
+from pipeline.config.settings import PROJECT_ROOT
 from tests.conftest import materialize
 
 EXAMPLE = PROJECT_ROOT / "docs" / "examples" / "excel_ja.yml"

@@ -116,7 +116,7 @@ def test_a_reader_holding_the_published_file_neither_blocks_nor_breaks_a_run(dem
 
 
 def test_a_type_change_in_a_mart_fails_the_build_instead_of_reaching_dashboards(demo_run, tmp_path):
-    from pipeline.transforms import DBT_EXECUTABLE, DBT_PROJECT_DIR
+    from pipeline.transforms.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
     project = tmp_path / "transforms"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))

@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.contract import ENTITIES_BY_TABLE
-from pipeline.sources.loader import load_entity
-from pipeline.sources.mapping import parse_mapping
+from pipeline.ingest.contract import ENTITIES_BY_TABLE
+from pipeline.ingest.sources.loader import load_entity
+from pipeline.ingest.sources.mapping import parse_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures"

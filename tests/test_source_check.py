@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from pipeline.sources.check import main
+from pipeline.ingest.sources.check import main
 
 HOSTILE = Path(__file__).parent / "hostile"
 MAPPING = """

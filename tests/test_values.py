@@ -6,8 +6,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from pipeline.contract import Column
-from pipeline.sources.values import lit, typed
+from pipeline.ingest.contract import Column
+from pipeline.ingest.sources.values import lit, typed
 
 
 def _read(kind: str, text: str | None, **dialect):

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from pipeline.contract import ENTITIES, ENTITIES_BY_TABLE, Entity
+from pipeline.ingest.contract import ENTITIES, ENTITIES_BY_TABLE, Entity
 
 ADAPTERS_DIR = Path(__file__).parent / "adapters"
 DEFAULT_THRESHOLD = 0.01

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from pipeline.settings import WAREHOUSE_POOL
+from pipeline.config.settings import WAREHOUSE_POOL
 from pipeline.warehouse import Warehouse
 
 RECONCILIATION = dg.AssetKey(["marts", "reconciliation"])

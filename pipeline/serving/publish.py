@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.settings import WAREHOUSE_POOL
+from pipeline.config.settings import WAREHOUSE_POOL
 from pipeline.warehouse import Warehouse
 
 PUBLISHED_FILE = "marts.duckdb"

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from pipeline.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
+from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "transforms"
 

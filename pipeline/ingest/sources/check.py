@@ -1,6 +1,6 @@
 """What a mapping file would load, before anything is written: `make check-source MAPPING=path/to/mapping.yml`.
 
-    python -m pipeline.sources.check MAPPING [--landing DIR] [--samples 3]
+    python -m pipeline.ingest.sources.check MAPPING [--landing DIR] [--samples 3]
 
 For each entity the mapping fills: the files its globs match, and per file the encoding and delimiter found,
 the data rows, how many would load, be quarantined (with the first reasons) or be excluded by its filter, the
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.settings import Settings
-from pipeline.sources.loader import FIRST_BAD_LINES, IngestError, prepare_file, stage_lookups
-from pipeline.sources.mapping import MappingError, SourceMapping, load_mapping, matched_files
-from pipeline.sources.reader import ReadError, stage, unstage
+from pipeline.config.settings import Settings
+from pipeline.ingest.sources.loader import FIRST_BAD_LINES, IngestError, prepare_file, stage_lookups
+from pipeline.ingest.sources.mapping import MappingError, SourceMapping, load_mapping, matched_files
+from pipeline.ingest.sources.reader import ReadError, stage, unstage
 
 
 def _columns_report(con, source: SourceMapping, table: str, path: Path, work_dir: Path) -> list[str]:

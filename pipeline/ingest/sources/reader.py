@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.sources.mapping import PARQUET_SUFFIXES, Dialect
-from pipeline.sources.values import lit, q
+from pipeline.ingest.sources.mapping import PARQUET_SUFFIXES, Dialect
+from pipeline.ingest.sources.values import lit, q
 
 CHUNK = 1 << 20
 MAX_LINE_SIZE = 10_000_000

@@ -1,6 +1,6 @@
 """`make export`: the published marts as CSV files in UTF-8 with a BOM, which Japanese Excel opens correctly.
 
-    python -m pipeline.export [--out DIR]
+    python -m pipeline.serving.export [--out DIR]
 
 Reads the published copy (marts.duckdb beside the warehouse), never the file the pipeline writes.
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.publish import PUBLISHED_FILE
-from pipeline.settings import Settings
+from pipeline.serving.publish import PUBLISHED_FILE
+from pipeline.config.settings import Settings
 
 BOM = "\ufeff".encode("utf-8")
 
@@ -40,7 +40,7 @@ def export_marts(published: Path, out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     folder = Path(settings.warehouse_path).parent
-    parser = argparse.ArgumentParser(prog="python -m pipeline.export", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.serving.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=folder / "export", help=f"folder to write (default {folder}/export)")
     args = parser.parse_args(argv)
     for path in export_marts(folder / PUBLISHED_FILE, args.out):

@@ -1,6 +1,6 @@
 """Demo extracts re-exported the way a Japanese office's Excel writes them: the example of docs/sources.md.
 
-    python -m pipeline.demo_excel --landing data/landing --out data/excel
+    python -m demo.excel --landing data/landing --out data/excel
 
 CP932 (Shift_JIS), Japanese file and column names, `2024年4月1日 09:05:03` timestamps, contract dates as Excel
 serial numbers, `￥1,200,000` amounts (full-width yen, as CP932 has no other), はい/いいえ flags and Japanese status and type names. The canonical
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.contract import ENTITIES_BY_TABLE
-from pipeline.sources.loader import load_entity
-from pipeline.sources.mapping import landing_layout
-from pipeline.sources.reader import CHUNK
-from pipeline.sources.values import lit
+from pipeline.ingest.contract import ENTITIES_BY_TABLE
+from pipeline.ingest.sources.loader import load_entity
+from pipeline.ingest.sources.mapping import landing_layout
+from pipeline.ingest.sources.reader import CHUNK
+from pipeline.ingest.sources.values import lit
 
 TZ = "Asia/Tokyo"
 STATUS = {"open": "未対応", "working": "対応中", "converted": "商談化", "disqualified": "失格", "recycled": "ナーチャリング"}

@@ -22,8 +22,8 @@ import dagster as dg
 import duckdb
 import yaml
 
-from pipeline.publish import PUBLISHED_FILE
-from pipeline.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
+from pipeline.serving.publish import PUBLISHED_FILE
+from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
 from pipeline.warehouse import Warehouse
 
 PUBLISHED = dg.AssetKey(["serving", "published_marts"])

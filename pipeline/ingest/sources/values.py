@@ -4,7 +4,7 @@ Everything is a DuckDB expression, so parsing a million rows stays a vectorised 
 An expression yields NULL for a value that does not parse; the loader quarantines such rows.
 """
 
-from pipeline.contract import DUCKDB_TYPES, Column
+from pipeline.ingest.contract import DUCKDB_TYPES, Column
 
 # Layouts tried after the source's own `date_formats`; naive values are read in the source time zone.
 TIMESTAMP_FORMATS = (

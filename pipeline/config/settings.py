@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
-from pipeline.improvement_config import load_improvement_config
-from pipeline.quality_config import load_handoff_rules
+from pipeline.config.improvement import load_improvement_config
+from pipeline.config.quality import load_handoff_rules
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Every asset or check that writes the DuckDB file runs in this Dagster concurrency pool,
 #: whose limit is 1 (dagster_home/dagster.yaml): DuckDB admits one writing process per file.

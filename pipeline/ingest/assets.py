@@ -12,10 +12,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.contract import ENTITIES, Entity
-from pipeline.settings import WAREHOUSE_POOL, Settings
-from pipeline.sources.loader import EntityLoad, IngestError, load_entity
-from pipeline.sources.mapping import MappingError, landing_layout, load_sources, matched_files
+from pipeline.ingest.contract import ENTITIES, Entity
+from pipeline.config.settings import WAREHOUSE_POOL, Settings
+from pipeline.ingest.sources.loader import EntityLoad, IngestError, load_entity
+from pipeline.ingest.sources.mapping import MappingError, landing_layout, load_sources, matched_files
 from pipeline.warehouse import Warehouse
 
 __all__ = ["IngestError", "entity_files", "ingest", "ingest_assets"]

@@ -25,8 +25,8 @@ from scipy.stats import fisher_exact
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
 
-from pipeline.settings import WAREHOUSE_POOL, Settings
-from pipeline.sources.values import q
+from pipeline.config.settings import WAREHOUSE_POOL, Settings
+from pipeline.ingest.sources.values import q
 from pipeline.warehouse import Warehouse
 
 #: metric -> the stage whose conversion it is: entries that advanced within the horizon ÷ entries

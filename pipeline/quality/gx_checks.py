@@ -22,8 +22,8 @@ import great_expectations as gx  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
 
-import pipeline.gx_duckdb  # noqa: E402,F401  registers the duckdb+isolated dialect
-from pipeline.settings import PROJECT_ROOT, WAREHOUSE_POOL  # noqa: E402
+import pipeline.quality.gx_duckdb  # noqa: E402,F401  registers the duckdb+isolated dialect
+from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL  # noqa: E402
 from pipeline.warehouse import Warehouse  # noqa: E402
 
 SUITES_DIR = PROJECT_ROOT / "expectations"

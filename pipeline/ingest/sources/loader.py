@@ -18,10 +18,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.contract import DUCKDB_TYPES, Column, Entity
-from pipeline.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
-from pipeline.sources.reader import ReadError, Staged, record_text, stage, unstage
-from pipeline.sources.values import bad, lit, q, typed
+from pipeline.ingest.contract import DUCKDB_TYPES, Column, Entity
+from pipeline.ingest.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
+from pipeline.ingest.sources.reader import ReadError, Staged, record_text, stage, unstage
+from pipeline.ingest.sources.values import bad, lit, q, typed
 
 #: How many bad lines an error message quotes.
 FIRST_BAD_LINES = 5

@@ -17,9 +17,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from pipeline.contract import STAGES
-from pipeline.publish import PUBLISHED_FILE
-from pipeline.settings import Settings
+from pipeline.ingest.contract import STAGES
+from pipeline.serving.publish import PUBLISHED_FILE
+from pipeline.config.settings import Settings
 from pipeline.warehouse import Warehouse
 
 REPORT_DIR = "report"

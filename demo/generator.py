@@ -1,6 +1,6 @@
 """Demo extracts: a realistic MA -> SFA -> CRM history written in the canonical input contract.
 
-    python -m pipeline.demo --leads 20000 --months 24 --seed 7 --out data/landing
+    python -m demo.generator --leads 20000 --months 24 --seed 7 --out data/landing
 
 Everything is vectorised with NumPy and written with PyArrow, one chunk of leads at a time, so
 10,000,000 leads fit in memory and time on a 2-core machine. The same arguments give the same files.
@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline import demo_faults
-from pipeline.demo_faults import FaultRates
+from demo import faults as demo_faults
+from demo.faults import FaultRates
 
 DAY = 86_400
 DEFAULT_END = "2026-10-20T18:00:00"
@@ -509,7 +509,7 @@ def generate(leads: int, months: int, seed: int, out: Path, end: datetime | None
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m demo.generator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=20_000, help="new MA leads to create (default 20000)")
     parser.add_argument("--months", type=int, default=24, help="months of history (default 24)")
     parser.add_argument("--seed", type=int, default=7, help="random seed; same seed, same files (default 7)")

@@ -18,8 +18,8 @@ import holidays
 import pandas as pd
 import yaml
 
-from pipeline.contract import STAGES
-from pipeline.settings import WAREHOUSE_POOL, Settings
+from pipeline.ingest.contract import STAGES
+from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse import Warehouse
 
 CHAIN = ("field_sales", "inside_sales", "marketing")  # back-calculated from won deals upwards

@@ -1,0 +1,1 @@
+"""Alerts: goal-miss notifications to on-call staff, and run failures."""

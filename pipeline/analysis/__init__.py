@@ -1,0 +1,1 @@
+"""Analysis in Python: hypothesis verification with statsmodels."""

@@ -1,0 +1,1 @@
+"""Configuration: the funnel registry, environment settings and the typed configuration files."""

@@ -1,0 +1,1 @@
+"""Ingest: the input contract and one asset per entity that loads the configured sources' extracts."""

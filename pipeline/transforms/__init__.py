@@ -1,0 +1,1 @@
+"""Transforms: the dbt project (transforms/) as Dagster assets."""
