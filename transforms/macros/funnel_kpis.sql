@@ -1,32 +1,22 @@
 {#-
-    Base, goal and conversion per (view, period, stage) from the four stage tables.
+    Base, goal and conversion per (view, period, stage) from the stage tables of the registry (macros/registry.sql).
     period: the macro (month_start or fiscal_quarter_start) that maps an instant to the first day
     of its period; step: the period length as an interval.
 
     period view: base = entries in the period, goal = forward hand-overs dated in the period.
     cohort view: base = entries in the period, goal = those of them that advanced by the as-of instant.
     base = base_handover (handed over by the previous stage) + base_direct (started in this stage).
-    Period-view rows carry the period's targets (stg_goals__funnel_targets), goal attainment, and a
+    Period-view rows carry the period's targets (stg_reference__funnel_targets), goal attainment, and a
     status: met / missed for closed periods; on_track / at_risk for the open period, by projecting its
-    goal to the period's end over business days (stg_goals__business_calendar); no_target otherwise.
+    goal to the period's end over business days (stg_reference__business_calendar); no_target otherwise.
 -#}
 {% macro funnel_kpis(period, step) %}
 
 with stage_rows as (
-    {%- for stage in ['marketing', 'inside_sales', 'field_sales', 'customer_success'] %}
-    select
-        '{{ stage }}' as stage,
-        {{ loop.index }} as stage_order,
-        entry_type,
-        outcome,
-        {{ period('entered_at') }} as entered_period,
-        {{ period('advanced_at') }} as advanced_period,
-        {{ period('dropped_at') }} as dropped_period
-    from {{ ref('stage_' ~ stage) }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    {{ union_stage_tables(
+        "entry_type, outcome, " ~ period('entered_at') ~ " as entered_period, "
+        ~ period('advanced_at') ~ " as advanced_period, " ~ period('dropped_at') ~ " as dropped_period"
+    ) }}
 ),
 
 as_of as (
@@ -43,7 +33,7 @@ targets as (
         stage,
         sum(target_base) as target_base,
         sum(target_goal) as target_goal
-    from {{ ref('stg_goals__funnel_targets') }}
+    from {{ ref('stg_reference__funnel_targets') }}
     group by all
 ),
 
@@ -52,15 +42,14 @@ pace as (
         {{ period(date_to_instant('calendar.day')) }} as period_start,
         count_if(calendar.is_business_day) as business_days,
         count_if(calendar.is_business_day and calendar.day <= as_of.as_of_date) as business_days_elapsed
-    from {{ ref('stg_goals__business_calendar') }} as calendar
+    from {{ ref('stg_reference__business_calendar') }} as calendar
     cross join as_of
     where {{ period(date_to_instant('calendar.day')) }} = as_of.as_of_period
     group by all
 ),
 
 stages as (
-    select * from (values ('marketing', 1), ('inside_sales', 2), ('field_sales', 3), ('customer_success', 4))
-        as stage_list (stage, stage_order)
+    {{ stage_list() }}
 ),
 
 periods as (

@@ -3,7 +3,7 @@
     MRR at the start and end of the month, the MRR movements between them (new, expansion, contraction,
     churn; per account, from int_account_mrr_monthly), logo churn, renewal rate (継続率), GRR, NRR, and
     LTV = ARPA × gross margin ÷ monthly logo churn, both over the trailing 12 months so a quiet month
-    does not swing it. var('gross_margin') sets the margin.
+    does not swing it. improvement.yml's gross_margin sets the margin.
 -#}
 
 with account_months as (
@@ -130,6 +130,7 @@ select
     cast(start_mrr - contraction_mrr - churned_mrr + expansion_mrr as double) / nullif(start_mrr, 0) as nrr,
     arpa_12m,
     logo_churn_rate_12m,
-    arpa_12m * {{ var('gross_margin') }} / nullif(logo_churn_rate_12m, 0) as ltv
+    arpa_12m * settings.gross_margin / nullif(logo_churn_rate_12m, 0) as ltv
 from rolling_rates
+cross join {{ ref('stg_reference__improvement_settings') }} as settings
 order by period_start, segment

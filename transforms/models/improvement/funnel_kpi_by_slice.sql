@@ -7,14 +7,14 @@
 -#}
 {%- set dimensions = ['source', 'campaign_id', 'owner_id', 'segment', 'industry'] %}
 {%- set grains = {'month': month_start, 'fiscal_quarter': fiscal_quarter_start} %}
-{#- Field sales learns an account's segment and industry from the CRM, which only has won accounts: sliced by
-    them, lost deals would all fall under '(none)' and every segment would look like a sure win. -#}
-{%- set unknown_at_entry = {'field_sales': ['segment', 'industry']} %}
+{#- A stage's rows are cut only by what an entry knows when it enters (the registry's `slices`): field sales
+    learns an account's segment and industry from the CRM, which only has won accounts; sliced by them, lost
+    deals would all fall under '(none)' and every segment would look like a sure win. -#}
 
 with stage_rows as (
-    {%- for stage in ['marketing', 'inside_sales', 'field_sales', 'customer_success'] %}
+    {%- for stage in funnel_stages() %}
     select
-        '{{ stage }}' as stage,
+        '{{ stage.name }}' as stage,
         {{ loop.index }} as stage_order,
         entry_type,
         outcome,
@@ -22,10 +22,10 @@ with stage_rows as (
         advanced_at,
         dropped_at,
         {%- for dimension in dimensions %}
-        {{ dimension if dimension not in unknown_at_entry.get(stage, []) else 'cast(null as varchar) as ' ~ dimension }}
+        {{ dimension if dimension | replace('_id', '') in stage.slices else 'cast(null as varchar) as ' ~ dimension }}
         {{- ',' if not loop.last }}
         {%- endfor %}
-    from {{ ref('stage_' ~ stage) }}
+    from {{ stage_table(stage) }}
     {%- if not loop.last %}
     union all
     {%- endif %}

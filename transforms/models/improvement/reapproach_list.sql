@@ -1,7 +1,7 @@
 {#-
     失注の再アプローチ: every closed-lost new-business opportunity and every recycled or disqualified SFA lead,
     with the date it becomes eligible for another approach (lost date + the wait for its reason, from
-    var('reapproach_wait_days'), else var('reapproach_default_wait_days')) and what happened since:
+    improvement.yml: reapproach.wait_days_by_reason, else reapproach.default_wait_days) and what happened since:
     a later new-business opportunity on the same account (for a lost deal) or a later SFA lead for the
     same MA lead (for a lead) is a re-approach; the first of them is the record's re-approach, won when that
     opportunity, or the one that later lead converted into, was closed won by the as-of instant (so a win
@@ -9,11 +9,11 @@
 -#}
 
 with field_sales as (
-    select * from {{ ref('stage_field_sales') }}
+    select * from {{ ref('field_sales_entries') }}
 ),
 
 inside_sales as (
-    select * from {{ ref('stage_inside_sales') }}
+    select * from {{ ref('inside_sales_entries') }}
 ),
 
 as_of as (
@@ -21,14 +21,11 @@ as_of as (
 ),
 
 waits as (
-    select * from (values
-        {%- for reason, days in var('reapproach_wait_days').items() %}
-        ('{{ reason | lower | replace("'", "''") }}', {{ days | int }}){{ ',' if not loop.last }}
-        {%- else %}
-        (null, null)
-        {%- endfor %}
-    ) as configured (reason, wait_days)
-    where reason is not null
+    select * from {{ ref('stg_reference__reapproach_waits') }}
+),
+
+settings as (
+    select * from {{ ref('stg_reference__improvement_settings') }}
 ),
 
 lost_deals as (
@@ -107,12 +104,13 @@ candidates as (
 scheduled as (
     select
         candidates.*,
-        coalesce(waits.wait_days, {{ var('reapproach_default_wait_days') | int }}) as wait_days,
+        coalesce(waits.wait_days, settings.reapproach_default_wait_days) as wait_days,
         cast({{ local_time('candidates.lost_at') }} as date)
-            + coalesce(waits.wait_days, {{ var('reapproach_default_wait_days') | int }}) as eligible_on,
+            + coalesce(waits.wait_days, settings.reapproach_default_wait_days) as eligible_on,
         as_of.as_of_date
     from candidates
     cross join as_of
+    cross join settings
     left join waits on waits.reason = lower(candidates.reason)
 )
 

@@ -7,12 +7,12 @@
 -#}
 
 with inside_sales as (
-    select * from {{ ref('stage_inside_sales') }}
+    select * from {{ ref('inside_sales_entries') }}
     where entry_type = 'handover' and mql_score is not null
 ),
 
 field_sales as (
-    select * from {{ ref('stage_field_sales') }}
+    select * from {{ ref('field_sales_entries') }}
 ),
 
 leads as (

@@ -2,7 +2,7 @@
     Speed to lead: from the MQL's arrival in the SFA (received_at) to inside sales' first contact, per month
     of arrival and owner. The SLA is var('speed_to_lead_sla_business_days') business days (default 1): first
     contact is due at the arrival's time of day that many business days after the arrival day; for an arrival on
-    a weekend or holiday the clock starts when the next business day begins (stg_goals__business_calendar), so it
+    a weekend or holiday the clock starts when the next business day begins (stg_reference__business_calendar), so it
     is due at 00:00 that many business days after that day. A lead not contacted
     by the as-of instant breaches once its deadline has passed.
 -#}
@@ -15,7 +15,7 @@ with leads as (
         owner_id,
         {{ local_time('received_at') }} as arrived_local,
         {{ local_time('first_contact_at') }} as contacted_local
-    from {{ ref('stage_inside_sales') }}
+    from {{ ref('inside_sales_entries') }}
     where entry_type = 'handover'
 ),
 
@@ -25,7 +25,7 @@ as_of as (
 
 business_days as (
     select day, row_number() over (order by day) as business_day_number
-    from {{ ref('stg_goals__business_calendar') }}
+    from {{ ref('stg_reference__business_calendar') }}
     where is_business_day
 ),
 
@@ -37,7 +37,7 @@ calendar as (
         calendar.is_business_day,
         count(business_days.day) over (order by calendar.day rows between unbounded preceding and current row)
             + case when calendar.is_business_day then 0 else 1 end as business_day_number
-    from {{ ref('stg_goals__business_calendar') }} as calendar
+    from {{ ref('stg_reference__business_calendar') }} as calendar
     left join business_days on business_days.day = calendar.day
 ),
 

@@ -4,13 +4,7 @@
 -#}
 
 with stage_rows as (
-    {%- for stage in ['marketing', 'inside_sales', 'field_sales', 'customer_success'] %}
-    select '{{ stage }}' as stage, {{ loop.index }} as stage_order, entered_month, outcome, days_in_stage
-    from {{ ref('stage_' ~ stage) }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    {{ union_stage_tables('entered_month, outcome, days_in_stage') }}
 )
 
 select

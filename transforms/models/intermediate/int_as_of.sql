@@ -1,7 +1,7 @@
 {#-
     The single as-of instant every stage table and mart is computed at. Events after it are treated
     as not having happened yet, so a past as-of rebuilds a past period to the same numbers.
-    var('as_of'): null (the latest event in the data), a date (its end, in the reporting time zone),
+    var('as_of') (FUNNEL_AS_OF): empty (the latest event in the data), a date (its end, in the reporting zone),
     or a timestamp (with an offset, or else read in the reporting time zone).
 -#}
 {%- set as_of = var('as_of') -%}
@@ -24,7 +24,7 @@ latest as (
 )
 
 select
-    {% if as_of is none -%}
+    {% if not as_of -%}
     latest_event_at as as_of,
     {%- elif as_of | string | length == 10 -%}
     {{ date_to_instant("cast('" ~ as_of ~ "' as date) + 1") }} - interval 1 microsecond as as_of,

@@ -3,17 +3,18 @@
     months before), and what each shortfall costs downstream: the missing goal of the stage, carried
     through the later stages' planned (or historic) rates into won deals and revenue. Stages are ranked
     by that cost; the bottleneck of a month is the stage whose conversion fell furthest below plan
-    (relative to the plan). Customer success is downstream of the win, so it has no won-deal cost.
+    (relative to the plan). Stages after the won deal (the registry's `wins` stage) have no won-deal cost.
 -#}
+{%- set win = win_stage_order() %}
 
 with kpis as (
     select * from {{ ref('funnel_kpi_monthly') }}
-    where view = 'period' and stage <> 'customer_success'
+    where view = 'period' and stage_order <= {{ win }}
 ),
 
 deal_sizes as (
     select month as period_start, max(average_deal_size) as average_deal_size
-    from {{ ref('stg_goals__funnel_targets') }}
+    from {{ ref('stg_reference__funnel_targets') }}
     group by all
 ),
 
@@ -29,10 +30,11 @@ history as (
 downstream as (
     select
         kpis.period_start,
-        max(case when kpis.stage = 'inside_sales' then kpis.target_conversion_rate end) as inside_sales_planned,
-        max(case when kpis.stage = 'field_sales' then kpis.target_conversion_rate end) as field_sales_planned,
-        max(case when kpis.stage = 'inside_sales' then history.historic_rate end) as inside_sales_historic,
-        max(case when kpis.stage = 'field_sales' then history.historic_rate end) as field_sales_historic
+        {%- for order in range(1, win + 1) %}
+        max(case when kpis.stage_order = {{ order }} then kpis.target_conversion_rate end) as planned_rate_{{ order }},
+        max(case when kpis.stage_order = {{ order }} then history.historic_rate end) as historic_rate_{{ order }}
+        {{- ',' if not loop.last }}
+        {%- endfor %}
     from kpis
     inner join history on history.period_start = kpis.period_start and history.stage = kpis.stage
     group by all
@@ -51,16 +53,16 @@ gaps as (
         kpis.conversion_rate / nullif(kpis.target_conversion_rate, 0) - 1 as relative_gap,
         greatest(kpis.target_conversion_rate - kpis.conversion_rate, 0) * kpis.base as goal_shortfall,
         greatest(history.historic_rate - kpis.conversion_rate, 0) * kpis.base as goal_shortfall_vs_history,
-        case kpis.stage
-            when 'marketing' then downstream.inside_sales_planned * downstream.field_sales_planned
-            when 'inside_sales' then downstream.field_sales_planned
-            else 1
-        end as planned_wins_per_goal,
-        case kpis.stage
-            when 'marketing' then downstream.inside_sales_historic * downstream.field_sales_historic
-            when 'inside_sales' then downstream.field_sales_historic
-            else 1
-        end as historic_wins_per_goal,
+        {#- a goal of stage k turns into won deals through the rates of the stages after it, up to the win -#}
+        {%- for kind in ['planned', 'historic'] %}
+        case kpis.stage_order
+            {%- for order in range(1, win + 1) %}
+            when {{ order }} then {% for later in range(order + 1, win + 1) -%}
+                downstream.{{ kind }}_rate_{{ later }}{{ ' * ' if not loop.last }}
+            {%- else %}1{% endfor %}
+            {%- endfor %}
+        end as {{ kind }}_wins_per_goal,
+        {%- endfor %}
         deal_sizes.average_deal_size
     from kpis
     inner join history on history.period_start = kpis.period_start and history.stage = kpis.stage

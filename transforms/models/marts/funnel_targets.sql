@@ -1,7 +1,7 @@
 {#- The monthly targets back-calculated from targets.yml, one row per month and stage. -#}
 
 with targets as (
-    select * from {{ ref('stg_goals__funnel_targets') }}
+    select * from {{ ref('stg_reference__funnel_targets') }}
 )
 
 select

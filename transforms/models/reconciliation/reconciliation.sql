@@ -13,11 +13,8 @@ as_of as (
 ),
 
 handoffs as (
-    select * from (values
-        {%- for name, rule in var('reconciliation').items() %}
-        ('{{ name }}', {{ loop.index }}, {{ rule['tolerance'] }}){{ ',' if not loop.last }}
-        {%- endfor %}
-    ) as handoff_list (handoff, handoff_order, tolerance)
+    select rules.handoff, rules.handoff_order, rules.tolerance
+    from {{ ref('stg_reference__reconciliation_rules') }} as rules
 ),
 
 months as (

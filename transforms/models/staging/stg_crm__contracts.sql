@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'crm_contracts') }}
+    {{ newest_records(source('crm', 'contracts'), ['contract_id']) }}
 ),
 
 renamed as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'crm_customers') }}
+    {{ newest_records(source('crm', 'customers'), ['account_id']) }}
 ),
 
 renamed as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'ma_leads') }}
+    {{ newest_records(source('ma', 'leads'), ['lead_id']) }}
 ),
 
 renamed as (

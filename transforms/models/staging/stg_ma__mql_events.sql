@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'ma_mql_events') }}
+    {{ newest_records(source('ma', 'mql_events'), ['lead_id', 'mql_at']) }}
 ),
 
 numbered as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'sfa_leads') }}
+    {{ newest_records(source('sfa', 'leads'), ['lead_id']) }}
 ),
 
 renamed as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'sfa_opportunities') }}
+    {{ newest_records(source('sfa', 'opportunities'), ['opportunity_id']) }}
 ),
 
 renamed as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'business_calendar') }}
+    select * from {{ source('reference', 'business_calendar') }}
 )
 
 select

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'funnel_targets') }}
+    select * from {{ source('reference', 'funnel_targets') }}
 )
 
 select

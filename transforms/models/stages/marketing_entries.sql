@@ -5,7 +5,7 @@
 -#}
 
 with entries as (
-    select * from {{ ref('int_marketing_entries') }}
+    select * from {{ ref('int_marketing_cycles') }}
 ),
 
 mql_events as (

@@ -1,0 +1,105 @@
+"""Reading a configuration file into a typed model, with errors that name the file, the key path and the line.
+
+Every configuration file (the funnel registry, sources, targets, quality, improvement, hypotheses) is YAML
+validated by a pydantic model that rejects unknown keys. PyYAML's composer keeps each node's position, so a
+validation error at `lag_days.marketing` can say on which line of which file that key is; all errors of a file
+are reported at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+import yaml
+
+Model = TypeVar("Model", bound=pydantic.BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid; str() is the message an operator reads."""
+
+
+class Strict(pydantic.BaseModel):
+    """Base of every configuration model: unknown keys are errors, values are not coerced across types."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _lines(node: yaml.Node, path: tuple, out: dict[tuple, int]) -> None:
+    """Map every key path of a composed YAML document to the 1-based line it starts on."""
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            out[(*path, key.value)] = key.start_mark.line + 1
+            _lines(value, (*path, key.value), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*path, i), out)
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
+    """The document and the line of each key path; a missing or malformed file is a ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _lines(node, (), lines)
+    return document, lines
+
+
+def _key(location: tuple) -> str:
+    parts = []
+    for part in location:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts) or "(top level)"
+
+
+def _line(location: tuple, lines: dict[tuple, int]) -> int | None:
+    """The line of the deepest key of `location` the document has (pydantic adds names of union members)."""
+    for end in range(len(location), -1, -1):
+        if location[:end] in lines:
+            return lines[location[:end]]
+    return None
+
+
+def format_errors(path: Path, error: pydantic.ValidationError, lines: dict[tuple, int]) -> str:
+    """One line per problem: `file, line N: key.path: what is wrong`."""
+    messages = []
+    for problem in error.errors(include_url=False):
+        location = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        line = _line(location, lines)
+        where = f"{path}, line {line}" if line else str(path)
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (a typo?)"
+        messages.append(f"{where}: {_key(location)}: {message}")
+    return "\n".join(dict.fromkeys(messages))
+
+
+def validate(model: type[Model], document: Any, path: Path, lines: dict[tuple, int],
+             context: dict | None = None) -> Model:
+    """`document` as `model`, or a ConfigError listing every problem with its line."""
+    try:
+        return model.model_validate({} if document is None else document, context=context)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(format_errors(path, exc, lines)) from None
+
+
+def load(model: type[Model], path: Path, context: dict | None = None) -> Model:
+    """Read and validate one configuration file."""
+    document, lines = read_yaml(path)
+    return validate(model, document, path, lines, context)
