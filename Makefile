@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 # Where the pipeline reads extracts and writes the warehouse (see docs/configuration.md).
 export FUNNEL_LANDING_DIR ?= data/landing
-export FUNNEL_WAREHOUSE ?= warehouse/funnel.duckdb
+export FUNNEL_WAREHOUSE ?= warehouse/themodel.duckdb
 # Runs of `make run` are recorded here, so `make ui` shows them; dagster.yaml serialises warehouse writers.
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
@@ -35,7 +35,7 @@ test: setup chromium
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 ui: setup
-	$(BIN)/python -m pipeline.transforms.assets --prepare
+	$(BIN)/python -m pipeline.transforms.project --prepare
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: setup

@@ -43,7 +43,7 @@ from pipeline.ingest.assets import ingest_assets  # noqa: E402
 from pipeline.config.settings import PROJECT_ROOT, Settings  # noqa: E402
 from pipeline.ingest.sources.loader import load_entity  # noqa: E402
 from pipeline.ingest.sources.mapping import landing_layout, load_mapping  # noqa: E402
-from pipeline.transforms.assets import dbt_project, dbt_resource  # noqa: E402
+from pipeline.transforms.project import dbt_project, dbt_resource  # noqa: E402
 
 TARGET_SECONDS_1M = 60.0
 MAPPING_INGEST_MAX_RATIO = 1.2  # the mapping path may take at most 20 % longer than the canonical one
@@ -117,20 +117,20 @@ def run_job(defs: dg.Definitions, name: str) -> dict[str, float]:
 
 
 def gx_at_scale(work: Path, rows: int) -> int:
-    """Validate the raw.ma_leads suite over a generated table of `rows` rows; return the rows validated."""
+    """Validate the extracted.ma_leads suite over a generated table of `rows` rows; return the rows validated."""
     from pipeline.quality.gx_checks import load_suites, validate
 
     warehouse = work / "gx-scale.duckdb"
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema raw")
         con.execute(f"""
-            create table raw.ma_leads as
+            create table extracted.ma_leads as
             select lpad(cast(i as varchar), 10, '0') as lead_id, 'lead' || i || '@example.co.jp' as email,
                    'Company ' || (i % 100000) as company,
                    timestamptz '2024-01-01 00:00:00+09' + to_seconds(i % 63072000) as created_at,
                    'web_form' as source, 'CMP-' || (i % 500) as campaign_id
             from range({rows}) as r(i)""")
-    suite = next(s for s in load_suites() if s.name == "raw.ma_leads")
+    suite = next(s for s in load_suites() if s.name == "extracted.ma_leads")
     result = validate(suite, str(warehouse))
     if not result.passed:
         raise SystemExit(f"GX at scale failed: {result.metadata['failed'].value}")
@@ -211,7 +211,7 @@ def main() -> None:
 
     # Both runs write the same file (emptied in between), so dbt sees the same vars; a warm-up parse
     # leaves dbt's partial-parse state as a repeated `make run` finds it.
-    full = work / "funnel.duckdb"
+    full = work / "themodel.duckdb"
     warm_up = Settings(landing_dir=str(landing), warehouse_path=str(full)).dbt_vars()
     dbt_resource().cli(["parse", "--vars", json.dumps(warm_up)], target_path=dbt_project.target_path).wait()
     with PeakMemory() as bare_memory:
@@ -219,7 +219,7 @@ def main() -> None:
     full.unlink()
     with PeakMemory() as full_memory:
         started = time.perf_counter()
-        run_job(definitions(full), "funnel_job")
+        run_job(definitions(full), "refresh")
         full_seconds = time.perf_counter() - started
     ingest = sum(t for step, t in bare_steps.items() if step.startswith("raw__"))
     dbt = sum(t for step, t in bare_steps.items() if not step.startswith("raw__"))

@@ -1,22 +1,24 @@
-"""All Dagster definitions of the funnel, assembled in one place (loaded by workspace.yaml)."""
+"""All Dagster definitions, assembled in one place from the concerns (loaded by workspace.yaml)."""
 
 import dagster as dg
 
 from pipeline.alerts.goal_alerts import alert_assets, alert_sensors, alerts_job
-from pipeline.goals.targets import goal_assets
-from pipeline.quality.gx_checks import build_gx_checks
 from pipeline.analysis.hypotheses import hypothesis_tests
-from pipeline.ingest.assets import ingest_assets
-from pipeline.serving.publish import published_marts
-from pipeline.quality.reconciliation import quality_checks
-from pipeline.serving.report import funnel_report
+from pipeline.config.reference import reference_assets
 from pipeline.config.settings import Settings
-from pipeline.transforms.assets import dbt_resource, funnel_dbt_models, funnel_kpi_marts
-from pipeline.warehouse import Warehouse
+from pipeline.goals.targets import goal_assets
+from pipeline.ingest.assets import ingest_assets
+from pipeline.quality.gx_checks import build_gx_checks
+from pipeline.quality.reconciliation import quality_checks
+from pipeline.serving.publish import published_marts
+from pipeline.serving.report import funnel_report
+from pipeline.transforms.assets import dbt_models, kpi_marts
+from pipeline.transforms.project import dbt_resource
+from pipeline.warehouse.resource import Warehouse
 
-#: Materializes everything but the alert history: ingest -> staging -> funnel -> marts -> serving, with every check.
-funnel_job = dg.define_asset_job(
-    "funnel_job",
+#: The main job: everything but the alert history, from the landing folder to the published marts and the report.
+refresh = dg.define_asset_job(
+    "refresh",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*alert_assets),
     description="Every asset and check, from the landing folder to the published marts and the report.",
 )
@@ -25,10 +27,10 @@ funnel_job = dg.define_asset_job(
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
     return dg.Definitions(
-        assets=[*ingest_assets, *goal_assets, funnel_dbt_models, funnel_kpi_marts, hypothesis_tests, published_marts,
-                funnel_report, *alert_assets],
+        assets=[*ingest_assets, *goal_assets, *reference_assets, dbt_models, kpi_marts, hypothesis_tests,
+                published_marts, funnel_report, *alert_assets],
         asset_checks=[*quality_checks, *build_gx_checks()],
-        jobs=[funnel_job, alerts_job],
+        jobs=[refresh, alerts_job],
         sensors=alert_sensors,
         resources={
             "settings": settings,

@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 
 from demo import generator as demo
-from pipeline.ingest.contract import STAGES
+from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
 from pipeline.ingest.sources.mapping import landing_layout, load_sources, matched_files
 
@@ -34,10 +34,10 @@ def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> b
 
 
 def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    """Run funnel_job (every asset and check) in this process; steps run one at a time."""
+    """Run refresh (every asset and check) in this process; steps run one at a time."""
     from pipeline.definitions import build_definitions  # parses the dbt project on first import
 
-    job = build_definitions(settings).resolve_job_def("funnel_job")
+    job = build_definitions(settings).resolve_job_def("refresh")
     return job.execute_in_process(
         instance=instance,
         raise_on_error=False,
@@ -94,7 +94,7 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
         lines.append(
             f"{period_start:%Y-%m} {stage:<17} {base:>8,} {handover:>9,} {direct:>7,} {goal:>7,} {_pct(rate):>11}"
             f" {_num(target):>7} {_pct(attainment):>7} {_num(projected):>9}  {status}")
-        if stage == STAGES[-1]:
+        if stage == funnel().stage_names[-1]:
             lines.append("")
     return "\n".join(lines).rstrip()
 

@@ -38,7 +38,7 @@ def materialize(landing: Path, warehouse: Path, **overrides) -> Materialized:
     from pipeline.definitions import build_definitions
 
     settings = Settings(landing_dir=str(landing), warehouse_path=str(warehouse), **overrides)
-    job = build_definitions(settings).resolve_job_def("funnel_job")
+    job = build_definitions(settings).resolve_job_def("refresh")
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     return Materialized(settings, result)
 
@@ -53,7 +53,7 @@ def demo_landing(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_run(demo_landing, tmp_path_factory) -> Materialized:
     """The plain demo extracts, as `make run` materializes them."""
-    run = materialize(demo_landing, tmp_path_factory.mktemp("warehouse") / "funnel.duckdb")
+    run = materialize(demo_landing, tmp_path_factory.mktemp("warehouse") / "themodel.duckdb")
     assert run.result.success, "materializing the demo extracts failed"
     return run
 

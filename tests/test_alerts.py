@@ -47,7 +47,7 @@ class Receiver:
 def published_copy(demo_run, tmp_path) -> Settings:
     folder = tmp_path / "warehouse"
     shutil.copytree(Path(demo_run.settings.warehouse_path).parent, folder)
-    return Settings(landing_dir=demo_run.settings.landing_dir, warehouse_path=str(folder / "funnel.duckdb"))
+    return Settings(landing_dir=demo_run.settings.landing_dir, warehouse_path=str(folder / "themodel.duckdb"))
 
 
 def _evaluate(instance, settings, cursor):
@@ -97,7 +97,7 @@ def test_each_alert_arrives_exactly_once_after_failures_and_a_recovery_once(publ
             run = defs.resolve_job_def("alerts_job").execute_in_process(run_config=request.run_config, instance=instance)
             assert run.success
     with duckdb.connect(published_copy.warehouse_path) as con:
-        rows = con.execute("select kind, delivery_status, attempts from marts.alerts").fetchall()
+        rows = con.execute("select kind, delivery_status, attempts from alerting.alerts").fetchall()
     assert len(rows) == len(bad) + 1
     assert all(status == "delivered" for _, status, _ in rows)
     assert sorted(attempts for _, _, attempts in rows)[-2:] == [2, 2]
@@ -123,7 +123,7 @@ def test_a_failed_run_is_reported_to_on_call(tmp_path, monkeypatch):
     monkeypatch.setenv("FUNNEL_ALERT_URLS", receiver.url)
     settings = Settings(landing_dir=str(tmp_path / "empty"), warehouse_path=str(tmp_path / "w.duckdb"))
     defs = build_definitions(settings)
-    leads = defs.resolve_assets_def(dg.AssetKey(["raw", "ma_leads"]))
+    leads = defs.resolve_assets_def(dg.AssetKey(["extracted", "ma_leads"]))
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize([leads], instance=instance, raise_on_error=False)
         assert not result.success

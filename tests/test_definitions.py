@@ -11,7 +11,7 @@ DBT_MODELS = {
                 "stg_crm__customers", "stg_crm__contracts", "stg_goals__funnel_targets", "stg_goals__business_calendar"],
     "funnel": ["int_as_of", "int_marketing_entries", "int_lead_handovers", "int_customer_first_terms",
                "int_handover_pairs", "int_account_mrr_monthly",
-               "stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"],
+               "marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],
     "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "stage_velocity",
               "speed_to_lead", "reconciliation", "reconciliation_exceptions",
               "funnel_kpi_by_slice", "reapproach_list", "reapproach_outcomes", "customer_success_monthly",
@@ -26,9 +26,9 @@ def _specs():
 def test_definitions_load_with_every_asset_in_its_group():
     dg.Definitions.validate_loadable(defs)
     specs = _specs()
-    expected = {dg.AssetKey(["raw", e.table]): "ingest" for e in ENTITIES}
-    expected |= {dg.AssetKey(["raw", "funnel_targets"]): "goals", dg.AssetKey(["raw", "business_calendar"]): "goals",
-                 dg.AssetKey(["marts", "alerts"]): "alerts", dg.AssetKey(["raw", "hypothesis_tests"]): "improvement"}
+    expected = {dg.AssetKey(["extracted", e.table]): "ingest" for e in ENTITIES}
+    expected |= {dg.AssetKey(["reference", "funnel_targets"]): "goals", dg.AssetKey(["reference", "business_calendar"]): "goals",
+                 dg.AssetKey(["marts", "alerts"]): "alerts", dg.AssetKey(["analysis", "hypothesis_tests"]): "improvement"}
     expected |= {dg.AssetKey([group, m]): group for group, models in DBT_MODELS.items() for m in models}
     expected |= {dg.AssetKey(["serving", "published_marts"]): "serving", dg.AssetKey(["serving", "funnel_report"]): "serving"}
     assert {key: spec.group_name for key, spec in specs.items()} == expected
@@ -37,9 +37,9 @@ def test_definitions_load_with_every_asset_in_its_group():
 def test_lineage_runs_ingest_to_staging_to_funnel_to_marts():
     specs = _specs()
     deps = {key: {d.asset_key for d in spec.deps} for key, spec in specs.items()}
-    assert dg.AssetKey(["raw", "ma_leads"]) in deps[dg.AssetKey(["staging", "stg_ma__leads"])]
-    assert dg.AssetKey(["staging", "stg_ma__mql_events"]) in deps[dg.AssetKey(["funnel", "stage_marketing"])]
-    assert dg.AssetKey(["funnel", "stage_customer_success"]) in deps[dg.AssetKey(["marts", "funnel_kpi_monthly"])]
+    assert dg.AssetKey(["extracted", "ma_leads"]) in deps[dg.AssetKey(["staging", "stg_ma__leads"])]
+    assert dg.AssetKey(["staging", "stg_ma__mql_events"]) in deps[dg.AssetKey(["stages", "marketing_entries"])]
+    assert dg.AssetKey(["stages", "customer_success_entries"]) in deps[dg.AssetKey(["marts", "funnel_kpi_monthly"])]
 
 
 def test_every_dbt_test_is_an_asset_check():
@@ -54,7 +54,7 @@ def test_every_dbt_test_is_an_asset_check():
 
 
 def test_every_writer_is_in_the_single_warehouse_pool():
-    job = defs.resolve_job_def("funnel_job")
+    job = defs.resolve_job_def("refresh")
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
     # the report reads only the published copy, never the warehouse file, so it need not wait for writers
     assert pools.pop("serving__funnel_report") is None

@@ -7,12 +7,12 @@ from pipeline.ingest.contract import ENTITIES
 from pipeline.definitions import defs
 from pipeline.quality.gx_checks import CHECK_NAME, load_suites, validate
 
-STAGES = ["stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"]
+STAGES = ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"]
 
 
 def test_every_raw_entity_and_stage_table_has_a_suite_run_as_an_asset_check():
     suites = {s.asset_key for s in load_suites()}
-    expected = {dg.AssetKey(["raw", e.table]) for e in ENTITIES} | {dg.AssetKey(["funnel", s]) for s in STAGES}
+    expected = {dg.AssetKey(["extracted", e.table]) for e in ENTITIES} | {dg.AssetKey(["funnel", s]) for s in STAGES}
     assert expected <= suites
     checks = {k.asset_key for k in defs.resolve_asset_graph().asset_check_keys if k.name == CHECK_NAME}
     assert checks == suites
@@ -33,7 +33,7 @@ def test_a_suite_reports_each_broken_expectation_with_counts_and_samples(tmp_pat
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema raw")
         con.execute("""
-            create table raw.sfa_opportunities as select * from (values
+            create table extracted.sfa_opportunities as select * from (values
                 ('006A', '00QA', '001A', 'u', 'new_business', timestamptz '2024-04-01 00:00:00+00', 'Closed Won',
                  true, true, timestamptz '2024-05-01 00:00:00+00', 100.0, 'JPY', null),
                 ('006A', null, '001B', 'u', 'new_business', timestamptz '2024-04-02 00:00:00+00', 'Proposal',
@@ -43,7 +43,7 @@ def test_a_suite_reports_each_broken_expectation_with_counts_and_samples(tmp_pat
             ) as t (opportunity_id, lead_id, account_id, owner_id, type, created_at, stage_name, is_closed, is_won,
                     closed_at, amount, currency, lost_reason)
         """)
-    suite = next(s for s in load_suites() if s.name == "raw.sfa_opportunities")
+    suite = next(s for s in load_suites() if s.name == "extracted.sfa_opportunities")
     result = validate(suite, str(warehouse))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     failed = {f["expectation"]: f for f in result.metadata["failed_details"].value}

@@ -87,10 +87,10 @@ def test_hostile_case(name, tmp_path):
     assert (file.loaded, file.quarantined) == (expect["loaded"], expect["quarantined"])
     # nothing lost, nothing doubled: every data row is loaded, quarantined or excluded by the mapping's filter
     assert file.loaded + file.quarantined + file.excluded == data_rows(case) == file.data_rows
-    landed = con.execute(f"SELECT count(*) FROM landed.{entity.table}").fetchall()[0][0]
+    landed = con.execute(f"SELECT count(*) FROM extracted.{entity.table}").fetchall()[0][0]
     raw = con.execute(f"SELECT count(*) FROM raw.{entity.table}").fetchall()[0][0]
     assert landed == file.loaded and raw == file.loaded - expect.get("duplicates", 0) == result.rows
-    quarantine = con.execute("SELECT line, reason, raw_line FROM raw.quarantine ORDER BY line").fetchall()
+    quarantine = con.execute("SELECT line, reason, raw_line FROM extracted.quarantine ORDER BY line").fetchall()
     assert len(quarantine) == file.quarantined == len(expect.get("reasons", []))
     for (line, reason, raw_line), (want_line, want_reason) in zip(quarantine, expect.get("reasons", [])):
         assert line == want_line and want_reason in reason, (line, reason)

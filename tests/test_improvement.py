@@ -25,9 +25,9 @@ def test_stage_velocity_matches_the_stage_tables(demo_run):
 
 def test_speed_to_lead_breaches_follow_the_business_day_sla(demo_run):
     leads = demo_run.query("""
-        select owner_id, received_at, first_contact_at from funnel.funnel.stage_inside_sales
+        select owner_id, received_at, first_contact_at from funnel.stages.inside_sales_entries
         where entry_type = 'handover'""")
-    as_of = demo_run.query("select as_of from funnel.funnel.int_as_of")["as_of"][0]
+    as_of = demo_run.query("select as_of from funnel.intermediate.int_as_of")["as_of"][0]
     arrived = pd.to_datetime(leads["received_at"], utc=True).dt.tz_convert(TZ).dt.tz_localize(None)
     contacted = pd.to_datetime(leads["first_contact_at"], utc=True).dt.tz_convert(TZ).dt.tz_localize(None)
     off = sorted(np.datetime64(d) for d in holidays.Japan(years=range(2023, 2028)))

@@ -32,7 +32,7 @@ def _load(con, landing: Path, sources=None):
 
 
 def _raw(con) -> list[tuple]:
-    return con.execute("SELECT lead_id, company, _source_file FROM raw.ma_leads ORDER BY lead_id").fetchall()
+    return con.execute("SELECT lead_id, company, _source_file FROM extracted.ma_leads ORDER BY lead_id").fetchall()
 
 
 def test_unchanged_files_are_skipped_changed_replace_their_rows_new_append_and_removed_leave(tmp_path):
@@ -40,12 +40,12 @@ def test_unchanged_files_are_skipped_changed_replace_their_rows_new_append_and_r
     april = _write(landing, "2024-04.csv", _lead("0001"), _lead("0002"))
     first = _load(con, landing)
     assert [f.action for f in first.files] == ["new"] and first.rows == 2
-    log = con.execute("SELECT file, sha256, data_rows, loaded_rows FROM raw.load_log").fetchall()
+    log = con.execute("SELECT file, sha256, data_rows, loaded_rows FROM extracted.load_log").fetchall()
     assert log == [("ma/leads/2024-04.csv", sha256(april), 2, 2)]
 
     again = _load(con, landing)
     assert [f.action for f in again.files] == ["unchanged"]
-    assert con.execute("SELECT count(*) FROM raw.load_log").fetchall() == [(1,)]
+    assert con.execute("SELECT count(*) FROM extracted.load_log").fetchall() == [(1,)]
     assert _raw(con) == [("0001", "A", "ma/leads/2024-04.csv"), ("0002", "A", "ma/leads/2024-04.csv")]
 
     _write(landing, "2024-05.csv", _lead("0003"))  # next month's export appends
@@ -60,18 +60,18 @@ def test_unchanged_files_are_skipped_changed_replace_their_rows_new_append_and_r
     assert sorted((f.file, f.action) for f in fourth.files) == [("ma/leads/2024-04.csv", "removed"),
                                                                  ("ma/leads/2024-05.csv", "unchanged")]
     assert _raw(con) == [("0003", "A", "ma/leads/2024-05.csv")]
-    assert con.execute("SELECT file FROM raw.load_log").fetchall() == [("ma/leads/2024-05.csv",)]
+    assert con.execute("SELECT file FROM extracted.load_log").fetchall() == [("ma/leads/2024-05.csv",)]
 
 
 def test_a_fixed_file_takes_its_quarantined_rows_out_of_quarantine(tmp_path):
     landing, con = tmp_path / "landing", duckdb.connect()
     _write(landing, "a.csv", _lead("0001"), _lead("0002", created="soon"))
     assert _load(con, landing).files[0].quarantined == 1
-    assert con.execute("SELECT line, column_name, raw_line FROM raw.quarantine").fetchall() == [
+    assert con.execute("SELECT line, column_name, raw_line FROM extracted.quarantine").fetchall() == [
         (3, "created_at", "0002,0002@x.jp,A,soon,web,C1")]
     _write(landing, "a.csv", _lead("0001"), _lead("0002"))
     assert _load(con, landing).rows == 2
-    assert con.execute("SELECT count(*) FROM raw.quarantine").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM extracted.quarantine").fetchall() == [(0,)]
 
 
 def test_duplicates_across_files_resolve_to_the_file_that_sorts_last_and_are_counted(tmp_path):
@@ -99,7 +99,7 @@ def test_when_every_file_of_an_entity_is_gone_the_load_fails_and_raw_keeps_its_r
     _write(landing, "2024-04.csv", _lead("0001"))
     _load(con, landing)
     (landing / "ma" / "leads" / "2024-04.csv").unlink()
-    with pytest.raises(IngestError, match="raw.ma_leads was not changed and still holds the rows of 1 file"):
+    with pytest.raises(IngestError, match="extracted.ma_leads was not changed and still holds the rows of 1 file"):
         _load(con, landing)
     assert _raw(con) == [("0001", "A", "ma/leads/2024-04.csv")]
 
@@ -115,7 +115,7 @@ def test_a_last_modified_column_beats_file_order(tmp_path):
         "columns": {"lead_id": "id", "company": "name", "created_at": "created"}}}}, "test", landing, 0.01)
     result = _load(con, landing, [mapping])
     assert (result.rows, result.duplicates) == (1, 1)
-    assert con.execute("SELECT company, _source FROM raw.ma_leads").fetchall() == [("newer", "crm")]
+    assert con.execute("SELECT company, _source FROM extracted.ma_leads").fetchall() == [("newer", "crm")]
 
 
 def test_an_unreadable_last_modified_value_is_quarantined_not_taken_as_missing(tmp_path):
@@ -131,9 +131,9 @@ def test_an_unreadable_last_modified_value_is_quarantined_not_taken_as_missing(t
         "columns": {"lead_id": "id", "company": "name", "created_at": "created"}}}}, "test", landing, 0.5)
     result = _load(con, landing, [mapping])
     assert [(f.file, f.loaded, f.quarantined) for f in result.files] == [("exports/a.csv", 1, 1), ("exports/b.csv", 2, 0)]
-    assert con.execute("SELECT file, line, column_name, reason FROM raw.quarantine").fetchall() == [
+    assert con.execute("SELECT file, line, column_name, reason FROM extracted.quarantine").fetchall() == [
         ("exports/a.csv", 2, "last_modified", "value '01/06/2024 10:00' is not a valid timestamp")]
-    assert con.execute("SELECT company FROM raw.ma_leads WHERE lead_id = '0001'").fetchall() == [("older",)]
+    assert con.execute("SELECT company FROM extracted.ma_leads WHERE lead_id = '0001'").fetchall() == [("older",)]
 
 
 def test_the_ingest_asset_reports_files_and_warns_on_quarantine(tmp_path):
@@ -144,7 +144,7 @@ def test_the_ingest_asset_reports_files_and_warns_on_quarantine(tmp_path):
     settings = Settings(landing_dir=str(landing), warehouse_path=str(tmp_path / "w.duckdb"),
                         sources_config=str(tmp_path / "sources.yml"))
     (tmp_path / "sources.yml").write_text("landing_layout: true\nbad_row_threshold: 0.5\n")
-    leads = build_definitions(settings).resolve_assets_def(dg.AssetKey(["raw", "ma_leads"]))
+    leads = build_definitions(settings).resolve_assets_def(dg.AssetKey(["extracted", "ma_leads"]))
 
     def run():
         result = dg.materialize([leads], instance=dg.DagsterInstance.ephemeral())
@@ -187,7 +187,7 @@ def test_a_changed_lookup_file_reloads_the_files_that_join_it(tmp_path):
     (landing / "x" / "bad.csv").write_text("id\n1\n", encoding="utf-8")
     third = _load(con, landing, [mapping])
     assert [f.action for f in third.files] == ["changed"]
-    assert con.execute("SELECT lead_id FROM raw.ma_leads").fetchall() == [("2",)]
+    assert con.execute("SELECT lead_id FROM extracted.ma_leads").fetchall() == [("2",)]
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
 
 
@@ -199,5 +199,5 @@ def test_a_changed_mapping_or_time_zone_reloads_unchanged_files(tmp_path):
     assert [f.action for f in tokyo.files] == ["unchanged"]
     utc = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, "UTC")
     assert [f.action for f in utc.files] == ["changed"]
-    assert con.execute("SELECT strftime(timezone('UTC', created_at), '%H:%M') FROM raw.ma_leads").fetchall() == [
+    assert con.execute("SELECT strftime(timezone('UTC', created_at), '%H:%M') FROM extracted.ma_leads").fetchall() == [
         ("09:00",)]

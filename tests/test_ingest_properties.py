@@ -66,7 +66,7 @@ def test_random_valid_rows_round_trip_exactly(tmp_path_factory, generated):
     text = _csv(rows, delimiter, newline, offset)
     con, file = _load(tmp_path_factory.mktemp("roundtrip"), text.encode(encoding), "landing")
     assert (file.loaded, file.quarantined) == (len(rows), 0)
-    got = con.execute(f"SELECT {', '.join(COLUMNS)} FROM raw.ma_leads ORDER BY _source_row").fetchall()
+    got = con.execute(f"SELECT {', '.join(COLUMNS)} FROM extracted.ma_leads ORDER BY _source_row").fetchall()
 
     def expected(r):  # an empty cell is NULL; text keeps its spaces, ids are trimmed (they have none here)
         return (r["lead_id"], r["email"] or None, r["company"] or None, r["created_at"], r["source"] or None,
@@ -107,11 +107,11 @@ def test_random_corruption_never_loses_or_doubles_a_row_silently(tmp_path_factor
     records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r][1:]
     assert file.data_rows == len(records)
     assert file.loaded + file.quarantined == len(records)
-    landed = con.execute("SELECT count(*) FROM landed.ma_leads").fetchall()[0][0]
-    quarantined = con.execute("SELECT count(*), count(raw_line) FROM raw.quarantine").fetchall()[0]
+    landed = con.execute("SELECT count(*) FROM extracted.ma_leads").fetchall()[0][0]
+    quarantined = con.execute("SELECT count(*), count(raw_line) FROM extracted.quarantine").fetchall()[0]
     assert landed == file.loaded and quarantined == (file.quarantined, file.quarantined)
     # every loaded row is a record of the file, as many times as the file has it
-    loaded = con.execute(f"SELECT {', '.join(COLUMNS[:3])} FROM landed.ma_leads").fetchall()
+    loaded = con.execute(f"SELECT {', '.join(COLUMNS[:3])} FROM extracted.ma_leads").fetchall()
     for row in set(loaded):
         as_text = [tuple(v or "" for v in row)]
         assert loaded.count(row) <= sum(tuple(r[:3]) in as_text for r in records)

@@ -85,7 +85,7 @@ def test_no_personal_data_reaches_what_bi_reads(demo_run):
                  for h in _scan(con, f"read_parquet('{p}')")]
     assert hits == []
     with duckdb.connect(demo_run.settings.warehouse_path) as con:  # the scan does find what is there
-        assert any("email" in h for h in _scan(con, "raw.ma_leads"))
+        assert any("email" in h for h in _scan(con, "extracted.ma_leads"))
 
 
 def test_a_reader_holding_the_published_file_neither_blocks_nor_breaks_a_run(demo_run, tmp_path):
@@ -97,7 +97,7 @@ def test_a_reader_holding_the_published_file_neither_blocks_nor_breaks_a_run(dem
     try:
         time.sleep(1.0)
         # a different as-of rebuilds every mart with other numbers while the readers query
-        run = materialize(demo_run.landing, folder / "funnel.duckdb", as_of="2026-06-30")
+        run = materialize(demo_run.landing, folder / "themodel.duckdb", as_of="2026-06-30")
         time.sleep(1.0)
     finally:
         stop.touch()
@@ -116,11 +116,11 @@ def test_a_reader_holding_the_published_file_neither_blocks_nor_breaks_a_run(dem
 
 
 def test_a_type_change_in_a_mart_fails_the_build_instead_of_reaching_dashboards(demo_run, tmp_path):
-    from pipeline.transforms.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
+    from pipeline.transforms.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
     project = tmp_path / "transforms"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    warehouse = tmp_path / "funnel.duckdb"
+    warehouse = tmp_path / "themodel.duckdb"
     shutil.copyfile(demo_run.settings.warehouse_path, warehouse)
     model = project / "models" / "marts" / "funnel_kpi_monthly.sql"
     model.write_text("select * replace (cast(base as varchar) as base) from (\n"

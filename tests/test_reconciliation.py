@@ -36,9 +36,9 @@ def test_the_hand_made_duplicate_sfa_lead_is_the_only_exception_and_a_warning(ed
     exceptions = edge_run.query("select handoff, reason, downstream_id from marts.reconciliation_exceptions")
     assert exceptions.values.tolist() == [["marketing_to_inside_sales", "duplicate", "00QEDGE0000002"]]
     gates = _gate_results(edge_run)
-    inside_sales = gates[dg.AssetKey(["funnel", "stage_inside_sales"])]
+    inside_sales = gates[dg.AssetKey(["stages", "inside_sales_entries"])]
     assert not inside_sales.passed and inside_sales.severity == dg.AssetCheckSeverity.WARN
-    assert gates[dg.AssetKey(["funnel", "stage_customer_success"])].passed
+    assert gates[dg.AssetKey(["stages", "customer_success_entries"])].passed
 
 
 @pytest.mark.parametrize("fixture", ["faults_1pct", "faults_01pct"])
@@ -81,7 +81,7 @@ def test_the_gate_blocks_the_kpi_marts_at_1_percent(faults_1pct):
     assert len(stage_gates) == 4
     assert all(not g.passed and g.severity == dg.AssetCheckSeverity.ERROR for g in stage_gates.values())
     assert not (_materialized(run) & KPI_MARTS), "KPI marts must not be built from unreconciled data"
-    metadata = stage_gates[dg.AssetKey(["funnel", "stage_customer_success"])].metadata
+    metadata = stage_gates[dg.AssetKey(["stages", "customer_success_entries"])].metadata
     error_months = run.query("select strftime(month, '%Y-%m') as m from marts.reconciliation "
                              "where status = 'error' and handoff = 'field_sales_to_customer_success'")["m"]
     assert metadata["months_over_tolerance"].value == len(error_months) > 0

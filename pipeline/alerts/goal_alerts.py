@@ -7,7 +7,7 @@ copy (marts.duckdb), never the warehouse file. Alerts go to the Apprise URLs in 
 (Slack, Teams, e-mail, PagerDuty, JSON webhooks...; secrets stay in the environment). A failed delivery
 is retried on later evaluations with exponential back-off; the cursor remembers what was delivered, so
 an alert is never lost and never sent twice. Every alert and its delivery status is recorded in
-marts.alerts by a run of `alerts_job`. `run_failure_alerts` reports failed runs.
+alerting.alerts by a run of `alerts_job`. `run_failure_alerts` reports failed runs.
 """
 
 import hashlib
@@ -22,12 +22,13 @@ import dagster as dg
 import duckdb
 import yaml
 
-from pipeline.serving.publish import PUBLISHED_FILE
+from pipeline.serving.paths import published_file
 from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.layers import ALERTING
+from pipeline.warehouse.resource import Warehouse
 
 PUBLISHED = dg.AssetKey(["serving", "published_marts"])
-ALERTS = dg.AssetKey(["marts", "alerts"])
+ALERTS = dg.AssetKey([ALERTING, "alerts"])
 BAD = {"missed", "at_risk"}
 GOOD = {"met", "on_track"}
 
@@ -172,7 +173,7 @@ def evaluate(state: State, settings: Settings, alert_settings: AlertSettings, in
     latest = instance.fetch_materializations(PUBLISHED, limit=1).records
     if latest and latest[0].storage_id > state.last_storage_id:
         record = latest[0]
-        published = Path(settings.warehouse_path).parent / PUBLISHED_FILE
+        published = published_file(settings.warehouse_path)
         rows = read_statuses(published, alert_settings.months)
         new = detect(state, rows, alert_settings.templates(), record.run_id, now)
         state.pending += [asdict(a) for a in new]
@@ -191,7 +192,7 @@ def evaluate(state: State, settings: Settings, alert_settings: AlertSettings, in
 
 
 class AlertRecords(dg.Config):
-    """Alerts to record in marts.alerts (JSON of Alert records), as the sensor passes them."""
+    """Alerts to record in alerting.alerts (JSON of Alert records), as the sensor passes them."""
 
     alerts_json: str = "[]"
 
@@ -201,20 +202,20 @@ def alerts(context: dg.AssetExecutionContext, config: AlertRecords, warehouse: W
     """History of every goal-miss alert with its delivery status (latest state per alert)."""
     records = json.loads(config.alerts_json)
     with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        con.execute("CREATE SCHEMA IF NOT EXISTS alerting")
         con.execute("""
-            CREATE TABLE IF NOT EXISTS marts.alerts (
+            CREATE TABLE IF NOT EXISTS alerting.alerts (
                 alert_id VARCHAR PRIMARY KEY, kind VARCHAR, month VARCHAR, stage VARCHAR, status VARCHAR,
                 previous_status VARCHAR, title VARCHAR, body VARCHAR, run_id VARCHAR, raised_at TIMESTAMPTZ,
                 delivery_status VARCHAR, attempts INTEGER, delivered_at TIMESTAMPTZ, last_error VARCHAR)""")
         for r in records:
             con.execute(
-                "INSERT OR REPLACE INTO marts.alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, "
+                "INSERT OR REPLACE INTO alerting.alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, "
                 "to_timestamp(?), ?)",
                 [r["alert_id"], r["kind"], r["month"], r["stage"], r["status"], r["previous_status"], r["title"],
                  r["body"], r["run_id"], r["raised_at"], r["delivery_status"], r["attempts"], r["delivered_at"],
                  r["last_error"]])
-        total = con.execute("select count(*) from marts.alerts").fetchall()[0][0]
+        total = con.execute("select count(*) from alerting.alerts").fetchall()[0][0]
     for r in records:
         context.log.info(f"{r['delivery_status']}: {r['title']}")
     return dg.MaterializeResult(metadata={
@@ -223,7 +224,7 @@ def alerts(context: dg.AssetExecutionContext, config: AlertRecords, warehouse: W
     })
 
 
-alerts_job = dg.define_asset_job("alerts_job", selection=[ALERTS], description="Record alerts in marts.alerts.")
+alerts_job = dg.define_asset_job("alerts_job", selection=[ALERTS], description="Record alerts in alerting.alerts.")
 
 
 @dg.sensor(job=alerts_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)

@@ -7,7 +7,7 @@ tables, each judged by whether it advanced within a fixed horizon (so young entr
 less time, do not bias the later period), and tested with statsmodels: a one-sided z-test of two
 proportions (Fisher's exact test when counts are small) with a Newcomb interval for the difference, or,
 with a comparison group, a difference-in-differences from a binomial GLM. The verdicts land in
-raw.hypothesis_tests, which the dbt mart marts.hypothesis_results publishes.
+analysis.hypothesis_tests, which the dbt mart marts.hypothesis_results publishes.
 """
 
 import warnings
@@ -27,7 +27,10 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.ingest.sources.values import q
-from pipeline.warehouse import Warehouse
+from pipeline.config.registry import funnel
+from pipeline.warehouse.layers import ANALYSIS
+from pipeline.warehouse.resource import Warehouse
+from pipeline.warehouse.tables import replace_table
 
 #: metric -> the stage whose conversion it is: entries that advanced within the horizon ÷ entries
 #: (for win_rate, as DOMAIN.md defines it: won ÷ won or lost, both within the horizon)
@@ -305,8 +308,6 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
     """Entries of the slice `group` (less those also in `exclude`) old enough to be judged (entered at
     least horizon_days before the as-of instant) and those that advanced within horizon_days, by local
     entry date before / after the change; and the entries after it still too recent."""
-    # fully qualified: the catalog of the default file funnel.duckdb is also called funnel
-    catalog = q(con.execute("select current_database()").fetchall()[0][0])
     params: dict[str, object] = {"tz": reporting_tz, "effective": hypothesis.effective_date,
                                  "horizon": hypothesis.horizon_days, "window": hypothesis.window_days or 0,
                                  "decided_only": hypothesis.metric in DECIDED_ONLY}
@@ -322,7 +323,7 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
         condition.append(f"not ({' and '.join(excluded)})")
     rows = con.execute(f"""
         with as_of as (
-            select as_of from {catalog}.funnel.int_as_of
+            select as_of from intermediate.int_as_of
         ),
 
         entries as (
@@ -332,7 +333,7 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
                 stage_rows.advanced_at <= stage_rows.entered_at + to_days($horizon) as advanced_in_time,
                 stage_rows.dropped_at <= stage_rows.entered_at + to_days($horizon) as dropped_in_time,
                 cast(timezone($tz, stage_rows.entered_at) as date) as entered_on
-            from {catalog}.funnel.stage_{hypothesis.stage} as stage_rows
+            from stages.{hypothesis.stage}_entries as stage_rows
             cross join as_of
             where {" and ".join(condition)}
         )
@@ -402,11 +403,11 @@ COLUMNS = {
 
 
 @dg.asset(
-    key=["raw", "hypothesis_tests"],
-    group_name="improvement",
+    key=[ANALYSIS, "hypothesis_tests"],
+    group_name="analysis",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "yaml"},
-    deps=[dg.AssetKey(["funnel", f"stage_{stage}"]) for stage in METRICS.values()],
+    deps=[dg.AssetKey(["stages", stage.table]) for stage in funnel().stages],
 )
 def hypothesis_tests(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
     """The hypotheses of hypotheses.yml tested against the stage tables (published as marts.hypothesis_results)."""
@@ -414,10 +415,7 @@ def hypothesis_tests(context: dg.AssetExecutionContext, warehouse: Warehouse, se
     config = load_hypotheses(path)
     with warehouse.connect() as con:
         frame = hypothesis_rows(con, config, settings.reporting_tz)
-        typed = ", ".join(f"cast({name} AS {kind}) AS {name}" for name, kind in COLUMNS.items())
-        con.register("hypotheses_frame", frame)
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        con.execute(f"CREATE OR REPLACE TABLE raw.hypothesis_tests AS SELECT {typed} FROM hypotheses_frame")
+        replace_table(con, ANALYSIS, "hypothesis_tests", frame, COLUMNS)
     if not config.hypotheses:
         context.log.info(f"{path}: no hypotheses recorded")
     summary = frame[["hypothesis_id", "before_rate", "after_rate", "difference", "p_value", "verdict"]]

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import yaml
 
-HANDOFFS = ("marketing_to_inside_sales", "inside_sales_to_field_sales", "field_sales_to_customer_success")
+from pipeline.config.registry import funnel
+
+HANDOFFS = funnel().handover_names
 
 
 class QualityConfigError(ValueError):

@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
-from pipeline.config.improvement import load_improvement_config
-from pipeline.config.quality import load_handoff_rules
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +93,7 @@ class Settings(dg.ConfigurableResource):
     def from_env(cls) -> "Settings":
         return cls(
             landing_dir=str(_path("FUNNEL_LANDING_DIR", "data/landing")),
-            warehouse_path=str(_path("FUNNEL_WAREHOUSE", "warehouse/funnel.duckdb")),
+            warehouse_path=str(_path("FUNNEL_WAREHOUSE", "warehouse/themodel.duckdb")),
             source_tz=_timezone("FUNNEL_SOURCE_TZ", "Asia/Tokyo"),
             reporting_tz=_timezone("FUNNEL_REPORTING_TZ", "Asia/Tokyo"),
             fiscal_year_start_month=_int("FUNNEL_FISCAL_YEAR_START_MONTH", 4, 1, 12),
@@ -110,18 +108,14 @@ class Settings(dg.ConfigurableResource):
             sources_config=str(_path("FUNNEL_SOURCES", "sources.yml")),
         )
 
-    def dbt_vars(self) -> dict[str, object]:
-        """The settings the dbt models read with var(); see transforms/dbt_project.yml."""
+    def dbt_env(self) -> dict[str, str]:
+        """The environment of a dbt invocation: the settings dbt reads with env_var() (transforms/dbt_project.yml,
+        profiles.yml), so a `dbt build` by hand with the same environment computes what the Dagster run does."""
         return {
-            "warehouse_path": self.warehouse_path,
-            "reporting_tz": self.reporting_tz,
-            "fiscal_year_start_month": self.fiscal_year_start_month,
-            "as_of": self.as_of,
-            "marketing_aging_days": self.marketing_aging_days,
-            "speed_to_lead_sla_business_days": self.speed_to_lead_sla_business_days,
-            "reconciliation": {
-                name: {"tolerance": rule.tolerance, "grace_period_hours": rule.grace_period_hours}
-                for name, rule in load_handoff_rules(Path(self.quality_config)).items()
-            },
-            **load_improvement_config(Path(self.improvement_config)).dbt_vars(),
+            "FUNNEL_WAREHOUSE": self.warehouse_path,
+            "FUNNEL_REPORTING_TZ": self.reporting_tz,
+            "FUNNEL_FISCAL_YEAR_START_MONTH": str(self.fiscal_year_start_month),
+            "FUNNEL_AS_OF": self.as_of or "",
+            "FUNNEL_MARKETING_AGING_DAYS": str(self.marketing_aging_days),
+            "FUNNEL_SPEED_TO_LEAD_SLA_DAYS": str(self.speed_to_lead_sla_business_days),
         }

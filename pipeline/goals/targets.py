@@ -5,7 +5,8 @@ size and the planned conversion of each stage; optionally explicit per-stage goa
 of each stage. Won deals = revenue / deal size; each earlier stage's target goal is the next stage's
 target base, and its base is its goal / its planned rate, rounded up at every step. With lags, an
 earlier stage's targets move into the earlier month in which its entries must happen. The result is
-loaded into raw.funnel_targets; raw.business_calendar gives the business days that pace the open month.
+loaded into reference.funnel_targets; reference.business_calendar gives the business days that pace the open
+month. The stages and which of them wins the deal come from the registry (pipeline/config/registry.py).
 """
 
 import math
@@ -18,11 +19,15 @@ import holidays
 import pandas as pd
 import yaml
 
-from pipeline.ingest.contract import STAGES
+from pipeline.config.registry import funnel
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.layers import REFERENCE
+from pipeline.warehouse.resource import Warehouse
+from pipeline.warehouse.tables import replace_table
 
-CHAIN = ("field_sales", "inside_sales", "marketing")  # back-calculated from won deals upwards
+#: The stages back-calculated from won deals upwards: the win stage first, then each one before it.
+CHAIN = tuple(s.name for s in reversed(funnel().up_to_win))
+STAGES = funnel().stage_names
 CALENDAR_YEARS = range(2000, 2101)
 
 
@@ -127,7 +132,7 @@ def back_calculate(plan: MonthPlan) -> dict[str, tuple[int, int | None]]:
     """(target_base, target_goal) per stage for one month's plan, rounding up at every step."""
     targets: dict[str, tuple[int, int | None]] = {}
     goal = plan.won_deals
-    for i, stage in enumerate(CHAIN):  # field sales, then inside sales, then marketing
+    for i, stage in enumerate(CHAIN):  # the win stage, then each stage before it
         if stage in plan.goals:
             goal = plan.goals[stage]
             if i:  # an explicit goal is also the next stage's base: the chain holds
@@ -136,9 +141,12 @@ def back_calculate(plan: MonthPlan) -> dict[str, tuple[int, int | None]]:
         base = _up(goal / plan.conversion[stage])
         targets[stage] = (base, goal)
         goal = base  # this stage's base is the goal of the stage before it
-    won = targets["field_sales"][1]
-    renewal = plan.conversion.get("customer_success")
-    targets["customer_success"] = (won, plan.goals.get("customer_success", _up(won * renewal) if renewal else None))
+    base = targets[CHAIN[0]][1]
+    for stage in STAGES[len(CHAIN):]:  # after the win: each stage's base is the goal of the one before it
+        rate = plan.conversion.get(stage)
+        goal = plan.goals.get(stage, _up(base * rate) if rate and base is not None else None)
+        targets[stage] = (base, goal)
+        base = goal
     return targets
 
 
@@ -159,7 +167,7 @@ def target_rows(plans: list[MonthPlan]) -> pd.DataFrame:
             nxt = STAGES[order[stage] + 1] if order[stage] + 1 < len(STAGES) else None
             goal_shift = _shift_months(plan, nxt) if nxt in CHAIN else 0
             goal_month = (pd.Timestamp(plan.month) - pd.DateOffset(months=goal_shift)).date()
-            rows.append({"month": base_month, "stage": stage, "target_base": base, "target_goal": 0,
+            rows.append({"month": base_month, "stage": stage, "target_base": base or 0, "target_goal": 0,
                          "has_goal": False, "average_deal_size": plan.average_deal_size})
             rows.append({"month": goal_month, "stage": stage, "target_base": 0, "target_goal": goal or 0,
                          "has_goal": goal is not None, "average_deal_size": plan.average_deal_size})
@@ -188,22 +196,18 @@ def business_calendar(calendar: str) -> pd.DataFrame:
                          "is_holiday": is_holiday})
 
 
-@dg.asset(key=["raw", "funnel_targets"], group_name="goals", pool=WAREHOUSE_POOL, kinds={"duckdb", "yaml"})
+TARGET_COLUMNS = {"month": "DATE", "stage": "VARCHAR", "stage_order": "INTEGER", "target_base": "BIGINT",
+                  "target_goal": "BIGINT", "average_deal_size": "DOUBLE"}
+
+
+@dg.asset(key=[REFERENCE, "funnel_targets"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb", "yaml"})
 def funnel_targets(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
     """Monthly targets back-calculated from targets.yml (empty when no targets file exists)."""
     path = Path(settings.targets)
     plans = load_plans(path) if path.exists() else []
-    frame = target_rows(plans) if plans else pd.DataFrame(
-        columns=["month", "stage", "target_base", "target_goal", "average_deal_size", "stage_order"])
+    frame = target_rows(plans) if plans else pd.DataFrame(columns=list(TARGET_COLUMNS))
     with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        con.register("targets_frame", frame)
-        con.execute("""
-            CREATE OR REPLACE TABLE raw.funnel_targets AS
-            SELECT cast(month AS DATE) AS month, cast(stage AS VARCHAR) AS stage, cast(stage_order AS INTEGER) AS stage_order,
-                   cast(target_base AS BIGINT) AS target_base, cast(target_goal AS BIGINT) AS target_goal,
-                   cast(average_deal_size AS DOUBLE) AS average_deal_size
-            FROM targets_frame""")
+        replace_table(con, REFERENCE, "funnel_targets", frame, TARGET_COLUMNS)
     if not plans:
         context.log.info(f"{path} does not exist: no targets, every status is no_target")
     return dg.MaterializeResult(metadata={
@@ -213,15 +217,13 @@ def funnel_targets(context: dg.AssetExecutionContext, warehouse: Warehouse, sett
     })
 
 
-@dg.asset(key=["raw", "business_calendar"], group_name="goals", pool=WAREHOUSE_POOL, kinds={"duckdb"})
+@dg.asset(key=[REFERENCE, "business_calendar"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb"})
 def business_calendar_table(warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
     """Business days (weekdays less public holidays of FUNNEL_HOLIDAY_CALENDAR) for pacing the open month."""
     frame = business_calendar(settings.holiday_calendar)
     with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        con.register("calendar_frame", frame)
-        con.execute("CREATE OR REPLACE TABLE raw.business_calendar AS "
-                    "SELECT cast(day AS DATE) AS day, is_business_day, is_holiday FROM calendar_frame")
+        replace_table(con, REFERENCE, "business_calendar", frame,
+                      {"day": "DATE", "is_business_day": "BOOLEAN", "is_holiday": "BOOLEAN"})
     return dg.MaterializeResult(metadata={"calendar": settings.holiday_calendar, "dagster/row_count": len(frame),
                                           "holidays": int(frame["is_holiday"].sum())})
 

@@ -2,8 +2,9 @@
 
 The sources file (sources.yml, docs/sources.md) says which sources exist: the canonical landing layout of
 docs/input-contract.md, and mapping files for Salesforce, HubSpot, Marketo or any other export. The work is done
-in pipeline/sources: DuckDB reads and types each file, bad rows go to raw.quarantine, and raw.<table> is brought
-up to date in one transaction. Each asset reports its quarantine as an asset check that warns when non-zero.
+in pipeline/ingest/sources: DuckDB reads and types each file, bad rows go to extracted.quarantine, and
+extracted.<table> is brought up to date in one transaction. Only the entities of the source systems the
+registry declares (transforms/dbt_project.yml, vars.funnel.systems) are assets. Each asset reports its quarantine as an asset check that warns when non-zero.
 """
 
 
@@ -12,11 +13,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipeline.config.registry import funnel
 from pipeline.ingest.contract import ENTITIES, Entity
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.ingest.sources.loader import EntityLoad, IngestError, load_entity
 from pipeline.ingest.sources.mapping import MappingError, landing_layout, load_sources, matched_files
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.layers import EXTRACTED
+from pipeline.warehouse.resource import Warehouse
 
 __all__ = ["IngestError", "entity_files", "ingest", "ingest_assets"]
 
@@ -40,18 +43,18 @@ def ingest(con: duckdb.DuckDBPyConnection, entity: Entity, settings: Settings) -
 def _quarantine_check(con: duckdb.DuckDBPyConnection, entity: Entity) -> dg.AssetCheckResult:
     total, by_reason = con.execute(
         "SELECT count(*), list({'file': file, 'line': line, 'reason': reason} ORDER BY file, line)[:10] "
-        "FROM raw.quarantine WHERE entity = ?", [entity.table]).fetchall()[0]
+        "FROM extracted.quarantine WHERE entity = ?", [entity.table]).fetchall()[0]
     return dg.AssetCheckResult(
         check_name="quarantine",
         passed=total == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{total} row(s) of {entity.table} are in raw.quarantine" if total else None,
+        description=f"{total} row(s) of {entity.table} are in extracted.quarantine" if total else None,
         metadata={"quarantined_rows": total, "first_rows": dg.MetadataValue.json(by_reason or [])},
     )
 
 
 def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
-    key = dg.AssetKey(["raw", entity.table])
+    key = dg.AssetKey([EXTRACTED, entity.table])
 
     @dg.asset(
         key=key,
@@ -59,10 +62,10 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
         check_specs=[dg.AssetCheckSpec("quarantine", asset=key, description=(
-            "Warns when rows of this entity could not be loaded and sit in raw.quarantine (file, line, reason)."))],
+            "Warns when rows of this entity could not be loaded and sit in extracted.quarantine (file, line, reason)."))],
         description=(
             f"`{entity.system}/{entity.name}` extracts from every configured source (docs/sources.md), typed per "
-            f"the input contract (docs/input-contract.md) into raw.{entity.table}; bad rows to raw.quarantine."
+            f"the input contract (docs/input-contract.md) into extracted.{entity.table}; bad rows to extracted.quarantine."
         ),
     )
     def ingest_entity(
@@ -72,7 +75,7 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
             result = ingest(con, entity, settings)
             check = _quarantine_check(con, entity)
         context.log.info(
-            f"raw.{result.table}: {result.rows} rows; files new {result.count('new')}, changed "
+            f"extracted.{result.table}: {result.rows} records; files new {result.count('new')}, changed "
             f"{result.count('changed')}, unchanged {result.count('unchanged')}, removed {result.count('removed')}")
         return dg.MaterializeResult(
             metadata={
@@ -99,4 +102,4 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
     return ingest_entity
 
 
-ingest_assets: list[dg.AssetsDefinition] = [_ingest_asset(e) for e in ENTITIES]
+ingest_assets: list[dg.AssetsDefinition] = [_ingest_asset(e) for e in ENTITIES if e.system in funnel().systems]

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-#: THE MODEL's four stages, in funnel order (../shared/DOMAIN.md).
-STAGES = ("marketing", "inside_sales", "field_sales", "customer_success")
 
 ColumnType = Literal["id", "text", "timestamp", "date", "boolean", "number", "decimal"]
 

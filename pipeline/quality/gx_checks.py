@@ -24,7 +24,7 @@ from great_expectations.expectations.expectation_configuration import Expectatio
 
 import pipeline.quality.gx_duckdb  # noqa: E402,F401  registers the duckdb+isolated dialect
 from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL  # noqa: E402
-from pipeline.warehouse import Warehouse  # noqa: E402
+from pipeline.warehouse.resource import Warehouse  # noqa: E402
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 CHECK_NAME = "great_expectations"

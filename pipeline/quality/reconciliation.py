@@ -12,18 +12,15 @@ from collections.abc import Iterable
 import dagster as dg
 
 from pipeline.config.settings import WAREHOUSE_POOL
-from pipeline.warehouse import Warehouse
+from pipeline.config.registry import funnel
+from pipeline.warehouse.resource import Warehouse
 
 RECONCILIATION = dg.AssetKey(["marts", "reconciliation"])
 GATE = "reconciliation_gate"
-STAGE_HANDOFFS = {
-    "stage_marketing": ["marketing_to_inside_sales"],
-    "stage_inside_sales": ["marketing_to_inside_sales", "inside_sales_to_field_sales"],
-    "stage_field_sales": ["inside_sales_to_field_sales", "field_sales_to_customer_success"],
-    "stage_customer_success": ["field_sales_to_customer_success"],
-}
+#: Each stage table and the hand-overs of the registry it takes part in.
+STAGE_HANDOFFS = {stage.table: list(funnel().handovers_of(stage.name)) for stage in funnel().stages}
 KPI_MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly"]
-ALL_HANDOFFS = STAGE_HANDOFFS["stage_inside_sales"] + ["field_sales_to_customer_success"]
+ALL_HANDOFFS = list(funnel().handover_names)
 WORST = 10
 
 
@@ -84,11 +81,11 @@ def _specs(assets: dict[str, list[str]], schema: str) -> list[dg.AssetCheckSpec]
     ]
 
 
-@dg.multi_asset_check(specs=_specs(STAGE_HANDOFFS, "funnel"), can_subset=True, pool=WAREHOUSE_POOL)
+@dg.multi_asset_check(specs=_specs(STAGE_HANDOFFS, "stages"), can_subset=True, pool=WAREHOUSE_POOL)
 def stage_reconciliation_gate(
     context: dg.AssetCheckExecutionContext, warehouse: Warehouse
 ) -> Iterable[dg.AssetCheckResult]:
-    """The reconciliation gate on the four stage tables; an ERROR keeps the KPI marts from being built."""
+    """The reconciliation gate on the stage tables; an ERROR keeps the KPI marts from being built."""
     for key in context.selected_asset_check_keys:
         yield gate_result(warehouse, key.asset_key, STAGE_HANDOFFS[key.asset_key.path[-1]])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.serving.publish import PUBLISHED_FILE
+from pipeline.serving.paths import published_file
 from pipeline.config.settings import Settings
 
 BOM = "\ufeff".encode("utf-8")
@@ -39,11 +39,10 @@ def export_marts(published: Path, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
-    folder = Path(settings.warehouse_path).parent
     parser = argparse.ArgumentParser(prog="python -m pipeline.serving.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=folder / "export", help=f"folder to write (default {folder}/export)")
     args = parser.parse_args(argv)
-    for path in export_marts(folder / PUBLISHED_FILE, args.out):
+    for path in export_marts(published_file(settings.warehouse_path), args.out):
         print(path)
 
 

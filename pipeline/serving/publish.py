@@ -19,10 +19,9 @@ import dagster as dg
 import duckdb
 
 from pipeline.config.settings import WAREHOUSE_POOL
-from pipeline.warehouse import Warehouse
+from pipeline.serving.paths import parquet_dir, published_file
+from pipeline.warehouse.resource import Warehouse
 
-PUBLISHED_FILE = "marts.duckdb"
-PARQUET_DIR = "parquet"
 MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_kpi_by_slice", "funnel_bottleneck",
          "funnel_targets", "stage_velocity", "speed_to_lead", "reapproach_list", "reapproach_outcomes",
          "customer_success_monthly", "customer_retention_cohorts", "score_threshold_whatif", "hypothesis_results",
@@ -45,10 +44,10 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def publish_marts(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[str]) -> Published:
-    """Copy the given tables of schema `marts` into folder/marts.duckdb and folder/parquet/<mart>.parquet."""
-    target = folder / PUBLISHED_FILE
-    staging = folder / f".{PUBLISHED_FILE}.{os.getpid()}.tmp"
+def publish_marts(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, tables: list[str]) -> Published:
+    """Copy the given tables of schema `marts` into the published file and one Parquet file each (serving/paths.py)."""
+    target = published_file(warehouse_path)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     staging.unlink(missing_ok=True)
     con.execute(f"ATTACH '{staging}' AS published")
     try:
@@ -60,7 +59,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[str
     _fsync(staging)
     os.replace(staging, target)  # atomic: readers see the old file or the new one, never a partial one
 
-    parquet = folder / PARQUET_DIR
+    parquet = parquet_dir(warehouse_path)
     parquet.mkdir(exist_ok=True)
     files = []
     for table in tables:
@@ -80,10 +79,10 @@ def publish_marts(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[str
     kinds={"duckdb", "parquet"},
 )
 def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """marts.duckdb and parquet/ beside the warehouse: what BI tools read (docs/bi.md)."""
+    """The published marts file and Parquet files beside the warehouse: what BI tools read (docs/bi.md)."""
     started = time.perf_counter()
     with warehouse.connect() as con:
-        published = publish_marts(con, Path(warehouse.path).parent, MARTS)
+        published = publish_marts(con, warehouse.path, MARTS)
     context.log.info(f"published {len(published.tables)} marts to {published.path}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(published.path)),

@@ -7,6 +7,7 @@ while no targets are configured), the reconciliation status per month and hand-o
 improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts.
 """
 
+import math
 import html
 import time
 from pathlib import Path
@@ -17,13 +18,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from pipeline.ingest.contract import STAGES
-from pipeline.serving.publish import PUBLISHED_FILE
+from pipeline.config.registry import funnel
+from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
 from pipeline.config.settings import Settings
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.resource import Warehouse
 
-REPORT_DIR = "report"
 STATUS_LEVEL = {"ok": 0, "warn": 1, "error": 2}
+#: The trend charts are laid out this many per row, in as many rows as the registry has stages for.
+TREND_COLUMNS = 2
 
 
 def _funnel(monthly: pd.DataFrame) -> go.Figure:
@@ -51,10 +53,13 @@ def _funnel(monthly: pd.DataFrame) -> go.Figure:
 
 def _trends(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
     period = monthly[monthly["view"] == "period"]
-    figure = make_subplots(rows=2, cols=2, subplot_titles=list(STAGES), shared_xaxes=True)
-    for i, stage in enumerate(STAGES):
+    stages = funnel().stages
+    grid_rows = math.ceil(len(stages) / TREND_COLUMNS)
+    figure = make_subplots(rows=grid_rows, cols=TREND_COLUMNS, subplot_titles=[s.label for s in stages],
+                           shared_xaxes=True)
+    for i, stage in enumerate(s.name for s in stages):
         rows = period[period["stage"] == stage].sort_values("period_start")
-        cell = dict(row=i // 2 + 1, col=i % 2 + 1)
+        cell = dict(row=i // TREND_COLUMNS + 1, col=i % TREND_COLUMNS + 1)
         figure.add_scatter(x=rows["period_start"], y=rows["base"], name="base", line_color="#8fb3d9",
                            showlegend=i == 0, **cell)
         figure.add_scatter(x=rows["period_start"], y=rows["goal"], name="goal", line_color="#1f5fa8",
@@ -62,7 +67,7 @@ def _trends(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
         if with_targets:
             figure.add_scatter(x=rows["period_start"], y=rows["target_goal"], name="target goal",
                                line=dict(color="#d9822b", dash="dash"), showlegend=i == 0, **cell)
-    figure.update_layout(title="Monthly trend per stage (period view)", height=560)
+    figure.update_layout(title="Monthly trend per stage (period view)", height=280 * grid_rows)
     return figure
 
 
@@ -74,12 +79,12 @@ def _heatmap(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
     else:
         period["value"] = period["conversion_rate"]
         title, scale = "Conversion rate (no targets configured yet)", "Blues"
-    grid = period.pivot(index="stage", columns="period_start", values="value").reindex(list(STAGES))
+    grid = period.pivot(index="stage", columns="period_start", values="value").reindex(list(funnel().stage_names))
     figure = go.Figure(go.Heatmap(
         z=grid.values, x=[f"{c:%Y-%m}" for c in grid.columns], y=grid.index, colorscale=scale,
         text=[[f"{v:.0%}" if pd.notna(v) else "" for v in row] for row in grid.values], texttemplate="%{text}",
     ))
-    figure.update_layout(title=f"Month × stage: {title}", height=360, yaxis_autorange="reversed")
+    figure.update_layout(title=f"Month × stage: {title}", height=120 + 60 * len(grid), yaxis_autorange="reversed")
     return figure
 
 
@@ -101,7 +106,7 @@ def _bottleneck(bottleneck: pd.DataFrame) -> go.Figure:
     months = sorted(bottleneck["period_start"].unique())[-12:]
     rows = bottleneck[bottleneck["period_start"].isin(months)]
     figure = go.Figure()
-    for stage in STAGES[:-1]:
+    for stage in (s.name for s in funnel().up_to_win):
         cells = rows[rows["stage"] == stage].sort_values("period_start")
         figure.add_bar(name=stage, x=cells["period_start"], y=cells["won_deals_shortfall"].fillna(0))
     figure.update_layout(title="Bottleneck: won deals lost to each stage's shortfall against plan", barmode="stack",
@@ -202,9 +207,8 @@ def funnel_markdown(monthly: pd.DataFrame) -> str:
 def funnel_report(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
     """report/index.html beside the warehouse, from the published marts (it never opens the warehouse file)."""
     started = time.perf_counter()
-    folder = Path(warehouse.path).parent
-    marts = load_marts(folder / PUBLISHED_FILE)
-    path = build_report(marts, folder / REPORT_DIR, settings.reporting_tz)
+    marts = load_marts(published_file(warehouse.path))
+    path = build_report(marts, report_dir(warehouse.path), settings.reporting_tz)
     context.log.info(f"report: {path}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),

@@ -1,66 +1,58 @@
-"""Transforms: every dbt model is a Dagster asset and every dbt test an asset check (dagster-dbt).
+"""Every dbt model is a Dagster asset and every dbt test an asset check (dagster-dbt), in two steps.
 
-The dbt project lives in transforms/. Its manifest is built on demand (`dbt parse`), never committed.
+The KPI marts (tag `kpi`) are a second step so the blocking reconciliation gate on the stage tables can hold
+them back. Settings reach dbt through the environment of each invocation (Settings.dbt_env), the same way
+they reach a `dbt build` run by hand from transforms/.
 """
 
-import json
+import os
 import shutil
-import sys
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
-
-DBT_PROJECT_DIR = PROJECT_ROOT / "transforms"
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+from pipeline.config.settings import WAREHOUSE_POOL, Settings
+from pipeline.transforms.project import DBT_PROJECT_DIR, dbt_project, ensure_manifest
 
 #: dbt tag of the KPI marts (transforms/dbt_project.yml), built only after the reconciliation gate passed.
 KPI_TAG = "kpi"
 
-#: The dbt installed beside this Python (the project's .venv), so no activated shell is needed.
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-
-
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
-
-
-def _sources_changed_since(manifest: Path) -> bool:
-    built = manifest.stat().st_mtime
-    watched = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    for folder in ("models", "macros", "tests"):
-        watched += [p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file()]
-    return any(p.stat().st_mtime > built for p in watched)
-
-
-def ensure_manifest() -> Path:
-    """Parse the dbt project when its manifest is missing or older than any model, macro or test."""
-    manifest = dbt_project.manifest_path
-    if not manifest.exists() or _sources_changed_since(manifest):
-        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-    return manifest
-
-
 MANIFEST = ensure_manifest()
 
 
-class FunnelDbtTranslator(DagsterDbtTranslator):
-    """Source tables map to the ingest assets' keys (raw/<table>); models keep their dbt names."""
+class WarehouseDbtTranslator(DagsterDbtTranslator):
+    """Every relation's key is [schema, name]: sources map onto the Python assets that write them
+    (extracted/ma_leads, reference/funnel_targets, ...), models onto their dbt schema (stages/marketing_entries)."""
 
     def get_asset_key(self, dbt_resource_props: dict) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["identifier"]])
         return dg.AssetKey([dbt_resource_props["config"].get("schema") or "main", dbt_resource_props["name"]])
 
 
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in os.environ while a dbt subprocess is started (dagster-dbt passes os.environ on), then restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
-    invocation = dbt.cli(["build", "--vars", json.dumps(settings.dbt_vars())], context=context)
+    with _environment(settings.dbt_env()):
+        invocation = dbt.cli(["build"], context=context)
     yield from invocation.stream()
-    # dagster-dbt starts each invocation from the project's partial-parse state; keeping the state parsed
-    # with this run's vars lets the next invocation (the KPI marts, the next run) skip a full re-parse.
+    # dagster-dbt starts each invocation from the project's partial-parse state; keeping the state of this
+    # invocation lets the next one (the KPI marts, the next run) skip a full re-parse.
     state = invocation.target_path / "partial_parse.msgpack"
     if state.exists():
         shutil.copyfile(state, DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack")
@@ -69,27 +61,23 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings:
 @dbt_assets(
     manifest=MANIFEST,
     project=dbt_project,
-    dagster_dbt_translator=FunnelDbtTranslator(),
+    dagster_dbt_translator=WarehouseDbtTranslator(),
     exclude=f"tag:{KPI_TAG}",
     pool=WAREHOUSE_POOL,
 )
-def funnel_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
-    """Staging views, the four stage tables and the reconciliation marts, with each model's dbt tests."""
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
+    """Staging views, the intermediate models, the stage tables and the reconciliation marts, with their tests."""
     yield from _dbt_build(context, dbt, settings)
 
 
 @dbt_assets(
     manifest=MANIFEST,
     project=dbt_project,
-    dagster_dbt_translator=FunnelDbtTranslator(),
+    dagster_dbt_translator=WarehouseDbtTranslator(),
     select=f"tag:{KPI_TAG}",
-    name="funnel_kpi_marts",
+    name="kpi_marts",
     pool=WAREHOUSE_POOL,
 )
-def funnel_kpi_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
+def kpi_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
     """The KPI marts. A separate step, so the reconciliation gate on the stage tables can hold them back."""
     yield from _dbt_build(context, dbt, settings)
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["--prepare"]:
-    print(f"dbt manifest: {MANIFEST}")

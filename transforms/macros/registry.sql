@@ -64,8 +64,8 @@
 
 {#- The place of the stage whose goal is the won deal (`wins: true`); stages after it are downstream of the win. -#}
 {% macro win_stage_order() -%}
-    {%- for stage in funnel_stages() if stage.get('wins') -%}
-        {{ return(loop.index) }}
+    {%- for stage in funnel_stages() -%}
+        {%- if stage.get('wins') -%}{{ return(loop.index) }}{%- endif -%}
     {%- endfor -%}
     {{ exceptions.raise_compiler_error("vars.funnel.stages: no stage has `wins: true`") }}
 {%- endmacro %}

@@ -4,7 +4,7 @@
 
 For each entity the mapping fills: the files its globs match, and per file the encoding and delimiter found,
 the data rows, how many would load, be quarantined (with the first reasons) or be excluded by its filter, the
-mapped source columns found and missing, and sample values as they would land in raw. The files are read into
+mapped source columns found and missing, and sample values as they would land in the extracted layer. The files are read into
 an in-memory DuckDB; the warehouse is not opened. Exits 1 when a file would fail to load.
 """
 

@@ -1,12 +1,12 @@
-"""Loading one contract entity from every configured source into `raw`, file by file, losing no row.
+"""Loading one contract entity from every configured source into `extracted`, file by file, losing no row.
 
 Each file is read and typed on its own. A row that DuckDB cannot parse, or whose values break the contract, goes
-to raw.quarantine with its line; if a file's bad share exceeds the source's threshold the whole load stops and
+to extracted.quarantine with its line; if a file's bad share exceeds the source's threshold the whole load stops and
 nothing is written. A load log keeps each file's SHA-256 and one of how it is read (mapping, dialect, time zone,
 lookup files): unchanged files are skipped, a changed file (or reading) replaces the rows it loaded before, a
-file that disappeared takes its rows with it (unless none is left), and new files append. All rows live in
-landed.<table>; raw.<table> holds one row per record key, the newest (see docs/sources.md), rebuilt in the same
-transaction that changes landed, quarantine and the log.
+file that disappeared takes its rows with it (unless none is left), and new files append. Every loaded row lives
+in extracted.<table>, changed in one transaction with the quarantine and the log; which row of a record is the
+newest is decided by its dbt staging model (docs/sources.md, "Duplicates").
 """
 
 import hashlib
@@ -25,7 +25,7 @@ from pipeline.ingest.sources.values import bad, lit, q, typed
 
 #: How many bad lines an error message quotes.
 FIRST_BAD_LINES = 5
-#: Bookkeeping columns of landed.<table>; raw.<table> keeps all but _modified_at.
+#: Bookkeeping columns of extracted.<table>: where each row came from, and when its record last changed.
 BOOKKEEPING = ("_source", "_source_file", "_source_row", "_modified_at")
 
 _LOG_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, sha256 VARCHAR, reading_sha256 VARCHAR, "
@@ -57,13 +57,13 @@ class FileLoad:
 @dataclass
 class EntityLoad:
     table: str
-    rows: int  # in raw.<table>, after duplicates resolved
-    duplicates: int  # rows in landed.<table> that lost to a newer record with the same key
+    rows: int  # records in extracted.<table>, once duplicates resolve to the newest
+    duplicates: int  # rows in extracted.<table> that lose to a newer row of the same record
     files: list[FileLoad]
     extra_columns: list[str]
     bytes: int
     seconds: float
-    quarantine: list[dict] = field(default_factory=list)  # rows written to raw.quarantine by this load
+    quarantine: list[dict] = field(default_factory=list)  # rows written to extracted.quarantine by this load
 
     def count(self, action: str) -> int:
         return sum(f.action == action for f in self.files)
@@ -112,12 +112,12 @@ def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping
                 staged = stage(con, path, source.dialect, work_dir, table=f"_lookup_{i}")
             except ReadError as exc:
                 raise IngestError(f"{exc} (lookup {lookup.name} of {mapping.entity.table}, source {source.name}); "
-                                  f"raw.{mapping.entity.table} was not changed") from exc
+                                  f"extracted.{mapping.entity.table} was not changed") from exc
             if staged.rejects:
                 bad = staged.rejects[0]
                 raise IngestError(f"{path}: line {bad.line}: {bad.reason} (lookup {lookup.name} of "
                                   f"{mapping.entity.table}, source {source.name}, where every line must parse); "
-                                  f"raw.{mapping.entity.table} was not changed")
+                                  f"extracted.{mapping.entity.table} was not changed")
             present = {h.lower() for h in staged.header}
             staged.view(con, tuple(c for c in lookup.columns if c.lower() not in present))
             parts.append(staged.table)
@@ -156,7 +156,7 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
     try:
         staged = stage(con, path, source.dialect, work_dir)
     except ReadError as exc:
-        raise IngestError(f"{exc} ({entity.table}, source {source.name}); raw.{entity.table} was not changed") from exc
+        raise IngestError(f"{exc} ({entity.table}, source {source.name}); extracted.{entity.table} was not changed") from exc
     present = {h.lower() for h in staged.header}
     absent = tuple(dict.fromkeys(c for c in mapping.optional_columns if c.lower() not in present))
     if absent:
@@ -167,7 +167,7 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
     if missing:
         raise IngestError(
             f"{path}: missing required column(s) {', '.join(missing)} for {entity.table} (source {source.name}); "
-            f"the file has: {', '.join(staged.header)}; raw.{entity.table} was not changed")
+            f"the file has: {', '.join(staged.header)}; extracted.{entity.table} was not changed")
 
     tz = source.dialect.timezone or source_tz
     specs = dict(mapping.columns)
@@ -199,7 +199,7 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
         kept, bad_rows = con.execute(f"SELECT count(*), count(_bad_column) FROM {table}").fetchall()[0]
     except duckdb.Error as exc:
         raise IngestError(f"{path}: mapping of source {source.name} for {entity.table} does not apply to this file: "
-                          f"{exc}; raw.{entity.table} was not changed") from exc
+                          f"{exc}; extracted.{entity.table} was not changed") from exc
 
     quarantine = _quarantine_rows(con, staged, table, entity, source, load, checked)
     load.data_rows = staged.data_rows
@@ -211,7 +211,7 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
         raise IngestError(
             f"{path}: {load.quarantined} of {load.data_rows} data rows ({load.quarantined / load.data_rows:.1%}) "
             f"cannot be loaded, over the bad-row threshold of {source.threshold:.1%} for {entity.table} "
-            f"(source {source.name}); raw.{entity.table} was not changed. First bad lines: {first}")
+            f"(source {source.name}); extracted.{entity.table} was not changed. First bad lines: {first}")
     for row in quarantine:
         del row["_message"]
     return Prepared(load, table, extras, quarantine)
@@ -240,20 +240,20 @@ def _quarantine_rows(con, staged: Staged, table: str, entity: Entity, source: So
     return sorted(rows, key=lambda r: r["line"])
 
 
-def _landed_columns(entity: Entity) -> str:
+def _extracted_columns(entity: Entity) -> str:
     return ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.type]}" for c in entity.columns) + \
         ", _source VARCHAR, _source_file VARCHAR, _source_row BIGINT, _modified_at TIMESTAMPTZ"
 
 
 def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], FileLoad]:
-    """(source, file) -> the log's record of what raw holds of it now (hashes and counts); empty when never loaded."""
+    """(source, file) -> the log's record of what extracted holds of it now (hashes and counts); empty if never loaded."""
     tables = {r[0] for r in con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
-    if not {"raw.load_log", f"landed.{entity.table}", f"raw.{entity.table}"} <= tables:
+    if not {"extracted.load_log", f"extracted.{entity.table}"} <= tables:
         return {}
     return {(row[0], row[1]): FileLoad(*row[:2], "unchanged", *row[2:]) for row in con.execute(
         "SELECT source, file, sha256, reading_sha256, data_rows, loaded_rows, quarantined_rows, excluded_rows "
-        "FROM raw.load_log WHERE entity = ?", [entity.table]).fetchall()}
+        "FROM extracted.load_log WHERE entity = ?", [entity.table]).fetchall()}
 
 
 def _pairs(files: list[FileLoad]) -> str:
@@ -262,8 +262,8 @@ def _pairs(files: list[FileLoad]) -> str:
 
 
 def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepared], gone: list[FileLoad]) -> None:
-    """Apply the prepared files and removals to landed, quarantine and the log, and rebuild raw, atomically."""
-    table = entity.table
+    """Apply the prepared files and removals to the extracted rows, quarantine and the log, atomically."""
+    table = f"extracted.{entity.table}"
     replaced = [p.file for p in prepared] + gone
     quarantine = pd.DataFrame([r for p in prepared for r in p.quarantine],
                               columns=["source", "entity", "file", "line", "column_name", "reason", "raw_line"])
@@ -273,37 +273,25 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
     con.register("_log_new", log)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        con.execute("CREATE SCHEMA IF NOT EXISTS landed")
-        con.execute(f"CREATE TABLE IF NOT EXISTS raw.load_log ({_LOG_COLUMNS})")
-        con.execute(f"CREATE TABLE IF NOT EXISTS raw.quarantine ({_QUARANTINE_COLUMNS})")
-        con.execute(f"CREATE TABLE IF NOT EXISTS landed.{table} ({_landed_columns(entity)})")
-        have = {r[0].lower() for r in con.execute(f"DESCRIBE landed.{table}").fetchall()}
+        con.execute("CREATE SCHEMA IF NOT EXISTS extracted")
+        con.execute(f"CREATE TABLE IF NOT EXISTS extracted.load_log ({_LOG_COLUMNS})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS extracted.quarantine ({_QUARANTINE_COLUMNS})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_extracted_columns(entity)})")
+        have = {r[0].lower() for r in con.execute(f"DESCRIBE {table}").fetchall()}
         for extra in dict.fromkeys(x for p in prepared for x in p.extras):
             if extra.lower() not in have:
-                con.execute(f"ALTER TABLE landed.{table} ADD COLUMN {q(extra)} VARCHAR")
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {q(extra)} VARCHAR")
                 have.add(extra.lower())
-        con.execute(f"DELETE FROM landed.{table} WHERE (_source, _source_file) IN ({_pairs(replaced)})")
+        con.execute(f"DELETE FROM {table} WHERE (_source, _source_file) IN ({_pairs(replaced)})")
         for p in prepared:
-            con.execute(f"INSERT INTO landed.{table} BY NAME SELECT * EXCLUDE (_bad_column) FROM {p.table} "
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (_bad_column) FROM {p.table} "
                         "WHERE _bad_column IS NULL")
         for name in ("quarantine", "load_log"):
-            con.execute(f"DELETE FROM raw.{name} WHERE entity = ? AND (source, file) IN ({_pairs(replaced)})",
-                        [table])
-        con.execute("INSERT INTO raw.quarantine SELECT *, now() FROM _quarantine_new")
-        con.execute(f"INSERT INTO raw.load_log SELECT source, {lit(table)}, file, sha256, reading_sha256, data_rows, "
-                    "loaded, quarantined, excluded, now() FROM _log_new")
-        contract = [c.name for c in entity.columns]
-        extras = sorted(h for h in (r[0] for r in con.execute(f"DESCRIBE landed.{table}").fetchall())
-                        if h not in contract and h not in BOOKKEEPING)
-        newest = ""
-        if entity.key:
-            newest = (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(q(k) for k in entity.key)} ORDER BY "
-                      "_modified_at DESC NULLS LAST, parse_filename(_source_file) DESC, _source_file DESC, "
-                      "_source_row DESC) = 1")
-        con.execute(f"CREATE OR REPLACE TABLE raw.{table} AS SELECT "
-                    f"{', '.join(q(c) for c in contract + extras)}, _source, _source_file, _source_row "
-                    f"FROM landed.{table}{newest}")
+            con.execute(f"DELETE FROM extracted.{name} WHERE entity = ? AND (source, file) IN ({_pairs(replaced)})",
+                        [entity.table])
+        con.execute("INSERT INTO extracted.quarantine SELECT *, now() FROM _quarantine_new")
+        con.execute(f"INSERT INTO extracted.load_log SELECT source, {lit(entity.table)}, file, sha256, reading_sha256, "
+                    "data_rows, loaded, quarantined, excluded, now() FROM _log_new")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -314,11 +302,11 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
 
 
 def _no_files_error(entity: Entity, sources: list[SourceMapping], logged: int) -> IngestError:
-    """No file at all is taken for a missing or unmounted landing folder, not for files deleted on purpose: raw
-    keeps the rows of the files loaded before."""
+    """No file at all is taken for a missing or unmounted landing folder, not for files deleted on purpose: the
+    extracted layer keeps the rows of the files loaded before."""
     where = "; ".join(f"source {s.name}: {' or '.join(str(s.files_dir / g) for g in s.entities[entity.table].files)}"
                       for s in sources if entity.table in s.entities)
-    kept = f"; raw.{entity.table} was not changed and still holds the rows of {logged} file(s) loaded before" \
+    kept = f"; extracted.{entity.table} was not changed and still holds the rows of {logged} file(s) loaded before" \
         if logged else ""
     return IngestError(f"{entity.table}: no extract found; expected CSV or Parquet files matching "
                        f"{where or 'a source that maps this entity (docs/sources.md)'}{kept}")
@@ -326,10 +314,10 @@ def _no_files_error(entity: Entity, sources: list[SourceMapping], logged: int) -
 
 def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[SourceMapping], landing_dir: Path,
                 source_tz: str) -> EntityLoad:
-    """Bring raw.<entity> up to date with the files the sources name for it; see the module docstring.
+    """Bring extracted.<entity> up to date with the files the sources name for it; see the module docstring.
 
     Raises IngestError (naming the file, the bad lines and the reasons) when a file cannot be read, lacks a
-    mapped column, or has more bad rows than its threshold; `raw`, `landed` and the log are then unchanged.
+    mapped column, or has more bad rows than its threshold; the extracted rows, quarantine and log are then unchanged.
     """
     started = time.perf_counter()
     found = [(s, p) for s in sources if entity.table in s.entities for p in matched_files(s, s.entities[entity.table])]
@@ -365,7 +353,7 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
             try:
                 _write(con, entity, prepared, gone)
             except duckdb.Error as exc:
-                raise IngestError(f"{entity.table}: cannot write the load: {exc}; raw.{entity.table} was not "
+                raise IngestError(f"{entity.table}: cannot write the load: {exc}; extracted.{entity.table} was not "
                                   "changed") from exc
     finally:
         for i in range(len(found)):
@@ -376,13 +364,13 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
         for leftover in work_dir.iterdir():
             leftover.unlink()
         work_dir.rmdir()
-    rows, landed = con.execute(
-        f"SELECT (SELECT count(*) FROM raw.{entity.table}), (SELECT count(*) FROM landed.{entity.table})").fetchall()[0]
+    records = f"count(DISTINCT ({', '.join(q(k) for k in entity.key)}))" if entity.key else "count(*)"
+    rows, loaded = con.execute(f"SELECT {records}, count(*) FROM extracted.{entity.table}").fetchall()[0]
     contract = {c.lower() for c in entity.column_names}
-    extras = [r[0] for r in con.execute(f"DESCRIBE raw.{entity.table}").fetchall()
+    extras = [r[0] for r in con.execute(f"DESCRIBE extracted.{entity.table}").fetchall()
               if r[0].lower() not in contract and r[0] not in BOOKKEEPING]
     return EntityLoad(
-        table=entity.table, rows=rows, duplicates=landed - rows, files=files + gone, extra_columns=extras,
+        table=entity.table, rows=rows, duplicates=loaded - rows, files=files + gone, extra_columns=extras,
         bytes=sum(p.stat().st_size for _, p in found), seconds=time.perf_counter() - started,
         quarantine=[r for p in prepared for r in p.quarantine],
     )

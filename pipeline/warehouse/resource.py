@@ -2,7 +2,8 @@
 
 DuckDB admits one writing process per file and, while it is open, no other process can open it.
 Every connection is therefore opened for one unit of work and closed when it ends, also when it
-fails (dagster-duckdb's resource leaves the connection open after an exception).
+fails (dagster-duckdb's resource leaves the connection open after an exception). The first connection of a
+process to a file written by an earlier version migrates it (pipeline/warehouse/migrate.py).
 """
 
 from collections.abc import Iterator
@@ -11,6 +12,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+
+from pipeline.warehouse.migrate import migrate
+
+#: Warehouse files this process has checked for an earlier layout.
+_CHECKED: set[str] = set()
 
 
 class WarehouseBusyError(RuntimeError):
@@ -33,6 +39,9 @@ class Warehouse(dg.ConfigurableResource):
                 "while one has it open: close the DuckDB CLI, notebook or BI connection that uses it."
             ) from exc
         try:
+            if self.path not in _CHECKED:
+                migrate(con)
+                _CHECKED.add(self.path)
             yield con
         finally:
             con.close()

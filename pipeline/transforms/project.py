@@ -1,0 +1,43 @@
+"""The dbt project (transforms/) as dagster-dbt sees it: its manifest, built on demand, and the CLI resource.
+
+The manifest is parsed when missing or older than any model, macro, test or project file, never committed.
+`python -m pipeline.transforms.project --prepare` builds it ahead of `dagster dev`.
+"""
+
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+
+from pipeline.config.settings import PROJECT_ROOT
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "transforms"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+#: The dbt installed beside this Python (the project's .venv), so no activated shell is needed.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+
+def _sources_changed_since(manifest: Path) -> bool:
+    built = manifest.stat().st_mtime
+    watched = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        watched += [p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file()]
+    return any(p.stat().st_mtime > built for p in watched)
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than any model, macro or test."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists() or _sources_changed_since(manifest):
+        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+    return manifest
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--prepare"]:
+    print(f"dbt manifest: {ensure_manifest()}")

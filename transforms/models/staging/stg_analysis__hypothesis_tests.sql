@@ -1,0 +1,5 @@
+with source as (
+    select * from {{ source('analysis', 'hypothesis_tests') }}
+)
+
+select * from source
