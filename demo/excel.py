@@ -44,7 +44,7 @@ def _case(column: str, names: dict[str, str]) -> str:
         f" ELSE {column} END"
 
 
-#: file name -> (table, [(Japanese column, SQL over raw.<table>)])
+#: file name -> (table, [(Japanese column, SQL over extracted.<table>)])
 EXPORTS = {
     "MAリード.csv": ("ma_leads", [
         ("リードID", "lead_id"), ("メールアドレス", "email"), ("会社名", "company"), ("作成日時", _ts("created_at")),
@@ -81,10 +81,10 @@ def export(landing: Path, out: Path, source_tz: str = TZ, encoding: str = "cp932
             load_entity(con, ENTITIES_BY_TABLE[table], [landing_layout(landing)], landing, source_tz)
             utf8 = Path(work) / "export.csv"
             select = ", ".join(f"{sql} AS \"{column}\"" for column, sql in columns)
-            con.execute(f"COPY (SELECT {select} FROM raw.{table} ORDER BY _source_file, _source_row) "
+            con.execute(f"COPY (SELECT {select} FROM extracted.{table} ORDER BY _source_file, _source_row) "
                         f"TO {lit(str(utf8))} (HEADER, DELIMITER ',')")
             _transcode(utf8, out / name, encoding)
-            written[name] = con.execute(f"SELECT count(*) FROM raw.{table}").fetchall()[0][0]
+            written[name] = con.execute(f"SELECT count(*) FROM extracted.{table}").fetchall()[0][0]
     return written
 
 

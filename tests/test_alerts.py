@@ -134,4 +134,4 @@ def test_a_failed_run_is_reported_to_on_call(tmp_path, monkeypatch):
         run_failure_alerts(context)
     (message,) = receiver.accepted
     assert message["title"] == f"[failed] Dagster run {result.run_id} of __ephemeral_asset_job__"
-    assert "raw__ma_leads" in message["message"]
+    assert "extracted__ma_leads" in message["message"]

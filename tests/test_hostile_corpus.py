@@ -15,6 +15,7 @@ import yaml
 from pipeline.ingest.contract import ENTITIES_BY_TABLE
 from pipeline.ingest.sources.loader import IngestError, load_entity
 from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
+from tests.staging_sql import newest
 
 CORPUS = Path(__file__).parent / "hostile"
 MANIFEST = yaml.safe_load((CORPUS / "manifest.yml").read_text(encoding="utf-8"))
@@ -88,7 +89,7 @@ def test_hostile_case(name, tmp_path):
     # nothing lost, nothing doubled: every data row is loaded, quarantined or excluded by the mapping's filter
     assert file.loaded + file.quarantined + file.excluded == data_rows(case) == file.data_rows
     landed = con.execute(f"SELECT count(*) FROM extracted.{entity.table}").fetchall()[0][0]
-    raw = con.execute(f"SELECT count(*) FROM raw.{entity.table}").fetchall()[0][0]
+    raw = con.execute(f"SELECT count(*) FROM {newest(entity.table)}").fetchall()[0][0]
     assert landed == file.loaded and raw == file.loaded - expect.get("duplicates", 0) == result.rows
     quarantine = con.execute("SELECT line, reason, raw_line FROM extracted.quarantine ORDER BY line").fetchall()
     assert len(quarantine) == file.quarantined == len(expect.get("reasons", []))
@@ -103,10 +104,10 @@ def test_hostile_case(name, tmp_path):
                 assert raw_line in f.read()
     if "rows" in case:
         columns = list(case["rows"][0])
-        got = con.execute(f"SELECT {', '.join(columns)} FROM raw.{entity.table} ORDER BY "
+        got = con.execute(f"SELECT {', '.join(columns)} FROM {newest(entity.table)} ORDER BY "
                           f"{', '.join(entity.key)}").fetchall()
         assert [dict(zip(columns, map(_shown, r))) for r in got] == case["rows"]
     for key, lengths in case.get("lengths", {}).items():
         for column, length in lengths.items():
-            got = con.execute(f"SELECT length({column}) FROM raw.{entity.table} WHERE {entity.key[0]} = ?", [key])
+            got = con.execute(f"SELECT length({column}) FROM {newest(entity.table)} WHERE {entity.key[0]} = ?", [key])
             assert got.fetchall() == [(length,)]

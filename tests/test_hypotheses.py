@@ -166,8 +166,8 @@ def test_a_planted_effect_is_found_and_a_null_one_is_not(effect_run):
 
 
 def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
-    rows = effect_run.query("select entered_at, advanced_at from funnel.stages.inside_sales_entries where source = 'webinar'")
-    as_of = effect_run.query("select as_of from funnel.intermediate.int_as_of")["as_of"][0]
+    rows = effect_run.query("select entered_at, advanced_at from stages.inside_sales_entries where source = 'webinar'")
+    as_of = effect_run.query("select as_of from intermediate.int_as_of")["as_of"][0]
     entered = pd.to_datetime(rows["entered_at"], utc=True)
     after = entered.dt.tz_convert("Asia/Tokyo").dt.date >= date(2026, 4, 1)
     horizon = pd.Timedelta(days=60)  # the default for opportunity_rate
@@ -179,7 +179,7 @@ def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
     assert got["after_judged"] == (judged & after).sum() and got["after_advanced"] == (advanced & after).sum()
     assert got["after_too_recent"] == (~judged & after).sum() > 0
     # win rate: won / (won + lost), both within the horizon (120 days by default)
-    deals = effect_run.query("select entered_at, advanced_at, dropped_at from funnel.stages.field_sales_entries "
+    deals = effect_run.query("select entered_at, advanced_at, dropped_at from stages.field_sales_entries "
                              "where source = 'webinar'")
     started = pd.to_datetime(deals["entered_at"], utc=True)
     long = pd.Timedelta(days=120)
@@ -190,7 +190,7 @@ def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
     assert win["before_judged"] == (before & (won | lost)).sum() and win["before_advanced"] == (before & won).sum()
     assert (before & ~(won | lost)).sum() > 0  # deals still open after 120 days are left out, not counted lost
     # a comparison group that overlaps the slice keeps only its entries outside the slice
-    owner = effect_run.query("select entered_at, advanced_at, source, owner_id from funnel.stages.inside_sales_entries")
+    owner = effect_run.query("select entered_at, advanced_at, source, owner_id from stages.inside_sales_entries")
     entered = pd.to_datetime(owner["entered_at"], utc=True)
     control = (owner["owner_id"] == "005IS0000000001") & (owner["source"] != "webinar") & \
         (entered.dt.tz_convert("Asia/Tokyo").dt.date < date(2026, 4, 1)) & (entered + horizon <= pd.Timestamp(as_of))

@@ -10,7 +10,7 @@ TZ = "Asia/Tokyo"
 def test_stage_velocity_matches_the_stage_tables(demo_run):
     velocity = demo_run.query("select * from marts.stage_velocity").set_index(["period_start", "stage"])
     for stage in ("marketing", "inside_sales", "field_sales", "customer_success"):
-        rows = demo_run.query(f"select entered_month, outcome, days_in_stage from funnel.funnel.stage_{stage}")
+        rows = demo_run.query(f"select entered_month, outcome, days_in_stage from stages.{stage}_entries")
         for month, group in rows.groupby("entered_month"):
             got = velocity.loc[(month, stage)]
             days = group["days_in_stage"]
@@ -19,15 +19,15 @@ def test_stage_velocity_matches_the_stage_tables(demo_run):
             assert np.isclose(got["median_days_in_stage"], days.median())
             assert np.isclose(got["p90_days_in_stage"], np.quantile(days, 0.9))
     assert len(velocity) == sum(
-        demo_run.query(f"select count(distinct entered_month) as n from funnel.funnel.stage_{s}")["n"][0]
+        demo_run.query(f"select count(distinct entered_month) as n from stages.{s}_entries")["n"][0]
         for s in ("marketing", "inside_sales", "field_sales", "customer_success"))
 
 
 def test_speed_to_lead_breaches_follow_the_business_day_sla(demo_run):
     leads = demo_run.query("""
-        select owner_id, received_at, first_contact_at from funnel.stages.inside_sales_entries
+        select owner_id, received_at, first_contact_at from stages.inside_sales_entries
         where entry_type = 'handover'""")
-    as_of = demo_run.query("select as_of from funnel.intermediate.int_as_of")["as_of"][0]
+    as_of = demo_run.query("select as_of from intermediate.int_as_of")["as_of"][0]
     arrived = pd.to_datetime(leads["received_at"], utc=True).dt.tz_convert(TZ).dt.tz_localize(None)
     contacted = pd.to_datetime(leads["first_contact_at"], utc=True).dt.tz_convert(TZ).dt.tz_localize(None)
     off = sorted(np.datetime64(d) for d in holidays.Japan(years=range(2023, 2028)))

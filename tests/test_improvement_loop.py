@@ -22,7 +22,7 @@ def _csvs(landing: Path, system: str, entity: str) -> pd.DataFrame:
 
 
 def _as_of_date(run) -> pd.Timestamp:
-    as_of = run.query("select as_of from funnel.intermediate.int_as_of")["as_of"][0]
+    as_of = run.query("select as_of from intermediate.int_as_of")["as_of"][0]
     return pd.Timestamp(as_of).tz_convert(TZ).tz_localize(None).normalize()
 
 
@@ -57,7 +57,7 @@ def test_slices_by_source_recount_the_stage_tables(demo_run):
     sliced["period_start"] = _dates(sliced["period_start"])
     sliced = sliced.set_index(["view", "period_start", "stage", "slice_value"])
     for stage in STAGES:
-        rows = demo_run.query(f"select entered_at, advanced_at, outcome, source from funnel.funnel.stage_{stage}")
+        rows = demo_run.query(f"select entered_at, advanced_at, outcome, source from stages.{stage}_entries")
         rows["source"] = rows["source"].fillna("(none)")
         rows["entered"] = _local(rows["entered_at"]).dt.to_period("M").dt.to_timestamp().dt.date
         rows["advanced"] = _local(rows["advanced_at"]).dt.to_period("M").dt.to_timestamp().dt.date
@@ -228,9 +228,9 @@ def test_reapproach_list_has_every_recycled_and_disqualified_lead(demo_run):
 
 def test_score_threshold_whatif_recounts_mqls_above_each_threshold(demo_run):
     leads = demo_run.query("""
-        select mql_score, outcome, converted_opportunity_id, entered_month from funnel.stages.inside_sales_entries
+        select mql_score, outcome, converted_opportunity_id, entered_month from stages.inside_sales_entries
         where entry_type = 'handover' and mql_score is not null""")
-    opps = demo_run.query("select opportunity_id, outcome from funnel.stages.field_sales_entries").set_index("opportunity_id")
+    opps = demo_run.query("select opportunity_id, outcome from stages.field_sales_entries").set_index("opportunity_id")
     leads["opp_outcome"] = leads["converted_opportunity_id"].map(opps["outcome"])
     mart = demo_run.query("select * from marts.score_threshold_whatif").set_index("threshold")
     low = np.floor(leads["mql_score"].min() / 5) * 5

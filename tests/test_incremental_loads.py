@@ -11,6 +11,7 @@ from pipeline.ingest.contract import ENTITIES_BY_TABLE
 from pipeline.config.settings import Settings
 from pipeline.ingest.sources.loader import IngestError, load_entity, sha256
 from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
+from tests.staging_sql import newest
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
 HEADER = "lead_id,email,company,created_at,source,campaign_id\n"
@@ -32,7 +33,7 @@ def _load(con, landing: Path, sources=None):
 
 
 def _raw(con) -> list[tuple]:
-    return con.execute("SELECT lead_id, company, _source_file FROM extracted.ma_leads ORDER BY lead_id").fetchall()
+    return con.execute(f"SELECT lead_id, company, _source_file FROM {newest('ma_leads')} ORDER BY lead_id").fetchall()
 
 
 def test_unchanged_files_are_skipped_changed_replace_their_rows_new_append_and_removed_leave(tmp_path):
@@ -115,7 +116,7 @@ def test_a_last_modified_column_beats_file_order(tmp_path):
         "columns": {"lead_id": "id", "company": "name", "created_at": "created"}}}}, "test", landing, 0.01)
     result = _load(con, landing, [mapping])
     assert (result.rows, result.duplicates) == (1, 1)
-    assert con.execute("SELECT company, _source FROM extracted.ma_leads").fetchall() == [("newer", "crm")]
+    assert con.execute(f"SELECT company, _source FROM {newest('ma_leads')}").fetchall() == [("newer", "crm")]
 
 
 def test_an_unreadable_last_modified_value_is_quarantined_not_taken_as_missing(tmp_path):
@@ -133,7 +134,7 @@ def test_an_unreadable_last_modified_value_is_quarantined_not_taken_as_missing(t
     assert [(f.file, f.loaded, f.quarantined) for f in result.files] == [("exports/a.csv", 1, 1), ("exports/b.csv", 2, 0)]
     assert con.execute("SELECT file, line, column_name, reason FROM extracted.quarantine").fetchall() == [
         ("exports/a.csv", 2, "last_modified", "value '01/06/2024 10:00' is not a valid timestamp")]
-    assert con.execute("SELECT company FROM extracted.ma_leads WHERE lead_id = '0001'").fetchall() == [("older",)]
+    assert con.execute(f"SELECT company FROM {newest('ma_leads')} WHERE lead_id = '0001'").fetchall() == [("older",)]
 
 
 def test_the_ingest_asset_reports_files_and_warns_on_quarantine(tmp_path):
@@ -187,7 +188,7 @@ def test_a_changed_lookup_file_reloads_the_files_that_join_it(tmp_path):
     (landing / "x" / "bad.csv").write_text("id\n1\n", encoding="utf-8")
     third = _load(con, landing, [mapping])
     assert [f.action for f in third.files] == ["changed"]
-    assert con.execute("SELECT lead_id FROM extracted.ma_leads").fetchall() == [("2",)]
+    assert con.execute(f"SELECT lead_id FROM {newest('ma_leads')}").fetchall() == [("2",)]
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
 
 
@@ -199,5 +200,5 @@ def test_a_changed_mapping_or_time_zone_reloads_unchanged_files(tmp_path):
     assert [f.action for f in tokyo.files] == ["unchanged"]
     utc = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, "UTC")
     assert [f.action for f in utc.files] == ["changed"]
-    assert con.execute("SELECT strftime(timezone('UTC', created_at), '%H:%M') FROM extracted.ma_leads").fetchall() == [
+    assert con.execute(f"SELECT strftime(timezone('UTC', created_at), '%H:%M') FROM {newest('ma_leads')}").fetchall() == [
         ("09:00",)]

@@ -12,6 +12,7 @@ from pipeline.ingest.assets import IngestError, entity_files
 from pipeline.config.settings import Settings
 from pipeline.ingest.sources.loader import load_entity
 from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
+from tests.staging_sql import newest
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
 HEADER = "lead_id,email,company,created_at,source,campaign_id\n"
@@ -42,13 +43,13 @@ def test_timestamps_in_every_accepted_layout_are_stored_as_utc_instants(tmp_path
     con, result = _load(landing)
     assert result.rows == 6
     got = dict(con.execute(
-        "select lead_id, strftime(timezone('UTC', created_at), '%Y-%m-%d %H:%M') from extracted.ma_leads").fetchall())
+        f"select lead_id, strftime(timezone('UTC', created_at), '%Y-%m-%d %H:%M') from {newest('ma_leads')}").fetchall())
     assert got == {"0001": "2024-03-31 20:00", "0002": "2024-03-31 20:00", "0003": "2024-03-31 15:00",
                    "0004": "2024-03-31 20:00", "0005": "2024-03-31 20:00", "0006": "2024-03-31 20:00"}
     types = dict(con.execute("select column_name, data_type from information_schema.columns "
                              "where table_name = 'ma_leads'").fetchall())
     assert types["lead_id"] == "VARCHAR" and types["created_at"] == "TIMESTAMP WITH TIME ZONE"
-    assert con.execute("select company from extracted.ma_leads where lead_id = '0001'").fetchall() == [("株式会社あ",)]
+    assert con.execute(f"select company from {newest('ma_leads')} where lead_id = '0001'").fetchall() == [("株式会社あ",)]
 
 
 def test_many_files_csv_and_parquet_together_keep_extra_columns_and_provenance(tmp_path):
@@ -63,11 +64,11 @@ def test_many_files_csv_and_parquet_together_keep_extra_columns_and_provenance(t
         f" 'ad' as source, null as campaign_id) to '{landing}/ma/leads/2024-06.parquet' (format parquet)")
     con, result = _load(landing)
     assert result.rows == 4 and len(result.files) == 3 and result.extra_columns == ["_fivetran_synced", "utm_medium"]
-    rows = con.execute("select lead_id, utm_medium, _source_file, _source_row, campaign_id from extracted.ma_leads "
+    rows = con.execute(f"select lead_id, utm_medium, _source_file, _source_row, campaign_id from {newest('ma_leads')} "
                        "order by lead_id").fetchall()
     assert rows == [("0001", "cpc", "ma/leads/2024-04.csv", 1, "C1"), ("0002", None, "ma/leads/2024-05.tsv", 1, "C1"),
                     ("0003", None, "ma/leads/2024-05.tsv", 2, None), ("0004", None, "ma/leads/2024-06.parquet", 1, None)]
-    june = con.execute("select strftime(timezone('UTC', created_at), '%H:%M') from extracted.ma_leads where lead_id = '0004'")
+    june = con.execute(f"select strftime(timezone('UTC', created_at), '%H:%M') from {newest('ma_leads')} where lead_id = '0004'")
     assert june.fetchall() == [("01:00",)]  # a naive Parquet timestamp is read in the source time zone too
 
 
@@ -79,7 +80,7 @@ def test_booleans_numbers_and_dates_are_typed(tmp_path):
         "006B,00QB,001B,u1,new_business,2024/04/02 10:00:00,Proposal,false,no,,99.5,JPY,\n"
     )})
     con, _ = _load(landing, opp)
-    assert con.execute("select opportunity_id, is_closed, is_won, amount from extracted.sfa_opportunities order by 1").fetchall() == [
+    assert con.execute(f"select opportunity_id, is_closed, is_won, amount from {newest('sfa_opportunities')} order by 1").fetchall() == [
         ("006A", True, True, 1200000), ("006B", False, False, 99.5)]
 
 
@@ -118,7 +119,7 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_its_line_not_the_whole_file_as_
                          "Asia/Tokyo")
     (file,) = result.files
     assert (file.data_rows, file.loaded, file.quarantined) == (200, 199, 1)
-    assert con.execute("select company from extracted.ma_leads where lead_id = '0001'").fetchall() == [("東京",)]
+    assert con.execute(f"select company from {newest('ma_leads')} where lead_id = '0001'").fetchall() == [("東京",)]
     assert con.execute("select line, reason like 'invalid encoding%' from extracted.quarantine").fetchall() == [(201, True)]
 
 
@@ -143,7 +144,7 @@ def test_a_failed_load_leaves_raw_as_it_was(tmp_path):
     (landing / "ma" / "leads.csv").write_text(HEADER + "0009,z@x,Z,2024-04-01 10:00:00,web,C1\n0010,y@x,Y,soon,web,C1\n")
     with pytest.raises(IngestError):
         _load(landing, con=con)
-    assert con.execute("select lead_id from extracted.ma_leads").fetchall() == [("0001",)]
+    assert con.execute(f"select lead_id from {newest('ma_leads')}").fetchall() == [("0001",)]
     assert con.execute("select count(*) from duckdb_tables() where temporary").fetchall() == [(0,)]
 
 
@@ -164,7 +165,7 @@ def test_the_ingest_asset_fails_with_the_message_and_keeps_the_warehouse(tmp_pat
     assert "column 'created_at', data row 1 (line 2): value '31/04/2024' is not a valid timestamp" in str(
         failure.step_failure_data.error.cause.message)
     with duckdb.connect(settings.warehouse_path) as con:
-        assert con.execute("select lead_id from extracted.ma_leads").fetchall() == [("0001",)]
+        assert con.execute(f"select lead_id from {newest('ma_leads')}").fetchall() == [("0001",)]
 
 
 def test_entity_files_finds_single_files_and_folders_but_nothing_else(tmp_path):

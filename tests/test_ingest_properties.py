@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pipeline.ingest.contract import ENTITIES_BY_TABLE
 from pipeline.ingest.sources.loader import load_entity
 from pipeline.ingest.sources.mapping import landing_layout
+from tests.staging_sql import newest
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
 COLUMNS = LEADS.column_names
@@ -66,7 +67,7 @@ def test_random_valid_rows_round_trip_exactly(tmp_path_factory, generated):
     text = _csv(rows, delimiter, newline, offset)
     con, file = _load(tmp_path_factory.mktemp("roundtrip"), text.encode(encoding), "landing")
     assert (file.loaded, file.quarantined) == (len(rows), 0)
-    got = con.execute(f"SELECT {', '.join(COLUMNS)} FROM extracted.ma_leads ORDER BY _source_row").fetchall()
+    got = con.execute(f"SELECT {', '.join(COLUMNS)} FROM {newest('ma_leads')} ORDER BY _source_row").fetchall()
 
     def expected(r):  # an empty cell is NULL; text keeps its spaces, ids are trimmed (they have none here)
         return (r["lead_id"], r["email"] or None, r["company"] or None, r["created_at"], r["source"] or None,

@@ -9,6 +9,7 @@ from demo import excel as demo_excel
 from pipeline.ingest.contract import ENTITIES
 from pipeline.config.settings import PROJECT_ROOT
 from tests.conftest import materialize
+from tests.staging_sql import newest
 
 EXAMPLE = PROJECT_ROOT / "docs" / "examples" / "excel_ja.yml"
 
@@ -26,13 +27,13 @@ def test_the_excel_export_with_only_a_mapping_gives_the_same_warehouse(demo_run,
         con.execute(f"ATTACH '{demo_run.settings.warehouse_path}' AS canonical (READ_ONLY)")
         for entity in ENTITIES:
             columns = ", ".join(entity.column_names)
-            rows = con.execute(f"SELECT count(*) FROM raw.{entity.table}").fetchall()[0][0]
+            rows = con.execute(f"SELECT count(*) FROM {newest(entity.table)}").fetchall()[0][0]
             assert rows == written[next(n for n, (t, _) in demo_excel.EXPORTS.items() if t == entity.table)]
-            for a, b in (("raw", "canonical.raw"), ("canonical.raw", "raw")):
+            for a, b in (("extracted", "canonical.extracted"), ("canonical.extracted", "extracted")):
                 diff = con.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {a}.{entity.table} EXCEPT ALL "
                                    f"SELECT {columns} FROM {b}.{entity.table})").fetchall()[0][0]
                 assert diff == 0, (entity.table, a, b)
-            assert con.execute(f"SELECT DISTINCT _source FROM raw.{entity.table}").fetchall() == [("excel_ja",)]
+            assert con.execute(f"SELECT DISTINCT _source FROM {newest(entity.table)}").fetchall() == [("excel_ja",)]
         diff = con.execute("SELECT count(*) FROM (SELECT * FROM marts.funnel_kpi_monthly EXCEPT ALL "
                            "SELECT * FROM canonical.marts.funnel_kpi_monthly)").fetchall()[0][0]
         assert diff == 0

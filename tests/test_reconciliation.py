@@ -77,7 +77,7 @@ def test_the_gate_blocks_the_kpi_marts_at_1_percent(faults_1pct):
     run, _ = faults_1pct
     assert not run.result.success
     gates = _gate_results(run)
-    stage_gates = {k: g for k, g in gates.items() if k.path[0] == "funnel"}
+    stage_gates = {k: g for k, g in gates.items() if k.path[0] == "stages"}
     assert len(stage_gates) == 4
     assert all(not g.passed and g.severity == dg.AssetCheckSeverity.ERROR for g in stage_gates.values())
     assert not (_materialized(run) & KPI_MARTS), "KPI marts must not be built from unreconciled data"

@@ -237,7 +237,7 @@ def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings):
         payload = json.dumps([asdict(a) for a in changed], sort_keys=True)
         run_requests.append(dg.RunRequest(
             run_key=f"alerts-{hashlib.sha256(payload.encode()).hexdigest()[:16]}",
-            run_config={"ops": {"marts__alerts": {"config": {"alerts_json": payload}}}}))
+            run_config={"ops": {"alerting__alerts": {"config": {"alerts_json": payload}}}}))
         for alert in changed:
             context.log.info(f"{alert.delivery_status}: {alert.title}")
     return dg.SensorResult(run_requests=run_requests, cursor=state.dump())

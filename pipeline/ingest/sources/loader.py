@@ -367,8 +367,8 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     records = f"count(DISTINCT ({', '.join(q(k) for k in entity.key)}))" if entity.key else "count(*)"
     rows, loaded = con.execute(f"SELECT {records}, count(*) FROM extracted.{entity.table}").fetchall()[0]
     contract = {c.lower() for c in entity.column_names}
-    extras = [r[0] for r in con.execute(f"DESCRIBE extracted.{entity.table}").fetchall()
-              if r[0].lower() not in contract and r[0] not in BOOKKEEPING]
+    extras = sorted(r[0] for r in con.execute(f"DESCRIBE extracted.{entity.table}").fetchall()
+                    if r[0].lower() not in contract and r[0] not in BOOKKEEPING)
     return EntityLoad(
         table=entity.table, rows=rows, duplicates=loaded - rows, files=files + gone, extra_columns=extras,
         bytes=sum(p.stat().st_size for _, p in found), seconds=time.perf_counter() - started,
