@@ -60,6 +60,21 @@ def _lines(node: yaml.Node, path: tuple, out: dict[tuple, int]) -> None:
             _lines(item, (*path, i), out)
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that an impossible date (2026-13-01) is a YAML error at its line instead of
+    a bare ValueError from the date constructor."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value} is not a date ({exc})", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
     """The document and the line of each key path; a missing or malformed file is a ConfigError."""
     try:
@@ -67,8 +82,8 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        document = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark else ""
