@@ -17,7 +17,8 @@ import duckdb
 from demo import generator as demo
 from pipeline.ingest.contract import STAGES
 from pipeline.config.settings import Settings
-from pipeline.ingest.sources.mapping import landing_layout, load_sources, matched_files
+from pipeline.config.sources import load_sources
+from pipeline.ingest.sources.mapping import landing_layout, matched_files
 
 DEMO_LEADS = 20_000
 DEMO_MONTHS = 24

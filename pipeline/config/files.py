@@ -112,10 +112,15 @@ def _line(location: tuple, lines: dict[tuple, int]) -> int | None:
     return None
 
 
+def where(path: Path | str, lines: dict[tuple, int], location: tuple) -> str:
+    """`file, line N: key.path`: where a configuration error is."""
+    line = _line(location, lines)
+    return f"{path}, line {line}: {_key(location)}" if line else f"{path}: {_key(location)}"
+
+
 def located(path: Path | str, lines: dict[tuple, int], location: tuple, message: str) -> str:
     """`file, line N: key.path: message`, the form of every configuration error."""
-    line = _line(location, lines)
-    return f"{path}, line {line}: {_key(location)}: {message}" if line else f"{path}: {_key(location)}: {message}"
+    return f"{where(path, lines, location)}: {message}"
 
 
 def _got(problem: dict) -> str:
