@@ -10,6 +10,7 @@ from pipeline.ingest.assets import ingest_assets
 from pipeline.serving.publish import published_marts
 from pipeline.quality.reconciliation import quality_checks
 from pipeline.serving.report import funnel_report
+from pipeline.config.preflight import check_config
 from pipeline.config.settings import Settings
 from pipeline.transforms.assets import dbt_resource, funnel_dbt_models, funnel_kpi_marts
 from pipeline.warehouse import Warehouse
@@ -23,7 +24,12 @@ funnel_job = dg.define_asset_job(
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
+    """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse.
+
+    The configuration files are read first: a mistake stops the code location from loading, with its message,
+    before any run can start.
+    """
+    check_config(settings)
     return dg.Definitions(
         assets=[*ingest_assets, *goal_assets, funnel_dbt_models, funnel_kpi_marts, hypothesis_tests, published_marts,
                 funnel_report, *alert_assets],

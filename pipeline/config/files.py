@@ -17,6 +17,9 @@ import yaml
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 
+#: Exit status of a command stopped by a configuration error (1 is a run or check that failed).
+EXIT_CONFIG_ERROR = 2
+
 
 class ConfigError(ValueError):
     """A configuration file is missing, unreadable or invalid; str() is the message an operator reads."""
