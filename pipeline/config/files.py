@@ -43,7 +43,10 @@ class Strict(pydantic.BaseModel):
     @classmethod
     def _empty_is_default(cls, data: Any) -> Any:
         """A known key written with no value (`handoffs:` with every entry commented out) means its default,
-        as if the line were not there; an unknown key stays, to be reported."""
+        as if the line were not there, and a section with nothing in it has every default; an unknown key stays,
+        to be reported."""
+        if data is None:
+            return {}
         if not isinstance(data, dict):
             return data
         known = {field.alias or name for name, field in cls.model_fields.items()}
