@@ -17,6 +17,7 @@ from pipeline.config.settings import Settings
 from pipeline.config.sources import load_sources
 from pipeline.config.targets import load_plans
 
+
 def check_config(settings: Settings) -> None:
     """Read the funnel registry and every file `settings` names; a ConfigError lists the problems of all files.
 
