@@ -4,6 +4,7 @@ import dagster as dg
 
 from pipeline.alerts.goal_alerts import alert_assets, alert_sensors, alerts_job
 from pipeline.analysis.hypotheses import hypothesis_tests
+from pipeline.config.preflight import check_config
 from pipeline.config.reference import reference_assets
 from pipeline.config.settings import Settings
 from pipeline.goals.targets import goal_assets
@@ -25,7 +26,12 @@ refresh = dg.define_asset_job(
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse."""
+    """Definitions bound to the given settings; tests pass their own temporary landing folder and warehouse.
+
+    The configuration files are read first: a mistake stops the code location from loading, with its message,
+    before any run can start.
+    """
+    check_config(settings)
     return dg.Definitions(
         assets=[*ingest_assets, *goal_assets, *reference_assets, dbt_models, kpi_marts, hypothesis_tests,
                 published_marts, funnel_report, *alert_assets],

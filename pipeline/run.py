@@ -2,6 +2,9 @@
 then the monthly funnel of the latest months printed from marts.funnel_kpi_monthly.
 
     python -m pipeline.run [--months 6]
+
+Exits 1 when the run fails, and 2, before anything is written, when a configuration file or FUNNEL_ variable is
+wrong: every mistake is printed as `file, line N: key: problem`.
 """
 
 import argparse
@@ -15,9 +18,12 @@ import dagster as dg
 import duckdb
 
 from demo import generator as demo
+from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
+from pipeline.config.preflight import check_config
 from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
-from pipeline.ingest.sources.mapping import landing_layout, load_sources, matched_files
+from pipeline.config.sources import load_sources
+from pipeline.ingest.sources.mapping import landing_layout, matched_files
 
 DEMO_LEADS = 20_000
 DEMO_MONTHS = 24
@@ -157,7 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--months", type=int, default=6, help="how many latest months to print (default 6)")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:  # before the demo extracts or the warehouse are written
+        settings = Settings.from_env()
+        check_config(settings)
+    except ConfigError as exc:
+        print(f"{exc}\nconfiguration error: nothing was run (docs/configuration.md)", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     landing = Path(settings.landing_dir)
     if landing_is_empty(landing, Path(settings.sources_config)):
         print(f"{landing} is empty: writing demo extracts ({DEMO_LEADS:,} leads, {DEMO_MONTHS} months)")

@@ -1,6 +1,7 @@
 """The Dagster definitions load, with every asset, check, group and the warehouse pool."""
 
 import dagster as dg
+import pytest
 
 from pipeline.ingest.contract import ENTITIES
 from pipeline.definitions import defs
@@ -73,3 +74,16 @@ def test_the_reconciliation_gate_is_a_blocking_check_on_stage_tables_and_kpi_mar
     for key in graph.asset_check_keys:
         if key.name == "reconciliation_gate":
             assert graph.get_check_spec(key).blocking, key
+
+
+def test_definitions_with_a_broken_configuration_file_do_not_load(tmp_path):
+    from pipeline.config.files import ConfigError
+    from pipeline.config.settings import Settings
+    from pipeline.definitions import build_definitions
+
+    targets = tmp_path / "targets.yml"
+    targets.write_text("conversion: {marketing: 0.1}\nlag_dayz: {marketing: 3}\nmonths: []\n")
+    settings = Settings(landing_dir=str(tmp_path), warehouse_path=str(tmp_path / "w.duckdb"), targets=str(targets))
+    with pytest.raises(ConfigError) as error:
+        build_definitions(settings)
+    assert f"{targets}, line 2: lag_dayz: unknown key (a typo?)" in str(error.value).splitlines()

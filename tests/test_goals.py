@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.goals.targets import MonthPlan, TargetsError, back_calculate, business_calendar, load_plans, target_rows
+from pipeline.config.files import ConfigError
+from pipeline.config.targets import MonthPlan, load_plans
+from pipeline.goals.targets import back_calculate, business_calendar, target_rows
 
 RATES = {"field_sales": 0.25, "inside_sales": 0.6, "marketing": 0.1}
 
@@ -38,33 +40,51 @@ def test_an_explicit_goal_overrides_and_the_chain_still_holds():
     assert targets["customer_success"] == (100, 90)
 
 
-@pytest.mark.parametrize("body, message", [
+@pytest.mark.parametrize("body, where, message", [
     ("conversion: {field_sales: 0, inside_sales: 0.6, marketing: 0.1}\nmonths:\n  - {month: 2026-04, won_deals: 5}",
-     "conversion.field_sales: conversion rate 0 is outside (0, 1]"),
+     "line 1: conversion.field_sales", "greater than 0 (got 0)"),
     ("conversion: {field_sales: 1.2, inside_sales: 0.6, marketing: 0.1}\nmonths:\n  - {month: 2026-04, won_deals: 5}",
-     "conversion rate 1.2 is outside (0, 1]"),
+     "line 1: conversion.field_sales", "less than or equal to 1 (got 1.2)"),
     ("conversion: {field_sales: 0.2, inside_sales: 0.6, marketing: 0.1}\n"
-     "months:\n  - {month: 2026-04, won_deals: 5}\n  - {month: 2026-04, won_deals: 6}", "month(s) repeated: 2026-04"),
+     "months:\n  - {month: 2026-04, won_deals: 5}\n  - {month: 2026-04, won_deals: 6}",
+     "line 4: months[1].month", "month 2026-04 repeated"),
     ("conversion: {field_sales: 0.2, inside_sales: 0.6, marketing: 0.1}\n"
      "months:\n  - {month: 2026-04, won_deals: 5}\n  - {month: 2026-07, won_deals: 6}",
-     "month(s) missing between 2026-04 and 2026-07: 2026-05, 2026-06"),
+     "line 2: months", "month(s) missing between 2026-04 and 2026-07: 2026-05, 2026-06"),
     ("average_deal_size: 1000\nconversion: {field_sales: 0.2, inside_sales: 0.6, marketing: 0.1}\n"
-     "months:\n  - {month: 2026-04, revenue: -5}", "months[0] (2026-04).revenue must be a number ≥ 0"),
+     "months:\n  - {month: 2026-04, revenue: -5}", "line 4: months[0].revenue", "greater than or equal to 0 (got -5)"),
     ("conversion: {field_sales: 0.2, inside_sales: 0.6}\nmonths:\n  - {month: 2026-04, won_deals: 5}",
-     "planned conversion missing for marketing"),
+     "line 3: months[0].conversion", "planned conversion missing for marketing"),
+    ("conversion: {field_sales: 0.2, inside_sales: 0.6, marketing: 0.1}\nmonths:\n  - {month: 2026-04, revenue: 5}",
+     "line 3: months[0].revenue", "a revenue target needs an average_deal_size above 0"),
     ("conversion: {field_sales: 0.2, inside_sales: 0.6, marketing: 0.1, sales: 0.5}\nmonths: []",
-     "unknown stage 'sales'"),
+     "line 1: conversion.sales", "unknown stage"),
     ("conversion: {field_sales: 0.2, inside_sales: 0.6, marketing: 0.1}\nmonths:\n  - {month: 2026-04}",
-     "give a revenue or a won_deals target"),
+     "line 3: months[0]", "give a revenue or a won_deals target"),
     ("conversion: {field_sales: 0.2, inside_sales: 0.6, marketing: 0.1}\nmonths:\n  - {month: April, won_deals: 1}",
-     "month 'April' is not YYYY-MM"),
+     "line 3: months[0].month", "not a month like 2026-04 (got 'April')"),
 ])
-def test_a_malformed_targets_file_is_rejected_with_the_entry_named(tmp_path, body, message):
+def test_a_malformed_targets_file_is_rejected_with_the_key_and_line_named(tmp_path, body, where, message):
     path = tmp_path / "targets.yml"
     path.write_text(body + "\n")
-    with pytest.raises(TargetsError) as error:
+    with pytest.raises(ConfigError) as error:
         load_plans(path)
-    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+    assert f"{path}, {where}: " in str(error.value) and message in str(error.value)
+
+
+def test_month_defaults_and_overrides_resolve_into_each_plan(tmp_path):
+    path = tmp_path / "targets.yml"
+    path.write_text("average_deal_size: 1000\nconversion: {field_sales: 0.25, inside_sales: 0.6, marketing: 0.1}\n"
+                    "lag_days: {marketing: 12}\n"
+                    "months:\n"
+                    "  - {month: 2026-05, revenue: 2500, average_deal_size: 500, conversion: {marketing: 0.2}}\n"
+                    "  - {month: 2026-04, won_deals: 3.2, revenue: 1, goals: {marketing: 10.5}}\n")
+    april, may = load_plans(path)
+    assert (april.month, may.month) == (date(2026, 4, 1), date(2026, 5, 1))  # in order, whatever the file's
+    assert april.won_deals == 4 and april.goals == {"marketing": 11}  # won_deals wins over revenue; rounded up
+    assert april.average_deal_size == 1000 and april.conversion["marketing"] == 0.1
+    assert may.won_deals == 5 and may.average_deal_size == 500 and may.conversion["marketing"] == 0.2
+    assert may.conversion["field_sales"] == 0.25 and may.lag_days == april.lag_days == {"marketing": 12}
 
 
 def test_planned_lags_move_earlier_stages_into_earlier_months_and_keep_the_chain(tmp_path):

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from demo import generator as demo
-from pipeline.analysis.hypotheses import Counts, Hypothesis, HypothesesError, evaluate, load_hypotheses
+from pipeline.analysis.hypotheses import Counts, evaluate
+from pipeline.config.files import ConfigError
+from pipeline.config.hypotheses import Hypothesis, load_hypotheses
 from tests.conftest import materialize
 
 ALPHA, POWER = 0.05, 0.8
@@ -204,17 +206,64 @@ def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
         assert materialization.materialization.metadata[f"verdict_{verdict}"].value == (verdicts == verdict).sum()
 
 
-def test_a_malformed_hypotheses_file_names_the_hypothesis_and_key(tmp_path):
+def test_a_malformed_hypotheses_file_names_every_key_and_line(tmp_path):
     path = tmp_path / "hypotheses.yml"
-    path.write_text("hypotheses:\n  - id: a\n    metric: revenue\n")
-    with pytest.raises(HypothesesError, match=f"{path}: hypothesis 'a': metric must be one of"):
+    path.write_text("alpha: 1.5\n"
+                    "hypotheses:\n"
+                    "  - id: a\n"
+                    "    metric: revenue\n"
+                    "    effective_date: '13 April'\n"
+                    "    expected_direction: up\n"
+                    "  - id: b\n"
+                    "    metric: win_rate\n"
+                    "    expected_direction: increase\n"
+                    "    effective_date: 2026-01-01\n"
+                    "    slice: {region: kanto}\n"
+                    "    horizon: 30\n")
+    with pytest.raises(ConfigError) as error:
         load_hypotheses(path)
-    path.write_text("hypotheses:\n  - id: a\n    metric: win_rate\n    expected_direction: increase\n"
-                    "    effective_date: 2026-01-01\n    slice: {region: kanto}\n")
-    with pytest.raises(HypothesesError, match="slice has unknown key\\(s\\) \\['region'\\]"):
+    lines = str(error.value).splitlines()
+    assert lines[0] == f"{path}, line 1: alpha: Input should be less than 1 (got 1.5)"
+    assert lines[1].startswith(f"{path}, line 4: hypotheses[0].metric: unknown metric; the metrics are mql_rate")
+    assert lines[2] == f"{path}, line 5: hypotheses[0].effective_date: not a date like 2026-04-01 (got '13 April')"
+    assert lines[3].startswith(f"{path}, line 6: hypotheses[0].expected_direction: Input should be 'increase' or")
+    assert lines[4].startswith(f"{path}, line 11: hypotheses[1].slice.region: Input should be 'source', ")
+    assert lines[5] == f"{path}, line 12: hypotheses[1].horizon: unknown key (a typo?)"
+    assert len(lines) == 6
+
+
+def test_a_slice_the_stage_does_not_know_at_entry_and_a_repeated_id_are_rejected(tmp_path):
+    path = tmp_path / "hypotheses.yml"
+    path.write_text("hypotheses:\n"
+                    "  - {id: a, metric: win_rate, expected_direction: increase, effective_date: 2026-01-01,\n"
+                    "     slice: {segment: smb}}\n"
+                    "  - {id: a, metric: mql_rate, expected_direction: decrease, effective_date: 2026-01-01,\n"
+                    "     slice: {source: web}, comparison: {source: web}}\n")
+    with pytest.raises(ConfigError) as error:
         load_hypotheses(path)
-    path.write_text("hypotheses:\n  - id: a\n    metric: win_rate\n    expected_direction: increase\n"
-                    "    effective_date: 2026-01-01\n    slice: {segment: smb}\n")
-    with pytest.raises(HypothesesError, match="win_rate is a field_sales rate, which cannot be sliced by \\['segment'\\]"):
+    assert str(error.value).splitlines() == [
+        f"{path}, line 3: hypotheses[0].slice: win_rate is a field_sales rate, which cannot be sliced by "
+        "['segment']; use ['source', 'campaign', 'owner']",
+        f"{path}, line 5: hypotheses[1].comparison: a comparison group needs a slice other than it",
+    ]
+    path.write_text("hypotheses:\n"
+                    "  - {id: a, metric: win_rate, expected_direction: increase, effective_date: 2026-01-01}\n"
+                    "  - {id: a, metric: mql_rate, expected_direction: increase, effective_date: 2026-01-01}\n")
+    with pytest.raises(ConfigError, match=f"^{path}, line 3: hypotheses\\[1\\].id: used by an earlier hypothesis"):
         load_hypotheses(path)
+
+
+def test_a_hypothesis_takes_its_stage_horizon_and_decided_only_from_the_registry(tmp_path):
+    path = tmp_path / "hypotheses.yml"
+    path.write_text("hypotheses:\n"
+                    "  - {id: 7011, metric: win_rate, expected_direction: increase, effective_date: '2026-01-01',\n"
+                    "     slice: {campaign: 7011}}\n"
+                    "  - {id: b, metric: renewal_rate, expected_direction: increase, effective_date: 2026-01-01,\n"
+                    "     horizon_days: 30}\n")
+    config = load_hypotheses(path)
+    win, renewal = config.hypotheses
+    assert (config.alpha, config.power) == (0.05, 0.8)
+    assert win.id == "7011" and win.slice == {"campaign": "7011"} and win.effective_date == date(2026, 1, 1)
+    assert (win.stage, win.horizon_days, win.decided_only) == ("field_sales", 120, True)
+    assert (renewal.stage, renewal.horizon_days, renewal.decided_only) == ("customer_success", 30, False)
     assert load_hypotheses(tmp_path / "missing.yml").hypotheses == []

@@ -300,13 +300,28 @@ def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo
 
 # --- configuration -----------------------------------------------------------------------------------
 
-def test_a_malformed_improvement_config_names_the_file_and_key(tmp_path):
-    from pipeline.config.improvement import ImprovementConfigError, load_improvement_config
+def test_a_malformed_improvement_config_names_the_file_key_and_line(tmp_path):
+    from pipeline.config.files import ConfigError
+    from pipeline.config.improvement import load_improvement_config
 
     path = tmp_path / "improvement.yml"
     path.write_text("gross_margin: 1.5\n")
-    with pytest.raises(ImprovementConfigError, match=f"{path}: gross_margin must be a number in \\(0, 1\\]"):
+    with pytest.raises(ConfigError, match=f"^{path}, line 1: gross_margin: Input should be less than or equal to 1 "
+                                          "\\(got 1.5\\)$"):
         load_improvement_config(path)
-    path.write_text("reapproach:\n  wait_days_by_reason:\n    price: soon\n")
-    with pytest.raises(ImprovementConfigError, match="reapproach.wait_days_by_reason.price must be a whole number"):
+    path.write_text("reapproach:\n  wait_days_by_reason:\n    price: soon\n  default_wait_dayz: 30\n")
+    with pytest.raises(ConfigError) as error:
         load_improvement_config(path)
+    assert str(error.value).splitlines() == [
+        f"{path}, line 3: reapproach.wait_days_by_reason.price: Input should be a valid integer (got 'soon')",
+        f"{path}, line 4: reapproach.default_wait_dayz: unknown key (a typo?)",
+    ]
+
+
+def test_the_improvement_config_has_defaults_and_lower_case_reasons(tmp_path):
+    from pipeline.config.improvement import load_improvement_config
+
+    path = tmp_path / "improvement.yml"
+    path.write_text("reapproach:\n  wait_days_by_reason: {Price: 180}\n")
+    config = load_improvement_config(path)
+    assert (config.gross_margin, config.reapproach.default_wait_days, config.wait_days()) == (0.75, 90, {"price": 180})

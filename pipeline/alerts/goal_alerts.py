@@ -12,7 +12,6 @@ alerting.alerts by a run of `alerts_job`. `run_failure_alerts` reports failed ru
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,8 +21,8 @@ import dagster as dg
 import duckdb
 import yaml
 
+from pipeline.config.settings import WAREHOUSE_POOL, Settings, read_environment
 from pipeline.serving.paths import published_file
-from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
 from pipeline.warehouse.layers import ALERTING
 from pipeline.warehouse.resource import Warehouse
 
@@ -43,14 +42,10 @@ class AlertSettings:
 
     @classmethod
     def from_env(cls) -> "AlertSettings":
-        urls = os.environ.get("FUNNEL_ALERT_URLS", "").replace(",", " ").split()
-        return cls(
-            urls=urls,
-            language=os.environ.get("FUNNEL_ALERT_LANGUAGE", "en"),
-            templates_dir=Path(os.environ.get("FUNNEL_ALERT_TEMPLATES", PROJECT_ROOT / "alerts")),
-            months=int(os.environ.get("FUNNEL_ALERT_MONTHS", "2")),
-            retry_seconds=float(os.environ.get("FUNNEL_ALERT_RETRY_SECONDS", "60")),
-        )
+        """The FUNNEL_ALERT_* variables, validated with the rest of the environment (pipeline/config/settings.py)."""
+        env = read_environment()
+        return cls(urls=list(env.alert_urls), language=env.alert_language, templates_dir=Path(env.alert_templates),
+                   months=env.alert_months, retry_seconds=env.alert_retry_seconds)
 
     def templates(self) -> dict:
         path = self.templates_dir / f"{self.language}.yml"

@@ -11,8 +11,7 @@ analysis.hypothesis_tests, which the dbt mart marts.hypothesis_results publishes
 """
 
 import warnings
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -20,11 +19,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-import yaml
 from scipy.stats import fisher_exact
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
 
+from pipeline.config.hypotheses import Hypothesis, HypothesesFile, load_hypotheses
+from pipeline.config.registry import funnel
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.ingest.sources.values import q
 from pipeline.config.registry import funnel
@@ -32,63 +32,10 @@ from pipeline.warehouse.layers import ANALYSIS
 from pipeline.warehouse.resource import Warehouse
 from pipeline.warehouse.tables import replace_table
 
-#: metric -> the stage whose conversion it is: entries that advanced within the horizon ÷ entries
-#: (for win_rate, as DOMAIN.md defines it: won ÷ won or lost, both within the horizon)
-METRICS = {
-    "mql_rate": "marketing",
-    "opportunity_rate": "inside_sales",
-    "win_rate": "field_sales",
-    "renewal_rate": "customer_success",
-}
-#: metrics whose base is the entries that were decided (advanced or dropped) within the horizon
-DECIDED_ONLY = {"win_rate"}
-#: slice keys each stage knows when an entry enters it (as marts.funnel_kpi_by_slice cuts them); field sales
-#: learns segment and industry from the CRM only for won accounts, so slicing by them would bias win rates
-STAGE_SLICES = {
-    "marketing": ("source", "campaign"),
-    "inside_sales": ("source", "campaign", "owner"),
-    "field_sales": ("source", "campaign", "owner"),
-    "customer_success": ("source", "campaign", "segment", "industry"),
-}
 #: slice key in hypotheses.yml -> column of the stage tables (as in marts.funnel_kpi_by_slice)
 SLICE_COLUMNS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
                  "industry": "industry"}
-#: default days an entry has to advance, per metric: long enough for most entries to resolve
-HORIZON_DAYS = {"mql_rate": 90, "opportunity_rate": 60, "win_rate": 120, "renewal_rate": 400}
-DIRECTIONS = ("increase", "decrease")
-#: the keys a hypothesis in hypotheses.yml may have
-KEYS = {"id", "statement", "metric", "slice", "comparison", "effective_date", "expected_direction", "window_days",
-        "horizon_days", "minimum_effect"}
 VERDICTS = ("supported", "rejected", "inconclusive")
-
-
-class HypothesesError(ValueError):
-    """hypotheses.yml is malformed; the message names the file, the hypothesis and the key."""
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    id: str
-    statement: str
-    metric: str
-    effective_date: date
-    expected_direction: str
-    slice: dict[str, str] = field(default_factory=dict)
-    comparison: dict[str, str] | None = None
-    window_days: int | None = None  # days before and after the effective date; None: all history
-    minimum_effect: float = 0.05  # smallest change in the rate (absolute) worth detecting
-    horizon_days: int = 60  # an entry counts as advanced if it did so within this many days of entering
-
-    @property
-    def stage(self) -> str:
-        return METRICS[self.metric]
-
-
-@dataclass(frozen=True)
-class HypothesesFile:
-    alpha: float
-    power: float
-    hypotheses: list[Hypothesis]
 
 
 @dataclass(frozen=True)
@@ -113,82 +60,6 @@ class Verdict:
     verdict: str
     reason: str
     method: str
-
-
-def _slice(path: Path, where: str, value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not value:
-        raise HypothesesError(f"{path}: {where} must map slice keys ({', '.join(SLICE_COLUMNS)}) to values")
-    unknown = set(value) - set(SLICE_COLUMNS)
-    if unknown:
-        raise HypothesesError(f"{path}: {where} has unknown key(s) {sorted(unknown)}; use {list(SLICE_COLUMNS)}")
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def _probability(path: Path, key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise HypothesesError(f"{path}: {key} must be a number between 0 and 1, not {value!r}")
-    return float(value)
-
-
-def load_hypotheses(path: Path) -> HypothesesFile:
-    """The hypotheses of `path`; a missing file means none."""
-    if not path.exists():
-        return HypothesesFile(alpha=0.05, power=0.8, hypotheses=[])
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise HypothesesError(f"{path}: cannot be read: {exc}") from exc
-    alpha = _probability(path, "alpha", document.get("alpha", 0.05))
-    power = _probability(path, "power", document.get("power", 0.8))
-    hypotheses, seen = [], set()
-    for index, item in enumerate(document.get("hypotheses") or []):
-        where = f"hypotheses[{index}]"
-        if not isinstance(item, dict):
-            raise HypothesesError(f"{path}: {where} must be a mapping")
-        hid = str(item.get("id") or "")
-        if not hid or hid in seen:
-            raise HypothesesError(f"{path}: {where}.id must be present and unique, not {hid!r}")
-        seen.add(hid)
-        where = f"hypothesis {hid!r}"
-        unknown = set(item) - KEYS
-        if unknown:
-            raise HypothesesError(f"{path}: {where}: unknown key(s) {sorted(unknown)}; use {sorted(KEYS)}")
-        metric = item.get("metric")
-        if metric not in METRICS:
-            raise HypothesesError(f"{path}: {where}: metric must be one of {list(METRICS)}, not {metric!r}")
-        direction = item.get("expected_direction")
-        if direction not in DIRECTIONS:
-            raise HypothesesError(f"{path}: {where}: expected_direction must be increase or decrease")
-        effective = item.get("effective_date")
-        try:
-            effective = effective if isinstance(effective, date) else date.fromisoformat(str(effective))
-        except ValueError as exc:
-            raise HypothesesError(f"{path}: {where}: effective_date must be a date like 2026-04-01") from exc
-        window = item.get("window_days")
-        horizon = item.get("horizon_days", HORIZON_DAYS[metric])
-        for key, days in (("window_days", window), ("horizon_days", horizon)):
-            if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
-                raise HypothesesError(f"{path}: {where}: {key} must be a positive whole number of days")
-        hypothesis = Hypothesis(
-            id=hid, statement=str(item.get("statement") or ""), metric=metric, effective_date=effective,
-            expected_direction=direction, slice=_slice(path, f"{where}: slice", item.get("slice")),
-            comparison=_slice(path, f"{where}: comparison", item.get("comparison")) or None,
-            window_days=window,
-            horizon_days=horizon,
-            minimum_effect=_probability(path, f"{where}: minimum_effect", item.get("minimum_effect", 0.05)),
-        )
-        for group in (hypothesis.slice, hypothesis.comparison or {}):
-            unknown = set(group) - set(STAGE_SLICES[hypothesis.stage])
-            if unknown:
-                raise HypothesesError(
-                    f"{path}: {where}: {metric} is a {hypothesis.stage} rate, which cannot be sliced by "
-                    f"{sorted(unknown)}; use {list(STAGE_SLICES[hypothesis.stage])}")
-        if hypothesis.comparison is not None and (not hypothesis.slice or hypothesis.comparison == hypothesis.slice):
-            raise HypothesesError(f"{path}: {where}: a comparison group needs a slice other than it")
-        hypotheses.append(hypothesis)
-    return HypothesesFile(alpha=alpha, power=power, hypotheses=hypotheses)
 
 
 def _required_per_group(baseline: float, minimum_effect: float, direction: str, alpha: float,
@@ -310,7 +181,7 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
     entry date before / after the change; and the entries after it still too recent."""
     params: dict[str, object] = {"tz": reporting_tz, "effective": hypothesis.effective_date,
                                  "horizon": hypothesis.horizon_days, "window": hypothesis.window_days or 0,
-                                 "decided_only": hypothesis.metric in DECIDED_ONLY}
+                                 "decided_only": hypothesis.decided_only}
     condition = ["true"]
     for index, (key, value) in enumerate(group.items()):
         condition.append(f"{SLICE_COLUMNS[key]} = $v{index}")

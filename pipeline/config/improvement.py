@@ -1,53 +1,32 @@
 """The improvement-loop settings file (improvement.yml): gross margin for LTV, re-approach waits per reason."""
 
-from dataclasses import dataclass, field
+from __future__ import annotations
+
 from pathlib import Path
+from typing import Annotated
 
-import yaml
+import pydantic
 
+from pipeline.config.files import Strict, load
 
-class ImprovementConfigError(ValueError):
-    """improvement.yml is malformed; the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class ImprovementConfig:
-    gross_margin: float = 0.75
-    reapproach_default_wait_days: int = 90
-    reapproach_wait_days: dict[str, int] = field(default_factory=dict)
-
-    def dbt_vars(self) -> dict[str, object]:
-        return {
-            "gross_margin": self.gross_margin,
-            "reapproach_default_wait_days": self.reapproach_default_wait_days,
-            "reapproach_wait_days": dict(self.reapproach_wait_days),
-        }
+#: Days before a lost or disqualified record may be approached again, up to ten years.
+Days = Annotated[int, pydantic.Field(ge=0, le=3650)]
 
 
-def _days(path: Path, key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3650:
-        raise ImprovementConfigError(f"{path}: {key} must be a whole number of days in [0, 3650], not {value!r}")
-    return value
+class Reapproach(Strict):
+    default_wait_days: Days = 90
+    wait_days_by_reason: dict[str, Days] = {}
+
+
+class ImprovementConfig(Strict):
+    gross_margin: Annotated[float, pydantic.Field(gt=0, le=1)] = 0.75
+    reapproach: Reapproach = Reapproach()
+
+    def wait_days(self) -> dict[str, int]:
+        """Re-approach waits per reason, lower case, as the models compare reasons."""
+        return {reason.lower(): days for reason, days in self.reapproach.wait_days_by_reason.items()}
 
 
 def load_improvement_config(path: Path) -> ImprovementConfig:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ImprovementConfigError(f"{path}: cannot be read: {exc}") from exc
-    margin = document.get("gross_margin", 0.75)
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin <= 1:
-        raise ImprovementConfigError(f"{path}: gross_margin must be a number in (0, 1], not {margin!r}")
-    reapproach = document.get("reapproach") or {}
-    by_reason = reapproach.get("wait_days_by_reason") or {}
-    if not isinstance(by_reason, dict):
-        raise ImprovementConfigError(f"{path}: reapproach.wait_days_by_reason must map reasons to days")
-    return ImprovementConfig(
-        gross_margin=float(margin),
-        reapproach_default_wait_days=_days(path, "reapproach.default_wait_days",
-                                           reapproach.get("default_wait_days", 90)),
-        reapproach_wait_days={
-            str(reason).lower(): _days(path, f"reapproach.wait_days_by_reason.{reason}", days)
-            for reason, days in by_reason.items()
-        },
-    )
+    """The settings of an improvement file; a ConfigError lists every mistake with its line."""
+    return load(ImprovementConfig, path)

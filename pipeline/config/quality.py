@@ -1,17 +1,24 @@
-"""The data-quality settings file (quality.yml): reconciliation tolerance and grace periods per hand-over."""
+"""The data-quality settings file (quality.yml): reconciliation tolerance and grace periods per hand-over.
+
+Defaults apply to every hand-over of the registry; `handoffs` overrides them for named hand-overs, whose names
+must be the registry's (`marketing_to_inside_sales`), so a renamed or misspelt one fails instead of being ignored.
+"""
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-import yaml
+import pydantic
 
-from pipeline.config.registry import funnel
+from pipeline.config.files import Strict, load
+from pipeline.config.registry import HandoverName, funnel
 
-HANDOFFS = funnel().handover_names
-
-
-class QualityConfigError(ValueError):
-    """quality.yml is malformed; the message names the file and the key."""
+#: A share of a month's hand-overs that may fail to reconcile.
+Share = Annotated[float, pydantic.Field(ge=0, le=1)]
+#: Hours a downstream record may arrive after its hand-over, up to ten years.
+Hours = Annotated[float, pydantic.Field(ge=0, le=24 * 3650)]
 
 
 @dataclass(frozen=True)
@@ -20,32 +27,34 @@ class HandoffRule:
     grace_period_hours: float
 
 
-def _number(path: Path, key: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise QualityConfigError(f"{path}: {key} must be a number in [{low}, {high}], not {value!r}")
-    return float(value)
+class HandoffOverride(Strict):
+    tolerance: Share | None = None
+    grace_period_hours: Hours | None = None
+
+
+class Reconciliation(Strict):
+    tolerance: Share = 0.005
+    grace_period_hours: Hours = 24
+    handoffs: dict[HandoverName, HandoffOverride] = {}
+
+
+class QualityFile(Strict):
+    reconciliation: Reconciliation = Reconciliation()
+
+    def handoff_rules(self, handovers: tuple[str, ...]) -> dict[str, HandoffRule]:
+        """The rule of each of `handovers`: its own override where it has one, else the defaults."""
+        section = self.reconciliation
+        rules = {}
+        for name in handovers:
+            own = section.handoffs.get(name, HandoffOverride())
+            rules[name] = HandoffRule(
+                tolerance=float(section.tolerance if own.tolerance is None else own.tolerance),
+                grace_period_hours=float(section.grace_period_hours if own.grace_period_hours is None
+                                         else own.grace_period_hours),
+            )
+        return rules
 
 
 def load_handoff_rules(path: Path) -> dict[str, HandoffRule]:
-    """The tolerance and grace period of each hand-over, defaults merged with per-hand-over overrides."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise QualityConfigError(f"{path}: cannot be read: {exc}") from exc
-    section = document.get("reconciliation") or {}
-    tolerance = _number(path, "reconciliation.tolerance", section.get("tolerance", 0.005), 0, 1)
-    grace = _number(path, "reconciliation.grace_period_hours", section.get("grace_period_hours", 24), 0, 24 * 3650)
-    overrides = section.get("handoffs") or {}
-    unknown = set(overrides) - set(HANDOFFS)
-    if unknown:
-        raise QualityConfigError(f"{path}: unknown hand-over(s) {sorted(unknown)}; use {list(HANDOFFS)}")
-    rules = {}
-    for name in HANDOFFS:
-        own = overrides.get(name) or {}
-        key = f"reconciliation.handoffs.{name}"
-        rules[name] = HandoffRule(
-            tolerance=_number(path, f"{key}.tolerance", own.get("tolerance", tolerance), 0, 1),
-            grace_period_hours=_number(path, f"{key}.grace_period_hours", own.get("grace_period_hours", grace),
-                                       0, 24 * 3650),
-        )
-    return rules
+    """The tolerance and grace period of each hand-over of the registry, defaults merged with overrides."""
+    return load(QualityFile, path).handoff_rules(funnel().handover_names)

@@ -43,8 +43,8 @@ def improvement_settings(warehouse: Warehouse, settings: Settings):
     """The improvement-loop settings of improvement.yml as two reference tables."""
     config = load_improvement_config(Path(settings.improvement_config))
     scalars = pd.DataFrame([{"gross_margin": config.gross_margin,
-                             "reapproach_default_wait_days": config.reapproach_default_wait_days}])
-    waits = pd.DataFrame(list(config.reapproach_wait_days.items()), columns=["reason", "wait_days"])
+                             "reapproach_default_wait_days": config.reapproach.default_wait_days}])
+    waits = pd.DataFrame(list(config.wait_days().items()), columns=["reason", "wait_days"])
     with warehouse.connect() as con:
         replace_table(con, REFERENCE, "improvement_settings", scalars,
                       {"gross_margin": "DOUBLE", "reapproach_default_wait_days": "INTEGER"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic
 
@@ -136,4 +136,31 @@ def funnel() -> Funnel:
     return load_funnel()
 
 
-__all__ = ["ConfigError", "Funnel", "Handover", "Stage", "funnel", "load_funnel"]
+def funnel_of(info: pydantic.ValidationInfo) -> Funnel:
+    """The funnel a configuration file is checked against: the validation context's `funnel` when a caller
+    (a test) gives one, else this project's, so stage names in config files always come from the registry."""
+    return (info.context or {}).get("funnel") or funnel()
+
+
+def _stage_name(value: str, info: pydantic.ValidationInfo) -> str:
+    names = funnel_of(info).stage_names
+    if value not in names:
+        raise ValueError(f"unknown stage; the stages are {', '.join(names)}")
+    return value
+
+
+def _handover_name(value: str, info: pydantic.ValidationInfo) -> str:
+    names = funnel_of(info).handover_names
+    if value not in names:
+        raise ValueError(f"unknown hand-over; the hand-overs are {', '.join(names)}")
+    return value
+
+
+#: A stage of the registry, as a key or value of a configuration file.
+StageName = Annotated[str, pydantic.AfterValidator(_stage_name)]
+#: A hand-over of the registry (`marketing_to_inside_sales`), as a key of a configuration file.
+HandoverName = Annotated[str, pydantic.AfterValidator(_handover_name)]
+
+
+__all__ = ["ConfigError", "Funnel", "Handover", "HandoverName", "Stage", "StageName", "funnel", "funnel_of",
+           "load_funnel"]

@@ -1,19 +1,25 @@
 """Runtime settings, read from environment variables so that nothing is configured by editing code.
 
-Every setting has a documented default (docs/configuration.md). Relative paths given in the
-environment resolve against the current directory; the defaults resolve against the project root,
-so `make run` works from any directory.
+Every variable (FUNNEL_*) is a field of one model, `Environment`, with its documented default
+(docs/configuration.md): a wrong type, a value out of range or an unknown FUNNEL_ variable (a typo) is a
+ConfigError naming the variable, all of them at once. Relative paths given in the environment resolve against
+the current directory; the defaults resolve against the project root, so `make run` works from any directory.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
+import holidays
+import pydantic
 
+from pipeline.config.files import Problems, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,50 +28,89 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 
-class SettingsError(ValueError):
-    """A setting in the environment is missing or malformed."""
+def _resolved(value: str) -> str:
+    return str(Path(value).expanduser().resolve())
 
 
-def _path(env: str, default: str) -> Path:
-    raw = os.environ.get(env)
-    if raw:
-        return Path(raw).expanduser().resolve()
-    return (PROJECT_ROOT / default).resolve()
-
-
-def _timezone(env: str, default: str) -> str:
-    name = os.environ.get(env) or default
+def _timezone(value: str) -> str:
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SettingsError(f"{env}={name!r} is not an IANA time zone (e.g. Asia/Tokyo, UTC)") from exc
-    return name
-
-
-def _int(env: str, default: int, low: int, high: int) -> int:
-    raw = os.environ.get(env)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{env}={raw!r} is not an integer") from exc
-    if not low <= value <= high:
-        raise SettingsError(f"{env}={value} is outside {low}..{high}")
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone (e.g. Asia/Tokyo, UTC)") from None
     return value
 
 
-def _as_of(env: str) -> str | None:
-    raw = os.environ.get(env)
-    if not raw:
-        return None
+def _as_of(value: str) -> str:
     for parse in (date.fromisoformat, datetime.fromisoformat):
         try:
-            parse(raw)
-            return raw
+            parse(value)
+            return value
         except ValueError:
             continue
-    raise SettingsError(f"{env}={raw!r} is not an ISO date (2024-06-30) or timestamp (2024-06-30T18:00:00+09:00)")
+    raise ValueError("not an ISO date (2024-06-30) or timestamp (2024-06-30T18:00:00+09:00)")
+
+
+def _calendar(value: str) -> str:
+    if value.lower() != "none" and value.upper() not in holidays.list_supported_countries():
+        raise ValueError("not a country calendar of the holidays library (JP, US, ...) or none")
+    return value
+
+
+def _words(value: Any) -> Any:
+    """URLs separated by spaces or commas, as one variable holds them."""
+    return value.replace(",", " ").split() if isinstance(value, str) else value
+
+
+EnvPath = Annotated[str, pydantic.AfterValidator(_resolved)]
+TimeZone = Annotated[str, pydantic.AfterValidator(_timezone)]
+
+
+def _variable(name: str, default: Any = None, relative: str | None = None, **limits: Any) -> Any:
+    """The field read from variable `name`; a default path `relative` to the project root."""
+    if relative is not None:
+        return pydantic.Field(default_factory=lambda: str((PROJECT_ROOT / relative).resolve()), alias=name)
+    return pydantic.Field(default, alias=name, **limits)
+
+
+class Environment(pydantic.BaseModel):
+    """The FUNNEL_* variables. Values are text, so numbers are parsed ("4" is 4), unlike in the YAML files."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    landing_dir: EnvPath = _variable("FUNNEL_LANDING_DIR", relative="data/landing")
+    warehouse_path: EnvPath = _variable("FUNNEL_WAREHOUSE", relative="warehouse/themodel.duckdb")
+    sources_config: EnvPath = _variable("FUNNEL_SOURCES", relative="sources.yml")
+    source_tz: TimeZone = _variable("FUNNEL_SOURCE_TZ", "Asia/Tokyo")
+    reporting_tz: TimeZone = _variable("FUNNEL_REPORTING_TZ", "Asia/Tokyo")
+    fiscal_year_start_month: int = _variable("FUNNEL_FISCAL_YEAR_START_MONTH", 4, ge=1, le=12)
+    as_of: Annotated[str, pydantic.AfterValidator(_as_of)] | None = _variable("FUNNEL_AS_OF")
+    marketing_aging_days: int = _variable("FUNNEL_MARKETING_AGING_DAYS", 180, ge=1, le=3650)
+    quality_config: EnvPath = _variable("FUNNEL_QUALITY_CONFIG", relative="quality.yml")
+    targets: EnvPath = _variable("FUNNEL_TARGETS", relative="targets.yml")
+    holiday_calendar: Annotated[str, pydantic.AfterValidator(_calendar)] = _variable("FUNNEL_HOLIDAY_CALENDAR", "JP")
+    speed_to_lead_sla_business_days: int = _variable("FUNNEL_SPEED_TO_LEAD_SLA_DAYS", 1, ge=0, le=60)
+    improvement_config: EnvPath = _variable("FUNNEL_IMPROVEMENT_CONFIG", relative="improvement.yml")
+    hypotheses: EnvPath = _variable("FUNNEL_HYPOTHESES", relative="hypotheses.yml")
+    alert_urls: Annotated[list[str], pydantic.BeforeValidator(_words)] = _variable("FUNNEL_ALERT_URLS", [])
+    alert_language: str = _variable("FUNNEL_ALERT_LANGUAGE", "en")
+    alert_templates: EnvPath = _variable("FUNNEL_ALERT_TEMPLATES", relative="alerts")
+    alert_months: int = _variable("FUNNEL_ALERT_MONTHS", 2, ge=1, le=120)
+    alert_retry_seconds: float = _variable("FUNNEL_ALERT_RETRY_SECONDS", 60.0, gt=0)
+
+    @pydantic.model_validator(mode="after")
+    def _alert_template(self) -> Environment:
+        """An alert in a language without a template would fail only when the first goal is missed."""
+        template = Path(self.alert_templates) / f"{self.alert_language}.yml"
+        if not template.is_file():
+            raise Problems([(("FUNNEL_ALERT_LANGUAGE",), f"no alert template {template}")])
+        return self
+
+
+def read_environment(environ: Mapping[str, str] | None = None) -> Environment:
+    """The FUNNEL_* variables of `environ` (this process's by default); an empty variable counts as unset."""
+    environ = os.environ if environ is None else environ
+    values = {name: value for name, value in environ.items() if name.startswith("FUNNEL_") and value}
+    return validate(Environment, values, "environment", {})
 
 
 class Settings(dg.ConfigurableResource):
@@ -90,23 +135,9 @@ class Settings(dg.ConfigurableResource):
     sources_config: str = str(PROJECT_ROOT / "sources.yml")
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        return cls(
-            landing_dir=str(_path("FUNNEL_LANDING_DIR", "data/landing")),
-            warehouse_path=str(_path("FUNNEL_WAREHOUSE", "warehouse/themodel.duckdb")),
-            source_tz=_timezone("FUNNEL_SOURCE_TZ", "Asia/Tokyo"),
-            reporting_tz=_timezone("FUNNEL_REPORTING_TZ", "Asia/Tokyo"),
-            fiscal_year_start_month=_int("FUNNEL_FISCAL_YEAR_START_MONTH", 4, 1, 12),
-            as_of=_as_of("FUNNEL_AS_OF"),
-            marketing_aging_days=_int("FUNNEL_MARKETING_AGING_DAYS", 180, 1, 3650),
-            quality_config=str(_path("FUNNEL_QUALITY_CONFIG", "quality.yml")),
-            targets=str(_path("FUNNEL_TARGETS", "targets.yml")),
-            holiday_calendar=os.environ.get("FUNNEL_HOLIDAY_CALENDAR") or "JP",
-            speed_to_lead_sla_business_days=_int("FUNNEL_SPEED_TO_LEAD_SLA_DAYS", 1, 0, 60),
-            improvement_config=str(_path("FUNNEL_IMPROVEMENT_CONFIG", "improvement.yml")),
-            hypotheses=str(_path("FUNNEL_HYPOTHESES", "hypotheses.yml")),
-            sources_config=str(_path("FUNNEL_SOURCES", "sources.yml")),
-        )
+    def from_env(cls) -> Settings:
+        """The settings the environment gives; a ConfigError names every variable that is wrong."""
+        return cls(**read_environment().model_dump(include=set(cls.model_fields)))
 
     def dbt_env(self) -> dict[str, str]:
         """The environment of a dbt invocation: the settings dbt reads with env_var() (transforms/dbt_project.yml,

@@ -9,17 +9,15 @@ loaded into reference.funnel_targets; reference.business_calendar gives the busi
 month. The stages and which of them wins the deal come from the registry (pipeline/config/registry.py).
 """
 
-import math
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import holidays
 import pandas as pd
-import yaml
 
 from pipeline.config.registry import funnel
+from pipeline.config.targets import MonthPlan, load_plans
+from pipeline.config.targets import round_up as _up
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse.layers import REFERENCE
 from pipeline.warehouse.resource import Warehouse
@@ -32,100 +30,7 @@ CALENDAR_YEARS = range(2000, 2101)
 
 
 class TargetsError(ValueError):
-    """targets.yml is malformed; the message names the file and the entry."""
-
-
-@dataclass(frozen=True)
-class MonthPlan:
-    month: date
-    won_deals: int
-    average_deal_size: float | None  # needed for a revenue target and for revenue shortfalls
-    conversion: dict[str, float]
-    goals: dict[str, int]
-    lag_days: dict[str, float]
-
-
-def _up(value: float) -> int:
-    """Round up, ignoring the float noise of a division that is exact (400 / 0.25 = 400, not 401)."""
-    return math.ceil(round(value, 9))
-
-
-def _month(path: Path, where: str, raw: object) -> date:
-    try:
-        parsed = date.fromisoformat(f"{raw}-01" if len(str(raw)) == 7 else str(raw))
-    except ValueError as exc:
-        raise TargetsError(f"{path}: {where}: month {raw!r} is not YYYY-MM") from exc
-    return parsed.replace(day=1)
-
-
-def _rates(path: Path, where: str, raw: object, required: bool) -> dict[str, float]:
-    rates = dict(raw or {})
-    for stage, rate in rates.items():
-        if stage not in STAGES:
-            raise TargetsError(f"{path}: {where}: unknown stage {stage!r}; stages are {', '.join(STAGES)}")
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-            raise TargetsError(f"{path}: {where}.{stage}: conversion rate {rate!r} is outside (0, 1]")
-    missing = [s for s in CHAIN if s not in rates]
-    if required and missing:
-        raise TargetsError(f"{path}: {where}: planned conversion missing for {', '.join(missing)}")
-    return {s: float(r) for s, r in rates.items()}
-
-
-def _non_negative(path: Path, where: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise TargetsError(f"{path}: {where} must be a number ≥ 0, not {value!r}")
-    return float(value)
-
-
-def load_plans(path: Path) -> list[MonthPlan]:
-    """Read and validate targets.yml; months must be consecutive and unique."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise TargetsError(f"{path}: cannot be read: {exc}") from exc
-    default_rates = _rates(path, "conversion", document.get("conversion"), required=False)
-    default_deal = document.get("average_deal_size")
-    lags = {s: _non_negative(path, f"lag_days.{s}", v) for s, v in (document.get("lag_days") or {}).items()}
-    if set(lags) - set(STAGES):
-        raise TargetsError(f"{path}: lag_days: unknown stage(s) {sorted(set(lags) - set(STAGES))}")
-    plans = []
-    for i, entry in enumerate(document.get("months") or []):
-        where = f"months[{i}]"
-        month = _month(path, where, entry.get("month"))
-        where = f"months[{i}] ({month:%Y-%m})"
-        rates = default_rates | _rates(path, f"{where}.conversion", entry.get("conversion"), required=False)
-        missing = [s for s in CHAIN if s not in rates]
-        if missing:
-            raise TargetsError(f"{path}: {where}: planned conversion missing for {', '.join(missing)}")
-        raw_deal = entry.get("average_deal_size", default_deal)
-        deal = None if raw_deal is None else _non_negative(path, f"{where}.average_deal_size", raw_deal)
-        if "won_deals" in entry:
-            won = _up(_non_negative(path, f"{where}.won_deals", entry["won_deals"]))
-        elif "revenue" in entry:
-            if not deal:
-                raise TargetsError(f"{path}: {where}: a revenue target needs an average_deal_size above 0")
-            won = _up(_non_negative(path, f"{where}.revenue", entry["revenue"]) / deal)
-        else:
-            raise TargetsError(f"{path}: {where}: give a revenue or a won_deals target")
-        goals = {}
-        for stage, goal in (entry.get("goals") or {}).items():
-            if stage not in STAGES:
-                raise TargetsError(f"{path}: {where}.goals: unknown stage {stage!r}")
-            goals[stage] = _up(_non_negative(path, f"{where}.goals.{stage}", goal))
-        plans.append(MonthPlan(month, won, deal, rates, goals, lags))
-    if not plans:
-        raise TargetsError(f"{path}: no months")
-    months = [p.month for p in plans]
-    repeated = sorted({m for m in months if months.count(m) > 1})
-    if repeated:
-        raise TargetsError(f"{path}: month(s) repeated: {', '.join(f'{m:%Y-%m}' for m in repeated)}")
-    ordered = sorted(months)
-    expected = pd.period_range(ordered[0], ordered[-1], freq="M")
-    gaps = [p for p in expected if p.to_timestamp().date() not in set(months)]
-    if gaps:
-        raise TargetsError(f"{path}: month(s) missing between {ordered[0]:%Y-%m} and {ordered[-1]:%Y-%m}: "
-                           f"{', '.join(str(p) for p in gaps)}")
-    return sorted(plans, key=lambda p: p.month)
+    """A goal setting cannot be used (an unknown holiday calendar); the message names it."""
 
 
 def back_calculate(plan: MonthPlan) -> dict[str, tuple[int, int | None]]:

@@ -17,7 +17,9 @@ from pipeline.config.registry import funnel
 from pipeline.ingest.contract import ENTITIES, Entity
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.ingest.sources.loader import EntityLoad, IngestError, load_entity
-from pipeline.ingest.sources.mapping import MappingError, landing_layout, load_sources, matched_files
+from pipeline.config.files import ConfigError
+from pipeline.config.sources import load_sources
+from pipeline.ingest.sources.mapping import landing_layout, matched_files
 from pipeline.warehouse.layers import EXTRACTED
 from pipeline.warehouse.resource import Warehouse
 
@@ -35,7 +37,7 @@ def ingest(con: duckdb.DuckDBPyConnection, entity: Entity, settings: Settings) -
     landing = Path(settings.landing_dir)
     try:
         config = load_sources(Path(settings.sources_config), landing)
-    except MappingError as exc:
+    except ConfigError as exc:
         raise IngestError(str(exc)) from exc
     return load_entity(con, entity, list(config.sources), landing, settings.source_tz)
 

@@ -7,11 +7,13 @@ Reads the published copy (marts.duckdb beside the warehouse), never the file the
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
 
-from pipeline.serving.paths import published_file
+from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
+from pipeline.serving.paths import published_file, serving_dir
 from pipeline.config.settings import Settings
 
 BOM = "\ufeff".encode("utf-8")
@@ -38,7 +40,12 @@ def export_marts(published: Path, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG_ERROR) from None
+    folder = serving_dir(settings.warehouse_path)
     parser = argparse.ArgumentParser(prog="python -m pipeline.serving.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=folder / "export", help=f"folder to write (default {folder}/export)")
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
 from pipeline.config.settings import Settings
 from pipeline.ingest.sources.loader import FIRST_BAD_LINES, IngestError, prepare_file, stage_lookups
 from pipeline.ingest.sources.mapping import MappingError, SourceMapping, load_mapping, matched_files
@@ -99,7 +100,11 @@ def report(source: SourceMapping, landing_dir: Path, source_tz: str, samples: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()  # the defaults of --landing and --source-tz
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mapping", type=Path)
     parser.add_argument("--landing", type=Path, default=Path(settings.landing_dir),

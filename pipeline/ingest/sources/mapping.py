@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from pipeline.config.files import ConfigError
 from pipeline.ingest.contract import ENTITIES, ENTITIES_BY_TABLE, Entity
 
 ADAPTERS_DIR = Path(__file__).parent / "adapters"
@@ -23,8 +24,8 @@ PARQUET_SUFFIXES = (".parquet",)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class MappingError(ValueError):
-    """A mapping or sources file is malformed; the message names the file and the key."""
+class MappingError(ConfigError):
+    """A mapping file is malformed; the message names the file and the key."""
 
 
 @dataclass(frozen=True)
@@ -257,44 +258,6 @@ def landing_layout(landing_dir: Path, threshold: float = DEFAULT_THRESHOLD) -> S
             columns={c.name: ColumnSpec(column=c.name) for c in e.columns}, keep_extra_columns=True,
         ) for e in ENTITIES},
     )
-
-
-@dataclass(frozen=True)
-class SourcesConfig:
-    sources: tuple[SourceMapping, ...]
-    threshold: float
-
-
-def load_sources(config: Path, landing_dir: Path) -> SourcesConfig:
-    """The sources file (sources.yml): whether the canonical landing layout is read, and which mapping files.
-
-    Without the file, only the canonical landing layout is read, with the default 1 % bad-row threshold.
-    """
-    if not config.exists():
-        return SourcesConfig((landing_layout(landing_dir),), DEFAULT_THRESHOLD)
-    try:
-        raw = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{config}: is not valid YAML: {exc}") from exc
-    raw = _mapping_of(raw, str(config))
-    unknown = set(raw) - {"landing_layout", "bad_row_threshold", "sources"}
-    if unknown:
-        raise _fail(str(config), f"unknown key(s) {', '.join(sorted(unknown))}; allowed: landing_layout, "
-                    "bad_row_threshold, sources")
-    threshold = raw.get("bad_row_threshold", DEFAULT_THRESHOLD)
-    if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise _fail(f"{config}: bad_row_threshold", f"expected a share between 0 and 1, got {threshold!r}")
-    sources = [landing_layout(landing_dir, float(threshold))] if raw.get("landing_layout", True) else []
-    for i, item in enumerate(raw.get("sources") or []):
-        if isinstance(item, str):
-            sources.append(load_mapping((config.parent / item).resolve(), landing_dir, float(threshold)))
-        else:
-            sources.append(parse_mapping(item, f"{config}: sources[{i}]", landing_dir, float(threshold)))
-    names = [s.name for s in sources]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise _fail(f"{config}: sources", f"source name(s) {', '.join(duplicated)} used twice; each must be unique")
-    return SourcesConfig(tuple(sources), float(threshold))
 
 
 def matched_files(source: SourceMapping, mapping: EntityMapping | Lookup) -> list[Path]:

@@ -1,0 +1,42 @@
+"""Every configuration file read before anything runs, so that a mistake in any of them stops a run before an
+asset writes.
+
+The assets read their files again when they run (the settings resource may be overridden per run in the Dagster
+UI); this check is what makes `python -m pipeline.run` and the Dagster code location fail at once, with the
+errors of every file together, instead of at the first asset that needs a broken file, after others have written.
+"""
+
+from pathlib import Path
+
+from pipeline.config.files import ConfigError
+from pipeline.config.hypotheses import load_hypotheses
+from pipeline.config.improvement import load_improvement_config
+from pipeline.config.quality import load_handoff_rules
+from pipeline.config.registry import funnel
+from pipeline.config.settings import Settings
+from pipeline.config.sources import load_sources
+from pipeline.config.targets import load_plans
+
+
+def check_config(settings: Settings) -> None:
+    """Read the funnel registry and every file `settings` names; a ConfigError lists the problems of all files.
+
+    The registry comes first and alone: the other files are checked against its stages and hand-overs.
+    """
+    funnel()
+    targets = Path(settings.targets)
+    checks = (
+        lambda: load_sources(Path(settings.sources_config), Path(settings.landing_dir)),
+        lambda: load_plans(targets) if targets.exists() else None,  # without the file, no targets
+        lambda: load_handoff_rules(Path(settings.quality_config)),
+        lambda: load_improvement_config(Path(settings.improvement_config)),
+        lambda: load_hypotheses(Path(settings.hypotheses)),
+    )
+    errors = []
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
