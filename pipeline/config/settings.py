@@ -95,7 +95,7 @@ class Environment(pydantic.BaseModel):
     alert_language: str = _variable("FUNNEL_ALERT_LANGUAGE", "en")
     alert_templates: EnvPath = _variable("FUNNEL_ALERT_TEMPLATES", relative="alerts")
     alert_months: int = _variable("FUNNEL_ALERT_MONTHS", 2, ge=1, le=120)
-    alert_retry_seconds: float = _variable("FUNNEL_ALERT_RETRY_SECONDS", 60.0, gt=0)
+    alert_retry_seconds: float = _variable("FUNNEL_ALERT_RETRY_SECONDS", 60.0, ge=0)
 
     @pydantic.model_validator(mode="after")
     def _alert_template(self) -> Environment:
