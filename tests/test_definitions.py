@@ -10,7 +10,7 @@ DBT_MODELS = {
     "staging": ["stg_ma__leads", "stg_ma__mql_events", "stg_sfa__leads", "stg_sfa__opportunities",
                 "stg_crm__customers", "stg_crm__contracts", "stg_goals__funnel_targets", "stg_goals__business_calendar"],
     "funnel": ["int_as_of", "int_marketing_entries", "int_lead_handovers", "int_customer_first_terms",
-               "int_handover_pairs", "int_account_mrr_monthly",
+               "int_handover_pairs", "int_contracts_as_of", "int_account_mrr_monthly",
                "stage_marketing", "stage_inside_sales", "stage_field_sales", "stage_customer_success"],
     "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "stage_velocity",
               "speed_to_lead", "reconciliation", "reconciliation_exceptions",
