@@ -141,7 +141,7 @@ def ingest_all(sources: list, landing: Path, warehouse: Path) -> int:
     """Load every contract entity into a fresh warehouse; return the rows in raw."""
     warehouse.unlink(missing_ok=True)
     with duckdb.connect(str(warehouse)) as con:
-        return sum(load_entity(con, e, sources, landing, "Asia/Tokyo").rows for e in ENTITIES)
+        return sum(load_entity(con, e, sources, landing, "Asia/Tokyo", "Asia/Tokyo").rows for e in ENTITIES)
 
 
 def compare_ingest(results: list[dict], work: Path, landing: Path) -> float:
