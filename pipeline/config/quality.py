@@ -1,11 +1,16 @@
-"""The data-quality settings file (quality.yml): reconciliation tolerance and grace periods per hand-over."""
+"""The data-quality settings file (quality.yml): reconciliation tolerance and grace periods per hand-over, and the
+currencies opportunities may be in."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from iso4217 import Currency
 
 HANDOFFS = ("marketing_to_inside_sales", "inside_sales_to_field_sales", "field_sales_to_customer_success")
+#: Every ISO 4217 code, from the iso4217 package (the maintenance agency's published table): a code ISO adds
+#: arrives with a package update, where a list typed into a suite rejected valid ones (BRL).
+ISO_4217 = frozenset(currency.code for currency in Currency)
 
 
 class QualityConfigError(ValueError):
@@ -24,13 +29,30 @@ def _number(path: Path, key: str, value: object, low: float, high: float) -> flo
     return float(value)
 
 
-def load_handoff_rules(path: Path) -> dict[str, HandoffRule]:
-    """The tolerance and grace period of each hand-over, defaults merged with per-hand-over overrides."""
+def _document(path: Path) -> dict:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise QualityConfigError(f"{path}: cannot be read: {exc}") from exc
-    section = document.get("reconciliation") or {}
+
+
+def load_currencies(path: Path) -> frozenset[str]:
+    """The currency codes opportunities may carry: the optional `currencies` list, to hold an extract to the
+    currencies the company sells in, else any ISO 4217 code."""
+    codes = _document(path).get("currencies")
+    if codes is None:
+        return ISO_4217
+    if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
+        raise QualityConfigError(f"{path}: currencies must be a non-empty list of ISO 4217 codes such as "
+                                 f"[JPY, USD], not {codes!r}")
+    if unknown := sorted(set(codes) - ISO_4217):
+        raise QualityConfigError(f"{path}: currencies {unknown} are not ISO 4217 codes (upper case, e.g. JPY)")
+    return frozenset(codes)
+
+
+def load_handoff_rules(path: Path) -> dict[str, HandoffRule]:
+    """The tolerance and grace period of each hand-over, defaults merged with per-hand-over overrides."""
+    section = _document(path).get("reconciliation") or {}
     tolerance = _number(path, "reconciliation.tolerance", section.get("tolerance", 0.005), 0, 1)
     grace = _number(path, "reconciliation.grace_period_hours", section.get("grace_period_hours", 24), 0, 24 * 3650)
     overrides = section.get("handoffs") or {}
