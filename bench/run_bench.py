@@ -118,7 +118,7 @@ def run_job(defs: dg.Definitions, name: str) -> dict[str, float]:
 
 def gx_at_scale(work: Path, rows: int) -> int:
     """Validate the extracted.ma_leads suite over a generated table of `rows` rows; return the rows validated."""
-    from pipeline.quality.gx_checks import load_suites, validate
+    from pipeline.quality.gx_checks import load_suites, validate, value_sets
 
     warehouse = work / "gx-scale.duckdb"
     with duckdb.connect(str(warehouse)) as con:
@@ -131,7 +131,7 @@ def gx_at_scale(work: Path, rows: int) -> int:
                    'web_form' as source, 'CMP-' || (i % 500) as campaign_id
             from range({rows}) as r(i)""")
     suite = next(s for s in load_suites() if s.name == "extracted.ma_leads")
-    result = validate(suite, str(warehouse))
+    result = validate(suite, str(warehouse), value_sets(PROJECT_ROOT / "quality.yml"))
     if not result.passed:
         raise SystemExit(f"GX at scale failed: {result.metadata['failed'].value}")
     return rows
@@ -141,7 +141,7 @@ def ingest_all(sources: list, landing: Path, warehouse: Path) -> int:
     """Load every contract entity into a fresh warehouse; return the records loaded."""
     warehouse.unlink(missing_ok=True)
     with duckdb.connect(str(warehouse)) as con:
-        return sum(load_entity(con, e, sources, landing, "Asia/Tokyo").rows for e in ENTITIES)
+        return sum(load_entity(con, e, sources, landing, "Asia/Tokyo", "Asia/Tokyo").rows for e in ENTITIES)
 
 
 def compare_ingest(results: list[dict], work: Path, landing: Path) -> float:

@@ -78,7 +78,7 @@ def export(landing: Path, out: Path, source_tz: str = TZ, encoding: str = "cp932
     con = duckdb.connect()
     with tempfile.TemporaryDirectory(prefix="funnel-excel-") as work:
         for name, (table, columns) in EXPORTS.items():
-            load_entity(con, ENTITIES_BY_TABLE[table], [landing_layout(landing)], landing, source_tz)
+            load_entity(con, ENTITIES_BY_TABLE[table], [landing_layout(landing)], landing, source_tz, TZ)
             utf8 = Path(work) / "export.csv"
             select = ", ".join(f"{sql} AS \"{column}\"" for column, sql in columns)
             con.execute(f"COPY (SELECT {select} FROM extracted.{table} ORDER BY _source_file, _source_row) "

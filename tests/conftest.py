@@ -18,6 +18,7 @@ DEMO_LEADS = 4_000
 DEMO_MONTHS = 18
 DEMO_SEED = 11
 EDGE_AS_OF = "2026-06-30"
+MID_MONTH_AS_OF = "2026-09-15"
 
 
 @dataclass
@@ -55,6 +56,14 @@ def demo_run(demo_landing, tmp_path_factory) -> Materialized:
     """The plain demo extracts, as `make run` materializes them."""
     run = materialize(demo_landing, tmp_path_factory.mktemp("warehouse") / "themodel.duckdb")
     assert run.result.success, "materializing the demo extracts failed"
+    return run
+
+
+@pytest.fixture(scope="session")
+def mid_month_run(demo_landing, tmp_path_factory) -> Materialized:
+    """The demo extracts as of the middle of a month, when the month's later customers are still to come."""
+    run = materialize(demo_landing, tmp_path_factory.mktemp("mid_month") / "funnel.duckdb", as_of=MID_MONTH_AS_OF)
+    assert run.result.success, "materializing the demo extracts as of mid-month failed"
     return run
 
 

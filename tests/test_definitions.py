@@ -14,7 +14,7 @@ DBT_MODELS = {
                 "stg_reference__improvement_settings", "stg_reference__reapproach_waits",
                 "stg_analysis__hypothesis_tests"],
     "intermediate": ["int_as_of", "int_marketing_cycles", "int_lead_handovers", "int_customer_first_terms",
-                     "int_handover_pairs", "int_account_mrr_monthly"],
+                     "int_handover_pairs", "int_contracts_as_of", "int_account_mrr_monthly"],
     "stages": ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],
     "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "stage_velocity",
               "speed_to_lead", "reconciliation", "reconciliation_exceptions",

@@ -52,7 +52,7 @@ def _load(case: dict, tmp_path: Path):
     target.parent.mkdir(parents=True)
     shutil.copyfile(CORPUS / case["file"], target)
     con = duckdb.connect()
-    return con, entity, target, lambda: load_entity(con, entity, sources, landing, "Asia/Tokyo")
+    return con, entity, target, lambda: load_entity(con, entity, sources, landing, "Asia/Tokyo", "Asia/Tokyo")
 
 
 def _shown(value):

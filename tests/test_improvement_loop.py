@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from pipeline.config.settings import PROJECT_ROOT
+from tests.conftest import MID_MONTH_AS_OF
 
 TZ = "Asia/Tokyo"
 DIMENSIONS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
@@ -74,7 +75,8 @@ def test_slices_by_source_recount_the_stage_tables(demo_run):
 # --- customer success ------------------------------------------------------------------------------
 
 def _account_months(run) -> pd.DataFrame:
-    """Start- and end-of-month MRR per account, straight from the contract extracts."""
+    """Start- and end-of-month MRR per account, straight from the contract extracts, of the contracts that had
+    started by the as-of date. (No churn needs dropping: the as-of is a day's end or the latest event.)"""
     contracts = _csvs(run.landing, "crm", "contracts")
     customers = _csvs(run.landing, "crm", "customers")
     contracts["start"] = pd.to_datetime(contracts["start_date"].str.replace("/", "-"))
@@ -82,6 +84,7 @@ def _account_months(run) -> pd.DataFrame:
     contracts["churned_on"] = pd.to_datetime(contracts["churned_at"].str.slice(0, 10).str.replace("/", "-"))
     contracts["mrr"] = contracts["mrr"].astype(float)
     as_of = _as_of_date(run)
+    contracts = contracts[contracts["start"] <= as_of]
     months = pd.period_range(contracts["start"].min(), as_of, freq="M")
 
     def mrr_on(day: pd.Timestamp) -> pd.Series:
@@ -104,8 +107,10 @@ def _account_months(run) -> pd.DataFrame:
     return out[out["period_start"] >= out["first_month"]]
 
 
-def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(demo_run):
-    accounts = _account_months(demo_run)
+@pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run"])
+def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(request, fixture):
+    run = request.getfixturevalue(fixture)
+    accounts = _account_months(run)
     s, e = accounts["start_mrr"], accounts["end_mrr"]
     accounts = accounts.assign(
         active_start=s > 0, active_end=e > 0, new=(s == 0) & (e > 0), churned=(s > 0) & (e == 0),
@@ -117,7 +122,7 @@ def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(demo_r
         accounts.groupby(["period_start", "segment"])[columns].sum(),
         accounts.assign(segment="all").groupby(["period_start", "segment"])[columns].sum(),
     ]).sort_index()
-    mart = demo_run.query("select * from marts.customer_success_monthly")
+    mart = run.query("select * from marts.customer_success_monthly")
     mart = mart.assign(period_start=_dates(mart["period_start"])).set_index(["period_start", "segment"]).sort_index()
     assert list(mart.index) == list(expected.index)
     pairs = {"customers_start": "active_start", "customers_end": "active_end", "new_customers": "new",
@@ -140,10 +145,12 @@ def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(demo_r
     assert np.allclose(mart["ltv"], ltv, equal_nan=True) and mart["ltv"].notna().any()
 
 
-def test_renewal_rate_counts_contracts_due_and_their_renewals(demo_run):
-    contracts = _csvs(demo_run.landing, "crm", "contracts")
-    customers = _csvs(demo_run.landing, "crm", "customers")
-    as_of = _as_of_date(demo_run)
+@pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run"])
+def test_renewal_rate_counts_contracts_due_and_their_renewals(request, fixture):
+    run = request.getfixturevalue(fixture)
+    contracts = _csvs(run.landing, "crm", "contracts")
+    customers = _csvs(run.landing, "crm", "customers")
+    as_of = _as_of_date(run)
     contracts["end"] = pd.to_datetime(contracts["end_date"].str.replace("/", "-"))
     contracts["start"] = pd.to_datetime(contracts["start_date"].str.replace("/", "-"))
     successors = contracts.dropna(subset=["renewal_of_contract_id"]).groupby("renewal_of_contract_id")["start"].min()
@@ -151,16 +158,18 @@ def test_renewal_rate_counts_contracts_due_and_their_renewals(demo_run):
     due["renewed"] = due["contract_id"].map(successors).le(as_of)
     due["month"] = due["end"].dt.to_period("M").dt.to_timestamp().dt.date
     expected = due.groupby("month").agg(due=("renewed", "size"), renewed=("renewed", "sum"))
-    mart = demo_run.query("select * from marts.customer_success_monthly where segment = 'all' and contracts_due > 0")
+    mart = run.query("select * from marts.customer_success_monthly where segment = 'all' and contracts_due > 0")
     mart = mart.assign(period_start=_dates(mart["period_start"])).set_index("period_start")
     assert list(mart.index) == list(expected.index)
     assert (mart["contracts_due"] == expected["due"]).all() and (mart["contracts_renewed"] == expected["renewed"]).all()
     assert customers["account_id"].isin(contracts["account_id"]).all()
 
 
-def test_cohort_retention_follows_each_onboarding_month(demo_run):
-    accounts = _account_months(demo_run)
-    mart = demo_run.query("select * from marts.customer_retention_cohorts")
+@pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run"])
+def test_cohort_retention_follows_each_onboarding_month(request, fixture):
+    run = request.getfixturevalue(fixture)
+    accounts = _account_months(run)
+    mart = run.query("select * from marts.customer_retention_cohorts")
     mart = mart.assign(cohort_month=_dates(mart["cohort_month"]), period_start=_dates(mart["period_start"]))
     mart = mart.set_index(["cohort_month", "period_start"])
     for (cohort, month), group in accounts.groupby(["first_month", "period_start"]):
@@ -171,6 +180,34 @@ def test_cohort_retention_follows_each_onboarding_month(demo_run):
         assert row["active_customers"] == (group["end_mrr"] > 0).sum()
         assert np.isclose(float(row["mrr_retention"]), group["end_mrr"].sum() / start_mrr)
     assert len(mart) == accounts.groupby(["first_month", "period_start"]).ngroups
+
+
+def test_customers_starting_after_a_mid_month_as_of_are_in_no_cohort(mid_month_run):
+    """As of the 15th, that month's cohort is the customers whose first contract had started by then: the month's
+    later customers, with no MRR yet, would dilute its month-0 retention. No month after the as-of month shows."""
+    contracts = _csvs(mid_month_run.landing, "crm", "contracts")
+    for column in ("start_date", "end_date"):
+        contracts[column] = pd.to_datetime(contracts[column].str.replace("/", "-"))
+    contracts["churned_on"] = pd.to_datetime(contracts["churned_at"].str.slice(0, 10).str.replace("/", "-"))
+    first = contracts.groupby("account_id")["start_date"].min()
+    as_of = pd.Timestamp(MID_MONTH_AS_OF)
+    month = first[first.dt.to_period("M") == as_of.to_period("M")]
+    started = month[month <= as_of].index
+    assert 0 < len(started) < len(month), "the demo must have customers on both sides of the as-of in its month"
+    on_as_of = contracts[contracts["account_id"].isin(started) & (contracts["start_date"] <= as_of)
+                         & (contracts["end_date"] >= as_of)
+                         & (contracts["churned_on"].isna() | (contracts["churned_on"] > as_of))]
+    active = on_as_of["account_id"].nunique()
+
+    cohorts = mid_month_run.query("select * from marts.customer_retention_cohorts")
+    cohort = cohorts[_dates(cohorts["cohort_month"]) == as_of.replace(day=1).date()]
+    assert cohort[["months_since_onboarding", "cohort_customers", "active_customers"]].values.tolist() == \
+        [[0, len(started), active]]
+    assert np.isclose(cohort["logo_retention"].iloc[0], active / len(started))
+    for model in ("marts.customer_retention_cohorts", "marts.customer_success_monthly",
+                  "intermediate.int_account_mrr_monthly"):
+        last = mid_month_run.query(f"select max(period_start) as last from {model}")["last"]
+        assert _dates(last).tolist() == [as_of.replace(day=1).date()], model
 
 
 # --- lost deals and re-approach ---------------------------------------------------------------------

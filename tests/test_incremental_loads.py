@@ -29,7 +29,7 @@ def _lead(lead_id: str, company: str = "A", created: str = "2024-04-01 10:00:00"
 
 
 def _load(con, landing: Path, sources=None):
-    return load_entity(con, LEADS, sources or [landing_layout(landing, 0.5)], landing, "Asia/Tokyo")
+    return load_entity(con, LEADS, sources or [landing_layout(landing, 0.5)], landing, "Asia/Tokyo", "Asia/Tokyo")
 
 
 def _raw(con) -> list[tuple]:
@@ -196,9 +196,23 @@ def test_a_changed_mapping_or_time_zone_reloads_unchanged_files(tmp_path):
     landing, con = tmp_path / "landing", duckdb.connect()
     _write(landing, "a.csv", _lead("0001", created="2024-04-01 09:00:00"))
     _load(con, landing)
-    tokyo = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, "Asia/Tokyo")
+    tokyo = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, "Asia/Tokyo", "Asia/Tokyo")
     assert [f.action for f in tokyo.files] == ["unchanged"]
-    utc = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, "UTC")
+    utc = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, "UTC", "Asia/Tokyo")
     assert [f.action for f in utc.files] == ["changed"]
     assert con.execute(f"SELECT strftime(timezone('UTC', created_at), '%H:%M') FROM {newest('ma_leads')}").fetchall() == [
         ("09:00",)]
+
+
+def test_a_changed_reporting_zone_reloads_unchanged_files_as_it_reads_a_date_alone(tmp_path):
+    landing, con = tmp_path / "landing", duckdb.connect()
+    _write(landing, "a.csv", _lead("0001", created="2024-04-01"))
+
+    def created_utc(source_tz: str, reporting_tz: str) -> tuple[list[str], str]:
+        load = load_entity(con, LEADS, [landing_layout(landing, 0.5)], landing, source_tz, reporting_tz)
+        return [f.action for f in load.files], con.execute(
+            f"SELECT strftime(timezone('UTC', created_at), '%Y-%m-%d %H:%M') FROM {newest('ma_leads')}").fetchall()[0][0]
+
+    assert created_utc("UTC", "Asia/Tokyo") == (["new"], "2024-03-31 15:00")  # April 1 began at 15:00 UTC in Tokyo
+    assert created_utc("UTC", "Asia/Tokyo") == (["unchanged"], "2024-03-31 15:00")
+    assert created_utc("UTC", "UTC") == (["changed"], "2024-04-01 00:00")

@@ -28,7 +28,7 @@ def _landing(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def _load(landing: Path, entity=LEADS, con=None, threshold=0.01):
     con = con or duckdb.connect()
-    return con, load_entity(con, entity, [landing_layout(landing, threshold)], landing, "Asia/Tokyo")
+    return con, load_entity(con, entity, [landing_layout(landing, threshold)], landing, "Asia/Tokyo", "Asia/Tokyo")
 
 
 def test_timestamps_in_every_accepted_layout_are_stored_as_utc_instants(tmp_path):
@@ -116,7 +116,7 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_its_line_not_the_whole_file_as_
                    "lead_id": "lead_id", "created_at": "created_at", "company": "company"}}}}
     con = duckdb.connect()
     result = load_entity(con, LEADS, [parse_mapping(mapping, "m", tmp_path / "landing", 0.01)], tmp_path / "landing",
-                         "Asia/Tokyo")
+                         "Asia/Tokyo", "Asia/Tokyo")
     (file,) = result.files
     assert (file.data_rows, file.loaded, file.quarantined) == (200, 199, 1)
     assert con.execute(f"select company from {newest('ma_leads')} where lead_id = '0001'").fetchall() == [("東京",)]

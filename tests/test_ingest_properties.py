@@ -56,7 +56,7 @@ def _load(tmp_path: Path, data: bytes, name: str):
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
     con = duckdb.connect()
-    result = load_entity(con, LEADS, [landing_layout(landing, 1.0)], landing, "Asia/Tokyo")
+    result = load_entity(con, LEADS, [landing_layout(landing, 1.0)], landing, "Asia/Tokyo", "Asia/Tokyo")
     return con, result.files[0]
 
 

@@ -76,7 +76,7 @@ def _load(adapter: str, table: str, base: Path, files: str, **overrides):
     mapping = parse_mapping({"source": adapter, "adapter": adapter,
                              "entities": {table: {"files": files, **overrides}}}, "test", base, 0.01)
     con = duckdb.connect()
-    result = load_entity(con, ENTITIES_BY_TABLE[table], [mapping], base, "Asia/Tokyo")
+    result = load_entity(con, ENTITIES_BY_TABLE[table], [mapping], base, "Asia/Tokyo", "Asia/Tokyo")
     return con, result
 
 
@@ -128,9 +128,11 @@ def test_a_salesforce_data_loader_export_loads_with_api_names():
     con, leads = _load("salesforce", "sfa_leads", DATALOADER, "Lead.csv")
     (file,) = leads.files
     assert (file.data_rows, file.loaded, file.excluded) == (6, 4, 2)  # one deleted, one merged into A2
-    assert con.execute("SELECT lead_id, status, converted_opportunity_id, strftime(timezone('UTC', converted_at), '%Y-%m-%d') "
+    # ConvertedDate is a date alone: that day in the reporting zone (Asia/Tokyo here), whatever the export's zone
+    assert con.execute("SELECT lead_id, status, converted_opportunity_id, "
+                       "strftime(timezone('Asia/Tokyo', converted_at), '%Y-%m-%d %H:%M') "
                        f"FROM {newest('sfa_leads')} ORDER BY lead_id").fetchall() == [
-        ("00Q5j00000A1", "converted", "0065j00000B1", "2024-04-10"),
+        ("00Q5j00000A1", "converted", "0065j00000B1", "2024-04-10 00:00"),
         ("00Q5j00000A2", "working", None, None),
         ("00Q5j00000A3", "disqualified", None, None),
         ("00Q5j00000A6", "open", None, None),

@@ -1,4 +1,4 @@
-"""How source text reads as each contract type (pipeline/sources/values.py), value by value."""
+"""How source text reads as each contract type (pipeline/ingest/sources/values.py), value by value."""
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -11,7 +11,7 @@ from pipeline.ingest.sources.values import lit, typed
 
 
 def _read(kind: str, text: str | None, **dialect):
-    sql = typed(Column("v", kind), "v", tz="Asia/Tokyo", **dialect)
+    sql = typed(Column("v", kind), "v", source_tz="Asia/Tokyo", reporting_tz="Asia/Tokyo", **dialect)
     value = duckdb.connect().execute(f"SELECT {sql} FROM (SELECT {lit(text) if text is not None else 'NULL'} AS v)")
     return value.fetchall()[0][0]
 
@@ -66,6 +66,39 @@ def test_timestamps_in_japanese_and_excel_layouts(text, expected_utc):
 def test_a_timestamp_with_a_zone_is_that_instant_or_does_not_read(text, expected_utc):
     value = _read("timestamp", text)
     assert (value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
+
+
+def _read_zoned(text: str, source_tz: str, reporting_tz: str, **dialect) -> str | None:
+    sql = typed(Column("v", "timestamp"), "v", source_tz=source_tz, reporting_tz=reporting_tz, **dialect)
+    value = duckdb.connect().execute(f"SELECT {sql} FROM (SELECT {lit(text)} AS v)").fetchall()[0][0]
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None
+
+
+@pytest.mark.parametrize("text, expected_utc", [
+    # a date alone is that calendar day where the numbers are reported: midnight in Tokyo, 15:00 UTC the day before
+    ("2023-11-01", "2023-10-31 15:00"), ("2023-11-1", "2023-10-31 15:00"), ("2023/11/01", "2023-10-31 15:00"),
+    ("2023/11/1", "2023-10-31 15:00"), ("2023年11月1日", "2023-10-31 15:00"), ("2023.11.01", "2023-10-31 15:00"),
+    ("45231", "2023-10-31 15:00"),  # a whole Excel serial is a date cell: 2023-11-01
+    # a date with a time, even midnight, is a time in the source's zone (UTC here)
+    ("2023-11-01 00:00:00", "2023-11-01 00:00"), ("2023/11/01 00:00", "2023-11-01 00:00"),
+    ("2023年11月1日 00:00", "2023-11-01 00:00"), ("45231.5", "2023-11-01 12:00"),
+    # and one with a zone is that instant
+    ("2023-11-01T00:00:00+09:00", "2023-10-31 15:00"), ("2023-11-01 00:00 UTC", "2023-11-01 00:00"),
+])
+def test_a_date_alone_in_a_timestamp_column_is_midnight_in_the_reporting_zone(text, expected_utc):
+    assert _read_zoned(text, "UTC", "Asia/Tokyo") == expected_utc
+
+
+def test_a_date_alone_does_not_move_to_the_previous_day_where_the_source_zone_is_ahead():
+    """A Tokyo source reported in UTC: as Tokyo midnight, 2023-11-01 would be October 31 in UTC, a month early."""
+    assert _read_zoned("2023-11-01", "Asia/Tokyo", "UTC") == "2023-11-01 00:00"
+    assert _read_zoned("2023-11-01 09:00", "Asia/Tokyo", "UTC") == "2023-11-01 00:00"
+
+
+def test_a_date_only_format_of_the_dialect_reads_in_the_reporting_zone_and_one_with_a_time_in_the_source_zone():
+    formats = {"date_formats": ("%d.%m.%Y", "%d.%m.%Y %H:%M")}
+    assert _read_zoned("01.11.2023", "UTC", "Asia/Tokyo", **formats) == "2023-10-31 15:00"
+    assert _read_zoned("01.11.2023 10:00", "UTC", "Asia/Tokyo", **formats) == "2023-11-01 10:00"
 
 
 def test_a_date_format_of_the_dialect_is_tried_first():

@@ -39,7 +39,7 @@ def ingest(con: duckdb.DuckDBPyConnection, entity: Entity, settings: Settings) -
         config = load_sources(Path(settings.sources_config), landing)
     except ConfigError as exc:
         raise IngestError(str(exc)) from exc
-    return load_entity(con, entity, list(config.sources), landing, settings.source_tz)
+    return load_entity(con, entity, list(config.sources), landing, settings.source_tz, settings.reporting_tz)
 
 
 def _quarantine_check(con: duckdb.DuckDBPyConnection, entity: Entity) -> dg.AssetCheckResult:

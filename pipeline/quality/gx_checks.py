@@ -3,9 +3,11 @@
 Each suite file names its asset (`meta.asset`) and, optionally, the query its batch is read from
 (`meta.query`, for expectations on derived or joined columns; `{catalog}` stands for the warehouse's
 DuckDB catalog, since the default file funnel.duckdb makes `funnel.x` ambiguous) and the other assets
-that query reads (`meta.also_reads`). GX 1.x validates through SQLAlchemy, so every metric is a SQL query DuckDB answers
-over the whole table: nothing is loaded into pandas, whatever the table's size. Suites are grouped into
-one check step per layer (raw, funnel, marts) so GX starts once per layer.
+that query reads (`meta.also_reads`). An expectation may name a value set (`meta.value_set`) instead of listing
+one: it is filled in when the suite runs, from a maintained code list or the run's quality.yml (value_sets). GX 1.x
+validates through SQLAlchemy, so every metric is a SQL query DuckDB answers over the whole table: nothing is loaded
+into pandas, whatever the table's size. Suites are grouped into one check step per layer (raw, funnel, marts) so
+GX starts once per layer.
 """
 
 import json
@@ -23,7 +25,8 @@ from great_expectations.data_context.types.base import ProgressBarsConfig  # noq
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
 
 import pipeline.quality.gx_duckdb  # noqa: E402,F401  registers the duckdb+isolated dialect
-from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL  # noqa: E402
+from pipeline.config.quality import load_currencies  # noqa: E402
+from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings  # noqa: E402
 from pipeline.warehouse.resource import Warehouse  # noqa: E402
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
@@ -58,6 +61,25 @@ def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
     return suites
 
 
+def value_sets(quality_config: Path) -> dict[str, list[str]]:
+    """The value sets suites name in `meta.value_set`: `currencies` is every ISO 4217 code (iso4217 package), or
+    quality.yml's `currencies` when it restricts them, rather than a list typed into the suite that goes stale."""
+    return {"currencies": sorted(load_currencies(quality_config))}
+
+
+def _completed(suite: Suite, sets: dict[str, list[str]]) -> list[dict]:
+    """The suite's expectations with each named value set filled in as `kwargs.value_set`."""
+    expectations = []
+    for expectation in suite.expectations:
+        name = (expectation.get("meta") or {}).get("value_set")
+        if name is not None:
+            if name not in sets:
+                raise ValueError(f"{suite.path}: meta.value_set {name!r} is not one of {sorted(sets)}")
+            expectation = {**expectation, "kwargs": {**expectation["kwargs"], "value_set": sets[name]}}
+        expectations.append(expectation)
+    return expectations
+
+
 def _describe(config: dict) -> str:
     kwargs = config["kwargs"]
     columns = kwargs.get("column") or kwargs.get("column_list") or [kwargs.get("column_A"), kwargs.get("column_B")]
@@ -75,9 +97,11 @@ def _release(source) -> None:
     source.get_engine().dispose()
 
 
-def validate(suite: Suite, warehouse_path: str) -> dg.AssetCheckResult:
-    """Run one suite over the warehouse and summarize it as an asset check result."""
+def validate(suite: Suite, warehouse_path: str, sets: dict[str, list[str]]) -> dg.AssetCheckResult:
+    """Run one suite over the warehouse, with `sets` (value_sets()) filled in, and summarize it as an asset check
+    result."""
     started = time.perf_counter()
+    expectations = [ExpectationConfiguration(**e).to_domain_obj() for e in _completed(suite, sets)]
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_sql(name="warehouse", connection_string=f"duckdb+isolated:///{warehouse_path}")
@@ -85,8 +109,7 @@ def validate(suite: Suite, warehouse_path: str) -> dg.AssetCheckResult:
         query = suite.query.replace("{catalog}", f'"{Path(warehouse_path).stem}"')
         batch = source.add_query_asset(name=suite.name.replace(".", "__"), query=query) \
             .add_batch_definition_whole_table("all").get_batch()
-        gx_suite = context.suites.add(gx.ExpectationSuite(
-            name=suite.name, expectations=[ExpectationConfiguration(**e).to_domain_obj() for e in suite.expectations]))
+        gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=expectations))
         result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY",
                                                           "partial_unexpected_count": SAMPLE_VALUES})
     finally:
@@ -139,9 +162,11 @@ def _layer_check(schema: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
         can_subset=True,
         pool=WAREHOUSE_POOL,
     )
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterable[dg.AssetCheckResult]:
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+               settings: Settings) -> Iterable[dg.AssetCheckResult]:
+        sets = value_sets(Path(settings.quality_config))
         for key in context.selected_asset_check_keys:
-            yield validate(by_key[key.asset_key], warehouse.path)
+            yield validate(by_key[key.asset_key], warehouse.path, sets)
 
     return _check
 

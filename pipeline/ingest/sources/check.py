@@ -52,7 +52,8 @@ def _columns_report(con, source: SourceMapping, table: str, path: Path, work_dir
     return lines
 
 
-def report(source: SourceMapping, landing_dir: Path, source_tz: str, samples: int) -> tuple[list[str], bool]:
+def report(source: SourceMapping, landing_dir: Path, source_tz: str, reporting_tz: str,
+           samples: int) -> tuple[list[str], bool]:
     """The report's lines, and whether every file would load within its threshold."""
     lines = [f"source {source.name} ({source.path}), files under {source.files_dir}"]
     ok = True
@@ -76,7 +77,8 @@ def report(source: SourceMapping, landing_dir: Path, source_tz: str, samples: in
                 lines.append(f"  {path}")
                 lines += _columns_report(con, source, table, path, Path(work))
                 try:
-                    prepared = prepare_file(con, preview, mapping, path, landing_dir, source_tz, Path(work), "_check")
+                    prepared = prepare_file(con, preview, mapping, path, landing_dir, source_tz, reporting_tz,
+                                            Path(work), "_check")
                 except IngestError as exc:
                     lines.append(f"    WOULD FAIL: {exc}")
                     ok = False
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing", type=Path, default=Path(settings.landing_dir),
                         help="folder the mapping's file globs are relative to (default FUNNEL_LANDING_DIR)")
     parser.add_argument("--source-tz", default=settings.source_tz, help="default FUNNEL_SOURCE_TZ")
+    parser.add_argument("--reporting-tz", default=settings.reporting_tz,
+                        help="zone a date alone in a timestamp column is read in (default FUNNEL_REPORTING_TZ)")
     parser.add_argument("--samples", type=int, default=3)
     args = parser.parse_args(argv)
     try:
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except MappingError as exc:
         print(f"mapping error: {exc}", file=sys.stderr)
         return 1
-    lines, ok = report(source, args.landing.resolve(), args.source_tz, args.samples)
+    lines, ok = report(source, args.landing.resolve(), args.source_tz, args.reporting_tz, args.samples)
     print("\n".join(lines))
     print("\nOK: every file would load" if ok else "\nNOT OK: see WOULD FAIL above", flush=True)
     return 0 if ok else 1

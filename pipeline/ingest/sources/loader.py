@@ -2,7 +2,7 @@
 
 Each file is read and typed on its own. A row that DuckDB cannot parse, or whose values break the contract, goes
 to extracted.quarantine with its line; if a file's bad share exceeds the source's threshold the whole load stops and
-nothing is written. A load log keeps each file's SHA-256 and one of how it is read (mapping, dialect, time zone,
+nothing is written. A load log keeps each file's SHA-256 and one of how it is read (mapping, dialect, time zones,
 lookup files): unchanged files are skipped, a changed file (or reading) replaces the rows it loaded before, a
 file that disappeared takes its rows with it (unless none is left), and new files append. Every loaded row lives
 in extracted.<table>, changed in one transaction with the quarantine and the log; which row of a record is the
@@ -95,11 +95,12 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def reading_digest(source: SourceMapping, mapping: EntityMapping, source_tz: str) -> str:
+def reading_digest(source: SourceMapping, mapping: EntityMapping, source_tz: str, reporting_tz: str) -> str:
     """SHA-256 of everything besides a file's bytes that decides what it loads as: the mapping, the dialect,
-    the time zone, the contract, and the lookup files it joins. When it changes, unchanged files reload too."""
+    the time zones (the reporting zone too: a date alone in a timestamp column, which every entity has, is its
+    midnight), the contract, and the lookup files it joins. When it changes, unchanged files reload too."""
     hashes = [f"{lookup.name}:{p}:{sha256(p)}" for lookup in mapping.lookups for p in matched_files(source, lookup)]
-    return hashlib.sha256(repr((source.dialect, mapping, source_tz, hashes)).encode()).hexdigest()
+    return hashlib.sha256(repr((source.dialect, mapping, source_tz, reporting_tz, hashes)).encode()).hexdigest()
 
 
 def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping,
@@ -149,8 +150,9 @@ def _problem(column, value) -> str:
 
 
 def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping, path: Path,
-                 landing_dir: Path, source_tz: str, work_dir: Path, table: str) -> Prepared:
-    """Read and type one file into temp table `table`; collect its quarantine; enforce the bad-row threshold."""
+                 landing_dir: Path, source_tz: str, reporting_tz: str, work_dir: Path, table: str) -> Prepared:
+    """Read and type one file into temp table `table`; collect its quarantine; enforce the bad-row threshold.
+    Naive timestamps are read in the dialect's time zone, else `source_tz`; dates alone in `reporting_tz`."""
     entity = mapping.entity
     load = FileLoad(source.name, file_id(path, landing_dir), "new")
     try:
@@ -169,12 +171,12 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
             f"{path}: missing required column(s) {', '.join(missing)} for {entity.table} (source {source.name}); "
             f"the file has: {', '.join(staged.header)}; extracted.{entity.table} was not changed")
 
-    tz = source.dialect.timezone or source_tz
     specs = dict(mapping.columns)
     if "currency" in entity.column_names and "currency" not in specs and source.dialect.currency:
         specs["currency"] = ColumnSpec(value=source.dialect.currency)
     texts = {c.name: _text(specs.get(c.name)) for c in entity.columns}
-    options = dict(tz=tz, date_formats=source.dialect.date_formats, decimal=source.dialect.decimal,
+    options = dict(source_tz=source.dialect.timezone or source_tz, reporting_tz=reporting_tz,
+                   date_formats=source.dialect.date_formats, decimal=source.dialect.decimal,
                    thousands=source.dialect.thousands)
     values = {c.name: typed(c, texts[c.name], **options) for c in entity.columns}
     checked = [(c, texts[c.name], values[c.name]) for c in entity.columns]
@@ -313,8 +315,9 @@ def _no_files_error(entity: Entity, sources: list[SourceMapping], logged: int) -
 
 
 def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[SourceMapping], landing_dir: Path,
-                source_tz: str) -> EntityLoad:
-    """Bring extracted.<entity> up to date with the files the sources name for it; see the module docstring.
+                source_tz: str, reporting_tz: str) -> EntityLoad:
+    """Bring extracted.<entity> up to date with the files the sources name for it; see the module docstring. Naive
+    timestamps are read in `source_tz` (unless a source's dialect names its zone), dates alone in `reporting_tz`.
 
     Raises IngestError (naming the file, the bad lines and the reasons) when a file cannot be read, lacks a
     mapped column, or has more bad rows than its threshold; the extracted rows, quarantine and log are then unchanged.
@@ -330,7 +333,7 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     prepared: list[Prepared] = []
     work_dir = Path(tempfile.mkdtemp(prefix="funnel-ingest-"))
     lookups: dict[str, list[str]] = {}  # source -> its staged lookup tables
-    reading = {s.name: reading_digest(s, s.entities[entity.table], source_tz)
+    reading = {s.name: reading_digest(s, s.entities[entity.table], source_tz, reporting_tz)
                for s in sources if entity.table in s.entities}
     try:
         for source, path in found:
@@ -343,8 +346,8 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
                 continue
             if mapping.lookups and not lookups[source.name]:
                 lookups[source.name] = stage_lookups(con, source, mapping, work_dir)
-            p = prepare_file(con, source, source.entities[entity.table], path, landing_dir, source_tz, work_dir,
-                             f"_ready_{len(prepared)}")
+            p = prepare_file(con, source, source.entities[entity.table], path, landing_dir, source_tz, reporting_tz,
+                             work_dir, f"_ready_{len(prepared)}")
             p.file.sha256, p.file.reading_sha256 = digest, reading[source.name]
             p.file.action = "changed" if key in logged else "new"
             prepared.append(p)

@@ -4,15 +4,22 @@ Everything is a DuckDB expression, so parsing a million rows stays a vectorised 
 An expression yields NULL for a value that does not parse; the loader quarantines such rows.
 """
 
+import re
+
 from pipeline.ingest.contract import DUCKDB_TYPES, Column
 
-# Layouts tried after the source's own `date_formats`; naive values are read in the source time zone.
-TIMESTAMP_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
-    "%Y/%m/%d %H:%M:%S", "%Y/%m/%dT%H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
-    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y.%m.%d",
-)
+# Layouts tried after the source's own `date_formats`. In a timestamp column a date and time without a zone is read in
+# the source time zone, but a date alone names a calendar day where the numbers are reported: midnight in the
+# reporting time zone, so it stays on its day like the same date in a DATE column (end_date). At source-zone midnight
+# a churn dated 2023-11-01 in a Japan-time export reported in UTC would fall on October 31, a month early.
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日", "%Y.%m.%d")
+DATE_TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%dT%H:%M:%S", "%Y/%m/%d %H:%M",
+    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M",
+)
+# A strptime format with any of these reads a time of day; one without them reads a date alone.
+TIME_DIRECTIVE = re.compile(r"%-?[HIMSfgnpXcTR]")
 # A timestamp that carries its own zone (Z, UTC, +09, +09:00, +0900, +09:00:00, an IANA name like Asia/Tokyo) is
 # read as that instant; one that carries anything else after the time (EST, JST, [Asia/Tokyo]) does not read.
 WITH_OFFSET = (
@@ -20,9 +27,12 @@ WITH_OFFSET = (
     r"\s*(Z|UTC|[+-]\d{2}(:?\d{2}(:?\d{2})?)?|\s[A-Za-z]+(/[A-Za-z0-9_+-]+)+)$"
 )
 # Only such text may go through DuckDB's own cast to a naive TIMESTAMP, which would drop a zone it cannot read.
-NAIVE_ISO = r"^\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
-# Excel stores dates as days since 1899-12-30; a bare 5-digit number in a date column is such a serial.
+NAIVE_ISO = r"^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"
+ISO_DATE = r"^\d{4}-\d{1,2}-\d{1,2}$"
+# Excel stores dates as days since 1899-12-30; a bare 5-digit number in a date column is such a serial, and a
+# whole one (no fraction of a day) is a date alone.
 EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
+EXCEL_DAY = r"^\d{5}$"
 # Currency signs and codes stripped from amounts before they are read as numbers (then the value is trimmed;
 # a space inside the number is not a separator, so `1 200` does not read).
 CURRENCY_MARKS = r"[¥￥$€£円]|JPY|USD|EUR"
@@ -66,35 +76,49 @@ def _number_text(v: str, decimal: str, thousands: str | None) -> str:
     )
 
 
-def typed(column: Column, text: str, *, tz: str, date_formats: tuple[str, ...] = (), decimal: str = ".",
-          thousands: str | None = ",") -> str:
-    """SQL for the value of `column` in its contract type, from the SQL `text` of its source value."""
+def typed(column: Column, text: str, *, source_tz: str, reporting_tz: str, date_formats: tuple[str, ...] = (),
+          decimal: str = ".", thousands: str | None = ",") -> str:
+    """SQL for the value of `column` in its contract type, from the SQL `text` of its source value. A naive
+    timestamp is read in `source_tz`; a date alone in a timestamp column is midnight in `reporting_tz`."""
     v = cleaned(text)
     if column.type == "id":
         return v
     if column.type == "text":
         return f"nullif({text}, '')"
-    if column.type in ("timestamp", "date"):
-        builtin = [f for f in (TIMESTAMP_FORMATS if column.type == "timestamp" else DATE_FORMATS)
-                   if f not in date_formats]
-        serial = f"CASE WHEN regexp_matches({v}, {lit(EXCEL_SERIAL)}) THEN DATE '1899-12-30' + to_days(floor(" \
-                 f"try_cast({v} AS DOUBLE))::INTEGER) + to_microseconds(round((try_cast({v} AS DOUBLE) % 1) * 86400000000)::BIGINT) END"
+    if column.type == "date":
+        builtin = [f for f in DATE_FORMATS if f not in date_formats]
         own = f"try_strptime({v}, {sql_list(date_formats)}), " if date_formats else ""
-        cast = f"try_cast({v} AS TIMESTAMP)"
-        if column.type == "date":
-            return f"coalesce({own}{cast}, try_strptime({v}, {sql_list(builtin)}), {serial})::DATE"
-        naive = f"coalesce({own}CASE WHEN regexp_full_match({v}, {lit(NAIVE_ISO)}) THEN {cast} END, " \
-                f"try_strptime({v}, {sql_list(builtin)}), {serial})"
+        return f"coalesce({own}try_cast({v} AS TIMESTAMP), try_strptime({v}, {sql_list(builtin)}), {_serial(v)})::DATE"
+    if column.type == "timestamp":
+        own_times = [f for f in date_formats if TIME_DIRECTIVE.search(f)]
+        own_days = [f for f in date_formats if not TIME_DIRECTIVE.search(f)]
+        day = _first_parse(v, own_days, ISO_DATE, [f for f in DATE_FORMATS if f not in own_days],
+                           f"CASE WHEN regexp_full_match({v}, {lit(EXCEL_DAY)}) THEN {_serial(v)} END")
+        naive = _first_parse(v, own_times, NAIVE_ISO, [f for f in DATE_TIME_FORMATS if f not in own_times], _serial(v))
         # 2024/4/1 as 2024-4-1, and no space before an offset, so DuckDB's cast reads them; a zone name keeps its /
         zoned = f"regexp_replace(regexp_replace({v}, '^(\\d+)/(\\d+)/(\\d+)', '\\1-\\2-\\3'), '\\s+([+-]\\d)', '\\1')"
         return (
             f"CASE WHEN regexp_matches({v}, {lit(WITH_OFFSET)}) "
             f"THEN try_cast({zoned} AS TIMESTAMPTZ) "
-            f"ELSE timezone({lit(tz)}, {naive}) END"
+            f"ELSE coalesce(timezone({lit(reporting_tz)}, {day}), timezone({lit(source_tz)}, {naive})) END"
         )
     if column.type == "boolean":
         return f"CASE WHEN lower({v}) IN {TRUE} THEN true WHEN lower({v}) IN {FALSE} THEN false END"
     return f"try_cast({_number_text(v, decimal, thousands)} AS {DUCKDB_TYPES[column.type]})"
+
+
+def _serial(v: str) -> str:
+    """SQL for the naive TIMESTAMP an Excel serial number stands for (NULL for other text)."""
+    return (f"CASE WHEN regexp_matches({v}, {lit(EXCEL_SERIAL)}) THEN DATE '1899-12-30' + to_days(floor("
+            f"try_cast({v} AS DOUBLE))::INTEGER) + to_microseconds(round((try_cast({v} AS DOUBLE) % 1) * 86400000000)::BIGINT) END")
+
+
+def _first_parse(v: str, own: list[str], iso: str, builtin: list[str], serial: str) -> str:
+    """SQL for the first reading of `v` as a naive TIMESTAMP: the source's own formats, DuckDB's cast of ISO text
+    matching `iso`, the built-in formats, then `serial`."""
+    own_sql = f"try_strptime({v}, {sql_list(own)}), " if own else ""
+    return (f"coalesce({own_sql}CASE WHEN regexp_full_match({v}, {lit(iso)}) THEN try_cast({v} AS TIMESTAMP) END, "
+            f"try_strptime({v}, {sql_list(builtin)}), {serial})")
 
 
 def bad(column: Column, text: str, typed_value: str) -> str:

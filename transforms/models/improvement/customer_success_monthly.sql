@@ -3,7 +3,8 @@
     MRR at the start and end of the month, the MRR movements between them (new, expansion, contraction,
     churn; per account, from int_account_mrr_monthly), logo churn, renewal rate (継続率), GRR, NRR, and
     LTV = ARPA × gross margin ÷ monthly logo churn, both over the trailing 12 months so a quiet month
-    does not swing it. improvement.yml's gross_margin sets the margin.
+    does not swing it. improvement.yml's gross_margin sets the margin. Contracts are those that had started by the
+    as-of (int_contracts_as_of), so a renewal counts once its contract has begun.
 -#}
 
 with account_months as (
@@ -11,7 +12,7 @@ with account_months as (
 ),
 
 contracts as (
-    select * from {{ ref('stg_crm__contracts') }}
+    select * from {{ ref('int_contracts_as_of') }}
 ),
 
 customers as (
@@ -57,17 +58,16 @@ by_segment as (
 ),
 
 successors as (
-    select renewal_of_contract_id as contract_id, min(start_date) as renewed_on
+    select distinct renewal_of_contract_id as contract_id
     from contracts
     where renewal_of_contract_id is not null
-    group by all
 ),
 
 renewals_due as (
     select
         cast(date_trunc('month', contracts.end_date) as date) as period_start,
         coalesce(customers.segment, '(none)') as segment,
-        coalesce(successors.renewed_on <= as_of.as_of_date, false) as renewed
+        successors.contract_id is not null as renewed
     from contracts
     cross join as_of
     left join successors on successors.contract_id = contracts.contract_id

@@ -1,8 +1,9 @@
 {#-
-    One row per CRM customer and calendar month from its first contract to the as-of month: the MRR of
-    its contracts active at the start of the month (at the end of the previous month's last day) and at
-    its end (the end of its last day, or of the as-of date for the open month), so one month's end is the
-    next month's start. A contract is active on a day from its start_date to its end_date, unless it
+    One row per CRM customer and calendar month from its first contract to the as-of month, from the
+    contracts as they stood at the as-of (int_contracts_as_of, so a customer starting after it has no row):
+    the MRR of its contracts active at the start of the month (at the end of the previous month's last day)
+    and at its end (the end of its last day, or of the as-of date for the open month), so one month's end is
+    the next month's start. A contract is active on a day from its start_date to its end_date, unless it
     churned on or before that day. Dates are calendar days in the reporting time zone.
 -#}
 {%- set active_on = "(contracts.start_date <= DAY and (contracts.end_date is null or contracts.end_date >= DAY)"
@@ -16,7 +17,7 @@ with contracts as (
         end_date,
         coalesce(mrr, 0) as mrr,
         cast({{ local_time('churned_at') }} as date) as churned_on
-    from {{ ref('stg_crm__contracts') }}
+    from {{ ref('int_contracts_as_of') }}
 ),
 
 customers as (
