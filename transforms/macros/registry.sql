@@ -69,3 +69,8 @@
     {%- endfor -%}
     {{ exceptions.raise_compiler_error("vars.funnel.stages: no stage has `wins: true`") }}
 {%- endmacro %}
+
+{#- Whether the registry declares a stage: a stage model not in the registry is disabled, with what only it reads. -#}
+{% macro in_funnel(stage_name) -%}
+    {{ return(stage_name in funnel_stages() | map(attribute='name') | list) }}
+{%- endmacro %}

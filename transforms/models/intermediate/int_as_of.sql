@@ -7,9 +7,12 @@
 {%- set as_of = var('as_of') -%}
 
 with event_times as (
+    {%- if has_system('ma') %}
     select max(created_at) as event_at from {{ ref('stg_ma__leads') }}
     union all select max(mql_at) from {{ ref('stg_ma__mql_events') }}
-    union all select max(created_at) from {{ ref('stg_sfa__leads') }}
+    union all
+    {%- endif %}
+    select max(created_at) as event_at from {{ ref('stg_sfa__leads') }}
     union all select max(first_contact_at) from {{ ref('stg_sfa__leads') }}
     union all select max(converted_at) from {{ ref('stg_sfa__leads') }}
     union all select max(disqualified_at) from {{ ref('stg_sfa__leads') }}

@@ -2,8 +2,10 @@
     For every SFA lead, the MQL event that handed it over from marketing, if any. The MA's sync id
     (mql_events.sfa_lead_id) links them first; an SFA lead that no MQL event points at but that names
     its MA lead takes that lead's latest MQL before the SFA lead was created. Two SFA leads can thus
-    share one MQL event (a duplicate in the sync), which reconciliation reports.
+    share one MQL event (a duplicate in the sync), which reconciliation reports. A company without a
+    marketing-automation system (vars.funnel.systems) hands nothing over: every SFA lead starts there.
 -#}
+{%- if has_system('ma') %}
 
 with sfa_leads as (
     select * from {{ ref('stg_sfa__leads') }}
@@ -74,3 +76,18 @@ from sfa_leads
 inner join linked on linked.sfa_lead_id = sfa_leads.sfa_lead_id
 left join mql_events on mql_events.mql_event_id = linked.mql_event_id
 left join ma_leads on ma_leads.ma_lead_id = coalesce(sfa_leads.ma_lead_id, mql_events.ma_lead_id)
+
+{%- else %}
+
+select
+    sfa_lead_id,
+    cast(null as varchar) as ma_lead_id,
+    cast(null as varchar) as mql_event_id,
+    cast(null as timestamptz) as mql_at,
+    cast(null as varchar) as matched_by,
+    false as is_from_marketing,
+    cast(null as double) as mql_score,
+    cast(null as varchar) as source,
+    cast(null as varchar) as campaign_id
+from {{ ref('stg_sfa__leads') }}
+{%- endif %}

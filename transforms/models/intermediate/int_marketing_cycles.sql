@@ -1,3 +1,5 @@
+{{ config(enabled=in_funnel('marketing')) }}
+
 {#-
     Every entry of a lead into marketing: its creation, and each return after inside sales recycled it
     (SFA status `recycled`, dated by disqualified_at). Each entry owns the window of time until the

@@ -1,3 +1,5 @@
+{{ config(enabled=in_funnel('customer_success')) }}
+
 {#-
     Stage 4, customer success: one row per CRM customer. A customer onboarded from a won deal enters
     when the deal was won (received_at keeps the CRM onboarding time); one without a won deal enters

@@ -1,3 +1,5 @@
+{{ config(enabled=in_funnel('field_sales')) }}
+
 {#-
     Stage 3, field sales: one row per new-business opportunity (upsell, cross-sell and renewal
     opportunities belong to customer success). An opportunity converted from an SFA lead enters when

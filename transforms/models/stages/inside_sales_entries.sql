@@ -1,3 +1,5 @@
+{{ config(enabled=in_funnel('inside_sales')) }}
+
 {#-
     Stage 2, inside sales: one row per SFA lead. A lead from marketing enters when its MQL happened
     (the hand-over is dated by the upstream event); the SFA's own creation time is kept as received_at.

@@ -1,3 +1,5 @@
+{{ config(enabled=in_funnel('marketing')) }}
+
 {#-
     Stage 1, marketing: one row per entry of a lead into marketing (new lead, or back from inside
     sales after a recycle). It advances with the first MQL in its window and drops when no MQL came

@@ -1,3 +1,5 @@
+{{ config(enabled=has_system('ma')) }}
+
 with source as (
     {{ newest_records(source('ma', 'leads'), ['lead_id']) }}
 ),
