@@ -54,11 +54,17 @@ def _bool(values: pd.Series) -> pd.Series:
     return values.fillna("false").str.lower().isin(["true", "t", "1", "yes", "y"])
 
 
-def stage_entries(landing: Path, as_of: pd.Timestamp | None = None) -> tuple[dict[str, pd.DataFrame], pd.Timestamp]:
-    """Per stage, one row per entry with entry_type, entered_at, advanced_at and dropped_at (as of as_of)."""
-    ma = _read(landing, "ma", "leads")
-    mql = _read(landing, "ma", "mql_events")
+def stage_entries(landing: Path, as_of: pd.Timestamp | None = None,
+                  with_ma: bool = True) -> tuple[dict[str, pd.DataFrame], pd.Timestamp]:
+    """Per stage, one row per entry with entry_type, entered_at, advanced_at and dropped_at (as of as_of).
+    Without an MA (with_ma=False) there is no marketing stage and every SFA lead starts in inside sales."""
+    empty = pd.DataFrame({"lead_id": pd.Series(dtype=str), "created_at": pd.Series(dtype=str),
+                          "mql_at": pd.Series(dtype=str), "sfa_lead_id": pd.Series(dtype=str)})
+    ma = _read(landing, "ma", "leads") if with_ma else empty
+    mql = _read(landing, "ma", "mql_events") if with_ma else empty.copy()
     sfa = _read(landing, "sfa", "leads")
+    if not with_ma:
+        sfa["ma_lead_id"] = None
     opp = _read(landing, "sfa", "opportunities")
     cust = _read(landing, "crm", "customers")
     con = _read(landing, "crm", "contracts")
@@ -74,9 +80,10 @@ def stage_entries(landing: Path, as_of: pd.Timestamp | None = None) -> tuple[dic
     con["start"] = pd.to_datetime(con["start_date"].str.replace("/", "-"))
 
     if as_of is None:
-        as_of = max(s.max() for s in (
+        latest = (s.max() for s in (
             ma["created"], mql["at"], sfa["created_at"], sfa["first_contact_at"], sfa["converted_at"],
             sfa["disqualified_at"], opp["created_at"], opp["closed_at"], cust["onboarded"], con["churned"]))
+        as_of = max(t for t in latest if pd.notna(t))
 
     def done(ts: pd.Series) -> pd.Series:
         return ts.notna() & (ts <= as_of)
@@ -149,12 +156,18 @@ def stage_entries(landing: Path, as_of: pd.Timestamp | None = None) -> tuple[dic
 
     stages = {"marketing": marketing, "inside_sales": inside_sales, "field_sales": field_sales,
               "customer_success": customer_success}
+    if not with_ma:
+        del stages["marketing"]
     return {name: df[df["entered_at"] <= as_of].reset_index(drop=True) for name, df in stages.items()}, as_of
 
 
 def monthly_kpis(landing: Path, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """Rows of (view, period_start, stage, base, base_handover, base_direct, goal, dropped)."""
-    stages, as_of = stage_entries(landing, as_of)
+    return kpis_of(*stage_entries(landing, as_of))
+
+
+def kpis_of(stages: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataFrame:
+    """The monthly KPI rows of any stages' entries (stage_entries, or a test's own stage)."""
     first = min(_month(df["entered_at"]).min() for df in stages.values())
     months = pd.period_range(first, _month(pd.Series([as_of])).iloc[0], freq="M")
     rows = []
