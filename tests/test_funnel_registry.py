@@ -174,3 +174,25 @@ def test_a_company_without_marketing_automation_gets_a_funnel_from_inside_sales(
     assert set(handoffs["handoff"]) == {"inside_sales_to_field_sales", "field_sales_to_customer_success"}
     assert "Marketing" not in outcome["report"] and "Inside sales" in outcome["report"]
     assert set(outcome["alert_stages"]) <= set(order)
+
+
+def test_outside_the_registry_no_code_or_model_names_every_stage():
+    """Lists of the stages are derived from the registry; a file naming all of them would be a second copy.
+    The registry, its loader and the unit tests' example rows (tests, which may) are the exceptions."""
+    from pipeline.config.registry import funnel
+
+    names = funnel().stage_names
+    exempt = {PROJECT_ROOT / "transforms" / "dbt_project.yml", PROJECT_ROOT / "pipeline" / "config" / "registry.py"}
+    offenders = []
+    for folder in ("pipeline", "transforms"):
+        for path in (PROJECT_ROOT / folder).rglob("*"):
+            if path in exempt or path.suffix not in {".py", ".sql", ".yml", ".md"} or "target" in path.parts:
+                continue
+            text = path.read_text(encoding="utf-8")
+            if path.suffix == ".yml":
+                document = yaml.safe_load(text) or {}
+                if isinstance(document, dict):
+                    text = yaml.safe_dump({k: v for k, v in document.items() if k != "unit_tests"})
+            if all(name in text for name in names):
+                offenders.append(str(path.relative_to(PROJECT_ROOT)))
+    assert offenders == []
