@@ -39,5 +39,5 @@ select
     cast(active.active_mrr as decimal(18, 2)) as active_mrr,
     cast(active.active_mrr as double) / nullif(cohorts.cohort_start_mrr, 0) as mrr_retention
 from active
-inner join cohorts on cohorts.cohort_month = active.cohort_month
+inner join cohorts on active.cohort_month = cohorts.cohort_month
 order by active.cohort_month, active.months_since_onboarding

@@ -54,7 +54,7 @@ by_segment as (
         sum(churned_mrr) as churned_mrr,
         sum(end_mrr) as end_mrr
     from movements
-    group by grouping sets ((period_start, segment), (period_start))
+    group by grouping sets ((period_start, segment), (period_start))  -- noqa: PRS
 ),
 
 successors as (
@@ -82,7 +82,7 @@ renewals as (
         count(*) as contracts_due,
         count_if(renewed) as contracts_renewed
     from renewals_due
-    group by grouping sets ((period_start, segment), (period_start))
+    group by grouping sets ((period_start, segment), (period_start))  -- noqa: PRS
 ),
 
 rolling as (
@@ -130,7 +130,7 @@ select
     cast(start_mrr - contraction_mrr - churned_mrr + expansion_mrr as double) / nullif(start_mrr, 0) as nrr,
     arpa_12m,
     logo_churn_rate_12m,
-    arpa_12m * settings.gross_margin / nullif(logo_churn_rate_12m, 0) as ltv
+    arpa_12m * (select settings.gross_margin from {{ ref('stg_reference__improvement_settings') }} as settings)
+    / nullif(logo_churn_rate_12m, 0) as ltv
 from rolling_rates
-cross join {{ ref('stg_reference__improvement_settings') }} as settings
 order by period_start, segment

@@ -73,7 +73,7 @@ deal_retries as (
         max(later.entered_at) as last_activity_at
     from lost_deals
     inner join field_sales as later
-        on later.account_id = lost_deals.account_id and later.entered_at > lost_deals.lost_at
+        on lost_deals.account_id = later.account_id and lost_deals.lost_at < later.entered_at
     group by all
 ),
 
@@ -86,19 +86,23 @@ lead_retries as (
         max(later.entered_at) as last_activity_at
     from lost_leads
     inner join inside_sales as later
-        on later.ma_lead_id = lost_leads.ma_lead_id and later.entered_at > lost_leads.lost_at
-    left join field_sales as won on won.opportunity_id = later.converted_opportunity_id
+        on lost_leads.ma_lead_id = later.ma_lead_id and lost_leads.lost_at < later.entered_at
+    left join field_sales as won on later.converted_opportunity_id = won.opportunity_id
     group by all
 ),
 
 candidates as (
-    select lost_deals.*, deal_retries.* exclude (record_id)
+    select
+        lost_deals.*,
+        deal_retries.* exclude (record_id)  -- noqa: RF02
     from lost_deals
-    left join deal_retries on deal_retries.record_id = lost_deals.record_id
+    left join deal_retries on lost_deals.record_id = deal_retries.record_id
     union all
-    select lost_leads.*, lead_retries.* exclude (record_id)
+    select
+        lost_leads.*,
+        lead_retries.* exclude (record_id)  -- noqa: RF02
     from lost_leads
-    left join lead_retries on lead_retries.record_id = lost_leads.record_id
+    left join lead_retries on lost_leads.record_id = lead_retries.record_id
 ),
 
 scheduled as (
@@ -106,7 +110,7 @@ scheduled as (
         candidates.*,
         coalesce(waits.wait_days, settings.reapproach_default_wait_days) as wait_days,
         cast({{ local_time('candidates.lost_at') }} as date)
-            + coalesce(waits.wait_days, settings.reapproach_default_wait_days) as eligible_on,
+        + coalesce(waits.wait_days, settings.reapproach_default_wait_days) as eligible_on,
         as_of.as_of_date
     from candidates
     cross join as_of

@@ -22,19 +22,25 @@ leads as (
         field_sales.outcome as opportunity_outcome,
         inside_sales.entered_month
     from inside_sales
-    left join field_sales on field_sales.opportunity_id = inside_sales.converted_opportunity_id
+    left join field_sales on inside_sales.converted_opportunity_id = field_sales.opportunity_id
 ),
 
 history as (
-    select count(distinct entered_month) as months, count(*) as all_mqls from leads
+    select
+        count(distinct entered_month) as months,
+        count(*) as all_mqls
+    from leads
 ),
 
 score_range as (
-    select cast(floor(min(mql_score) / 5) * 5 as bigint) as low, cast(max(mql_score) as bigint) as high from leads
+    select
+        cast(floor(min(mql_score) / 5) * 5 as bigint) as low,
+        cast(max(mql_score) as bigint) as high
+    from leads
 ),
 
 thresholds as (
-    select cast(score as double) as threshold
+    select cast(steps.score as double) as threshold
     from score_range
     cross join range(score_range.low, score_range.high + 1, 5) as steps (score)
 ),
@@ -48,15 +54,15 @@ outcomes as (
         count_if(leads.opportunity_outcome = 'advanced') as won,
         count_if(leads.opportunity_outcome in ('advanced', 'dropped')) as closed_opportunities
     from thresholds
-    left join leads on leads.mql_score >= thresholds.threshold
+    left join leads on thresholds.threshold <= leads.mql_score
     group by all
 ),
 
 rates as (
     select
         outcomes.*,
-        cast(opportunities as double) / nullif(resolved_leads, 0) as opportunity_rate,
-        cast(won as double) / nullif(closed_opportunities, 0) as win_rate,
+        cast(outcomes.opportunities as double) / nullif(outcomes.resolved_leads, 0) as opportunity_rate,
+        cast(outcomes.won as double) / nullif(outcomes.closed_opportunities, 0) as win_rate,
         history.all_mqls,
         history.months
     from outcomes

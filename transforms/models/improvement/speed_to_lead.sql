@@ -24,7 +24,9 @@ as_of as (
 ),
 
 business_days as (
-    select day, row_number() over (order by day) as business_day_number
+    select
+        day,
+        row_number() over (order by day) as business_day_number
     from {{ ref('stg_reference__business_calendar') }}
     where is_business_day
 ),
@@ -36,9 +38,9 @@ calendar as (
         calendar.day,
         calendar.is_business_day,
         count(business_days.day) over (order by calendar.day rows between unbounded preceding and current row)
-            + case when calendar.is_business_day then 0 else 1 end as business_day_number
+        + case when calendar.is_business_day then 0 else 1 end as business_day_number
     from {{ ref('stg_reference__business_calendar') }} as calendar
-    left join business_days on business_days.day = calendar.day
+    left join business_days on calendar.day = business_days.day
 ),
 
 deadlines as (
@@ -63,8 +65,8 @@ select
     cast(count_if(coalesce(deadlines.contacted_local, as_of.as_of_local) > deadlines.due_local) as bigint)
         as sla_breaches,
     cast(count_if(coalesce(deadlines.contacted_local, as_of.as_of_local) > deadlines.due_local) as double)
-        / count(*) as sla_breach_rate
+    / count(*) as sla_breach_rate
 from deadlines
 cross join as_of
 group by all
-order by period_start, owner_id
+order by period_start, deadlines.owner_id

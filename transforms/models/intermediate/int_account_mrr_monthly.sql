@@ -49,8 +49,10 @@ mrr_on_day as (
     select
         snapshots.period_start,
         contracts.account_id,
-        sum(case when {{ active_on | replace('DAY', 'snapshots.start_day') }} then contracts.mrr else 0 end) as start_mrr,
-        sum(case when {{ active_on | replace('DAY', 'snapshots.end_day') }} then contracts.mrr else 0 end) as end_mrr,
+        sum(case when {{ active_on | replace('DAY', 'snapshots.start_day') }} then contracts.mrr else 0 end)
+            as start_mrr,
+        sum(case when {{ active_on | replace('DAY', 'snapshots.end_day') }} then contracts.mrr else 0 end)
+            as end_mrr,
         min(contracts.start_date) as first_start_date
     from snapshots
     cross join contracts
@@ -65,5 +67,5 @@ select
     coalesce(customers.segment, '(none)') as segment,
     cast(date_trunc('month', mrr_on_day.first_start_date) as date) as first_contract_month
 from mrr_on_day
-left join customers on customers.account_id = mrr_on_day.account_id
+left join customers on mrr_on_day.account_id = customers.account_id
 where mrr_on_day.period_start >= cast(date_trunc('month', mrr_on_day.first_start_date) as date)

@@ -9,17 +9,25 @@
 with event_times as (
     {%- if has_system('ma') %}
     select max(created_at) as event_at from {{ ref('stg_ma__leads') }}
-    union all select max(mql_at) from {{ ref('stg_ma__mql_events') }}
+    union all
+    select max(mql_at) as event_at from {{ ref('stg_ma__mql_events') }}
     union all
     {%- endif %}
     select max(created_at) as event_at from {{ ref('stg_sfa__leads') }}
-    union all select max(first_contact_at) from {{ ref('stg_sfa__leads') }}
-    union all select max(converted_at) from {{ ref('stg_sfa__leads') }}
-    union all select max(disqualified_at) from {{ ref('stg_sfa__leads') }}
-    union all select max(created_at) from {{ ref('stg_sfa__opportunities') }}
-    union all select max(closed_at) from {{ ref('stg_sfa__opportunities') }}
-    union all select max(onboarded_at) from {{ ref('stg_crm__customers') }}
-    union all select max(churned_at) from {{ ref('stg_crm__contracts') }}
+    union all
+    select max(first_contact_at) as event_at from {{ ref('stg_sfa__leads') }}
+    union all
+    select max(converted_at) as event_at from {{ ref('stg_sfa__leads') }}
+    union all
+    select max(disqualified_at) as event_at from {{ ref('stg_sfa__leads') }}
+    union all
+    select max(created_at) as event_at from {{ ref('stg_sfa__opportunities') }}
+    union all
+    select max(closed_at) as event_at from {{ ref('stg_sfa__opportunities') }}
+    union all
+    select max(onboarded_at) as event_at from {{ ref('stg_crm__customers') }}
+    union all
+    select max(churned_at) as event_at from {{ ref('stg_crm__contracts') }}
 ),
 
 latest as (

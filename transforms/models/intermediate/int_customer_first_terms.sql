@@ -37,5 +37,5 @@ select
     contracts.churned_at,
     contracts.churn_reason
 from first_contracts
-inner join contracts on contracts.contract_id = first_contracts.contract_id
-left join renewals on renewals.renewal_of_contract_id = first_contracts.contract_id
+inner join contracts on first_contracts.contract_id = contracts.contract_id
+left join renewals on first_contracts.contract_id = renewals.renewal_of_contract_id

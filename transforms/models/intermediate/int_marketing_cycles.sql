@@ -31,7 +31,7 @@ recycled as (
         recycled_sfa_leads.disqualified_at as entered_at,
         recycled_sfa_leads.sfa_lead_id as recycled_from_sfa_lead_id
     from recycled_sfa_leads
-    inner join ma_leads on ma_leads.ma_lead_id = recycled_sfa_leads.ma_lead_id
+    inner join ma_leads on recycled_sfa_leads.ma_lead_id = ma_leads.ma_lead_id
 ),
 
 entries as (

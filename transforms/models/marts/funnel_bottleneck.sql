@@ -7,13 +7,17 @@
 -#}
 {%- set win = win_stage_order() %}
 
+-- Generated per stage or hand-over of the registry: Jinja, not sqlfluff, lays out what the loops write.
+-- noqa: disable=LT02
 with kpis as (
     select * from {{ ref('funnel_kpi_monthly') }}
     where view = 'period' and stage_order <= {{ win }}
 ),
 
 deal_sizes as (
-    select month as period_start, max(average_deal_size) as average_deal_size
+    select
+        month as period_start,
+        max(average_deal_size) as average_deal_size
     from {{ ref('stg_reference__funnel_targets') }}
     group by all
 ),

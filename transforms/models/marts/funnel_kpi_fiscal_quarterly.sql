@@ -7,7 +7,8 @@ with kpis as (
 select
     view,
     -- the fiscal year is named by the calendar year it starts in (FY2024 = April 2024 - March 2025)
-    cast(year(period_start) - case when month(period_start) < {{ fy_start }} then 1 else 0 end as integer) as fiscal_year,
+    cast(year(period_start) - case when month(period_start) < {{ fy_start }} then 1 else 0 end as integer)
+        as fiscal_year,
     cast(((month(period_start) - {{ fy_start }} + 12) % 12) // 3 + 1 as integer) as fiscal_quarter,
     period_start,
     cast(period_start + interval 3 month - interval 1 day as date) as period_end,

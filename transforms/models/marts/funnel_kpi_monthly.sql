@@ -1,2 +1,2 @@
 {{ funnel_kpis(month_start, "interval 1 month") }}
-order by view, period_start, stage_order
+order by view, period_start, stage_order  -- noqa: RF02

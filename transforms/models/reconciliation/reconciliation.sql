@@ -13,7 +13,10 @@ as_of as (
 ),
 
 handoffs as (
-    select rules.handoff, rules.handoff_order, rules.tolerance
+    select
+        rules.handoff,
+        rules.handoff_order,
+        rules.tolerance
     from {{ ref('stg_reference__reconciliation_rules') }} as rules
 ),
 
@@ -53,7 +56,7 @@ grid as (
         coalesce(counts.late_synced, 0) as late_synced
     from months
     cross join handoffs
-    left join counts on counts.month = months.period_start and counts.handoff = handoffs.handoff
+    left join counts on months.period_start = counts.month and handoffs.handoff = counts.handoff
 ),
 
 shares as (
@@ -61,7 +64,7 @@ shares as (
         *,
         missing_downstream + missing_upstream + duplicated as unmatched,
         cast(missing_downstream + missing_upstream + duplicated as double)
-            / nullif(greatest(upstream_count, downstream_count), 0) as unmatched_share
+        / nullif(greatest(upstream_count, downstream_count), 0) as unmatched_share
     from grid
 )
 

@@ -52,9 +52,9 @@ candidates as (
         as_of.as_of
     from customers
     cross join as_of
-    left join opportunities on opportunities.opportunity_id = customers.won_opportunity_id
-    left join handovers on handovers.sfa_lead_id = opportunities.sfa_lead_id
-    left join first_terms on first_terms.account_id = customers.account_id
+    left join opportunities on customers.won_opportunity_id = opportunities.opportunity_id
+    left join handovers on opportunities.sfa_lead_id = handovers.sfa_lead_id
+    left join first_terms on customers.account_id = first_terms.account_id
 )
 
 select

@@ -53,9 +53,9 @@ candidates as (
         as_of.as_of
     from opportunities
     cross join as_of
-    left join sfa_leads on sfa_leads.sfa_lead_id = opportunities.sfa_lead_id
-    left join handovers on handovers.sfa_lead_id = opportunities.sfa_lead_id
-    left join customers on customers.account_id = opportunities.account_id
+    left join sfa_leads on opportunities.sfa_lead_id = sfa_leads.sfa_lead_id
+    left join handovers on opportunities.sfa_lead_id = handovers.sfa_lead_id
+    left join customers on opportunities.account_id = customers.account_id
 )
 
 select

@@ -41,7 +41,7 @@ candidates as (
         as_of.as_of
     from sfa_leads
     cross join as_of
-    inner join handovers on handovers.sfa_lead_id = sfa_leads.sfa_lead_id
+    inner join handovers on sfa_leads.sfa_lead_id = handovers.sfa_lead_id
     where coalesce(handovers.mql_at, sfa_leads.created_at) <= as_of.as_of
 )
 

@@ -31,8 +31,8 @@ first_mql_per_entry as (
     inner join mql_events
         on mql_events.ma_lead_id = entries.ma_lead_id
         -- an MQL stamped before the lead was created still belongs to its first entry
-        and (mql_events.mql_at >= entries.entered_at or entries.entry_seq = 1)
-        and (entries.next_entered_at is null or mql_events.mql_at < entries.next_entered_at)
+        and (entries.entered_at <= mql_events.mql_at or entries.entry_seq = 1)
+        and (entries.next_entered_at is null or entries.next_entered_at > mql_events.mql_at)
     group by entries.marketing_entry_id
 ),
 
@@ -52,8 +52,8 @@ candidates as (
         as_of.as_of
     from entries
     cross join as_of
-    inner join ma_leads on ma_leads.ma_lead_id = entries.ma_lead_id
-    left join first_mql_per_entry on first_mql_per_entry.marketing_entry_id = entries.marketing_entry_id
+    inner join ma_leads on entries.ma_lead_id = ma_leads.ma_lead_id
+    left join first_mql_per_entry on entries.marketing_entry_id = first_mql_per_entry.marketing_entry_id
     where entries.entered_at <= as_of.as_of
 )
 
