@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 LEADS ?= 1000000
 MONTHS ?= 24
 
-.PHONY: setup chromium run test ui bench bench-ingest export docs check-source clean
+.PHONY: setup chromium run test lint ui bench bench-ingest export docs check-source clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,8 +30,14 @@ run: setup
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# ruff (lint and format) for Python, sqlfluff (dbt templater, DuckDB dialect; transforms/.sqlfluff) for SQL.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd transforms && FUNNEL_WAREHOUSE=$(abspath $(FUNNEL_WAREHOUSE)) ../$(BIN)/sqlfluff lint models macros tests --nocolor
+
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
-test: setup chromium
+test: setup chromium lint
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 ui: setup

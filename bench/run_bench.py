@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -36,11 +36,12 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from demo import generator as demo, demo_excel  # noqa: E402
-from pipeline.ingest.contract import ENTITIES  # noqa: E402
+from demo import excel as demo_excel  # noqa: E402
+from demo import generator as demo  # noqa: E402
+from pipeline.config.settings import PROJECT_ROOT, Settings  # noqa: E402
 from pipeline.definitions import build_definitions  # noqa: E402
 from pipeline.ingest.assets import ingest_assets  # noqa: E402
-from pipeline.config.settings import PROJECT_ROOT, Settings  # noqa: E402
+from pipeline.ingest.contract import ENTITIES  # noqa: E402
 from pipeline.ingest.sources.loader import load_entity  # noqa: E402
 from pipeline.ingest.sources.mapping import landing_layout, load_mapping  # noqa: E402
 from pipeline.transforms.project import dbt_project, dbt_resource  # noqa: E402
@@ -87,13 +88,20 @@ def phase(results: list[dict], name: str, rows_of):
         yield
     seconds = time.perf_counter() - started
     rows = rows_of()
-    results.append({
-        "phase": name, "seconds": round(seconds, 2), "rows": rows,
-        "rows_per_second": round(rows / seconds) if seconds else None,
-        "peak_memory_mb": round(memory.peak / 2**20),
-    })
-    print(f"  {name:<19} {seconds:8.1f} s  {rows:>12,} rows  {rows / seconds:>12,.0f} rows/s  "
-          f"{memory.peak / 2**20:>7,.0f} MB peak", flush=True)
+    results.append(
+        {
+            "phase": name,
+            "seconds": round(seconds, 2),
+            "rows": rows,
+            "rows_per_second": round(rows / seconds) if seconds else None,
+            "peak_memory_mb": round(memory.peak / 2**20),
+        }
+    )
+    print(
+        f"  {name:<19} {seconds:8.1f} s  {rows:>12,} rows  {rows / seconds:>12,.0f} rows/s  "
+        f"{memory.peak / 2**20:>7,.0f} MB peak",
+        flush=True,
+    )
 
 
 def raw_rows(warehouse: Path) -> int:
@@ -106,7 +114,8 @@ def run_job(defs: dg.Definitions, name: str) -> dict[str, float]:
     """Run a job in-process; return the wall seconds of each of its steps."""
     with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, raise_on_error=False,
+            instance=instance,
+            raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
         checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
@@ -153,13 +162,16 @@ def compare_ingest(results: list[dict], work: Path, landing: Path) -> float:
     demo_excel.export(landing, excel / "excel")
     demo_excel.export(landing, utf8 / "excel", encoding="utf-8")
     mapping = load_mapping(EXCEL_MAPPING, excel)
-    as_utf8 = dataclasses.replace(load_mapping(EXCEL_MAPPING, utf8),
-                                  dialect=dataclasses.replace(mapping.dialect, encoding="utf-8"))
+    as_utf8 = dataclasses.replace(
+        load_mapping(EXCEL_MAPPING, utf8), dialect=dataclasses.replace(mapping.dialect, encoding="utf-8")
+    )
     loaded: dict[str, int] = {}
-    for name, sources, base in (("ingest_canonical", [landing_layout(landing)], landing),
-                                ("ingest_mapping", [mapping], excel),
-                                ("ingest_mapping_utf8", [as_utf8], utf8)):
-        with phase(results, name, lambda: loaded[name]):
+    for name, sources, base in (
+        ("ingest_canonical", [landing_layout(landing)], landing),
+        ("ingest_mapping", [mapping], excel),
+        ("ingest_mapping_utf8", [as_utf8], utf8),
+    ):
+        with phase(results, name, lambda name=name: loaded[name]):
             loaded[name] = ingest_all(sources, base, work / f"{name}.duckdb")
     if len(set(loaded.values())) != 1:
         raise SystemExit(f"the paths loaded different row counts: {loaded}")
@@ -183,15 +195,24 @@ def main() -> None:
 
     def definitions(warehouse: Path) -> dg.Definitions:
         settings = Settings(landing_dir=str(landing), warehouse_path=str(warehouse))
-        return dg.Definitions.merge(build_definitions(settings), dg.Definitions(jobs=[
-            # the quarantine checks are computed inside the ingest steps (one count), so they cannot be left out
-            dg.define_asset_job("without_checks", selection=dg.AssetSelection.all().without_checks()
-                                | dg.AssetSelection.checks(*(dg.AssetCheckKey(a.key, "quarantine")
-                                                             for a in ingest_assets))),
-        ]))
+        return dg.Definitions.merge(
+            build_definitions(settings),
+            dg.Definitions(
+                jobs=[
+                    # the quarantine checks are computed inside the ingest steps (one count), so they cannot be left out
+                    dg.define_asset_job(
+                        "without_checks",
+                        selection=dg.AssetSelection.all().without_checks()
+                        | dg.AssetSelection.checks(*(dg.AssetCheckKey(a.key, "quarantine") for a in ingest_assets)),
+                    ),
+                ]
+            ),
+        )
 
-    print(f"benchmark: {args.leads:,} leads over {args.months} months on {psutil.cpu_count()} cores, "
-          f"{psutil.virtual_memory().total / 2**30:.0f} GiB")
+    print(
+        f"benchmark: {args.leads:,} leads over {args.months} months on {psutil.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
+    )
     results: list[dict] = []
     written: dict[str, int] = {}
     with phase(results, "generate", lambda: sum(written.values())):
@@ -202,10 +223,19 @@ def main() -> None:
     print(f"  mapping ingest / canonical ingest: {ratio:.2f} (target at most {MAPPING_INGEST_MAX_RATIO}: {verdict})")
     if args.ingest_only:
         out = args.workdir / f"bench-ingest-{args.leads}.json"
-        out.write_text(json.dumps({"leads": args.leads, "months": args.months, "seed": args.seed,
-                                   "phases": results, "mapping_ingest_ratio": round(ratio, 3),
-                                   "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-                                  indent=2))
+        out.write_text(
+            json.dumps(
+                {
+                    "leads": args.leads,
+                    "months": args.months,
+                    "seed": args.seed,
+                    "phases": results,
+                    "mapping_ingest_ratio": round(ratio, 3),
+                    "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+                indent=2,
+            )
+        )
         print(f"results: {out}")
         return
 
@@ -224,30 +254,51 @@ def main() -> None:
     ingest = sum(t for step, t in bare_steps.items() if step.startswith(("extracted__", "reference__")))
     dbt = sum(t for step, t in bare_steps.items() if not step.startswith(("extracted__", "reference__")))
     checks = full_seconds - ingest - dbt
-    for name, seconds, memory in (("ingest", ingest, bare_memory.peak), ("dbt", dbt, bare_memory.peak),
-                                  ("checks", checks, full_memory.peak)):
-        results.append({"phase": name, "seconds": round(seconds, 2), "rows": raw_rows(full),
-                        "rows_per_second": round(raw_rows(full) / seconds) if seconds > 0 else None,
-                        "peak_memory_mb": round(memory / 2**20)})
-        print(f"  {name:<19} {seconds:8.1f} s  {rows:>12,} rows  {rows / seconds:>12,.0f} rows/s  "
-              f"{memory / 2**20:>7,.0f} MB peak", flush=True)
+    for name, seconds, memory in (
+        ("ingest", ingest, bare_memory.peak),
+        ("dbt", dbt, bare_memory.peak),
+        ("checks", checks, full_memory.peak),
+    ):
+        results.append(
+            {
+                "phase": name,
+                "seconds": round(seconds, 2),
+                "rows": raw_rows(full),
+                "rows_per_second": round(raw_rows(full) / seconds) if seconds > 0 else None,
+                "peak_memory_mb": round(memory / 2**20),
+            }
+        )
+        print(
+            f"  {name:<19} {seconds:8.1f} s  {rows:>12,} rows  {rows / seconds:>12,.0f} rows/s  "
+            f"{memory / 2**20:>7,.0f} MB peak",
+            flush=True,
+        )
     with phase(results, "gx_10m", lambda: args.gx_rows):
         gx_at_scale(work, args.gx_rows)
 
     materialization = ingest + dbt + checks
     summary = {
-        "leads": args.leads, "months": args.months, "seed": args.seed,
-        "rows_written": written, "phases": results,
+        "leads": args.leads,
+        "months": args.months,
+        "seed": args.seed,
+        "rows_written": written,
+        "phases": results,
         "materialization_seconds": round(materialization, 2),
         "checks_share_of_materialization": round(checks / (ingest + dbt), 3),
         "mapping_ingest_ratio": round(ratio, 3),
         "target_seconds_at_1m_leads": TARGET_SECONDS_1M,
-        "machine": {"cpus": psutil.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
-                    "python": platform.python_version(), "duckdb": duckdb.__version__},
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+        },
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    print(f"  full materialization with checks: {materialization:.1f} s "
-          f"(checks add {summary['checks_share_of_materialization']:.0%} to ingest + dbt)")
+    print(
+        f"  full materialization with checks: {materialization:.1f} s "
+        f"(checks add {summary['checks_share_of_materialization']:.0%} to ingest + dbt)"
+    )
     if args.leads == 1_000_000:
         verdict = "within" if materialization < TARGET_SECONDS_1M else "OVER"
         print(f"  target at 1,000,000 leads: under {TARGET_SECONDS_1M:.0f} s -> {verdict}")

@@ -22,7 +22,13 @@ from pipeline.ingest.sources.reader import CHUNK
 from pipeline.ingest.sources.values import lit
 
 TZ = "Asia/Tokyo"
-STATUS = {"open": "未対応", "working": "対応中", "converted": "商談化", "disqualified": "失格", "recycled": "ナーチャリング"}
+STATUS = {
+    "open": "未対応",
+    "working": "対応中",
+    "converted": "商談化",
+    "disqualified": "失格",
+    "recycled": "ナーチャリング",
+}
 TYPE = {"new_business": "新規", "upsell": "アップセル", "cross_sell": "クロスセル", "renewal": "更新"}
 
 
@@ -31,8 +37,10 @@ def _ts(column: str) -> str:
 
 
 def _yen(column: str) -> str:
-    return (f"CASE WHEN {column} = trunc({column}) THEN '￥' || format('{{:,}}', {column}::BIGINT) "
-            f"ELSE '￥' || format('{{:,.2f}}', {column}) END")
+    return (
+        f"CASE WHEN {column} = trunc({column}) THEN '￥' || format('{{:,}}', {column}::BIGINT) "
+        f"ELSE '￥' || format('{{:,.2f}}', {column}) END"
+    )
 
 
 def _flag(column: str) -> str:
@@ -40,34 +48,88 @@ def _flag(column: str) -> str:
 
 
 def _case(column: str, names: dict[str, str]) -> str:
-    return "CASE " + column + " " + " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in names.items()) + \
-        f" ELSE {column} END"
+    return (
+        "CASE "
+        + column
+        + " "
+        + " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in names.items())
+        + f" ELSE {column} END"
+    )
 
 
 #: file name -> (table, [(Japanese column, SQL over extracted.<table>)])
 EXPORTS = {
-    "MAリード.csv": ("ma_leads", [
-        ("リードID", "lead_id"), ("メールアドレス", "email"), ("会社名", "company"), ("作成日時", _ts("created_at")),
-        ("流入経路", "source"), ("キャンペーンID", "campaign_id")]),
-    "MQL履歴.csv": ("ma_mql_events", [
-        ("リードID", "lead_id"), ("MQL日時", _ts("mql_at")), ("スコア", "score"), ("SFAリードID", "sfa_lead_id")]),
-    "SFAリード.csv": ("sfa_leads", [
-        ("リードID", "lead_id"), ("MAリードID", "ma_lead_id"), ("作成日時", _ts("created_at")),
-        ("所有者ID", "owner_id"), ("状況", _case("status", STATUS)), ("初回接触日時", _ts("first_contact_at")),
-        ("商談化日時", _ts("converted_at")), ("商談ID", "converted_opportunity_id"),
-        ("失格日時", _ts("disqualified_at")), ("失格理由", "disqualified_reason")]),
-    "商談.csv": ("sfa_opportunities", [
-        ("商談ID", "opportunity_id"), ("リードID", "lead_id"), ("取引先ID", "account_id"), ("所有者ID", "owner_id"),
-        ("種別", _case("type", TYPE)), ("作成日時", _ts("created_at")), ("フェーズ", "stage_name"),
-        ("完了", _flag("is_closed")), ("受注", _flag("is_won")), ("完了日時", _ts("closed_at")),
-        ("金額", _yen("amount")), ("通貨", "currency"), ("失注理由", "lost_reason")]),
-    "顧客.csv": ("crm_customers", [
-        ("取引先ID", "account_id"), ("受注商談ID", "won_opportunity_id"), ("オンボーディング日時", _ts("onboarded_at")),
-        ("セグメント", "segment"), ("業種", "industry")]),
-    "契約.csv": ("crm_contracts", [
-        ("契約ID", "contract_id"), ("取引先ID", "account_id"), ("開始日", "start_date - DATE '1899-12-30'"),
-        ("終了日", "strftime(end_date, '%Y/%-m/%-d')"), ("月額", _yen("mrr")),
-        ("更新元契約ID", "renewal_of_contract_id"), ("解約日時", _ts("churned_at")), ("解約理由", "churn_reason")]),
+    "MAリード.csv": (
+        "ma_leads",
+        [
+            ("リードID", "lead_id"),
+            ("メールアドレス", "email"),
+            ("会社名", "company"),
+            ("作成日時", _ts("created_at")),
+            ("流入経路", "source"),
+            ("キャンペーンID", "campaign_id"),
+        ],
+    ),
+    "MQL履歴.csv": (
+        "ma_mql_events",
+        [("リードID", "lead_id"), ("MQL日時", _ts("mql_at")), ("スコア", "score"), ("SFAリードID", "sfa_lead_id")],
+    ),
+    "SFAリード.csv": (
+        "sfa_leads",
+        [
+            ("リードID", "lead_id"),
+            ("MAリードID", "ma_lead_id"),
+            ("作成日時", _ts("created_at")),
+            ("所有者ID", "owner_id"),
+            ("状況", _case("status", STATUS)),
+            ("初回接触日時", _ts("first_contact_at")),
+            ("商談化日時", _ts("converted_at")),
+            ("商談ID", "converted_opportunity_id"),
+            ("失格日時", _ts("disqualified_at")),
+            ("失格理由", "disqualified_reason"),
+        ],
+    ),
+    "商談.csv": (
+        "sfa_opportunities",
+        [
+            ("商談ID", "opportunity_id"),
+            ("リードID", "lead_id"),
+            ("取引先ID", "account_id"),
+            ("所有者ID", "owner_id"),
+            ("種別", _case("type", TYPE)),
+            ("作成日時", _ts("created_at")),
+            ("フェーズ", "stage_name"),
+            ("完了", _flag("is_closed")),
+            ("受注", _flag("is_won")),
+            ("完了日時", _ts("closed_at")),
+            ("金額", _yen("amount")),
+            ("通貨", "currency"),
+            ("失注理由", "lost_reason"),
+        ],
+    ),
+    "顧客.csv": (
+        "crm_customers",
+        [
+            ("取引先ID", "account_id"),
+            ("受注商談ID", "won_opportunity_id"),
+            ("オンボーディング日時", _ts("onboarded_at")),
+            ("セグメント", "segment"),
+            ("業種", "industry"),
+        ],
+    ),
+    "契約.csv": (
+        "crm_contracts",
+        [
+            ("契約ID", "contract_id"),
+            ("取引先ID", "account_id"),
+            ("開始日", "start_date - DATE '1899-12-30'"),
+            ("終了日", "strftime(end_date, '%Y/%-m/%-d')"),
+            ("月額", _yen("mrr")),
+            ("更新元契約ID", "renewal_of_contract_id"),
+            ("解約日時", _ts("churned_at")),
+            ("解約理由", "churn_reason"),
+        ],
+    ),
 }
 
 
@@ -80,9 +142,11 @@ def export(landing: Path, out: Path, source_tz: str = TZ, encoding: str = "cp932
         for name, (table, columns) in EXPORTS.items():
             load_entity(con, ENTITIES_BY_TABLE[table], [landing_layout(landing)], landing, source_tz, TZ)
             utf8 = Path(work) / "export.csv"
-            select = ", ".join(f"{sql} AS \"{column}\"" for column, sql in columns)
-            con.execute(f"COPY (SELECT {select} FROM extracted.{table} ORDER BY _source_file, _source_row) "
-                        f"TO {lit(str(utf8))} (HEADER, DELIMITER ',')")
+            select = ", ".join(f'{sql} AS "{column}"' for column, sql in columns)
+            con.execute(
+                f"COPY (SELECT {select} FROM extracted.{table} ORDER BY _source_file, _source_row) "
+                f"TO {lit(str(utf8))} (HEADER, DELIMITER ',')"
+            )
             _transcode(utf8, out / name, encoding)
             written[name] = con.execute(f"SELECT count(*) FROM extracted.{table}").fetchall()[0][0]
     return written

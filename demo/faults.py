@@ -64,14 +64,18 @@ def inject(tables: dict, rates: FaultRates, end: pd.Timestamp) -> tuple[dict, pd
     mql["mql_event_id"] = mql["lead_id"] + "#" + mql["seq"].astype(str)
     sfa["created"] = _parse(sfa["created_at"], SFA_TIME)
     sfa["converted"] = _parse(sfa["converted_at"], SFA_TIME)
-    sfa = sfa.merge(mql[["sfa_lead_id", "at", "mql_event_id"]].rename(columns={"sfa_lead_id": "lead_id"}),
-                    on="lead_id", how="left")
+    sfa = sfa.merge(
+        mql[["sfa_lead_id", "at", "mql_event_id"]].rename(columns={"sfa_lead_id": "lead_id"}), on="lead_id", how="left"
+    )
     opp["created"] = _parse(opp["created_at"], SFA_TIME)
     opp["closed"] = _parse(opp["closed_at"], SFA_TIME)
     opp = opp.merge(sfa[["lead_id", "converted"]], on="lead_id", how="left")
     cust["onboarded"] = _parse(cust["onboarded_at"], SFA_TIME)
-    cust = cust.merge(opp[["opportunity_id", "closed"]].rename(columns={"opportunity_id": "won_opportunity_id"}),
-                      on="won_opportunity_id", how="left")
+    cust = cust.merge(
+        opp[["opportunity_id", "closed"]].rename(columns={"opportunity_id": "won_opportunity_id"}),
+        on="won_opportunity_id",
+        how="left",
+    )
 
     used_leads: set = set()
     used_opps: set = set()
@@ -80,8 +84,15 @@ def inject(tables: dict, rates: FaultRates, end: pd.Timestamp) -> tuple[dict, pd
 
     def record(fault: str, handoff: str, reason: str, upstream: pd.Series, downstream: pd.Series | None) -> None:
         for i, up in enumerate(upstream):
-            manifest.append({"fault": fault, "handoff": handoff, "reason": reason, "upstream_id": up,
-                             "downstream_id": None if downstream is None else downstream.iloc[i]})
+            manifest.append(
+                {
+                    "fault": fault,
+                    "handoff": handoff,
+                    "reason": reason,
+                    "upstream_id": up,
+                    "downstream_id": None if downstream is None else downstream.iloc[i],
+                }
+            )
 
     quiet_leads = sfa[sfa["status"].isin(["open", "working", "disqualified"]) & (sfa["at"] <= latest)]
     lead_opps = opp[(opp["type"] == "new_business") & opp["lead_id"].notna()]
@@ -96,8 +107,13 @@ def inject(tables: dict, rates: FaultRates, end: pd.Timestamp) -> tuple[dict, pd
     copies = doubled.assign(
         lead_id=doubled["lead_id"].str.replace("00Q", "00X", n=1),
         created_at=(doubled["created"] + pd.Timedelta(minutes=5)).dt.strftime(SFA_TIME),
-        status="open", first_contact_at=None, converted_at=None, converted_opportunity_id=None,
-        disqualified_at=None, disqualified_reason=None)
+        status="open",
+        first_contact_at=None,
+        converted_at=None,
+        converted_opportunity_id=None,
+        disqualified_at=None,
+        disqualified_reason=None,
+    )
     record("duplicate_lead", MKT, "duplicate", doubled["mql_event_id"], copies["lead_id"])
     # a converted lead whose opportunity is missing (only deals that were not won, so nothing further breaks)
     unwon = lead_opps[~lead_opps["is_won"] & (lead_opps["converted"] <= latest)]

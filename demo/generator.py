@@ -60,7 +60,9 @@ SEGMENT_DEAL_MEDIAN = np.array([12_000_000, 4_000_000, 1_200_000])  # JPY, annua
 SEGMENT_CLOSE_DAYS = np.array([75.0, 45.0, 30.0])
 SEGMENT_WIN_BONUS = np.array([-0.04, 0.0, 0.03])
 SEGMENT_ANNUAL_CHURN = np.array([0.05, 0.09, 0.15])
-INDUSTRIES = np.array(["manufacturing", "it_services", "retail", "finance", "healthcare", "logistics", "real_estate", "education"])
+INDUSTRIES = np.array(
+    ["manufacturing", "it_services", "retail", "finance", "healthcare", "logistics", "real_estate", "education"]
+)
 COMPANY_STEMS = ["サンプル", "山田", "東京", "大阪", "みらい", "グローバル", "テクノ", "さくら", "ひかり", "日本"]
 COMPANY_FORMS = ["株式会社{}{}", "{}{}株式会社", "{}{}合同会社", "{}{} Holdings"]
 DISQUALIFY_REASONS = np.array(["no_budget", "no_authority", "no_need", "bad_fit", "unreachable", "competitor"])
@@ -85,7 +87,7 @@ class Effect:
     lift: float
 
     @classmethod
-    def parse(cls, text: str) -> "Effect":
+    def parse(cls, text: str) -> Effect:
         try:
             source, start, lift = text.split(":")
             effect = cls(source, datetime.fromisoformat(start), float(lift))
@@ -168,7 +170,7 @@ class _Chunk:
     def marketing(self) -> None:
         rng, w, n = self.rng, self.w, self.n
         month_days = np.diff(np.append(w.months, w.end)) / DAY
-        month_of_year = (w.months.astype("datetime64[s]").astype("datetime64[M]").astype(int) % 12)
+        month_of_year = w.months.astype("datetime64[s]").astype("datetime64[M]").astype(int) % 12
         growth = 1.0 + 0.025 * np.arange(w.months.size)
         weight = SEASONALITY[month_of_year] * growth * month_days
         month = rng.choice(w.months.size, n, p=weight / weight.sum())
@@ -188,19 +190,29 @@ class _Chunk:
         stems = np.array([f.format(s, "") for f in COMPANY_FORMS for s in COMPANY_STEMS])
         company = pc.binary_join_element_wise(
             pa.array(stems).take(pa.array(company_no % stems.size)),
-            pa.array((company_no // stems.size + 1).astype(str)), "")
+            pa.array((company_no // stems.size + 1).astype(str)),
+            "",
+        )
         campaign_month = (created.astype("datetime64[s]").astype("datetime64[M]")).astype(str)
         campaign = pc.binary_join_element_wise(
-            pa.scalar("CMP-"), pa.array(np.array([c[:4].upper() for c in names])[channel]),
-            pa.scalar("-"), pa.array(np.char.replace(campaign_month, "-", "")), "")
-        self.tables[("ma", "leads")] = pa.table({
-            "lead_id": _ids("", ids, 10),
-            "email": pc.binary_join_element_wise(pa.scalar("lead"), _ids("", ids, 10), pa.scalar("@example.co.jp"), ""),
-            "company": company,
-            "created_at": _times(created, None, "%Y-%m-%dT%H:%M:%S+09:00"),
-            "source": pa.array(np.array(names)[channel]),
-            "campaign_id": campaign,
-        })
+            pa.scalar("CMP-"),
+            pa.array(np.array([c[:4].upper() for c in names])[channel]),
+            pa.scalar("-"),
+            pa.array(np.char.replace(campaign_month, "-", "")),
+            "",
+        )
+        self.tables[("ma", "leads")] = pa.table(
+            {
+                "lead_id": _ids("", ids, 10),
+                "email": pc.binary_join_element_wise(
+                    pa.scalar("lead"), _ids("", ids, 10), pa.scalar("@example.co.jp"), ""
+                ),
+                "company": company,
+                "created_at": _times(created, None, "%Y-%m-%dT%H:%M:%S+09:00"),
+                "source": pa.array(np.array(names)[channel]),
+                "campaign_id": campaign,
+            }
+        )
 
         mqls = rng.random(n) < mql_rate
         mql_at = created + _lognormal_days(rng, 12.0, 0.9, n)
@@ -211,16 +223,20 @@ class _Chunk:
         re_mql_at = first["left_at"][recycled][again] + _lognormal_days(rng, 90.0, 0.6, int(again.sum()))
         keep = re_mql_at <= w.end
         second = self._mql_round(
-            first["ma_lead_id"][recycled][again][keep], re_mql_at[keep], first["segment"][recycled][again][keep],
-            first["channel"][recycled][again][keep], round_no=2,
+            first["ma_lead_id"][recycled][again][keep],
+            re_mql_at[keep],
+            first["segment"][recycled][again][keep],
+            first["channel"][recycled][again][keep],
+            round_no=2,
         )
         for key in ("mql_events", "sfa_leads", "conversions"):
             self.tables.setdefault(key, [])
         self._emit_mql(first)
         self._emit_mql(second)
 
-    def _mql_round(self, ma_ids: np.ndarray, mql_at: np.ndarray, segment: np.ndarray, channel: np.ndarray,
-                   round_no: int) -> dict:
+    def _mql_round(
+        self, ma_ids: np.ndarray, mql_at: np.ndarray, segment: np.ndarray, channel: np.ndarray, round_no: int
+    ) -> dict:
         rng, w = self.rng, self.w
         m = ma_ids.size
         score = np.clip(rng.normal(70, 12, m), 40, 100).round()
@@ -231,24 +247,37 @@ class _Chunk:
         p_convert = 0.18 + 0.35 * (score - 40) / 60
         if self.effect:
             planted = (channel == list(CHANNELS).index(self.effect.source)) & (
-                created >= np.datetime64(self.effect.start, "s").astype(np.int64))
+                created >= np.datetime64(self.effect.start, "s").astype(np.int64)
+            )
             p_convert = np.clip(p_convert + self.effect.lift * planted, 0.0, 1.0)
         u = rng.random(m)
         converts = u < p_convert
         recycles = (~converts) & (u < p_convert + 0.12)
         disqualifies = ~(converts | recycles)
         left_at = created + np.where(
-            converts, _lognormal_days(rng, 10.0, 0.7, m),
-            np.where(recycles, _lognormal_days(rng, 30.0, 0.5, m), _lognormal_days(rng, 15.0, 0.8, m)))
+            converts,
+            _lognormal_days(rng, 10.0, 0.7, m),
+            np.where(recycles, _lognormal_days(rng, 30.0, 0.5, m), _lognormal_days(rng, 15.0, 0.8, m)),
+        )
         left_at = np.maximum(left_at, np.where(contacted, contact, created) + 600)
         done = left_at <= w.end
         if round_no == 2:  # a lead recycled twice stays disqualified
             recycles, disqualifies = np.zeros(m, bool), disqualifies | recycles
         return {
-            "ma_lead_id": ma_ids, "mql_at": mql_at, "score": score, "sfa_no": sfa_no, "created": created,
-            "contact": contact, "contacted": contacted, "converted": converts & done,
-            "recycled": recycles & done, "disqualified": disqualifies & done, "left_at": left_at,
-            "segment": segment, "channel": channel, "owner": IS_REPS[rng.integers(0, IS_REPS.size, m)],
+            "ma_lead_id": ma_ids,
+            "mql_at": mql_at,
+            "score": score,
+            "sfa_no": sfa_no,
+            "created": created,
+            "contact": contact,
+            "contacted": contacted,
+            "converted": converts & done,
+            "recycled": recycles & done,
+            "disqualified": disqualifies & done,
+            "left_at": left_at,
+            "segment": segment,
+            "channel": channel,
+            "owner": IS_REPS[rng.integers(0, IS_REPS.size, m)],
         }
 
     def _emit_mql(self, r: dict) -> None:
@@ -257,35 +286,60 @@ class _Chunk:
         if m == 0:
             return
         opp_no = r["sfa_no"] + CONVERTED  # the opportunity a converted SFA lead becomes
-        status = np.where(r["converted"], "converted", np.where(r["recycled"], "recycled", np.where(
-            r["disqualified"], "disqualified", np.where(r["contacted"], "working", "open"))))
+        status = np.where(
+            r["converted"],
+            "converted",
+            np.where(
+                r["recycled"],
+                "recycled",
+                np.where(r["disqualified"], "disqualified", np.where(r["contacted"], "working", "open")),
+            ),
+        )
         left = r["recycled"] | r["disqualified"]
-        reason = np.where(r["recycled"], RECYCLE_REASONS[rng.integers(0, 3, m)],
-                          DISQUALIFY_REASONS[rng.integers(0, DISQUALIFY_REASONS.size, m)])
+        reason = np.where(
+            r["recycled"],
+            RECYCLE_REASONS[rng.integers(0, 3, m)],
+            DISQUALIFY_REASONS[rng.integers(0, DISQUALIFY_REASONS.size, m)],
+        )
         sfa_id = _ids("00Q", r["sfa_no"])
-        self.tables["mql_events"].append(pa.table({
-            "lead_id": _ids("", r["ma_lead_id"], 10),
-            "mql_at": _times(r["mql_at"], None, "%Y-%m-%dT%H:%M:%S+09:00"),
-            "score": pa.array(r["score"].astype(np.int64)),
-            "sfa_lead_id": sfa_id,
-        }))
-        self.tables["sfa_leads"].append(pa.table({
-            "lead_id": sfa_id,
-            "ma_lead_id": _ids("", r["ma_lead_id"], 10),
-            "created_at": _times(r["created"], None, "%Y/%m/%d %H:%M:%S"),
-            "owner_id": pa.array(r["owner"]),
-            "status": pa.array(status),
-            "first_contact_at": _times(r["contact"], r["contacted"], "%Y/%m/%d %H:%M:%S"),
-            "converted_at": _times(r["left_at"], r["converted"], "%Y/%m/%d %H:%M:%S"),
-            "converted_opportunity_id": pc.if_else(pa.array(r["converted"]), _ids("006", opp_no), pa.scalar(None, pa.string())),
-            "disqualified_at": _times(r["left_at"], left, "%Y/%m/%d %H:%M:%S"),
-            "disqualified_reason": _masked(reason, left),
-        }))
+        self.tables["mql_events"].append(
+            pa.table(
+                {
+                    "lead_id": _ids("", r["ma_lead_id"], 10),
+                    "mql_at": _times(r["mql_at"], None, "%Y-%m-%dT%H:%M:%S+09:00"),
+                    "score": pa.array(r["score"].astype(np.int64)),
+                    "sfa_lead_id": sfa_id,
+                }
+            )
+        )
+        self.tables["sfa_leads"].append(
+            pa.table(
+                {
+                    "lead_id": sfa_id,
+                    "ma_lead_id": _ids("", r["ma_lead_id"], 10),
+                    "created_at": _times(r["created"], None, "%Y/%m/%d %H:%M:%S"),
+                    "owner_id": pa.array(r["owner"]),
+                    "status": pa.array(status),
+                    "first_contact_at": _times(r["contact"], r["contacted"], "%Y/%m/%d %H:%M:%S"),
+                    "converted_at": _times(r["left_at"], r["converted"], "%Y/%m/%d %H:%M:%S"),
+                    "converted_opportunity_id": pc.if_else(
+                        pa.array(r["converted"]), _ids("006", opp_no), pa.scalar(None, pa.string())
+                    ),
+                    "disqualified_at": _times(r["left_at"], left, "%Y/%m/%d %H:%M:%S"),
+                    "disqualified_reason": _masked(reason, left),
+                }
+            )
+        )
         conv = r["converted"]
-        self.tables["conversions"].append({
-            "opp_no": opp_no[conv], "lead_id": r["sfa_no"][conv], "at": r["left_at"][conv],
-            "segment": r["segment"][conv], "score": r["score"][conv],
-        })
+        self.tables["conversions"].append(
+            {
+                "opp_no": opp_no[conv],
+                "lead_id": r["sfa_no"][conv],
+                "at": r["left_at"][conv],
+                "segment": r["segment"][conv],
+                "score": r["score"][conv],
+            }
+        )
 
     # --- field sales -----------------------------------------------------------------------------
     def field_sales(self) -> None:
@@ -316,9 +370,14 @@ class _Chunk:
         again = np.flatnonzero(first["lost"] & (rng.random(opp["no"].size) < REAPPROACH_SHARE))
         created = first["closed_at"][again] + _lognormal_days(rng, REAPPROACH_DAYS, 0.4, again.size)
         again, created = again[created <= w.end], created[created <= w.end]
-        retry = {"no": self.base + REAPPROACH + np.arange(1, again.size + 1), "lead": np.full(again.size, -1),
-                 "created": created, "segment": opp["segment"][again], "score": opp["score"][again],
-                 "account": opp["account"][again]}
+        retry = {
+            "no": self.base + REAPPROACH + np.arange(1, again.size + 1),
+            "lead": np.full(again.size, -1),
+            "created": created,
+            "segment": opp["segment"][again],
+            "score": opp["score"][again],
+            "account": opp["account"][again],
+        }
         second = self._new_business(retry, np.full(again.size, REAPPROACH_WIN))
         self.tables["opportunities"] = [first["table"], second["table"]]
         self.won = {
@@ -340,23 +399,36 @@ class _Chunk:
         closed = closed_at <= w.end
         won &= closed
         lost = closed & ~won
-        stage = np.where(won, "Closed Won", np.where(lost, "Closed Lost", OPEN_OPPORTUNITY_STAGES[
-            np.minimum((4 * (w.end - opp["created"]) / (SEGMENT_CLOSE_DAYS[seg] * DAY)).astype(int), 3)]))
-        table = pa.table({
-            "opportunity_id": _ids("006", opp["no"]),
-            "lead_id": pc.if_else(pa.array(opp["lead"] >= 0), _ids("00Q", np.maximum(opp["lead"], 0)), pa.scalar(None, pa.string())),
-            "account_id": _ids("001", opp["account"]),
-            "owner_id": pa.array(AE_REPS[rng.integers(0, AE_REPS.size, n)]),
-            "type": pa.array(np.full(n, "new_business")),
-            "created_at": _times(opp["created"], None, "%Y/%m/%d %H:%M:%S"),
-            "stage_name": pa.array(stage),
-            "is_closed": pa.array(closed),
-            "is_won": pa.array(won),
-            "closed_at": _times(closed_at, closed, "%Y/%m/%d %H:%M:%S"),
-            "amount": pa.array(amount.astype(np.int64)),
-            "currency": pa.array(np.full(n, "JPY")),
-            "lost_reason": _masked(LOST_REASONS[rng.integers(0, LOST_REASONS.size, n)], lost),
-        })
+        stage = np.where(
+            won,
+            "Closed Won",
+            np.where(
+                lost,
+                "Closed Lost",
+                OPEN_OPPORTUNITY_STAGES[
+                    np.minimum((4 * (w.end - opp["created"]) / (SEGMENT_CLOSE_DAYS[seg] * DAY)).astype(int), 3)
+                ],
+            ),
+        )
+        table = pa.table(
+            {
+                "opportunity_id": _ids("006", opp["no"]),
+                "lead_id": pc.if_else(
+                    pa.array(opp["lead"] >= 0), _ids("00Q", np.maximum(opp["lead"], 0)), pa.scalar(None, pa.string())
+                ),
+                "account_id": _ids("001", opp["account"]),
+                "owner_id": pa.array(AE_REPS[rng.integers(0, AE_REPS.size, n)]),
+                "type": pa.array(np.full(n, "new_business")),
+                "created_at": _times(opp["created"], None, "%Y/%m/%d %H:%M:%S"),
+                "stage_name": pa.array(stage),
+                "is_closed": pa.array(closed),
+                "is_won": pa.array(won),
+                "closed_at": _times(closed_at, closed, "%Y/%m/%d %H:%M:%S"),
+                "amount": pa.array(amount.astype(np.int64)),
+                "currency": pa.array(np.full(n, "JPY")),
+                "lost_reason": _masked(LOST_REASONS[rng.integers(0, LOST_REASONS.size, n)], lost),
+            }
+        )
         return {"table": table, "amount": amount, "closed_at": closed_at, "won": won, "lost": lost}
 
     # --- customer success ------------------------------------------------------------------------
@@ -367,13 +439,15 @@ class _Chunk:
         lag = np.minimum(_lognormal_days(rng, 5.0, 0.5, n), 21 * DAY)
         onboarded = np.minimum(won["closed_at"] + lag, w.end)
         industry = INDUSTRIES[rng.integers(0, INDUSTRIES.size, n)]
-        self.tables["customers"] = pa.table({
-            "account_id": _ids("001", won["account"]),
-            "won_opportunity_id": _ids("006", won["no"]),
-            "onboarded_at": _times(onboarded, None, "%Y/%m/%d %H:%M:%S"),
-            "segment": pa.array(SEGMENTS[won["segment"]]),
-            "industry": pa.array(industry),
-        })
+        self.tables["customers"] = pa.table(
+            {
+                "account_id": _ids("001", won["account"]),
+                "won_opportunity_id": _ids("006", won["no"]),
+                "onboarded_at": _times(onboarded, None, "%Y/%m/%d %H:%M:%S"),
+                "segment": pa.array(SEGMENTS[won["segment"]]),
+                "industry": pa.array(industry),
+            }
+        )
         contracts, opportunities = [], []
         contract_no = self.base + np.arange(1, n + 1) * 100  # room for 99 renewals per account
         start = (onboarded // DAY) * DAY
@@ -389,16 +463,24 @@ class _Chunk:
             churns = rng.random(idx.size) < churn_p
             churn_at = end + 12 * 3600
             churned = churns & (churn_at <= w.end)
-            contracts.append(pa.table({
-                "contract_id": _ids("800", contract_no[idx] + term),
-                "account_id": _ids("001", won["account"][idx]),
-                "start_date": _dates(start[idx]),
-                "end_date": _dates(end),
-                "mrr": pa.array(mrr[idx].astype(np.int64)),
-                "renewal_of_contract_id": pc.if_else(pa.array(previous[idx] >= 0), _ids("800", np.maximum(previous[idx], 0)), pa.scalar(None, pa.string())),
-                "churned_at": _times(churn_at, churned, "%Y/%m/%d %H:%M:%S"),
-                "churn_reason": _masked(CHURN_REASONS[rng.integers(0, CHURN_REASONS.size, idx.size)], churned),
-            }))
+            contracts.append(
+                pa.table(
+                    {
+                        "contract_id": _ids("800", contract_no[idx] + term),
+                        "account_id": _ids("001", won["account"][idx]),
+                        "start_date": _dates(start[idx]),
+                        "end_date": _dates(end),
+                        "mrr": pa.array(mrr[idx].astype(np.int64)),
+                        "renewal_of_contract_id": pc.if_else(
+                            pa.array(previous[idx] >= 0),
+                            _ids("800", np.maximum(previous[idx], 0)),
+                            pa.scalar(None, pa.string()),
+                        ),
+                        "churned_at": _times(churn_at, churned, "%Y/%m/%d %H:%M:%S"),
+                        "churn_reason": _masked(CHURN_REASONS[rng.integers(0, CHURN_REASONS.size, idx.size)], churned),
+                    }
+                )
+            )
             # Expansion during the term: upsell and cross-sell opportunities, about half won.
             for kind, p in (("upsell", 0.20), ("cross_sell", 0.10)):
                 hit = rng.random(idx.size) < p
@@ -409,18 +491,36 @@ class _Chunk:
                 k2 = int(ok.sum())
                 closed = closes[ok] <= w.end
                 is_won = closed & (rng.random(k2) < 0.5)
-                opportunities.append(self._expansion(
-                    extra_no + np.arange(k2), won["account"][idx][hit][ok], kind, opened[ok], closes[ok], closed,
-                    is_won, mrr[idx][hit][ok] * 12 * rng.uniform(0.1, 0.4, k2)))
+                opportunities.append(
+                    self._expansion(
+                        extra_no + np.arange(k2),
+                        won["account"][idx][hit][ok],
+                        kind,
+                        opened[ok],
+                        closes[ok],
+                        closed,
+                        is_won,
+                        mrr[idx][hit][ok] * 12 * rng.uniform(0.1, 0.4, k2),
+                    )
+                )
                 extra_no += k2
             renew_start = end + DAY
             due = renew_start <= w.end
             renews = due & ~churns
             # Renewal opportunity at term end: won when the customer renews, lost when it churns.
             k3 = int(due.sum())
-            opportunities.append(self._expansion(
-                extra_no + np.arange(k3), won["account"][idx][due], "renewal", end[due] - 45 * DAY,
-                end[due], np.ones(k3, bool), renews[due], mrr[idx][due] * 12))
+            opportunities.append(
+                self._expansion(
+                    extra_no + np.arange(k3),
+                    won["account"][idx][due],
+                    "renewal",
+                    end[due] - 45 * DAY,
+                    end[due],
+                    np.ones(k3, bool),
+                    renews[due],
+                    mrr[idx][due] * 12,
+                )
+            )
             extra_no += k3
             growth = np.clip(rng.normal(0.08, 0.10, idx.size), -0.2, 0.5)
             previous[idx] = contract_no[idx] + term
@@ -435,21 +535,23 @@ class _Chunk:
         rng = self.rng
         k = numbers.size
         lost = closed & ~won
-        return pa.table({
-            "opportunity_id": _ids("006", numbers),
-            "lead_id": pa.nulls(k, pa.string()),
-            "account_id": _ids("001", accounts),
-            "owner_id": pa.array(CSM_REPS[rng.integers(0, CSM_REPS.size, k)]),
-            "type": pa.array(np.full(k, kind)),
-            "created_at": _times(created, None, "%Y/%m/%d %H:%M:%S"),
-            "stage_name": pa.array(np.where(won, "Closed Won", np.where(lost, "Closed Lost", "Proposal"))),
-            "is_closed": pa.array(closed),
-            "is_won": pa.array(won),
-            "closed_at": _times(closes, closed, "%Y/%m/%d %H:%M:%S"),
-            "amount": pa.array((np.asarray(amount) / 10_000).round().astype(np.int64) * 10_000),
-            "currency": pa.array(np.full(k, "JPY")),
-            "lost_reason": _masked(np.full(k, "churn" if kind == "renewal" else "no_budget"), lost),
-        })
+        return pa.table(
+            {
+                "opportunity_id": _ids("006", numbers),
+                "lead_id": pa.nulls(k, pa.string()),
+                "account_id": _ids("001", accounts),
+                "owner_id": pa.array(CSM_REPS[rng.integers(0, CSM_REPS.size, k)]),
+                "type": pa.array(np.full(k, kind)),
+                "created_at": _times(created, None, "%Y/%m/%d %H:%M:%S"),
+                "stage_name": pa.array(np.where(won, "Closed Won", np.where(lost, "Closed Lost", "Proposal"))),
+                "is_closed": pa.array(closed),
+                "is_won": pa.array(won),
+                "closed_at": _times(closes, closed, "%Y/%m/%d %H:%M:%S"),
+                "amount": pa.array((np.asarray(amount) / 10_000).round().astype(np.int64) * 10_000),
+                "currency": pa.array(np.full(k, "JPY")),
+                "lost_reason": _masked(np.full(k, "churn" if kind == "renewal" else "no_budget"), lost),
+            }
+        )
 
     def extracts(self) -> dict[str, pa.Table]:
         t = self.tables
@@ -465,15 +567,27 @@ class _Chunk:
 
 #: extract name in _Chunk.extracts() -> (system, entity) folder of the landing directory
 FOLDERS = {
-    "leads": ("ma", "leads"), "mql_events": ("ma", "mql_events"), "sfa_leads": ("sfa", "leads"),
-    "opportunities": ("sfa", "opportunities"), "customers": ("crm", "customers"), "contracts": ("crm", "contracts"),
+    "leads": ("ma", "leads"),
+    "mql_events": ("ma", "mql_events"),
+    "sfa_leads": ("sfa", "leads"),
+    "opportunities": ("sfa", "opportunities"),
+    "customers": ("crm", "customers"),
+    "contracts": ("crm", "contracts"),
 }
 FAULT_MANIFEST = "_injected_faults.csv"
 
 
-def generate(leads: int, months: int, seed: int, out: Path, end: datetime | None = None,
-             chunk_size: int = CHUNK, progress: bool = False, faults: FaultRates | None = None,
-             effect: Effect | None = None) -> dict[str, int]:
+def generate(
+    leads: int,
+    months: int,
+    seed: int,
+    out: Path,
+    end: datetime | None = None,
+    chunk_size: int = CHUNK,
+    progress: bool = False,
+    faults: FaultRates | None = None,
+    effect: Effect | None = None,
+) -> dict[str, int]:
     """Write the demo extracts under `out` (one folder per system and entity); return rows per entity.
 
     With an effect, the planted change in conversion is part of the history (for hypothesis tests).
@@ -500,7 +614,9 @@ def generate(leads: int, months: int, seed: int, out: Path, end: datetime | None
             manifests.append(manifest)
         for name, table in extracts.items():
             system, entity = FOLDERS[name]
-            totals[f"{system}/{entity}"] = totals.get(f"{system}/{entity}", 0) + _write(table, out, system, entity, index)
+            totals[f"{system}/{entity}"] = totals.get(f"{system}/{entity}", 0) + _write(
+                table, out, system, entity, index
+            )
         if progress:
             print(f"  chunk {index + 1}/{chunks}: {size:,} leads", file=sys.stderr)
     if manifests:
@@ -514,20 +630,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--months", type=int, default=24, help="months of history (default 24)")
     parser.add_argument("--seed", type=int, default=7, help="random seed; same seed, same files (default 7)")
     parser.add_argument("--out", type=Path, default=Path("data/landing"), help="landing folder to write")
-    parser.add_argument("--end", type=datetime.fromisoformat, default=datetime.fromisoformat(DEFAULT_END),
-                        help=f"last moment of the history, local time (default {DEFAULT_END})")
+    parser.add_argument(
+        "--end",
+        type=datetime.fromisoformat,
+        default=datetime.fromisoformat(DEFAULT_END),
+        help=f"last moment of the history, local time (default {DEFAULT_END})",
+    )
     parser.add_argument("--chunk-size", type=int, default=CHUNK, help="leads generated per chunk and file")
     for field in fields(FaultRates):
-        parser.add_argument(f"--fault-{field.name.replace('_', '-')}", type=float, default=0.0, metavar="RATE",
-                            dest=f"fault_{field.name}",
-                            help=f"inject '{field.name}' faults into this share of the eligible records")
-    parser.add_argument("--effect", type=Effect.parse, metavar="SOURCE:YYYY-MM-DD:LIFT",
-                        help="plant a change: from that day, SFA leads from SOURCE convert LIFT more often")
+        parser.add_argument(
+            f"--fault-{field.name.replace('_', '-')}",
+            type=float,
+            default=0.0,
+            metavar="RATE",
+            dest=f"fault_{field.name}",
+            help=f"inject '{field.name}' faults into this share of the eligible records",
+        )
+    parser.add_argument(
+        "--effect",
+        type=Effect.parse,
+        metavar="SOURCE:YYYY-MM-DD:LIFT",
+        help="plant a change: from that day, SFA leads from SOURCE convert LIFT more often",
+    )
     args = parser.parse_args(argv)
     faults = FaultRates(**{f.name: getattr(args, f"fault_{f.name}") for f in fields(FaultRates)})
     started = time.perf_counter()
-    totals = generate(args.leads, args.months, args.seed, args.out, args.end, args.chunk_size, progress=True,
-                      faults=faults, effect=args.effect)
+    totals = generate(
+        args.leads,
+        args.months,
+        args.seed,
+        args.out,
+        args.end,
+        args.chunk_size,
+        progress=True,
+        faults=faults,
+        effect=args.effect,
+    )
     for entity, rows in totals.items():
         print(f"{entity:20s} {rows:>12,} rows")
     if faults.any():

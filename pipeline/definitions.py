@@ -33,8 +33,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """
     check_config(settings)
     return dg.Definitions(
-        assets=[*ingest_assets, *goal_assets, *reference_assets, dbt_models, kpi_marts, hypothesis_tests,
-                published_marts, funnel_report, *alert_assets],
+        assets=[
+            *ingest_assets,
+            *goal_assets,
+            *reference_assets,
+            dbt_models,
+            kpi_marts,
+            hypothesis_tests,
+            published_marts,
+            funnel_report,
+            *alert_assets,
+        ],
         asset_checks=[*quality_checks, *build_gx_checks()],
         jobs=[refresh, alerts_job],
         sensors=alert_sensors,

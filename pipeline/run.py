@@ -62,7 +62,9 @@ def summarize(result: dg.ExecuteInProcessResult) -> list[str]:
     lines = [f"materialized {len(materialized)} assets; {sum(c.passed for c in checks)}/{len(checks)} checks passed"]
     for check in checks:
         if not check.passed:
-            lines.append(f"  check failed: {check.asset_key.to_user_string()} {check.check_name} ({check.severity.value})")
+            lines.append(
+                f"  check failed: {check.asset_key.to_user_string()} {check.check_name} ({check.severity.value})"
+            )
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
@@ -91,15 +93,22 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
         ).fetchall()
     if not rows:
         return "marts.funnel_kpi_monthly is empty"
-    head = (f"{'month':<8} {'stage':<17} {'base':>8} {'handover':>9} {'direct':>7} {'goal':>7} {'conversion':>11}"
-            f" {'target':>7} {'attain':>7} {'projected':>9}  status")
+    head = (
+        f"{'month':<8} {'stage':<17} {'base':>8} {'handover':>9} {'direct':>7} {'goal':>7} {'conversion':>11}"
+        f" {'target':>7} {'attain':>7} {'projected':>9}  status"
+    )
     as_of = rows[0][7].astimezone(ZoneInfo(reporting_tz))
-    lines = [f"Monthly funnel, period view, as of {as_of:%Y-%m-%d %H:%M} {reporting_tz}. "
-             "A stage's goal is its hand-overs to the next stage; targets from targets.yml.", head, "-" * len(head)]
+    lines = [
+        f"Monthly funnel, period view, as of {as_of:%Y-%m-%d %H:%M} {reporting_tz}. "
+        "A stage's goal is its hand-overs to the next stage; targets from targets.yml.",
+        head,
+        "-" * len(head),
+    ]
     for period_start, stage, base, handover, direct, goal, rate, _, target, attainment, projected, status in rows:
         lines.append(
             f"{period_start:%Y-%m} {stage:<17} {base:>8,} {handover:>9,} {direct:>7,} {goal:>7,} {_pct(rate):>11}"
-            f" {_num(target):>7} {_pct(attainment):>7} {_num(projected):>9}  {status}")
+            f" {_num(target):>7} {_pct(attainment):>7} {_num(projected):>9}  {status}"
+        )
         if stage == funnel().stage_names[-1]:
             lines.append("")
     return "\n".join(lines).rstrip()
@@ -124,13 +133,21 @@ def improvement_loop(warehouse: Path) -> str:
         ).fetchall()
     lines = []
     for month, stage, actual, planned, deals, revenue in bottleneck:
-        lines.append(f"Bottleneck of {month:%Y-%m}: {stage} converted {_pct(actual)} against a plan of {_pct(planned)}, "
-                     f"costing about {deals:,.1f} won deals (¥{revenue or 0:,.0f}) downstream (marts.funnel_bottleneck).")
-    lines.append("Hypotheses (hypotheses.yml -> marts.hypothesis_results):" if hypotheses else
-                 "No hypotheses recorded in hypotheses.yml.")
+        lines.append(
+            f"Bottleneck of {month:%Y-%m}: {stage} converted {_pct(actual)} against a plan of {_pct(planned)}, "
+            f"costing about {deals:,.1f} won deals (¥{revenue or 0:,.0f}) downstream (marts.funnel_bottleneck)."
+        )
+    lines.append(
+        "Hypotheses (hypotheses.yml -> marts.hypothesis_results):"
+        if hypotheses
+        else "No hypotheses recorded in hypotheses.yml."
+    )
     for hid, before, after, diff, low, high, p, verdict in hypotheses:
-        detail = (f"{_pct(before)} -> {_pct(after)}, difference {diff:+.1%} [{low:+.1%}, {high:+.1%}], p = {p:.3g}"
-                  if diff is not None else "not enough data")
+        detail = (
+            f"{_pct(before)} -> {_pct(after)}, difference {diff:+.1%} [{low:+.1%}, {high:+.1%}], p = {p:.3g}"
+            if diff is not None
+            else "not enough data"
+        )
         lines.append(f"  {hid:<34} {detail:<60} {verdict}")
     return "\n".join(lines)
 
@@ -154,8 +171,11 @@ def reconciliation_errors(warehouse: Path) -> str:
             """
         ).fetchall()
     lines = ["Hand-overs that do not reconcile (see marts.reconciliation_exceptions for the records):"]
-    lines += [f"  {m} {h:<32} {share:6.2%} unmatched of {n:,} (missing downstream {md}, missing upstream {mu}, "
-              f"duplicated {d})" for m, h, n, md, mu, d, share in rows]
+    lines += [
+        f"  {m} {h:<32} {share:6.2%} unmatched of {n:,} (missing downstream {md}, missing upstream {mu}, "
+        f"duplicated {d})"
+        for m, h, n, md, mu, d, share in rows
+    ]
     return "\n".join(lines)
 
 
@@ -181,8 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         result = materialize_all(settings, instance)
     print("\n".join(summarize(result)))
     if not result.success:
-        if any(c.check_name == "reconciliation_gate" and not c.passed and c.severity.value == "ERROR"
-               for c in checks_of(result)):
+        if any(
+            c.check_name == "reconciliation_gate" and not c.passed and c.severity.value == "ERROR"
+            for c in checks_of(result)
+        ):
             print(reconciliation_errors(Path(settings.warehouse_path)))
         print("the run failed; see above (and `make ui` for the full run log)", file=sys.stderr)
         return 1

@@ -87,17 +87,27 @@ def _write_edge_cases(landing: Path) -> None:
         "006EDGE0000001,00QEDGE0000001,001EDGE0000001,005AE0000000001,new_business,2026/03/20 10:05:00,"
         "Proposal,false,false,,1000000,JPY,\n"
     )
-    pd.DataFrame({
-        "account_id": ["001EDGE0000002"], "won_opportunity_id": [None],
-        "onboarded_at": [pd.Timestamp("2025-02-01 09:00:00")], "segment": ["smb"], "industry": ["retail"],
-    }).to_parquet(landing / "crm" / "customers" / "zz_edge.parquet")
-    pd.DataFrame({
-        "contract_id": ["800EDGE0000001", "800EDGE0000002"], "account_id": ["001EDGE0000002"] * 2,
-        "start_date": [pd.Timestamp("2025-02-01").date(), pd.Timestamp("2026-02-01").date()],
-        "end_date": [pd.Timestamp("2026-01-31").date(), pd.Timestamp("2027-01-31").date()],
-        "mrr": [100000, 110000], "renewal_of_contract_id": [None, "800EDGE0000001"],
-        "churned_at": [None, None], "churn_reason": [None, None],
-    }).to_parquet(landing / "crm" / "contracts" / "zz_edge.parquet")
+    pd.DataFrame(
+        {
+            "account_id": ["001EDGE0000002"],
+            "won_opportunity_id": [None],
+            "onboarded_at": [pd.Timestamp("2025-02-01 09:00:00")],
+            "segment": ["smb"],
+            "industry": ["retail"],
+        }
+    ).to_parquet(landing / "crm" / "customers" / "zz_edge.parquet")
+    pd.DataFrame(
+        {
+            "contract_id": ["800EDGE0000001", "800EDGE0000002"],
+            "account_id": ["001EDGE0000002"] * 2,
+            "start_date": [pd.Timestamp("2025-02-01").date(), pd.Timestamp("2026-02-01").date()],
+            "end_date": [pd.Timestamp("2026-01-31").date(), pd.Timestamp("2027-01-31").date()],
+            "mrr": [100000, 110000],
+            "renewal_of_contract_id": [None, "800EDGE0000001"],
+            "churned_at": [None, None],
+            "churn_reason": [None, None],
+        }
+    ).to_parquet(landing / "crm" / "contracts" / "zz_edge.parquet")
     (landing / "ma" / "leads" / "zz_edge.csv").write_text(
         "lead_id,email,company,created_at,source,campaign_id\n"
         "0999999999,edge@example.co.jp,株式会社エッジ,2026-03-31T20:30:00Z,web_form,CMP-EDGE\n"
@@ -113,8 +123,9 @@ def edge_run(demo_landing, tmp_path_factory) -> Materialized:
     # the duplicate SFA lead is one unmatched hand-over in a small month: let the gate warn, not block
     quality = landing.parent / "quality.yml"
     quality.write_text((PROJECT_ROOT / "quality.yml").read_text().replace("tolerance: 0.005", "tolerance: 1.0"))
-    run = materialize(landing, tmp_path_factory.mktemp("warehouse") / "edge.duckdb", as_of=EDGE_AS_OF,
-                      quality_config=str(quality))
+    run = materialize(
+        landing, tmp_path_factory.mktemp("warehouse") / "edge.duckdb", as_of=EDGE_AS_OF, quality_config=str(quality)
+    )
     assert run.result.success, "materializing the edge-case extracts failed"
     return run
 
@@ -123,13 +134,14 @@ FAULT_LEADS = 200_000
 FAULT_MONTHS = 8
 
 
-def faulty_run(tmp_path_factory, rate: float) -> tuple[Materialized, "pd.DataFrame"]:
+def faulty_run(tmp_path_factory, rate: float) -> tuple[Materialized, pd.DataFrame]:
     """Demo extracts with every fault class injected at `rate`, materialized; with the fault manifest."""
     from demo.faults import FaultRates
 
     landing = tmp_path_factory.mktemp(f"faults-{rate}") / "landing"
-    rates = FaultRates(not_synced=rate, duplicate_lead=rate, no_opportunity=rate, not_onboarded=rate,
-                       out_of_order=rate, late_sync=rate)
+    rates = FaultRates(
+        not_synced=rate, duplicate_lead=rate, no_opportunity=rate, not_onboarded=rate, out_of_order=rate, late_sync=rate
+    )
     demo.generate(FAULT_LEADS, FAULT_MONTHS, DEMO_SEED, landing, faults=rates)
     run = materialize(landing, landing.parent / "faults.duckdb")
     return run, pd.read_csv(landing / demo.FAULT_MANIFEST, dtype=str)

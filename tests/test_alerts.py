@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from pipeline.alerts.goal_alerts import PUBLISHED, AlertSettings, State, detect, goal_alerts
-from pipeline.definitions import build_definitions
 from pipeline.config.settings import Settings
+from pipeline.definitions import build_definitions
 
 
 class Receiver:
@@ -72,8 +72,8 @@ def test_each_alert_arrives_exactly_once_after_failures_and_a_recovery_once(publ
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=PUBLISHED))
         first, cursor = _evaluate(instance, published_copy, None)
         assert receiver.requests == len(bad) and len(receiver.accepted) == len(bad) - 2
-        second, cursor = _evaluate(instance, published_copy, cursor)   # the two failed ones, retried
-        third, cursor = _evaluate(instance, published_copy, cursor)    # nothing new, nothing due
+        second, cursor = _evaluate(instance, published_copy, cursor)  # the two failed ones, retried
+        third, cursor = _evaluate(instance, published_copy, cursor)  # nothing new, nothing due
         titles = receiver.titles()
         assert len(titles) == len(set(titles)) == len(bad)
         for month, stage in bad:
@@ -82,8 +82,11 @@ def test_each_alert_arrives_exactly_once_after_failures_and_a_recovery_once(publ
 
         month, stage = bad[0]
         with duckdb.connect(str(published)) as con:
-            con.execute("update funnel_kpi_monthly set status = 'met', goal = target_goal "
-                        "where view = 'period' and strftime(period_start, '%Y-%m') = ? and stage = ?", [month, stage])
+            con.execute(
+                "update funnel_kpi_monthly set status = 'met', goal = target_goal "
+                "where view = 'period' and strftime(period_start, '%Y-%m') = ? and stage = ?",
+                [month, stage],
+            )
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=PUBLISHED))
         fourth, cursor = _evaluate(instance, published_copy, cursor)
         fifth, cursor = _evaluate(instance, published_copy, cursor)
@@ -94,7 +97,9 @@ def test_each_alert_arrives_exactly_once_after_failures_and_a_recovery_once(publ
         requests = [r for result in (first, second, fourth) for r in result.run_requests]
         defs = build_definitions(published_copy)
         for request in requests:
-            run = defs.resolve_job_def("alerts_job").execute_in_process(run_config=request.run_config, instance=instance)
+            run = defs.resolve_job_def("alerts_job").execute_in_process(
+                run_config=request.run_config, instance=instance
+            )
             assert run.success
     with duckdb.connect(published_copy.warehouse_path) as con:
         rows = con.execute("select kind, delivery_status, attempts from alerting.alerts").fetchall()
@@ -105,11 +110,21 @@ def test_each_alert_arrives_exactly_once_after_failures_and_a_recovery_once(publ
 
 
 def test_alerts_are_written_in_japanese_when_asked():
-    settings = AlertSettings(urls=[], language="ja", templates_dir=Path(__file__).parent.parent / "alerts",
-                             months=2, retry_seconds=60)
-    row = {"month": "2026-10", "stage": "inside_sales", "status": "at_risk", "goal": 35, "target_goal": 56,
-           "goal_attainment": 0.625, "projected_goal": 57, "business_days": 21, "business_days_elapsed": 13,
-           "bottleneck": "inside_sales"}
+    settings = AlertSettings(
+        urls=[], language="ja", templates_dir=Path(__file__).parent.parent / "alerts", months=2, retry_seconds=60
+    )
+    row = {
+        "month": "2026-10",
+        "stage": "inside_sales",
+        "status": "at_risk",
+        "goal": 35,
+        "target_goal": 56,
+        "goal_attainment": 0.625,
+        "projected_goal": 57,
+        "business_days": 21,
+        "business_days_elapsed": 13,
+        "bottleneck": "inside_sales",
+    }
     (alert,) = detect(State(), [row], settings.templates(), "run-1", 0.0)
     assert alert.title == "【at_risk】2026-10 inside_sales: ゴール 35 / 目標 56（達成率 62%）"
     assert "月末見込み: 57 件（営業日 21 日中 13 日経過）" in alert.body and "run-1" in alert.body
@@ -129,8 +144,11 @@ def test_a_failed_run_is_reported_to_on_call(tmp_path, monkeypatch):
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
         context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alerts", dagster_instance=instance, dagster_run=result.dagster_run,
-            dagster_event=failure).for_run_failure()
+            sensor_name="run_failure_alerts",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=failure,
+        ).for_run_failure()
         run_failure_alerts(context)
     (message,) = receiver.accepted
     assert message["title"] == f"[failed] Dagster run {result.run_id} of __ephemeral_asset_job__"

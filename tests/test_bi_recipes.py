@@ -22,12 +22,23 @@ def test_every_python_recipe_in_the_bi_doc_runs(demo_run, monkeypatch):
 def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path):
     folder = Path(demo_run.settings.warehouse_path).parent
     files = export_marts(folder / "marts.duckdb", tmp_path)
-    assert {f.name for f in files} == {"funnel_kpi_monthly.csv", "funnel_kpi_fiscal_quarterly.csv",
-                                       "funnel_bottleneck.csv", "funnel_targets.csv", "stage_velocity.csv",
-                                       "speed_to_lead.csv", "reconciliation.csv", "reconciliation_exceptions.csv",
-                                       "funnel_kpi_by_slice.csv", "reapproach_list.csv", "reapproach_outcomes.csv",
-                                       "customer_success_monthly.csv", "customer_retention_cohorts.csv",
-                                       "score_threshold_whatif.csv", "hypothesis_results.csv"}
+    assert {f.name for f in files} == {
+        "funnel_kpi_monthly.csv",
+        "funnel_kpi_fiscal_quarterly.csv",
+        "funnel_bottleneck.csv",
+        "funnel_targets.csv",
+        "stage_velocity.csv",
+        "speed_to_lead.csv",
+        "reconciliation.csv",
+        "reconciliation_exceptions.csv",
+        "funnel_kpi_by_slice.csv",
+        "reapproach_list.csv",
+        "reapproach_outcomes.csv",
+        "customer_success_monthly.csv",
+        "customer_retention_cohorts.csv",
+        "score_threshold_whatif.csv",
+        "hypothesis_results.csv",
+    }
     monthly = tmp_path / "funnel_kpi_monthly.csv"
     assert monthly.read_bytes().startswith(b"\xef\xbb\xbfview,period_start,stage")
     exported = pd.read_csv(monthly, encoding="utf-8-sig")

@@ -37,10 +37,18 @@ months:
 #: (the mistake, the line as it reads wrong, the key path, what the message says)
 MISTAKES = [
     ("unknown key", ("lag_days:", "lag_dayz:"), "lag_dayz", "unknown key (a typo?)"),
-    ("negative target", ("revenue: 48000000}", "revenue: -5}"), "months[1].revenue",
-     "Input should be greater than or equal to 0 (got -5)"),
-    ("rate as text", ("marketing: 0.14", 'marketing: "14%"'), "conversion.marketing",
-     "Input should be a valid number (got '14%')"),
+    (
+        "negative target",
+        ("revenue: 48000000}", "revenue: -5}"),
+        "months[1].revenue",
+        "Input should be greater than or equal to 0 (got -5)",
+    ),
+    (
+        "rate as text",
+        ("marketing: 0.14", 'marketing: "14%"'),
+        "conversion.marketing",
+        "Input should be a valid number (got '14%')",
+    ),
 ]
 
 
@@ -69,8 +77,7 @@ def test_a_targets_mistake_is_one_line_naming_file_line_and_key(tmp_path, old_ne
 
 
 @pytest.mark.parametrize("old_new, key, problem", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
-def test_run_exits_2_with_the_message_before_anything_is_written(tmp_path, monkeypatch, capsys, old_new, key,
-                                                                  problem):
+def test_run_exits_2_with_the_message_before_anything_is_written(tmp_path, monkeypatch, capsys, old_new, key, problem):
     path, line = _broken_targets(tmp_path, *old_new)
     for name in [n for n in os.environ if n.startswith("FUNNEL_")]:
         monkeypatch.delenv(name)
@@ -87,10 +94,14 @@ def test_run_exits_2_with_the_message_before_anything_is_written(tmp_path, monke
 def test_python_m_pipeline_run_prints_no_traceback(tmp_path):
     path, line = _broken_targets(tmp_path, "lag_days:", "lag_dayz:")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNEL_")}
-    env |= {"FUNNEL_TARGETS": str(path), "FUNNEL_LANDING_DIR": str(tmp_path / "landing"),
-            "FUNNEL_WAREHOUSE": str(tmp_path / "funnel.duckdb")}
-    done = subprocess.run([sys.executable, "-m", "pipeline.run"], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    env |= {
+        "FUNNEL_TARGETS": str(path),
+        "FUNNEL_LANDING_DIR": str(tmp_path / "landing"),
+        "FUNNEL_WAREHOUSE": str(tmp_path / "funnel.duckdb"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == f"{path}, line {line}: lag_dayz: unknown key (a typo?)"
     assert "Traceback" not in done.stderr and not (tmp_path / "landing").exists()
@@ -98,14 +109,14 @@ def test_python_m_pipeline_run_prints_no_traceback(tmp_path):
 
 def test_every_mistake_of_a_file_is_reported_at_once_top_to_bottom(tmp_path):
     path, _ = _broken_targets(tmp_path, "lag_days:", "lag_dayz:")
-    text = path.read_text().replace("marketing: 0.14", 'marketing: "14%"').replace("revenue: 48000000}",
-                                                                                  "revenue: -5}")
+    text = path.read_text().replace("marketing: 0.14", 'marketing: "14%"').replace("revenue: 48000000}", "revenue: -5}")
     path.write_text(text)
     with pytest.raises(ConfigError) as error:
         load_plans(path)
     got = str(error.value).splitlines()
-    expected_lines = [i + 1 for i, line in enumerate(text.splitlines()) if "14%" in line or "lag_dayz" in line
-                      or "-5" in line]
+    expected_lines = [
+        i + 1 for i, line in enumerate(text.splitlines()) if "14%" in line or "lag_dayz" in line or "-5" in line
+    ]
     assert [int(m.split(", line ")[1].split(":")[0]) for m in got] == expected_lines
     assert len(got) == 4  # -5 in both months
 
@@ -124,15 +135,20 @@ def test_yaml_that_does_not_parse_names_its_line(tmp_path):
 
 # --- names come from the registry -------------------------------------------------------------------------
 
+
 def _two_stage_funnel() -> Funnel:
     """A funnel unlike THE MODEL's: only leads and deals."""
     stage = {"system": "sfa", "entity": "sfa_leads", "id": "lead_id", "entry": "e", "goal": "g", "horizon_days": 30}
-    return Funnel.model_validate({
-        "systems": ["sfa"],
-        "stages": [{**stage, "name": "leads", "label": "Leads", "metric": "lead_rate"},
-                   {**stage, "name": "deals", "label": "Deals", "metric": "deal_rate", "wins": True}],
-        "handovers": [{"from": "leads", "to": "deals", "upstream_id": "lead_id", "downstream_link": "lead_id"}],
-    })
+    return Funnel.model_validate(
+        {
+            "systems": ["sfa"],
+            "stages": [
+                {**stage, "name": "leads", "label": "Leads", "metric": "lead_rate"},
+                {**stage, "name": "deals", "label": "Deals", "metric": "deal_rate", "wins": True},
+            ],
+            "handovers": [{"from": "leads", "to": "deals", "upstream_id": "lead_id", "downstream_link": "lead_id"}],
+        }
+    )
 
 
 def test_stage_and_hand_over_names_are_the_registrys(tmp_path):
@@ -149,24 +165,32 @@ def test_stage_and_hand_over_names_are_the_registrys(tmp_path):
 
     quality = tmp_path / "quality.yml"
     quality.write_text("reconciliation:\n  handoffs:\n    leads_to_deals: {tolerance: 0.1}\n")
-    assert load(QualityFile, quality, context=custom).handoff_rules(("leads_to_deals",))["leads_to_deals"].tolerance \
-        == 0.1
+    assert (
+        load(QualityFile, quality, context=custom).handoff_rules(("leads_to_deals",))["leads_to_deals"].tolerance == 0.1
+    )
     with pytest.raises(ConfigError) as error:
         load_handoff_rules(quality)
-    assert str(error.value) == (f"{quality}, line 3: reconciliation.handoffs.leads_to_deals: unknown hand-over; "
-                                f"the hand-overs are {', '.join(funnel().handover_names)}")
+    assert str(error.value) == (
+        f"{quality}, line 3: reconciliation.handoffs.leads_to_deals: unknown hand-over; "
+        f"the hand-overs are {', '.join(funnel().handover_names)}"
+    )
 
 
 def test_quality_defaults_apply_to_every_hand_over_and_an_empty_key_means_its_default(tmp_path):
     path = tmp_path / "quality.yml"
-    path.write_text("reconciliation:\n  tolerance: 0.01\n  handoffs:\n    marketing_to_inside_sales:\n"
-                    "      grace_period_hours: 48\n    inside_sales_to_field_sales:\n")
+    path.write_text(
+        "reconciliation:\n  tolerance: 0.01\n  handoffs:\n    marketing_to_inside_sales:\n"
+        "      grace_period_hours: 48\n    inside_sales_to_field_sales:\n"
+    )
     rules = load_handoff_rules(path)
     assert list(rules) == [f"{a.name}_to_{b.name}" for a, b in zip(funnel().stages, funnel().stages[1:])]
-    assert {(r.tolerance, r.grace_period_hours) for name, r in rules.items() if name != "marketing_to_inside_sales"} \
-        == {(0.01, 24)}
-    assert (rules["marketing_to_inside_sales"].tolerance, rules["marketing_to_inside_sales"].grace_period_hours) \
-        == (0.01, 48)
+    assert {
+        (r.tolerance, r.grace_period_hours) for name, r in rules.items() if name != "marketing_to_inside_sales"
+    } == {(0.01, 24)}
+    assert (rules["marketing_to_inside_sales"].tolerance, rules["marketing_to_inside_sales"].grace_period_hours) == (
+        0.01,
+        48,
+    )
     path.write_text("reconciliation:\n  tolerance: 2\n  grace_period_hour: 1\n")
     with pytest.raises(ConfigError) as error:
         load_handoff_rules(path)
@@ -178,24 +202,33 @@ def test_quality_defaults_apply_to_every_hand_over_and_an_empty_key_means_its_de
 
 # --- sources.yml ------------------------------------------------------------------------------------------
 
+
 def test_a_sources_file_mistake_names_its_line_and_an_inline_mapping_its_own(tmp_path):
     path = tmp_path / "sources.yml"
     path.write_text("landing_layout: false\nbad_row_treshold: 0.5\n")
     with pytest.raises(ConfigError, match=f"^{path}, line 2: bad_row_treshold: unknown key \\(a typo\\?\\)$"):
         load_sources(path, tmp_path)
-    path.write_text("landing_layout: false\nsources:\n  - mappings/a.yml\n"
-                    "  - source: crm\n    entities:\n      crm_customers: {files: x.csv, columns: {account_id: id}}\n")
+    path.write_text(
+        "landing_layout: false\nsources:\n  - mappings/a.yml\n"
+        "  - source: crm\n    entities:\n      crm_customers: {files: x.csv, columns: {account_id: id}}\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_sources(path, tmp_path)
     assert str(error.value).startswith(f"{tmp_path / 'mappings' / 'a.yml'}: cannot be read")
-    path.write_text("landing_layout: false\nsources:\n"
-                    "  - source: crm\n    entities:\n      crm_customers: {files: x.csv, columns: {account_id: id}}\n")
-    with pytest.raises(ConfigError, match=f"^{path}, line 3: sources\\[0\\]: entities.crm_customers.columns: "
-                                          "required column\\(s\\) onboarded_at"):
+    path.write_text(
+        "landing_layout: false\nsources:\n"
+        "  - source: crm\n    entities:\n      crm_customers: {files: x.csv, columns: {account_id: id}}\n"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=f"^{path}, line 3: sources\\[0\\]: entities.crm_customers.columns: required column\\(s\\) onboarded_at",
+    ):
         load_sources(path, tmp_path)
-    path.write_text("bad_row_threshold: 0.2\nsources:\n"
-                    "  - {source: landing, entities: {crm_customers: {files: x.csv, "
-                    "columns: {account_id: id, onboarded_at: since}}}}\n")
+    path.write_text(
+        "bad_row_threshold: 0.2\nsources:\n"
+        "  - {source: landing, entities: {crm_customers: {files: x.csv, "
+        "columns: {account_id: id, onboarded_at: since}}}}\n"
+    )
     with pytest.raises(ConfigError, match=f"^{path}, line 2: sources: source name\\(s\\) landing used twice"):
         load_sources(path, tmp_path)
     path.write_text("bad_row_threshold: 0.2\n")
@@ -204,30 +237,47 @@ def test_a_sources_file_mistake_names_its_line_and_an_inline_mapping_its_own(tmp
 
 # --- the environment --------------------------------------------------------------------------------------
 
+
 def test_the_environment_is_validated_naming_each_variable():
     with pytest.raises(ConfigError) as error:
-        read_environment({"FUNNEL_FISCAL_YEAR_START_MONTH": "13", "FUNNEL_AS_OF": "yesterday",
-                          "FUNNEL_REPORTING_TZ": "Tokyo", "FUNNEL_TARGET": "t.yml", "FUNNEL_HOLIDAY_CALENDAR": "XX",
-                          "FUNNEL_ALERT_MONTHS": "two", "PATH": "/bin"})
-    assert sorted(str(error.value).splitlines()) == sorted([
-        "environment: FUNNEL_FISCAL_YEAR_START_MONTH: Input should be less than or equal to 12 (got '13')",
-        "environment: FUNNEL_AS_OF: not an ISO date (2024-06-30) or timestamp (2024-06-30T18:00:00+09:00) "
-        "(got 'yesterday')",
-        "environment: FUNNEL_REPORTING_TZ: not an IANA time zone (e.g. Asia/Tokyo, UTC) (got 'Tokyo')",
-        "environment: FUNNEL_TARGET: unknown key (a typo?)",
-        "environment: FUNNEL_HOLIDAY_CALENDAR: not a country calendar of the holidays library (JP, US, ...) or none "
-        "(got 'XX')",
-        "environment: FUNNEL_ALERT_MONTHS: Input should be a valid integer, unable to parse string as an integer "
-        "(got 'two')",
-    ])
+        read_environment(
+            {
+                "FUNNEL_FISCAL_YEAR_START_MONTH": "13",
+                "FUNNEL_AS_OF": "yesterday",
+                "FUNNEL_REPORTING_TZ": "Tokyo",
+                "FUNNEL_TARGET": "t.yml",
+                "FUNNEL_HOLIDAY_CALENDAR": "XX",
+                "FUNNEL_ALERT_MONTHS": "two",
+                "PATH": "/bin",
+            }
+        )
+    assert sorted(str(error.value).splitlines()) == sorted(
+        [
+            "environment: FUNNEL_FISCAL_YEAR_START_MONTH: Input should be less than or equal to 12 (got '13')",
+            "environment: FUNNEL_AS_OF: not an ISO date (2024-06-30) or timestamp (2024-06-30T18:00:00+09:00) "
+            "(got 'yesterday')",
+            "environment: FUNNEL_REPORTING_TZ: not an IANA time zone (e.g. Asia/Tokyo, UTC) (got 'Tokyo')",
+            "environment: FUNNEL_TARGET: unknown key (a typo?)",
+            "environment: FUNNEL_HOLIDAY_CALENDAR: not a country calendar of the holidays library (JP, US, ...) or none "
+            "(got 'XX')",
+            "environment: FUNNEL_ALERT_MONTHS: Input should be a valid integer, unable to parse string as an integer "
+            "(got 'two')",
+        ]
+    )
     with pytest.raises(ConfigError, match="^environment: FUNNEL_ALERT_LANGUAGE: no alert template .*/fr.yml$"):
         read_environment({"FUNNEL_ALERT_LANGUAGE": "fr"})
 
 
 def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = read_environment({"FUNNEL_TARGETS": "plans/t.yml", "FUNNEL_AS_OF": "", "FUNNEL_MARKETING_AGING_DAYS": "90",
-                            "FUNNEL_ALERT_URLS": "json://a, json://b  mailto://c"})
+    env = read_environment(
+        {
+            "FUNNEL_TARGETS": "plans/t.yml",
+            "FUNNEL_AS_OF": "",
+            "FUNNEL_MARKETING_AGING_DAYS": "90",
+            "FUNNEL_ALERT_URLS": "json://a, json://b  mailto://c",
+        }
+    )
     assert env.targets == str(tmp_path / "plans" / "t.yml")  # relative to the current directory
     assert env.quality_config == str(PROJECT_ROOT / "quality.yml")  # defaults: the project root
     assert env.as_of is None and env.marketing_aging_days == 90 and env.fiscal_year_start_month == 4
@@ -237,36 +287,59 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
     monkeypatch.setenv("FUNNEL_AS_OF", "2026-03-31T18:00:00+09:00")
     settings = Settings.from_env()
     assert settings.as_of == "2026-03-31T18:00:00+09:00" and settings.landing_dir == str(PROJECT_ROOT / "data/landing")
-    assert set(Settings.model_fields) == {"landing_dir", "warehouse_path", "source_tz", "reporting_tz",
-                                          "fiscal_year_start_month", "as_of", "marketing_aging_days",
-                                          "quality_config", "targets", "holiday_calendar",
-                                          "speed_to_lead_sla_business_days", "improvement_config", "hypotheses",
-                                          "sources_config"}
+    assert set(Settings.model_fields) == {
+        "landing_dir",
+        "warehouse_path",
+        "source_tz",
+        "reporting_tz",
+        "fiscal_year_start_month",
+        "as_of",
+        "marketing_aging_days",
+        "quality_config",
+        "targets",
+        "holiday_calendar",
+        "speed_to_lead_sla_business_days",
+        "improvement_config",
+        "hypotheses",
+        "sources_config",
+    }
 
 
 # --- the preflight ----------------------------------------------------------------------------------------
+
 
 def test_the_preflight_reports_the_mistakes_of_every_file_together(tmp_path):
     (tmp_path / "quality.yml").write_text("reconciliation:\n  tolerence: 0.01\n")
     (tmp_path / "improvement.yml").write_text("gross_margin: 0\n")
     (tmp_path / "hypotheses.yml").write_text("alpha: 0.05\nhypotheses:\n  - id: a\n")
-    settings = Settings(landing_dir=str(tmp_path), warehouse_path=str(tmp_path / "w.duckdb"),
-                        targets=str(tmp_path / "missing.yml"), quality_config=str(tmp_path / "quality.yml"),
-                        improvement_config=str(tmp_path / "improvement.yml"),
-                        hypotheses=str(tmp_path / "hypotheses.yml"), sources_config=str(tmp_path / "none.yml"))
+    settings = Settings(
+        landing_dir=str(tmp_path),
+        warehouse_path=str(tmp_path / "w.duckdb"),
+        targets=str(tmp_path / "missing.yml"),
+        quality_config=str(tmp_path / "quality.yml"),
+        improvement_config=str(tmp_path / "improvement.yml"),
+        hypotheses=str(tmp_path / "hypotheses.yml"),
+        sources_config=str(tmp_path / "none.yml"),
+    )
     with pytest.raises(ConfigError) as error:
         check_config(settings)
     got = str(error.value).splitlines()
     assert got[0] == f"{tmp_path / 'quality.yml'}, line 2: reconciliation.tolerence: unknown key (a typo?)"
     assert got[1] == f"{tmp_path / 'improvement.yml'}, line 1: gross_margin: Input should be greater than 0 (got 0)"
-    assert {line.split(": ")[1] for line in got[2:]} == {"hypotheses[0].metric", "hypotheses[0].effective_date",
-                                                          "hypotheses[0].expected_direction"}
+    assert {line.split(": ")[1] for line in got[2:]} == {
+        "hypotheses[0].metric",
+        "hypotheses[0].effective_date",
+        "hypotheses[0].expected_direction",
+    }
     assert all(line.startswith(f"{tmp_path / 'hypotheses.yml'}, line 3: ") for line in got[2:])
 
 
 def test_the_projects_own_files_pass_the_preflight():
-    check_config(Settings(landing_dir=str(PROJECT_ROOT / "data/landing"),
-                          warehouse_path=str(PROJECT_ROOT / "warehouse/funnel.duckdb")))
+    check_config(
+        Settings(
+            landing_dir=str(PROJECT_ROOT / "data/landing"), warehouse_path=str(PROJECT_ROOT / "warehouse/funnel.duckdb")
+        )
+    )
     for name in ("targets.yml", "quality.yml", "improvement.yml", "hypotheses.yml", "sources.yml"):
         document, lines = read_yaml(PROJECT_ROOT / name)
         assert document and lines, name

@@ -3,23 +3,52 @@
 import dagster as dg
 import pytest
 
-from pipeline.ingest.contract import ENTITIES
-from pipeline.definitions import defs
 from pipeline.config.settings import WAREHOUSE_POOL
+from pipeline.definitions import defs
+from pipeline.ingest.contract import ENTITIES
 
 DBT_MODELS = {
-    "staging": ["stg_ma__leads", "stg_ma__mql_events", "stg_sfa__leads", "stg_sfa__opportunities",
-                "stg_crm__customers", "stg_crm__contracts", "stg_reference__funnel_targets",
-                "stg_reference__business_calendar", "stg_reference__reconciliation_rules",
-                "stg_reference__improvement_settings", "stg_reference__reapproach_waits",
-                "stg_analysis__hypothesis_tests"],
-    "intermediate": ["int_as_of", "int_marketing_cycles", "int_lead_handovers", "int_customer_first_terms",
-                     "int_handover_pairs", "int_contracts_as_of", "int_account_mrr_monthly"],
+    "staging": [
+        "stg_ma__leads",
+        "stg_ma__mql_events",
+        "stg_sfa__leads",
+        "stg_sfa__opportunities",
+        "stg_crm__customers",
+        "stg_crm__contracts",
+        "stg_reference__funnel_targets",
+        "stg_reference__business_calendar",
+        "stg_reference__reconciliation_rules",
+        "stg_reference__improvement_settings",
+        "stg_reference__reapproach_waits",
+        "stg_analysis__hypothesis_tests",
+    ],
+    "intermediate": [
+        "int_as_of",
+        "int_marketing_cycles",
+        "int_lead_handovers",
+        "int_customer_first_terms",
+        "int_handover_pairs",
+        "int_contracts_as_of",
+        "int_account_mrr_monthly",
+    ],
     "stages": ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],
-    "marts": ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "stage_velocity",
-              "speed_to_lead", "reconciliation", "reconciliation_exceptions",
-              "funnel_kpi_by_slice", "reapproach_list", "reapproach_outcomes", "customer_success_monthly",
-              "customer_retention_cohorts", "score_threshold_whatif", "hypothesis_results"],
+    "marts": [
+        "funnel_kpi_monthly",
+        "funnel_kpi_fiscal_quarterly",
+        "funnel_bottleneck",
+        "funnel_targets",
+        "stage_velocity",
+        "speed_to_lead",
+        "reconciliation",
+        "reconciliation_exceptions",
+        "funnel_kpi_by_slice",
+        "reapproach_list",
+        "reapproach_outcomes",
+        "customer_success_monthly",
+        "customer_retention_cohorts",
+        "score_threshold_whatif",
+        "hypothesis_results",
+    ],
 }
 REFERENCE = ["funnel_targets", "business_calendar", "reconciliation_rules", "improvement_settings", "reapproach_waits"]
 
@@ -33,9 +62,15 @@ def test_definitions_load_with_every_asset_in_its_group():
     specs = _specs()
     expected = {dg.AssetKey(["extracted", e.table]): "ingest" for e in ENTITIES}
     expected |= {dg.AssetKey(["reference", table]): "reference" for table in REFERENCE}
-    expected |= {dg.AssetKey(["alerting", "alerts"]): "alerts", dg.AssetKey(["analysis", "hypothesis_tests"]): "analysis"}
+    expected |= {
+        dg.AssetKey(["alerting", "alerts"]): "alerts",
+        dg.AssetKey(["analysis", "hypothesis_tests"]): "analysis",
+    }
     expected |= {dg.AssetKey([group, m]): group for group, models in DBT_MODELS.items() for m in models}
-    expected |= {dg.AssetKey(["serving", "published_marts"]): "serving", dg.AssetKey(["serving", "funnel_report"]): "serving"}
+    expected |= {
+        dg.AssetKey(["serving", "published_marts"]): "serving",
+        dg.AssetKey(["serving", "funnel_report"]): "serving",
+    }
     assert {key: spec.group_name for key, spec in specs.items()} == expected
 
 
@@ -68,9 +103,10 @@ def test_every_writer_is_in_the_single_warehouse_pool():
 def test_the_reconciliation_gate_is_a_blocking_check_on_stage_tables_and_kpi_marts():
     graph = defs.resolve_asset_graph()
     gated = {k.asset_key for k in graph.asset_check_keys if k.name == "reconciliation_gate"}
-    assert gated == {dg.AssetKey(["stages", f"{s}_entries"]) for s in
-                     ("marketing", "inside_sales", "field_sales", "customer_success")} | {
-                    dg.AssetKey(["marts", "funnel_kpi_monthly"]), dg.AssetKey(["marts", "funnel_kpi_fiscal_quarterly"])}
+    assert gated == {
+        dg.AssetKey(["stages", f"{s}_entries"])
+        for s in ("marketing", "inside_sales", "field_sales", "customer_success")
+    } | {dg.AssetKey(["marts", "funnel_kpi_monthly"]), dg.AssetKey(["marts", "funnel_kpi_fiscal_quarterly"])}
     for key in graph.asset_check_keys:
         if key.name == "reconciliation_gate":
             assert graph.get_check_spec(key).blocking, key

@@ -8,8 +8,10 @@ from demo import generator as demo
 
 
 def _digest(folder) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.csv"))}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.csv"))
+    }
 
 
 def test_same_seed_same_files_and_another_seed_other_files(tmp_path):
@@ -23,8 +25,13 @@ def test_same_seed_same_files_and_another_seed_other_files(tmp_path):
 def test_chunks_write_many_files_whose_ids_never_collide(tmp_path):
     totals = demo.generate(5_000, 12, 1, tmp_path, chunk_size=2_000)
     assert totals["ma/leads"] == 5_000
-    for entity, key in [("ma/leads", "lead_id"), ("sfa/leads", "lead_id"), ("sfa/opportunities", "opportunity_id"),
-                        ("crm/customers", "account_id"), ("crm/contracts", "contract_id")]:
+    for entity, key in [
+        ("ma/leads", "lead_id"),
+        ("sfa/leads", "lead_id"),
+        ("sfa/opportunities", "opportunity_id"),
+        ("crm/customers", "account_id"),
+        ("crm/contracts", "contract_id"),
+    ]:
         files = sorted((tmp_path / entity).glob("*.csv"))
         assert len(files) == 3, entity
         ids = pd.concat([pd.read_csv(f, dtype=str)[key] for f in files])
@@ -34,20 +41,23 @@ def test_chunks_write_many_files_whose_ids_never_collide(tmp_path):
 def test_rates_sit_within_the_domain_benchmarks(tmp_path):
     # 40,000 leads over 24 months: enough first terms end for the churn rate to be more than noise
     demo.generate(40_000, 24, 11, tmp_path)
-    read = lambda entity: pd.concat(pd.read_csv(f, dtype=str) for f in (tmp_path / entity).glob("*.csv"))
+
+    def read(entity: str) -> pd.DataFrame:
+        return pd.concat(pd.read_csv(f, dtype=str) for f in (tmp_path / entity).glob("*.csv"))
+
     leads, mqls, sfa = read("ma/leads"), read("ma/mql_events"), read("sfa/leads")
     opps, contracts = read("sfa/opportunities"), read("crm/contracts")
-    assert 0.10 <= mqls["lead_id"].nunique() / len(leads) <= 0.25          # inquiry -> MQL
+    assert 0.10 <= mqls["lead_id"].nunique() / len(leads) <= 0.25  # inquiry -> MQL
     decided = sfa[sfa["status"].isin(["converted", "disqualified", "recycled"])]
-    assert 0.20 <= (decided["status"] == "converted").mean() <= 0.45       # MQL -> opportunity (SAL x SQL)
+    assert 0.20 <= (decided["status"] == "converted").mean() <= 0.45  # MQL -> opportunity (SAL x SQL)
     closed = opps[(opps["type"] == "new_business") & (opps["is_closed"] == "true")]
-    assert 0.20 <= (closed["is_won"] == "true").mean() <= 0.30             # SQL -> won
+    assert 0.20 <= (closed["is_won"] == "true").mean() <= 0.30  # SQL -> won
     assert (leads["lead_id"].str.len() == 10).all() and leads["lead_id"].str.startswith("0").all()
     assert set(opps["type"]) == {"new_business", "upsell", "cross_sell", "renewal"}
     assert {"recycled", "disqualified", "converted"} <= set(sfa["status"])
     first_terms = contracts[contracts["renewal_of_contract_id"].isna()]
     ended = first_terms[pd.to_datetime(first_terms["end_date"]) < pd.Timestamp("2026-10-01")]
     churned = ended["churned_at"].notna().mean()
-    assert 0.03 <= churned <= 0.20                                           # logo churn at first renewal
+    assert 0.03 <= churned <= 0.20  # logo churn at first renewal
     monthly = pd.to_datetime(leads["created_at"].str[:7]).value_counts().sort_index()
-    assert monthly.max() / monthly.min() > 1.2                              # seasonality and growth, not flat
+    assert monthly.max() / monthly.min() > 1.2  # seasonality and growth, not flat

@@ -19,8 +19,11 @@ def _mart(run) -> pd.DataFrame:
 @pytest.mark.parametrize("fixture, as_of", [("demo_run", None), ("edge_run", EDGE_AS_OF)])
 def test_every_month_matches_the_independent_computation(request, fixture, as_of):
     run = request.getfixturevalue(fixture)
-    as_of_ts = None if as_of is None else (
-        pd.Timestamp(as_of).tz_localize(TZ) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
+    as_of_ts = (
+        None
+        if as_of is None
+        else (pd.Timestamp(as_of).tz_localize(TZ) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
+    )
     expected = monthly_kpis(run.landing, as_of_ts).set_index(KEY).sort_index()
     actual = _mart(run).set_index(KEY).sort_index()
 
@@ -55,8 +58,14 @@ def test_the_edge_cases_change_the_numbers_the_way_the_domain_says(edge_run, dem
     april = pd.Timestamp("2026-04-01").date()
     # the SFA-created lead is direct inside-sales base; the duplicate SFA lead is one more hand-over
     # than marketing's goal in its MQL's month, which is what reconciliation must later flag
-    assert edge.loc[("period", march, "inside_sales"), "base_direct"] == plain.loc[("period", march, "inside_sales"), "base_direct"] + 1
-    assert edge.loc[("period", march, "field_sales"), "base_handover"] == plain.loc[("period", march, "field_sales"), "base_handover"] + 1
+    assert (
+        edge.loc[("period", march, "inside_sales"), "base_direct"]
+        == plain.loc[("period", march, "inside_sales"), "base_direct"] + 1
+    )
+    assert (
+        edge.loc[("period", march, "field_sales"), "base_handover"]
+        == plain.loc[("period", march, "field_sales"), "base_handover"] + 1
+    )
     # 2026-03-31 20:30 UTC is 05:30 on April 1 in Tokyo: an April lead
     assert edge.loc[("period", april, "marketing"), "base"] == plain.loc[("period", april, "marketing"), "base"] + 1
     # nothing after the as-of date counts

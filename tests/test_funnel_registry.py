@@ -13,16 +13,28 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pytest
 import yaml
 
 from pipeline.config.settings import PROJECT_ROOT
-from tests.independent_funnel import _bool, _month, _read, _ts, kpis_of, stage_entries
+from tests.independent_funnel import _read, _ts, kpis_of, stage_entries
 
 HERE = Path(__file__).parent / "registry"
 #: What a copy of the project leaves out: environments, history and everything a run writes.
-NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "__pycache__", "target", "logs", "data", "warehouse",
-                                    "storage", "history", "schedules", ".logs_queue", ".telemetry", "bench")
+NOT_COPIED = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "__pycache__",
+    "target",
+    "logs",
+    "data",
+    "warehouse",
+    "storage",
+    "history",
+    "schedules",
+    ".logs_queue",
+    ".telemetry",
+    "bench",
+)
 KPI_COLUMNS = ["base", "base_handover", "goal", "dropped"]
 
 
@@ -39,8 +51,13 @@ def _edit_yaml(path: Path, change) -> None:
 
 
 def _run(project: Path, landing: Path, warehouse: Path) -> dict:
-    done = subprocess.run([sys.executable, str(HERE / "run_job.py"), str(project), str(landing), str(warehouse)],
-                          cwd=project, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "run_job.py"), str(project), str(landing), str(warehouse)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -51,19 +68,30 @@ def _query(warehouse: Path, sql: str) -> pd.DataFrame:
 
 
 def _assert_kpis_match(warehouse: Path, expected: pd.DataFrame, stages: list[str]) -> None:
-    mart = _query(warehouse, "select view, period_start, stage, stage_order, base, base_handover, goal, dropped "
-                             "from marts.funnel_kpi_monthly")
+    mart = _query(
+        warehouse,
+        "select view, period_start, stage, stage_order, base, base_handover, goal, dropped "
+        "from marts.funnel_kpi_monthly",
+    )
     assert mart.groupby("stage")["stage_order"].first().sort_values().index.tolist() == stages
     mart["period_start"] = pd.to_datetime(mart["period_start"]).dt.date
     key = ["view", "period_start", "stage"]
     got = mart.set_index(key)[KPI_COLUMNS].sort_index()
     want = expected.set_index(key)[KPI_COLUMNS].sort_index().loc[got.index]
     pd.testing.assert_frame_equal(got.astype("int64"), want.astype("int64"))
-    quarterly = _query(warehouse, "select view, stage, sum(base) as base, sum(goal) as goal "
-                                  "from marts.funnel_kpi_fiscal_quarterly group by all")
+    quarterly = _query(
+        warehouse,
+        "select view, stage, sum(base) as base, sum(goal) as goal from marts.funnel_kpi_fiscal_quarterly group by all",
+    )
     monthly = mart.groupby(["view", "stage"])[["base", "goal"]].sum()
-    assert (quarterly.set_index(["view", "stage"]).sort_index()[["base", "goal"]].astype("int64")
-            == monthly.sort_index().astype("int64")).all().all()
+    assert (
+        (
+            quarterly.set_index(["view", "stage"]).sort_index()[["base", "goal"]].astype("int64")
+            == monthly.sort_index().astype("int64")
+        )
+        .all()
+        .all()
+    )
 
 
 def _appointments(landing: Path, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -73,9 +101,14 @@ def _appointments(landing: Path, as_of: pd.Timestamp) -> pd.DataFrame:
     opportunities = _read(landing, "sfa", "opportunities")
     converted = _ts(leads["converted_at"])
     booked = leads["lead_id"].isin(opportunities.loc[opportunities["type"].str.lower() == "new_business", "lead_id"])
-    entries = pd.DataFrame({"entry_type": "handover", "entered_at": converted,
-                            "advanced_at": converted.where(booked),
-                            "dropped_at": (converted + pd.Timedelta(days=30)).where(~booked)})
+    entries = pd.DataFrame(
+        {
+            "entry_type": "handover",
+            "entered_at": converted,
+            "advanced_at": converted.where(booked),
+            "dropped_at": (converted + pd.Timedelta(days=30)).where(~booked),
+        }
+    )
     entries["dropped_at"] = entries["dropped_at"].where(entries["dropped_at"] <= as_of)
     return entries[entries["entered_at"] <= as_of].reset_index(drop=True)
 
@@ -87,15 +120,35 @@ def test_a_fifth_stage_is_a_registry_entry_plus_one_stage_model(demo_landing, tm
         funnel = document["vars"]["funnel"]
         stages = funnel["stages"]
         at = [s["name"] for s in stages].index("field_sales")
-        stages.insert(at, {"name": "appointment", "label": "Appointment", "system": "sfa", "entity": "sfa_leads",
-                           "id": "sfa_lead_id", "entry": "a lead inside sales converted",
-                           "goal": "its opportunity in the SFA", "metric": "appointment_rate", "horizon_days": 30,
-                           "slices": ["source", "campaign", "owner"]})
+        stages.insert(
+            at,
+            {
+                "name": "appointment",
+                "label": "Appointment",
+                "system": "sfa",
+                "entity": "sfa_leads",
+                "id": "sfa_lead_id",
+                "entry": "a lead inside sales converted",
+                "goal": "its opportunity in the SFA",
+                "metric": "appointment_rate",
+                "horizon_days": 30,
+                "slices": ["source", "campaign", "owner"],
+            },
+        )
         funnel["handovers"][1:2] = [
-            {"from": "inside_sales", "to": "appointment", "upstream_id": "sfa_lead_id",
-             "downstream_link": "sfa_lead_id"},
-            {"from": "appointment", "to": "field_sales", "upstream_id": "sfa_lead_id",
-             "downstream_link": "sfa_lead_id"}]
+            {
+                "from": "inside_sales",
+                "to": "appointment",
+                "upstream_id": "sfa_lead_id",
+                "downstream_link": "sfa_lead_id",
+            },
+            {
+                "from": "appointment",
+                "to": "field_sales",
+                "upstream_id": "sfa_lead_id",
+                "downstream_link": "sfa_lead_id",
+            },
+        ]
 
     _edit_yaml(project / "transforms" / "dbt_project.yml", add_appointment)
     for suffix in (".sql", ".yml"):
@@ -112,25 +165,35 @@ def test_a_fifth_stage_is_a_registry_entry_plus_one_stage_model(demo_landing, tm
     stages = {name: four[name] if name != "appointment" else _appointments(demo_landing, as_of) for name in order}
     _assert_kpis_match(warehouse, kpis_of(stages, as_of), order)
 
-    reconciliation = _query(warehouse, "select handoff, handoff_order, max(status) as worst from marts.reconciliation "
-                                       "group by all order by handoff_order")
+    reconciliation = _query(
+        warehouse,
+        "select handoff, handoff_order, max(status) as worst from marts.reconciliation "
+        "group by all order by handoff_order",
+    )
     assert reconciliation["handoff"].tolist() == [
-        "marketing_to_inside_sales", "inside_sales_to_appointment", "appointment_to_field_sales",
-        "field_sales_to_customer_success"]
+        "marketing_to_inside_sales",
+        "inside_sales_to_appointment",
+        "appointment_to_field_sales",
+        "field_sales_to_customer_success",
+    ]
     assert set(reconciliation["worst"]) <= {"ok", "warn"}
 
     targets = _query(warehouse, "select month, stage, stage_order, target_base, target_goal from marts.funnel_targets")
     wide = targets.pivot(index="month", columns="stage_order", values=["target_base", "target_goal"])
     for order_n in range(1, 5):  # target_goal(N) = target_base(N+1), month by month
-        pd.testing.assert_series_equal(wide[("target_goal", order_n)].fillna(0), wide[("target_base", order_n + 1)]
-                                       .fillna(0), check_names=False)
+        pd.testing.assert_series_equal(
+            wide[("target_goal", order_n)].fillna(0), wide[("target_base", order_n + 1)].fillna(0), check_names=False
+        )
     plan = targets[targets["stage"] == "appointment"]
     assert (plan["target_base"] >= plan["target_goal"]).all() and plan["target_goal"].sum() > 0
 
     bottleneck = _query(warehouse, "select distinct stage from marts.funnel_bottleneck")
     assert set(bottleneck["stage"]) == {"marketing", "inside_sales", "appointment", "field_sales"}
-    sliced = _query(warehouse, "select sum(base) as base from marts.funnel_kpi_by_slice where grain = 'month' "
-                               "and view = 'period' and dimension = 'source' and stage = 'appointment'")
+    sliced = _query(
+        warehouse,
+        "select sum(base) as base from marts.funnel_kpi_by_slice where grain = 'month' "
+        "and view = 'period' and dimension = 'source' and stage = 'appointment'",
+    )
     assert int(sliced["base"][0]) == len(stages["appointment"])
     assert "Appointment" in outcome["report"]
     assert "appointment" in outcome["alert_stages"]
@@ -165,8 +228,9 @@ def test_a_company_without_marketing_automation_gets_a_funnel_from_inside_sales(
     stages, as_of = stage_entries(landing, with_ma=False)
     assert list(stages) == order
     _assert_kpis_match(warehouse, kpis_of(stages, as_of), order)
-    inside = _query(warehouse, "select sum(base_handover) as handed_over from marts.funnel_kpi_monthly "
-                               "where stage = 'inside_sales'")
+    inside = _query(
+        warehouse, "select sum(base_handover) as handed_over from marts.funnel_kpi_monthly where stage = 'inside_sales'"
+    )
     assert int(inside["handed_over"][0]) == 0
     tables = _query(warehouse, "select table_name from duckdb_tables() where schema_name = 'extracted'")
     assert not any(t.startswith("ma_") for t in tables["table_name"])

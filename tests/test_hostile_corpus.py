@@ -3,7 +3,7 @@
 import csv
 import gzip
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -57,7 +57,7 @@ def _load(case: dict, tmp_path: Path):
 
 def _shown(value):
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, Decimal):
         return str(value)
     return value
@@ -97,15 +97,17 @@ def test_hostile_case(name, tmp_path):
         assert line == want_line and want_reason in reason, (line, reason)
         # the line's text is kept, so nothing is lost
         if case["file"].endswith(".parquet"):
-            assert raw_line == ",".join(v or "" for v in pq.read_table(CORPUS / case["file"]).slice(
-                line - 1, 1).to_pylist()[0].values())
+            assert raw_line == ",".join(
+                v or "" for v in pq.read_table(CORPUS / case["file"]).slice(line - 1, 1).to_pylist()[0].values()
+            )
         else:
             with _open(case) as f:
                 assert raw_line in f.read()
     if "rows" in case:
         columns = list(case["rows"][0])
-        got = con.execute(f"SELECT {', '.join(columns)} FROM {newest(entity.table)} ORDER BY "
-                          f"{', '.join(entity.key)}").fetchall()
+        got = con.execute(
+            f"SELECT {', '.join(columns)} FROM {newest(entity.table)} ORDER BY {', '.join(entity.key)}"
+        ).fetchall()
         assert [dict(zip(columns, map(_shown, r))) for r in got] == case["rows"]
     for key, lengths in case.get("lengths", {}).items():
         for column, length in lengths.items():

@@ -14,8 +14,14 @@ from pipeline.config.hypotheses import Hypothesis, load_hypotheses
 from tests.conftest import materialize
 
 ALPHA, POWER = 0.05, 0.8
-LIFT = Hypothesis(id="h", statement="", metric="opportunity_rate", effective_date=date(2026, 4, 1),
-                  expected_direction="increase", slice={"source": "webinar"})
+LIFT = Hypothesis(
+    id="h",
+    statement="",
+    metric="opportunity_rate",
+    effective_date=date(2026, 4, 1),
+    expected_direction="increase",
+    slice={"source": "webinar"},
+)
 
 
 def _draw(rng: np.random.Generator, n: int, before: float, after: float) -> Counts:
@@ -41,8 +47,10 @@ def test_a_small_sample_is_inconclusive_with_the_sample_still_needed():
 
     p1, p2 = 0.30, 0.35
     pooled = (p1 + p2) / 2
-    n = (NormalDist().inv_cdf(1 - ALPHA) * np.sqrt(2 * pooled * (1 - pooled))
-         + NormalDist().inv_cdf(POWER) * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / (p2 - p1) ** 2
+    n = (
+        NormalDist().inv_cdf(1 - ALPHA) * np.sqrt(2 * pooled * (1 - pooled))
+        + NormalDist().inv_cdf(POWER) * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    ) ** 2 / (p2 - p1) ** 2
     assert abs(result.required_per_group / n - 1) < 0.02
     assert result.additional_needed == result.required_per_group - 40
 
@@ -66,9 +74,16 @@ def test_small_counts_use_an_exact_test():
     rng = np.random.default_rng(5)
     trials = 600
     # right after a change: a large before group, a small after group, a rare outcome
-    supported = sum(evaluate(Counts(n_before=40, x_before=int(rng.binomial(40, 0.1)), n_after=5,
-                                    x_after=int(rng.binomial(5, 0.1))), LIFT, ALPHA, POWER).verdict == "supported"
-                    for _ in range(trials))
+    supported = sum(
+        evaluate(
+            Counts(n_before=40, x_before=int(rng.binomial(40, 0.1)), n_after=5, x_after=int(rng.binomial(5, 0.1))),
+            LIFT,
+            ALPHA,
+            POWER,
+        ).verdict
+        == "supported"
+        for _ in range(trials)
+    )
     assert supported / trials <= ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / trials), supported / trials
 
 
@@ -86,8 +101,9 @@ def test_no_data_on_one_side_is_inconclusive():
 def test_the_false_positive_rate_of_a_null_effect_is_near_alpha():
     rng = np.random.default_rng(20261128)
     trials = 600
-    supported = sum(evaluate(_draw(rng, 300, 0.3, 0.3), LIFT, ALPHA, POWER).verdict == "supported"
-                    for _ in range(trials))
+    supported = sum(
+        evaluate(_draw(rng, 300, 0.3, 0.3), LIFT, ALPHA, POWER).verdict == "supported" for _ in range(trials)
+    )
     spread = 3 * np.sqrt(ALPHA * (1 - ALPHA) / trials)
     assert abs(supported / trials - ALPHA) < spread, supported / trials
 
@@ -102,8 +118,11 @@ def test_difference_in_differences_separates_the_change_from_a_shared_trend():
     # the trend alone is not mistaken for an effect of the change
     rng = np.random.default_rng(8)
     trials = 300
-    false = sum(evaluate(_draw(rng, 500, 0.3, 0.35), LIFT, ALPHA, POWER, comparison=_draw(rng, 500, 0.3, 0.35)).verdict
-                == "supported" for _ in range(trials))
+    false = sum(
+        evaluate(_draw(rng, 500, 0.3, 0.35), LIFT, ALPHA, POWER, comparison=_draw(rng, 500, 0.3, 0.35)).verdict
+        == "supported"
+        for _ in range(trials)
+    )
     assert false / trials < ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / trials)
 
 
@@ -181,8 +200,9 @@ def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
     assert got["after_judged"] == (judged & after).sum() and got["after_advanced"] == (advanced & after).sum()
     assert got["after_too_recent"] == (~judged & after).sum() > 0
     # win rate: won / (won + lost), both within the horizon (120 days by default)
-    deals = effect_run.query("select entered_at, advanced_at, dropped_at from stages.field_sales_entries "
-                             "where source = 'webinar'")
+    deals = effect_run.query(
+        "select entered_at, advanced_at, dropped_at from stages.field_sales_entries where source = 'webinar'"
+    )
     started = pd.to_datetime(deals["entered_at"], utc=True)
     long = pd.Timedelta(days=120)
     won = pd.to_datetime(deals["advanced_at"], utc=True) <= started + long
@@ -194,13 +214,20 @@ def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
     # a comparison group that overlaps the slice keeps only its entries outside the slice
     owner = effect_run.query("select entered_at, advanced_at, source, owner_id from stages.inside_sales_entries")
     entered = pd.to_datetime(owner["entered_at"], utc=True)
-    control = (owner["owner_id"] == "005IS0000000001") & (owner["source"] != "webinar") & \
-        (entered.dt.tz_convert("Asia/Tokyo").dt.date < date(2026, 4, 1)) & (entered + horizon <= pd.Timestamp(as_of))
+    control = (
+        (owner["owner_id"] == "005IS0000000001")
+        & (owner["source"] != "webinar")
+        & (entered.dt.tz_convert("Asia/Tokyo").dt.date < date(2026, 4, 1))
+        & (entered + horizon <= pd.Timestamp(as_of))
+    )
     control_rate = (pd.to_datetime(owner["advanced_at"], utc=True)[control] <= entered[control] + horizon).mean()
     overlap = effect_run.query("select * from marts.hypothesis_results where hypothesis_id = 'overlapping-comparison'")
     assert np.isclose(overlap["comparison_before_rate"][0], control_rate)
-    materialization = next(e for e in effect_run.result.get_asset_materialization_events()
-                           if e.asset_key.path == ["analysis", "hypothesis_tests"])
+    materialization = next(
+        e
+        for e in effect_run.result.get_asset_materialization_events()
+        if e.asset_key.path == ["analysis", "hypothesis_tests"]
+    )
     verdicts = effect_run.query("select verdict from marts.hypothesis_results")["verdict"]
     for verdict in ("supported", "rejected", "inconclusive"):
         assert materialization.materialization.metadata[f"verdict_{verdict}"].value == (verdicts == verdict).sum()
@@ -208,18 +235,20 @@ def test_hypothesis_counts_judge_each_entry_over_a_fixed_horizon(effect_run):
 
 def test_a_malformed_hypotheses_file_names_every_key_and_line(tmp_path):
     path = tmp_path / "hypotheses.yml"
-    path.write_text("alpha: 1.5\n"
-                    "hypotheses:\n"
-                    "  - id: a\n"
-                    "    metric: revenue\n"
-                    "    effective_date: '13 April'\n"
-                    "    expected_direction: up\n"
-                    "  - id: b\n"
-                    "    metric: win_rate\n"
-                    "    expected_direction: increase\n"
-                    "    effective_date: 2026-01-01\n"
-                    "    slice: {region: kanto}\n"
-                    "    horizon: 30\n")
+    path.write_text(
+        "alpha: 1.5\n"
+        "hypotheses:\n"
+        "  - id: a\n"
+        "    metric: revenue\n"
+        "    effective_date: '13 April'\n"
+        "    expected_direction: up\n"
+        "  - id: b\n"
+        "    metric: win_rate\n"
+        "    expected_direction: increase\n"
+        "    effective_date: 2026-01-01\n"
+        "    slice: {region: kanto}\n"
+        "    horizon: 30\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_hypotheses(path)
     lines = str(error.value).splitlines()
@@ -234,11 +263,13 @@ def test_a_malformed_hypotheses_file_names_every_key_and_line(tmp_path):
 
 def test_a_slice_the_stage_does_not_know_at_entry_and_a_repeated_id_are_rejected(tmp_path):
     path = tmp_path / "hypotheses.yml"
-    path.write_text("hypotheses:\n"
-                    "  - {id: a, metric: win_rate, expected_direction: increase, effective_date: 2026-01-01,\n"
-                    "     slice: {segment: smb}}\n"
-                    "  - {id: a, metric: mql_rate, expected_direction: decrease, effective_date: 2026-01-01,\n"
-                    "     slice: {source: web}, comparison: {source: web}}\n")
+    path.write_text(
+        "hypotheses:\n"
+        "  - {id: a, metric: win_rate, expected_direction: increase, effective_date: 2026-01-01,\n"
+        "     slice: {segment: smb}}\n"
+        "  - {id: a, metric: mql_rate, expected_direction: decrease, effective_date: 2026-01-01,\n"
+        "     slice: {source: web}, comparison: {source: web}}\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_hypotheses(path)
     assert str(error.value).splitlines() == [
@@ -246,20 +277,24 @@ def test_a_slice_the_stage_does_not_know_at_entry_and_a_repeated_id_are_rejected
         "['segment']; use ['source', 'campaign', 'owner']",
         f"{path}, line 5: hypotheses[1].comparison: a comparison group needs a slice other than it",
     ]
-    path.write_text("hypotheses:\n"
-                    "  - {id: a, metric: win_rate, expected_direction: increase, effective_date: 2026-01-01}\n"
-                    "  - {id: a, metric: mql_rate, expected_direction: increase, effective_date: 2026-01-01}\n")
+    path.write_text(
+        "hypotheses:\n"
+        "  - {id: a, metric: win_rate, expected_direction: increase, effective_date: 2026-01-01}\n"
+        "  - {id: a, metric: mql_rate, expected_direction: increase, effective_date: 2026-01-01}\n"
+    )
     with pytest.raises(ConfigError, match=f"^{path}, line 3: hypotheses\\[1\\].id: used by an earlier hypothesis"):
         load_hypotheses(path)
 
 
 def test_a_hypothesis_takes_its_stage_horizon_and_decided_only_from_the_registry(tmp_path):
     path = tmp_path / "hypotheses.yml"
-    path.write_text("hypotheses:\n"
-                    "  - {id: 7011, metric: win_rate, expected_direction: increase, effective_date: '2026-01-01',\n"
-                    "     slice: {campaign: 7011}}\n"
-                    "  - {id: b, metric: renewal_rate, expected_direction: increase, effective_date: 2026-01-01,\n"
-                    "     horizon_days: 30}\n")
+    path.write_text(
+        "hypotheses:\n"
+        "  - {id: 7011, metric: win_rate, expected_direction: increase, effective_date: '2026-01-01',\n"
+        "     slice: {campaign: 7011}}\n"
+        "  - {id: b, metric: renewal_rate, expected_direction: increase, effective_date: 2026-01-01,\n"
+        "     horizon_days: 30}\n"
+    )
     config = load_hypotheses(path)
     win, renewal = config.hypotheses
     assert (config.alpha, config.power) == (0.05, 0.8)

@@ -20,7 +20,8 @@ def test_stage_velocity_matches_the_stage_tables(demo_run):
             assert np.isclose(got["p90_days_in_stage"], np.quantile(days, 0.9))
     assert len(velocity) == sum(
         demo_run.query(f"select count(distinct entered_month) as n from stages.{s}_entries")["n"][0]
-        for s in ("marketing", "inside_sales", "field_sales", "customer_success"))
+        for s in ("marketing", "inside_sales", "field_sales", "customer_success")
+    )
 
 
 def test_speed_to_lead_breaches_follow_the_business_day_sla(demo_run):
@@ -37,11 +38,18 @@ def test_speed_to_lead_breaches_follow_the_business_day_sla(demo_run):
     on_business_day = np.is_busday(arrival_day, holidays=off)
     due = pd.to_datetime(due_day) + (arrived - arrived.dt.normalize()).where(on_business_day, pd.Timedelta(0))
     until = contacted.fillna(pd.Timestamp(as_of).tz_convert(TZ).tz_localize(None))
-    frame = pd.DataFrame({"month": arrived.dt.to_period("M").dt.to_timestamp().dt.date, "owner_id": leads["owner_id"],
-                          "breach": until > due, "contacted": contacted.notna(),
-                          "hours": (contacted - arrived).dt.total_seconds() / 3600})
+    frame = pd.DataFrame(
+        {
+            "month": arrived.dt.to_period("M").dt.to_timestamp().dt.date,
+            "owner_id": leads["owner_id"],
+            "breach": until > due,
+            "contacted": contacted.notna(),
+            "hours": (contacted - arrived).dt.total_seconds() / 3600,
+        }
+    )
     expected = frame.groupby(["month", "owner_id"]).agg(
-        leads=("breach", "size"), breaches=("breach", "sum"), contacted=("contacted", "sum"), hours=("hours", "median"))
+        leads=("breach", "size"), breaches=("breach", "sum"), contacted=("contacted", "sum"), hours=("hours", "median")
+    )
     mart = demo_run.query("select * from marts.speed_to_lead")
     mart["period_start"] = pd.to_datetime(mart["period_start"]).dt.date
     mart = mart.set_index(["period_start", "owner_id"]).sort_index()

@@ -12,14 +12,21 @@ from pipeline.config.settings import PROJECT_ROOT
 from tests.conftest import MID_MONTH_AS_OF
 
 TZ = "Asia/Tokyo"
-DIMENSIONS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
-              "industry": "industry"}
+DIMENSIONS = {
+    "source": "source",
+    "campaign": "campaign_id",
+    "owner": "owner_id",
+    "segment": "segment",
+    "industry": "industry",
+}
 STAGES = ["marketing", "inside_sales", "field_sales", "customer_success"]
 
 
 def _csvs(landing: Path, system: str, entity: str) -> pd.DataFrame:
     files = sorted((landing / system / entity).rglob("*.csv"))
-    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True).replace({"": None})
+    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True).replace(
+        {"": None}
+    )
 
 
 def _as_of_date(run) -> pd.Timestamp:
@@ -37,6 +44,7 @@ def _local(values: pd.Series) -> pd.Series:
 
 
 # --- slices ----------------------------------------------------------------------------------------
+
 
 def test_every_slice_dimension_adds_up_to_the_unsliced_marts(demo_run):
     sliced = demo_run.query("select * from marts.funnel_kpi_by_slice")
@@ -74,6 +82,7 @@ def test_slices_by_source_recount_the_stage_tables(demo_run):
 
 # --- customer success ------------------------------------------------------------------------------
 
+
 def _account_months(run) -> pd.DataFrame:
     """Start- and end-of-month MRR per account, straight from the contract extracts, of the contracts that had
     started by the as-of date. (No churn needs dropping: the as-of is a day's end or the latest event.)"""
@@ -88,8 +97,11 @@ def _account_months(run) -> pd.DataFrame:
     months = pd.period_range(contracts["start"].min(), as_of, freq="M")
 
     def mrr_on(day: pd.Timestamp) -> pd.Series:
-        active = (contracts["start"] <= day) & (contracts["end"] >= day) & \
-            (contracts["churned_on"].isna() | (contracts["churned_on"] > day))
+        active = (
+            (contracts["start"] <= day)
+            & (contracts["end"] >= day)
+            & (contracts["churned_on"].isna() | (contracts["churned_on"] > day))
+        )
         return contracts[active].groupby("account_id")["mrr"].sum()
 
     frames = []
@@ -103,7 +115,8 @@ def _account_months(run) -> pd.DataFrame:
     out = pd.concat(frames).rename_axis("account_id").reset_index()
     out["segment"] = out["account_id"].map(customers.set_index("account_id")["segment"]).fillna("(none)")
     out["first_month"] = out["account_id"].map(
-        contracts.groupby("account_id")["start"].min().dt.to_period("M").dt.to_timestamp().dt.date)
+        contracts.groupby("account_id")["start"].min().dt.to_period("M").dt.to_timestamp().dt.date
+    )
     return out[out["period_start"] >= out["first_month"]]
 
 
@@ -113,33 +126,64 @@ def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(reques
     accounts = _account_months(run)
     s, e = accounts["start_mrr"], accounts["end_mrr"]
     accounts = accounts.assign(
-        active_start=s > 0, active_end=e > 0, new=(s == 0) & (e > 0), churned=(s > 0) & (e == 0),
-        new_mrr=np.where((s == 0) & (e > 0), e, 0), expansion_mrr=np.where((s > 0) & (e > s), e - s, 0),
-        contraction_mrr=np.where((s > 0) & (e > 0) & (e < s), s - e, 0), churned_mrr=np.where((s > 0) & (e == 0), s, 0))
-    columns = ["active_start", "active_end", "new", "churned", "start_mrr", "end_mrr", "new_mrr", "expansion_mrr",
-               "contraction_mrr", "churned_mrr"]
-    expected = pd.concat([
-        accounts.groupby(["period_start", "segment"])[columns].sum(),
-        accounts.assign(segment="all").groupby(["period_start", "segment"])[columns].sum(),
-    ]).sort_index()
+        active_start=s > 0,
+        active_end=e > 0,
+        new=(s == 0) & (e > 0),
+        churned=(s > 0) & (e == 0),
+        new_mrr=np.where((s == 0) & (e > 0), e, 0),
+        expansion_mrr=np.where((s > 0) & (e > s), e - s, 0),
+        contraction_mrr=np.where((s > 0) & (e > 0) & (e < s), s - e, 0),
+        churned_mrr=np.where((s > 0) & (e == 0), s, 0),
+    )
+    columns = [
+        "active_start",
+        "active_end",
+        "new",
+        "churned",
+        "start_mrr",
+        "end_mrr",
+        "new_mrr",
+        "expansion_mrr",
+        "contraction_mrr",
+        "churned_mrr",
+    ]
+    expected = pd.concat(
+        [
+            accounts.groupby(["period_start", "segment"])[columns].sum(),
+            accounts.assign(segment="all").groupby(["period_start", "segment"])[columns].sum(),
+        ]
+    ).sort_index()
     mart = run.query("select * from marts.customer_success_monthly")
     mart = mart.assign(period_start=_dates(mart["period_start"])).set_index(["period_start", "segment"]).sort_index()
     assert list(mart.index) == list(expected.index)
-    pairs = {"customers_start": "active_start", "customers_end": "active_end", "new_customers": "new",
-             "churned_customers": "churned", **{c: c for c in columns if c.endswith("mrr")}}
+    pairs = {
+        "customers_start": "active_start",
+        "customers_end": "active_end",
+        "new_customers": "new",
+        "churned_customers": "churned",
+        **{c: c for c in columns if c.endswith("mrr")},
+    }
     for got, want in pairs.items():
         assert np.allclose(mart[got].astype(float), expected[want].astype(float)), got
     start = expected["start_mrr"].replace(0, np.nan)
-    assert np.allclose(mart["grr"], (expected["start_mrr"] - expected["contraction_mrr"] - expected["churned_mrr"]) / start,
-                       equal_nan=True)
-    assert np.allclose(mart["nrr"], (expected["start_mrr"] - expected["contraction_mrr"] - expected["churned_mrr"]
-                                     + expected["expansion_mrr"]) / start, equal_nan=True)
+    assert np.allclose(
+        mart["grr"],
+        (expected["start_mrr"] - expected["contraction_mrr"] - expected["churned_mrr"]) / start,
+        equal_nan=True,
+    )
+    assert np.allclose(
+        mart["nrr"],
+        (expected["start_mrr"] - expected["contraction_mrr"] - expected["churned_mrr"] + expected["expansion_mrr"])
+        / start,
+        equal_nan=True,
+    )
     assert expected.loc[(slice(None), "all"), "churned"].sum() > 0 and expected["expansion_mrr"].sum() > 0
 
     # LTV over the trailing 12 months, with the gross margin of improvement.yml
     margin = yaml.safe_load((PROJECT_ROOT / "improvement.yml").read_text())["gross_margin"]
     rolled = expected.groupby(level="segment")[["start_mrr", "active_start", "churned"]].transform(
-        lambda c: c.rolling(12, min_periods=1).sum())
+        lambda c: c.rolling(12, min_periods=1).sum()
+    )
     churn = rolled["churned"] / rolled["active_start"].replace(0, np.nan)
     ltv = rolled["start_mrr"] / rolled["active_start"].replace(0, np.nan) * margin / churn.replace(0, np.nan)
     assert np.allclose(mart["ltv"], ltv, equal_nan=True) and mart["ltv"].notna().any()
@@ -194,23 +238,31 @@ def test_customers_starting_after_a_mid_month_as_of_are_in_no_cohort(mid_month_r
     month = first[first.dt.to_period("M") == as_of.to_period("M")]
     started = month[month <= as_of].index
     assert 0 < len(started) < len(month), "the demo must have customers on both sides of the as-of in its month"
-    on_as_of = contracts[contracts["account_id"].isin(started) & (contracts["start_date"] <= as_of)
-                         & (contracts["end_date"] >= as_of)
-                         & (contracts["churned_on"].isna() | (contracts["churned_on"] > as_of))]
+    on_as_of = contracts[
+        contracts["account_id"].isin(started)
+        & (contracts["start_date"] <= as_of)
+        & (contracts["end_date"] >= as_of)
+        & (contracts["churned_on"].isna() | (contracts["churned_on"] > as_of))
+    ]
     active = on_as_of["account_id"].nunique()
 
     cohorts = mid_month_run.query("select * from marts.customer_retention_cohorts")
     cohort = cohorts[_dates(cohorts["cohort_month"]) == as_of.replace(day=1).date()]
-    assert cohort[["months_since_onboarding", "cohort_customers", "active_customers"]].values.tolist() == \
-        [[0, len(started), active]]
+    assert cohort[["months_since_onboarding", "cohort_customers", "active_customers"]].values.tolist() == [
+        [0, len(started), active]
+    ]
     assert np.isclose(cohort["logo_retention"].iloc[0], active / len(started))
-    for model in ("marts.customer_retention_cohorts", "marts.customer_success_monthly",
-                  "intermediate.int_account_mrr_monthly"):
+    for model in (
+        "marts.customer_retention_cohorts",
+        "marts.customer_success_monthly",
+        "intermediate.int_account_mrr_monthly",
+    ):
         last = mid_month_run.query(f"select max(period_start) as last from {model}")["last"]
         assert _dates(last).tolist() == [as_of.replace(day=1).date()], model
 
 
 # --- lost deals and re-approach ---------------------------------------------------------------------
+
 
 def test_reapproach_list_schedules_lost_deals_and_finds_their_reapproaches(demo_run):
     config = yaml.safe_load((PROJECT_ROOT / "improvement.yml").read_text())["reapproach"]
@@ -222,14 +274,16 @@ def test_reapproach_list_schedules_lost_deals_and_finds_their_reapproaches(demo_
     waits = lost["lost_reason"].map(config["wait_days_by_reason"]).fillna(config["default_wait_days"])
     lost["eligible_on"] = (lost["closed"].dt.normalize() + pd.to_timedelta(waits, unit="D")).dt.date
     later = lost[["opportunity_id", "account_id", "closed"]].merge(
-        opp[["account_id", "created", "is_won"]], on="account_id")
+        opp[["account_id", "created", "is_won"]], on="account_id"
+    )
     later = later[later["created"] > later["closed"]]
     first = later.sort_values("created").groupby("opportunity_id").head(1)  # the re-approach: the next one
     lost["reapproached"] = lost["opportunity_id"].isin(first["opportunity_id"])
     lost["won"] = lost["opportunity_id"].isin(first.loc[first["is_won"] == "true", "opportunity_id"])
     as_of = _as_of_date(demo_run).date()
-    lost["status"] = np.where(lost["reapproached"], "reapproached",
-                              np.where(lost["eligible_on"] <= as_of, "eligible", "waiting"))
+    lost["status"] = np.where(
+        lost["reapproached"], "reapproached", np.where(lost["eligible_on"] <= as_of, "eligible", "waiting")
+    )
 
     mart = demo_run.query("select * from marts.reapproach_list where kind = 'lost_opportunity'").set_index("record_id")
     expected = lost.set_index("opportunity_id")
@@ -240,8 +294,9 @@ def test_reapproach_list_schedules_lost_deals_and_finds_their_reapproaches(demo_
     assert expected["won"].sum() > 0 and (expected["status"] == "eligible").sum() > 0
 
     outcomes = demo_run.query("select * from marts.reapproach_outcomes where kind = 'lost_opportunity'")
-    per_reason = expected.groupby("lost_reason").agg(lost=("status", "size"), reapproached=("reapproached", "sum"),
-                                                     won=("won", "sum"))
+    per_reason = expected.groupby("lost_reason").agg(
+        lost=("status", "size"), reapproached=("reapproached", "sum"), won=("won", "sum")
+    )
     outcomes = outcomes.set_index("reason").loc[per_reason.index]
     assert (outcomes["lost"] == per_reason["lost"]).all() and (outcomes["reapproach_won"] == per_reason["won"]).all()
     assert (outcomes["reapproached"] == per_reason["reapproached"]).all()
@@ -262,6 +317,7 @@ def test_reapproach_list_has_every_recycled_and_disqualified_lead(demo_run):
 
 
 # --- lead-score what-if ------------------------------------------------------------------------------
+
 
 def test_score_threshold_whatif_recounts_mqls_above_each_threshold(demo_run):
     leads = demo_run.query("""
@@ -288,9 +344,12 @@ def test_score_threshold_whatif_recounts_mqls_above_each_threshold(demo_run):
 
 # --- bottleneck ---------------------------------------------------------------------------------------
 
+
 def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo_run):
-    kpis = demo_run.query("select period_start, stage, base, goal, target_conversion_rate from marts.funnel_kpi_monthly "
-                          "where view = 'period' and stage <> 'customer_success' order by period_start")
+    kpis = demo_run.query(
+        "select period_start, stage, base, goal, target_conversion_rate from marts.funnel_kpi_monthly "
+        "where view = 'period' and stage <> 'customer_success' order by period_start"
+    )
     kpis["period_start"] = _dates(kpis["period_start"])
     history = {}
     for stage, rows in kpis.groupby("stage"):
@@ -307,8 +366,11 @@ def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo
             continue
         actual = rows["goal"] / rows["base"]
         hist = history.loc[month]
-        wins_per_goal = {"marketing": hist["inside_sales"] * hist["field_sales"], "inside_sales": hist["field_sales"],
-                         "field_sales": 1.0}
+        wins_per_goal = {
+            "marketing": hist["inside_sales"] * hist["field_sales"],
+            "inside_sales": hist["field_sales"],
+            "field_sales": 1.0,
+        }
         cost = {s: max(hist[s] - actual[s], 0) * rows.loc[s, "base"] * wins_per_goal[s] for s in rows.index}
         got = mart.loc[month]
         for stage, value in cost.items():
@@ -320,8 +382,11 @@ def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo
         plan = rows["target_conversion_rate"]
         if plan.notna().all():
             # against plan: the shortfall carried through the later stages' planned rates
-            per_goal = {"marketing": plan["inside_sales"] * plan["field_sales"], "inside_sales": plan["field_sales"],
-                        "field_sales": 1.0}
+            per_goal = {
+                "marketing": plan["inside_sales"] * plan["field_sales"],
+                "inside_sales": plan["field_sales"],
+                "field_sales": 1.0,
+            }
             planned = {s: max(plan[s] - actual[s], 0) * rows.loc[s, "base"] * per_goal[s] for s in rows.index}
             for stage, value in planned.items():
                 assert abs(got.loc[stage, "won_deals_shortfall"] - round(value, 2)) < 0.011
@@ -337,14 +402,16 @@ def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo
 
 # --- configuration -----------------------------------------------------------------------------------
 
+
 def test_a_malformed_improvement_config_names_the_file_key_and_line(tmp_path):
     from pipeline.config.files import ConfigError
     from pipeline.config.improvement import load_improvement_config
 
     path = tmp_path / "improvement.yml"
     path.write_text("gross_margin: 1.5\n")
-    with pytest.raises(ConfigError, match=f"^{path}, line 1: gross_margin: Input should be less than or equal to 1 "
-                                          "\\(got 1.5\\)$"):
+    with pytest.raises(
+        ConfigError, match=f"^{path}, line 1: gross_margin: Input should be less than or equal to 1 \\(got 1.5\\)$"
+    ):
         load_improvement_config(path)
     path.write_text("reapproach:\n  wait_days_by_reason:\n    price: soon\n  default_wait_dayz: 30\n")
     with pytest.raises(ConfigError) as error:

@@ -7,9 +7,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.ingest.contract import ENTITIES, ENTITIES_BY_TABLE
-from pipeline.ingest.assets import IngestError, entity_files
 from pipeline.config.settings import Settings
+from pipeline.ingest.assets import IngestError, entity_files
+from pipeline.ingest.contract import ENTITIES, ENTITIES_BY_TABLE
 from pipeline.ingest.sources.loader import load_entity
 from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
 from tests.staging_sql import newest
@@ -32,64 +32,105 @@ def _load(landing: Path, entity=LEADS, con=None, threshold=0.01):
 
 
 def test_timestamps_in_every_accepted_layout_are_stored_as_utc_instants(tmp_path):
-    landing = _landing(tmp_path, {"ma/leads.csv": HEADER + (
-        "0001,a@x.jp,株式会社あ,2024-04-01 05:00:00,web,C1\n"       # naive: read in Asia/Tokyo
-        "0002,b@x.jp,B,2024/04/01 05:00:00,web,C1\n"                # Japanese export layout
-        "0003,c@x.jp,C,2024/04/01,web,C1\n"                          # date only: local midnight
-        "0004,d@x.jp,D,2024-03-31T20:00:00Z,web,C1\n"               # offset given: that instant
-        "0005,e@x.jp,E,2024-04-01T05:00:00+09:00,web,C1\n"
-        "0006,f@x.jp,F,2024/4/1 5:00,web,C1\n"                      # unpadded month, day and hour
-    )})
+    landing = _landing(
+        tmp_path,
+        {
+            "ma/leads.csv": HEADER
+            + (
+                "0001,a@x.jp,株式会社あ,2024-04-01 05:00:00,web,C1\n"  # naive: read in Asia/Tokyo
+                "0002,b@x.jp,B,2024/04/01 05:00:00,web,C1\n"  # Japanese export layout
+                "0003,c@x.jp,C,2024/04/01,web,C1\n"  # date only: local midnight
+                "0004,d@x.jp,D,2024-03-31T20:00:00Z,web,C1\n"  # offset given: that instant
+                "0005,e@x.jp,E,2024-04-01T05:00:00+09:00,web,C1\n"
+                "0006,f@x.jp,F,2024/4/1 5:00,web,C1\n"  # unpadded month, day and hour
+            )
+        },
+    )
     con, result = _load(landing)
     assert result.rows == 6
-    got = dict(con.execute(
-        f"select lead_id, strftime(timezone('UTC', created_at), '%Y-%m-%d %H:%M') from {newest('ma_leads')}").fetchall())
-    assert got == {"0001": "2024-03-31 20:00", "0002": "2024-03-31 20:00", "0003": "2024-03-31 15:00",
-                   "0004": "2024-03-31 20:00", "0005": "2024-03-31 20:00", "0006": "2024-03-31 20:00"}
-    types = dict(con.execute("select column_name, data_type from information_schema.columns "
-                             "where table_name = 'ma_leads'").fetchall())
+    got = dict(
+        con.execute(
+            f"select lead_id, strftime(timezone('UTC', created_at), '%Y-%m-%d %H:%M') from {newest('ma_leads')}"
+        ).fetchall()
+    )
+    assert got == {
+        "0001": "2024-03-31 20:00",
+        "0002": "2024-03-31 20:00",
+        "0003": "2024-03-31 15:00",
+        "0004": "2024-03-31 20:00",
+        "0005": "2024-03-31 20:00",
+        "0006": "2024-03-31 20:00",
+    }
+    types = dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns where table_name = 'ma_leads'"
+        ).fetchall()
+    )
     assert types["lead_id"] == "VARCHAR" and types["created_at"] == "TIMESTAMP WITH TIME ZONE"
-    assert con.execute(f"select company from {newest('ma_leads')} where lead_id = '0001'").fetchall() == [("株式会社あ",)]
+    assert con.execute(f"select company from {newest('ma_leads')} where lead_id = '0001'").fetchall() == [
+        ("株式会社あ",)
+    ]
 
 
 def test_many_files_csv_and_parquet_together_keep_extra_columns_and_provenance(tmp_path):
-    landing = _landing(tmp_path, {
-        "ma/leads/2024-04.csv": HEADER.rstrip("\n") + ",utm_medium,_fivetran_synced\n"
-                                "0001,a@x,A,2024-04-01 10:00:00,web,C1,cpc,2024-04-02\n",
-        "ma/leads/2024-05.tsv": (HEADER + "0002,b@x,B,2024-05-01 10:00:00,web,C1\n0003,c@x,C,2024-05-02 10:00:00,ad,\n"
-                                 ).replace(",", "\t"),
-    })
+    landing = _landing(
+        tmp_path,
+        {
+            "ma/leads/2024-04.csv": HEADER.rstrip("\n") + ",utm_medium,_fivetran_synced\n"
+            "0001,a@x,A,2024-04-01 10:00:00,web,C1,cpc,2024-04-02\n",
+            "ma/leads/2024-05.tsv": (
+                HEADER + "0002,b@x,B,2024-05-01 10:00:00,web,C1\n0003,c@x,C,2024-05-02 10:00:00,ad,\n"
+            ).replace(",", "\t"),
+        },
+    )
     duckdb.connect().execute(
         "copy (select '0004' as lead_id, 'd@x' as email, 'D' as company, timestamp '2024-06-01 10:00:00' as created_at,"
-        f" 'ad' as source, null as campaign_id) to '{landing}/ma/leads/2024-06.parquet' (format parquet)")
+        f" 'ad' as source, null as campaign_id) to '{landing}/ma/leads/2024-06.parquet' (format parquet)"
+    )
     con, result = _load(landing)
     assert result.rows == 4 and len(result.files) == 3 and result.extra_columns == ["_fivetran_synced", "utm_medium"]
-    rows = con.execute(f"select lead_id, utm_medium, _source_file, _source_row, campaign_id from {newest('ma_leads')} "
-                       "order by lead_id").fetchall()
-    assert rows == [("0001", "cpc", "ma/leads/2024-04.csv", 1, "C1"), ("0002", None, "ma/leads/2024-05.tsv", 1, "C1"),
-                    ("0003", None, "ma/leads/2024-05.tsv", 2, None), ("0004", None, "ma/leads/2024-06.parquet", 1, None)]
-    june = con.execute(f"select strftime(timezone('UTC', created_at), '%H:%M') from {newest('ma_leads')} where lead_id = '0004'")
+    rows = con.execute(
+        f"select lead_id, utm_medium, _source_file, _source_row, campaign_id from {newest('ma_leads')} order by lead_id"
+    ).fetchall()
+    assert rows == [
+        ("0001", "cpc", "ma/leads/2024-04.csv", 1, "C1"),
+        ("0002", None, "ma/leads/2024-05.tsv", 1, "C1"),
+        ("0003", None, "ma/leads/2024-05.tsv", 2, None),
+        ("0004", None, "ma/leads/2024-06.parquet", 1, None),
+    ]
+    june = con.execute(
+        f"select strftime(timezone('UTC', created_at), '%H:%M') from {newest('ma_leads')} where lead_id = '0004'"
+    )
     assert june.fetchall() == [("01:00",)]  # a naive Parquet timestamp is read in the source time zone too
 
 
 def test_booleans_numbers_and_dates_are_typed(tmp_path):
     opp = ENTITIES_BY_TABLE["sfa_opportunities"]
-    landing = _landing(tmp_path, {"sfa/opportunities.csv": (
-        ",".join(opp.column_names) + "\n"
-        "006A,,001A,u1,new_business,2024/04/01 10:00:00,Closed Won,TRUE,1,2024/05/01 10:00:00,1200000,JPY,\n"
-        "006B,00QB,001B,u1,new_business,2024/04/02 10:00:00,Proposal,false,no,,99.5,JPY,\n"
-    )})
+    landing = _landing(
+        tmp_path,
+        {
+            "sfa/opportunities.csv": (
+                ",".join(opp.column_names) + "\n"
+                "006A,,001A,u1,new_business,2024/04/01 10:00:00,Closed Won,TRUE,1,2024/05/01 10:00:00,1200000,JPY,\n"
+                "006B,00QB,001B,u1,new_business,2024/04/02 10:00:00,Proposal,false,no,,99.5,JPY,\n"
+            )
+        },
+    )
     con, _ = _load(landing, opp)
-    assert con.execute(f"select opportunity_id, is_closed, is_won, amount from {newest('sfa_opportunities')} order by 1").fetchall() == [
-        ("006A", True, True, 1200000), ("006B", False, False, 99.5)]
+    assert con.execute(
+        f"select opportunity_id, is_closed, is_won, amount from {newest('sfa_opportunities')} order by 1"
+    ).fetchall() == [("006A", True, True, 1200000), ("006B", False, False, 99.5)]
 
 
-@pytest.mark.parametrize("row, column, problem", [
-    ("0002,b@x,B,2024-13-45 10:00:00,web,C1", "created_at", "'2024-13-45 10:00:00' is not a valid timestamp"),
-    ("0002,b@x,B,yesterday,web,C1", "created_at", "'yesterday' is not a valid timestamp"),
-    (",b@x,B,2024-04-02 10:00:00,web,C1", "lead_id", "is empty but required"),
-    ("0002,b@x,B,,web,C1", "created_at", "is empty but required"),
-])
+@pytest.mark.parametrize(
+    "row, column, problem",
+    [
+        ("0002,b@x,B,2024-13-45 10:00:00,web,C1", "created_at", "'2024-13-45 10:00:00' is not a valid timestamp"),
+        ("0002,b@x,B,yesterday,web,C1", "created_at", "'yesterday' is not a valid timestamp"),
+        (",b@x,B,2024-04-02 10:00:00,web,C1", "lead_id", "is empty but required"),
+        ("0002,b@x,B,,web,C1", "created_at", "is empty but required"),
+    ],
+)
 def test_an_unparsable_or_missing_value_names_file_column_and_row(tmp_path, row, column, problem):
     landing = _landing(tmp_path, {"ma/leads/a.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n" + row + "\n"})
     with pytest.raises(IngestError) as error:
@@ -99,9 +140,10 @@ def test_an_unparsable_or_missing_value_names_file_column_and_row(tmp_path, row,
     assert f"column '{column}'" in message and "data row 2" in message and problem in message
 
 
-NAMES = "株式会社 東京 大阪 顧客 山田 田中 鈴木 佐藤".split()
-JAPANESE_UTF8 = (HEADER + "".join(f"{i:04d},a@x.jp,{NAMES[i % 8]},2024-04-01 10:00:00,web,C1\n"
-                                  for i in range(1, 200))).encode("utf-8")
+NAMES = ["株式会社", "東京", "大阪", "顧客", "山田", "田中", "鈴木", "佐藤"]
+JAPANESE_UTF8 = (
+    HEADER + "".join(f"{i:04d},a@x.jp,{NAMES[i % 8]},2024-04-01 10:00:00,web,C1\n" for i in range(1, 200))
+).encode("utf-8")
 STRAY_BYTE = b"0200,b@x.jp,Ren\xe9e,2024-04-01 10:00:00,web,C1\n"
 
 
@@ -111,37 +153,62 @@ def test_a_stray_byte_in_a_utf8_file_quarantines_its_line_not_the_whole_file_as_
     path = tmp_path / "landing" / "x" / "leads.csv"
     path.parent.mkdir(parents=True)
     path.write_bytes(JAPANESE_UTF8 + STRAY_BYTE)
-    mapping = {"source": "s", "dialect": {"encoding": encoding} if encoding else {},
-               "entities": {"ma_leads": {"files": "x/*.csv", "columns": {
-                   "lead_id": "lead_id", "created_at": "created_at", "company": "company"}}}}
+    mapping = {
+        "source": "s",
+        "dialect": {"encoding": encoding} if encoding else {},
+        "entities": {
+            "ma_leads": {
+                "files": "x/*.csv",
+                "columns": {"lead_id": "lead_id", "created_at": "created_at", "company": "company"},
+            }
+        },
+    }
     con = duckdb.connect()
-    result = load_entity(con, LEADS, [parse_mapping(mapping, "m", tmp_path / "landing", 0.01)], tmp_path / "landing",
-                         "Asia/Tokyo", "Asia/Tokyo")
+    result = load_entity(
+        con,
+        LEADS,
+        [parse_mapping(mapping, "m", tmp_path / "landing", 0.01)],
+        tmp_path / "landing",
+        "Asia/Tokyo",
+        "Asia/Tokyo",
+    )
     (file,) = result.files
     assert (file.data_rows, file.loaded, file.quarantined) == (200, 199, 1)
     assert con.execute(f"select company from {newest('ma_leads')} where lead_id = '0001'").fetchall() == [("東京",)]
-    assert con.execute("select line, reason like 'invalid encoding%' from extracted.quarantine").fetchall() == [(201, True)]
+    assert con.execute("select line, reason like 'invalid encoding%' from extracted.quarantine").fetchall() == [
+        (201, True)
+    ]
 
 
 def test_a_missing_column_names_the_file_and_the_column(tmp_path):
-    landing = _landing(tmp_path, {
-        "ma/leads/a.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n",
-        "ma/leads/b.csv": "lead_id,email,company,source,campaign_id\n0002,b@x,B,web,C1\n",
-    })
-    with pytest.raises(IngestError, match=re.escape(f"{landing}/ma/leads/b.csv: missing required column(s) created_at")):
+    landing = _landing(
+        tmp_path,
+        {
+            "ma/leads/a.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n",
+            "ma/leads/b.csv": "lead_id,email,company,source,campaign_id\n0002,b@x,B,web,C1\n",
+        },
+    )
+    with pytest.raises(
+        IngestError, match=re.escape(f"{landing}/ma/leads/b.csv: missing required column(s) created_at")
+    ):
         _load(landing)
 
 
 def test_no_extract_at_all_is_an_error_naming_where_it_was_expected(tmp_path):
     (tmp_path / "landing").mkdir()
-    with pytest.raises(IngestError, match=r"ma_leads: no extract found; expected .* source landing: .*/ma/leads\.\* or .*/ma/leads/\*\*/\*"):
+    with pytest.raises(
+        IngestError,
+        match=r"ma_leads: no extract found; expected .* source landing: .*/ma/leads\.\* or .*/ma/leads/\*\*/\*",
+    ):
         _load(tmp_path / "landing")
 
 
 def test_a_failed_load_leaves_raw_as_it_was(tmp_path):
     landing = _landing(tmp_path, {"ma/leads.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n"})
     con, _ = _load(landing)
-    (landing / "ma" / "leads.csv").write_text(HEADER + "0009,z@x,Z,2024-04-01 10:00:00,web,C1\n0010,y@x,Y,soon,web,C1\n")
+    (landing / "ma" / "leads.csv").write_text(
+        HEADER + "0009,z@x,Z,2024-04-01 10:00:00,web,C1\n0010,y@x,Y,soon,web,C1\n"
+    )
     with pytest.raises(IngestError):
         _load(landing, con=con)
     assert con.execute(f"select lead_id from {newest('ma_leads')}").fetchall() == [("0001",)]
@@ -163,16 +230,23 @@ def test_the_ingest_asset_fails_with_the_message_and_keeps_the_warehouse(tmp_pat
     assert not failed.success
     failure = next(e for e in failed.all_events if e.is_step_failure)
     assert "column 'created_at', data row 1 (line 2): value '31/04/2024' is not a valid timestamp" in str(
-        failure.step_failure_data.error.cause.message)
+        failure.step_failure_data.error.cause.message
+    )
     with duckdb.connect(settings.warehouse_path) as con:
         assert con.execute(f"select lead_id from {newest('ma_leads')}").fetchall() == [("0001",)]
 
 
 def test_entity_files_finds_single_files_and_folders_but_nothing_else(tmp_path):
-    landing = _landing(tmp_path, {
-        "sfa/leads.csv": "x", "sfa/leads/2024.csv.gz": "x", "sfa/leads/sub/2025.parquet": "x",
-        "sfa/leads/readme.txt": "x", "sfa/leads_old.csv": "x",
-    })
+    landing = _landing(
+        tmp_path,
+        {
+            "sfa/leads.csv": "x",
+            "sfa/leads/2024.csv.gz": "x",
+            "sfa/leads/sub/2025.parquet": "x",
+            "sfa/leads/readme.txt": "x",
+            "sfa/leads_old.csv": "x",
+        },
+    )
     found = [p.relative_to(landing).as_posix() for p in entity_files(landing, ENTITIES_BY_TABLE["sfa_leads"])]
     assert found == ["sfa/leads/2024.csv.gz", "sfa/leads/sub/2025.parquet", "sfa/leads.csv"]
 
@@ -193,12 +267,19 @@ def test_a_warehouse_held_by_another_process_is_reported_as_such(tmp_path):
     from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 
     path = tmp_path / "held.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('held', flush=True); time.sleep(60)", str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(WarehouseBusyError, match="held by another process"):
-            with Warehouse(path=str(path)).connect():
-                pass
+        with pytest.raises(WarehouseBusyError, match="held by another process"), Warehouse(path=str(path)).connect():
+            pass
     finally:
         holder.kill()

@@ -3,7 +3,7 @@ without saying so (every data row, as Python's csv module counts them, is loaded
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -22,11 +22,14 @@ EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 # Printable text in any script (no control characters but the line break), as exports carry it.
 TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc"), include_characters="\n"), max_size=30)
 # CP932 text: characters that survive CP932 itself (not U+301C WAVE DASH, which CP932 turns into U+FF5E)
-CP932_TEXT = st.text(st.sampled_from([c for c in "abcXYZ 0123,;\"'\nあいう漢字ｶﾞｷﾞ①髙－〜～"
-                                      if c.encode("cp932").decode("cp932") == c]), max_size=20)
+CP932_TEXT = st.text(
+    st.sampled_from([c for c in "abcXYZ 0123,;\"'\nあいう漢字ｶﾞｷﾞ①髙－〜～" if c.encode("cp932").decode("cp932") == c]),
+    max_size=20,
+)
 ID = st.text(st.sampled_from("0123456789ABCxyz-_あ"), min_size=1, max_size=12)
 INSTANT = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2099, 12, 31)).map(
-    lambda d: d.replace(microsecond=0, tzinfo=timezone.utc))
+    lambda d: d.replace(microsecond=0, tzinfo=UTC)
+)
 
 
 @st.composite
@@ -35,8 +38,17 @@ def lead_files(draw):
     text = CP932_TEXT if encoding == "cp932" else TEXT
     ids = draw(st.lists(ID, min_size=1, max_size=15, unique=True))
     offset = timedelta(hours=draw(st.integers(-12, 14)))
-    rows = [{"lead_id": i, "email": draw(text), "company": draw(text), "created_at": draw(INSTANT),
-             "source": draw(text), "campaign_id": draw(st.one_of(st.just(""), ID))} for i in ids]
+    rows = [
+        {
+            "lead_id": i,
+            "email": draw(text),
+            "company": draw(text),
+            "created_at": draw(INSTANT),
+            "source": draw(text),
+            "campaign_id": draw(st.one_of(st.just(""), ID)),
+        }
+        for i in ids
+    ]
     return encoding, draw(st.sampled_from([",", ";", "\t"])), draw(st.sampled_from(["\n", "\r\n"])), offset, rows
 
 
@@ -70,11 +82,16 @@ def test_random_valid_rows_round_trip_exactly(tmp_path_factory, generated):
     got = con.execute(f"SELECT {', '.join(COLUMNS)} FROM {newest('ma_leads')} ORDER BY _source_row").fetchall()
 
     def expected(r):  # an empty cell is NULL; text keeps its spaces, ids are trimmed (they have none here)
-        return (r["lead_id"], r["email"] or None, r["company"] or None, r["created_at"], r["source"] or None,
-                r["campaign_id"] or None)
+        return (
+            r["lead_id"],
+            r["email"] or None,
+            r["company"] or None,
+            r["created_at"],
+            r["source"] or None,
+            r["campaign_id"] or None,
+        )
 
-    assert [(g[0], g[1], g[2], g[3].astimezone(timezone.utc), g[4], g[5]) for g in got] == \
-        [expected(r) for r in rows]
+    assert [(g[0], g[1], g[2], g[3].astimezone(UTC), g[4], g[5]) for g in got] == [expected(r) for r in rows]
 
 
 CORRUPTIONS = st.sampled_from(["truncate", "extra_field", "bad_date", "blank_id", "quote", "duplicate", "nul"])

@@ -2,12 +2,11 @@
 re-exported as Japanese Excel CSVs, load through docs/examples/excel_ja.yml into the same raw tables and the
 same funnel marts as the canonical extracts."""
 
-
 import duckdb
 
 from demo import excel as demo_excel
-from pipeline.ingest.contract import ENTITIES
 from pipeline.config.settings import PROJECT_ROOT
+from pipeline.ingest.contract import ENTITIES
 from tests.conftest import materialize
 from tests.staging_sql import newest
 
@@ -30,12 +29,16 @@ def test_the_excel_export_with_only_a_mapping_gives_the_same_warehouse(demo_run,
             rows = con.execute(f"SELECT count(*) FROM {newest(entity.table)}").fetchall()[0][0]
             assert rows == written[next(n for n, (t, _) in demo_excel.EXPORTS.items() if t == entity.table)]
             for a, b in (("extracted", "canonical.extracted"), ("canonical.extracted", "extracted")):
-                diff = con.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {a}.{entity.table} EXCEPT ALL "
-                                   f"SELECT {columns} FROM {b}.{entity.table})").fetchall()[0][0]
+                diff = con.execute(
+                    f"SELECT count(*) FROM (SELECT {columns} FROM {a}.{entity.table} EXCEPT ALL "
+                    f"SELECT {columns} FROM {b}.{entity.table})"
+                ).fetchall()[0][0]
                 assert diff == 0, (entity.table, a, b)
             assert con.execute(f"SELECT DISTINCT _source FROM {newest(entity.table)}").fetchall() == [("excel_ja",)]
-        diff = con.execute("SELECT count(*) FROM (SELECT * FROM marts.funnel_kpi_monthly EXCEPT ALL "
-                           "SELECT * FROM canonical.marts.funnel_kpi_monthly)").fetchall()[0][0]
+        diff = con.execute(
+            "SELECT count(*) FROM (SELECT * FROM marts.funnel_kpi_monthly EXCEPT ALL "
+            "SELECT * FROM canonical.marts.funnel_kpi_monthly)"
+        ).fetchall()[0][0]
         assert diff == 0
         assert con.execute("SELECT count(*) FROM marts.funnel_kpi_monthly").fetchall()[0][0] > 0
 

@@ -48,17 +48,33 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
     published = _published(demo_run)
     with duckdb.connect(str(published), read_only=True) as con:
         tables = {t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()}
-        assert tables == {"funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_bottleneck", "funnel_targets", "stage_velocity",
-                          "speed_to_lead", "reconciliation", "reconciliation_exceptions", "funnel_kpi_by_slice",
-                          "reapproach_list", "reapproach_outcomes", "customer_success_monthly",
-                          "customer_retention_cohorts", "score_threshold_whatif", "hypothesis_results"}
+        assert tables == {
+            "funnel_kpi_monthly",
+            "funnel_kpi_fiscal_quarterly",
+            "funnel_bottleneck",
+            "funnel_targets",
+            "stage_velocity",
+            "speed_to_lead",
+            "reconciliation",
+            "reconciliation_exceptions",
+            "funnel_kpi_by_slice",
+            "reapproach_list",
+            "reapproach_outcomes",
+            "customer_success_monthly",
+            "customer_retention_cohorts",
+            "score_threshold_whatif",
+            "hypothesis_results",
+        }
         for table in tables:
             rows = con.execute(f"select count(*) from marts.{table}").fetchall()[0][0]
             assert rows == len(demo_run.query(f"select * from marts.{table}"))
             parquet = published.parent / "parquet" / f"{table}.parquet"
             assert con.execute(f"select count(*) from read_parquet('{parquet}')").fetchall()[0][0] == rows
-    event = next(e for e in demo_run.result.get_asset_materialization_events()
-                 if e.asset_key.path == ["serving", "published_marts"])
+    event = next(
+        e
+        for e in demo_run.result.get_asset_materialization_events()
+        if e.asset_key.path == ["serving", "published_marts"]
+    )
     metadata = event.materialization.metadata
     assert metadata["rows"].value > 0 and metadata["bytes"].value == published.stat().st_size
 
@@ -70,7 +86,9 @@ def _scan(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
         if PERSONAL_COLUMNS.search(name):
             hits.append(f"{relation}.{name}: personal-data column")
         if data_type == "VARCHAR":
-            for (value,) in con.execute(f'select distinct "{name}" from {relation} where "{name}" is not null').fetchall():
+            for (value,) in con.execute(
+                f'select distinct "{name}" from {relation} where "{name}" is not null'
+            ).fetchall():
                 if EMAIL.search(value) or PHONE.search(value):
                     hits.append(f"{relation}.{name}: {value}")
     return hits
@@ -81,8 +99,11 @@ def test_no_personal_data_reaches_what_bi_reads(demo_run):
     with duckdb.connect(str(published), read_only=True) as con:
         tables = [t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()]
         hits = [h for t in tables for h in _scan(con, f"marts.{t}")]
-        hits += [h for p in sorted((published.parent / "parquet").glob("*.parquet"))
-                 for h in _scan(con, f"read_parquet('{p}')")]
+        hits += [
+            h
+            for p in sorted((published.parent / "parquet").glob("*.parquet"))
+            for h in _scan(con, f"read_parquet('{p}')")
+        ]
     assert hits == []
     with duckdb.connect(demo_run.settings.warehouse_path) as con:  # the scan does find what is there
         assert any("email" in h for h in _scan(con, "extracted.ma_leads"))
@@ -92,8 +113,12 @@ def test_a_reader_holding_the_published_file_neither_blocks_nor_breaks_a_run(dem
     folder = tmp_path / "warehouse"
     shutil.copytree(Path(demo_run.settings.warehouse_path).parent, folder)
     published, stop = folder / "marts.duckdb", tmp_path / "stop"
-    readers = {mode: subprocess.Popen([sys.executable, "-c", READER, str(published), mode, str(stop),
-                                       str(tmp_path / f"{mode}.json")]) for mode in ("hold", "reconnect")}
+    readers = {
+        mode: subprocess.Popen(
+            [sys.executable, "-c", READER, str(published), mode, str(stop), str(tmp_path / f"{mode}.json")]
+        )
+        for mode in ("hold", "reconnect")
+    }
     try:
         time.sleep(1.0)
         # a different as-of rebuilds every mart with other numbers while the readers query
@@ -123,11 +148,26 @@ def test_a_type_change_in_a_mart_fails_the_build_instead_of_reaching_dashboards(
     warehouse = tmp_path / "themodel.duckdb"
     shutil.copyfile(demo_run.settings.warehouse_path, warehouse)
     model = project / "models" / "marts" / "funnel_kpi_monthly.sql"
-    model.write_text("select * replace (cast(base as varchar) as base) from (\n"
-                     + model.read_text().replace("order by view, period_start, stage_order", "") + "\n)")
+    model.write_text(
+        "select * replace (cast(base as varchar) as base) from (\n"
+        + model.read_text().replace("order by view, period_start, stage_order", "")
+        + "\n)"
+    )
     result = subprocess.run(
-        [DBT_EXECUTABLE, "run", "--select", "funnel_kpi_monthly", "--project-dir", str(project),
-         "--profiles-dir", str(project), "--vars", json.dumps({"warehouse_path": str(warehouse)})],
-        capture_output=True, text=True)
+        [
+            DBT_EXECUTABLE,
+            "run",
+            "--select",
+            "funnel_kpi_monthly",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--vars",
+            json.dumps({"warehouse_path": str(warehouse)}),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0
     assert "contract" in result.stdout.lower() and "base" in result.stdout

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _chromium() -> str:
@@ -34,9 +42,19 @@ def test_the_report_is_self_contained(demo_run):
 def test_the_report_draws_its_charts_in_headless_chromium(demo_run, tmp_path):
     report = Path(demo_run.settings.warehouse_path).parent / "report" / "index.html"
     dom = subprocess.run(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
-         "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True).stdout
+        [
+            _chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert dom.count('class="plot-container plotly"') == 5, "five charts"
     assert dom.count('class="main-svg"') >= 8, "each chart drew its SVG layers"
     assert "Funnel, 2026-10" in dom and "Reconciliation by id" in dom and "Bottleneck: won deals" in dom
@@ -44,10 +62,15 @@ def test_the_report_draws_its_charts_in_headless_chromium(demo_run, tmp_path):
 
 
 def test_the_report_metadata_shows_the_funnel_in_the_ui(demo_run):
-    event = next(e for e in demo_run.result.get_asset_materialization_events()
-                 if e.asset_key.path == ["serving", "funnel_report"])
+    event = next(
+        e
+        for e in demo_run.result.get_asset_materialization_events()
+        if e.asset_key.path == ["serving", "funnel_report"]
+    )
     table = event.materialization.metadata["funnel"].value
-    latest = demo_run.query("select stage, base from marts.funnel_kpi_monthly where view = 'period' "
-                            "and period_start = (select max(period_start) from marts.funnel_kpi_monthly)")
+    latest = demo_run.query(
+        "select stage, base from marts.funnel_kpi_monthly where view = 'period' "
+        "and period_start = (select max(period_start) from marts.funnel_kpi_monthly)"
+    )
     for row in latest.itertuples():
         assert f"| {row.stage} | {row.base:,} |" in table

@@ -17,7 +17,11 @@ def test_the_funnel_table_shows_the_latest_months_of_the_mart(demo_run):
     for m in mart.itertuples():
         base, handover, direct, goal, rate = printed[(m.month, m.stage)][:5]
         assert [int(x.replace(",", "")) for x in (base, handover, direct, goal)] == [
-            m.base, m.base_handover, m.base_direct, m.goal]
+            m.base,
+            m.base_handover,
+            m.base_direct,
+            m.goal,
+        ]
         assert rate == ("-" if m.base == 0 else f"{m.conversion_rate:.1%}")
         assert printed[(m.month, m.stage)][-1] == m.status
     assert "as of 2026-10-20 18:00 Asia/Tokyo" in text
@@ -34,8 +38,10 @@ def test_an_empty_landing_folder_is_one_without_any_contract_extract(tmp_path):
 
 def test_extracts_a_mapping_file_finds_mean_the_landing_folder_is_not_empty(tmp_path):
     config = tmp_path / "sources.yml"
-    config.write_text("landing_layout: false\nsources:\n  - source: crm\n    entities:\n      crm_customers:\n"
-                      "        files: exports/*.csv\n        columns: {account_id: id, onboarded_at: since}\n")
+    config.write_text(
+        "landing_layout: false\nsources:\n  - source: crm\n    entities:\n      crm_customers:\n"
+        "        files: exports/*.csv\n        columns: {account_id: id, onboarded_at: since}\n"
+    )
     landing = tmp_path / "landing"
     assert landing_is_empty(landing, config)
     (landing / "exports").mkdir(parents=True)

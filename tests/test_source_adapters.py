@@ -42,8 +42,11 @@ CASES = {
         set(),  # every opportunity in this fixture is deleted; see the test without the filter below
     ),
     ("hubspot", "ma_leads", "hubspot/contact_data.csv"): (
-        lambda rows: [r for r in rows if not _true(r["_fivetran_deleted"])
-                      and r["id"] not in _merged_away(rows, "property_hs_merged_object_ids")],
+        lambda rows: [
+            r
+            for r in rows
+            if not _true(r["_fivetran_deleted"]) and r["id"] not in _merged_away(rows, "property_hs_merged_object_ids")
+        ],
         {"lead_id", "email", "company", "created_at"},
     ),
     ("hubspot", "ma_mql_events", "hubspot/contact_data.csv"): (
@@ -64,17 +67,21 @@ CASES = {
         {"lead_id", "email", "created_at"},
     ),
     ("marketo", "ma_mql_events", "marketo/marketo_activity_change_data_value_data.csv"): (
-        lambda rows: [r for r in rows if r["primary_attribute_value"].lower() in ("lead status", "status",
-                      "lifecycle status") and r["new_value"].lower() in ("mql", "marketing qualified",
-                                                                          "marketing qualified lead")],
+        lambda rows: [
+            r
+            for r in rows
+            if r["primary_attribute_value"].lower() in ("lead status", "status", "lifecycle status")
+            and r["new_value"].lower() in ("mql", "marketing qualified", "marketing qualified lead")
+        ],
         set(),
     ),
 }
 
 
 def _load(adapter: str, table: str, base: Path, files: str, **overrides):
-    mapping = parse_mapping({"source": adapter, "adapter": adapter,
-                             "entities": {table: {"files": files, **overrides}}}, "test", base, 0.01)
+    mapping = parse_mapping(
+        {"source": adapter, "adapter": adapter, "entities": {table: {"files": files, **overrides}}}, "test", base, 0.01
+    )
     con = duckdb.connect()
     result = load_entity(con, ENTITIES_BY_TABLE[table], [mapping], base, "Asia/Tokyo", "Asia/Tokyo")
     return con, result
@@ -88,13 +95,18 @@ def _filled(con, table: str) -> set[str]:
 
 # The fixture files the adapters join as lookups.
 LOOKUPS = {
-    ("salesforce_fivetran", "sfa_leads"): {"activities": {"files": ["salesforce/sf_task_data.csv",
-                                                                     "salesforce/sf_event_data.csv"]}},
+    ("salesforce_fivetran", "sfa_leads"): {
+        "activities": {"files": ["salesforce/sf_task_data.csv", "salesforce/sf_event_data.csv"]}
+    },
     ("salesforce_fivetran", "sfa_opportunities"): {"leads": {"files": "salesforce/sf_lead_data.csv"}},
-    ("hubspot", "sfa_opportunities"): {"stages": {"files": "hubspot/deal_pipeline_stage_data.csv"},
-                                       "merged_deals": {"files": "hubspot/merged_deal_data.csv"}},
-    ("marketo", "ma_leads"): {"merges": {"files": "marketo/marketo_activity_merge_leads_data.csv"},
-                              "programs": {"files": "marketo/marketo_program_data.csv"}},
+    ("hubspot", "sfa_opportunities"): {
+        "stages": {"files": "hubspot/deal_pipeline_stage_data.csv"},
+        "merged_deals": {"files": "hubspot/merged_deal_data.csv"},
+    },
+    ("marketo", "ma_leads"): {
+        "merges": {"files": "marketo/marketo_activity_merge_leads_data.csv"},
+        "programs": {"files": "marketo/marketo_program_data.csv"},
+    },
 }
 
 
@@ -113,14 +125,26 @@ def test_each_fixture_layout_loads_through_its_adapter(adapter, table, fixture):
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not present")
 def test_the_salesforce_opportunity_layout_fills_these_columns_once_deleted_rows_are_let_through():
-    con, result = _load("salesforce_fivetran", "sfa_opportunities", FIXTURES, "salesforce/sf_opportunity_data.csv",
-                        where="true")
+    con, result = _load(
+        "salesforce_fivetran", "sfa_opportunities", FIXTURES, "salesforce/sf_opportunity_data.csv", where="true"
+    )
     assert result.rows == len(_rows(FIXTURES / "salesforce/sf_opportunity_data.csv"))
     assert _filled(con, "sfa_opportunities") == {
-        "opportunity_id", "account_id", "owner_id", "type", "created_at", "stage_name", "is_closed", "is_won",
-        "closed_at", "amount"}
-    won = con.execute(f"SELECT opportunity_id, amount, closed_at IS NOT NULL FROM {newest('sfa_opportunities')} "
-                      "WHERE opportunity_id = '006q000000HddohAAB'").fetchall()
+        "opportunity_id",
+        "account_id",
+        "owner_id",
+        "type",
+        "created_at",
+        "stage_name",
+        "is_closed",
+        "is_won",
+        "closed_at",
+        "amount",
+    }
+    won = con.execute(
+        f"SELECT opportunity_id, amount, closed_at IS NOT NULL FROM {newest('sfa_opportunities')} "
+        "WHERE opportunity_id = '006q000000HddohAAB'"
+    ).fetchall()
     assert won == [("006q000000HddohAAB", 24120000, True)]
 
 
@@ -129,9 +153,11 @@ def test_a_salesforce_data_loader_export_loads_with_api_names():
     (file,) = leads.files
     assert (file.data_rows, file.loaded, file.excluded) == (6, 4, 2)  # one deleted, one merged into A2
     # ConvertedDate is a date alone: that day in the reporting zone (Asia/Tokyo here), whatever the export's zone
-    assert con.execute("SELECT lead_id, status, converted_opportunity_id, "
-                       "strftime(timezone('Asia/Tokyo', converted_at), '%Y-%m-%d %H:%M') "
-                       f"FROM {newest('sfa_leads')} ORDER BY lead_id").fetchall() == [
+    assert con.execute(
+        "SELECT lead_id, status, converted_opportunity_id, "
+        "strftime(timezone('Asia/Tokyo', converted_at), '%Y-%m-%d %H:%M') "
+        f"FROM {newest('sfa_leads')} ORDER BY lead_id"
+    ).fetchall() == [
         ("00Q5j00000A1", "converted", "0065j00000B1", "2024-04-10 00:00"),
         ("00Q5j00000A2", "working", None, None),
         ("00Q5j00000A3", "disqualified", None, None),
@@ -139,8 +165,10 @@ def test_a_salesforce_data_loader_export_loads_with_api_names():
     ]
     con, opps = _load("salesforce", "sfa_opportunities", DATALOADER, "Opportunity.csv")
     assert opps.rows == 3
-    assert con.execute("SELECT opportunity_id, type, is_closed, is_won, amount, currency, closed_at IS NOT NULL "
-                       f"FROM {newest('sfa_opportunities')} ORDER BY 1").fetchall() == [
+    assert con.execute(
+        "SELECT opportunity_id, type, is_closed, is_won, amount, currency, closed_at IS NOT NULL "
+        f"FROM {newest('sfa_opportunities')} ORDER BY 1"
+    ).fetchall() == [
         ("0065j00000B1", "new_business", True, True, 1200000, "JPY", True),
         ("0065j00000B2", "upsell", False, False, 350000.5, "JPY", False),
         ("0065j00000B3", "new_business", True, False, 500000, "JPY", True),
@@ -148,46 +176,67 @@ def test_a_salesforce_data_loader_export_loads_with_api_names():
 
 
 def test_a_mapping_can_override_one_column_of_an_adapter():
-    con, _ = _load("salesforce", "sfa_leads", DATALOADER, "Lead.csv",
-                   columns={"ma_lead_id": {"sql": "'MKTO-' || Id"}})
-    assert con.execute(f"SELECT ma_lead_id, owner_id FROM {newest('sfa_leads')} WHERE lead_id = '00Q5j00000A1'"
-                       ).fetchall() == [("MKTO-00Q5j00000A1", "0055j000001")]
+    con, _ = _load("salesforce", "sfa_leads", DATALOADER, "Lead.csv", columns={"ma_lead_id": {"sql": "'MKTO-' || Id"}})
+    assert con.execute(
+        f"SELECT ma_lead_id, owner_id FROM {newest('sfa_leads')} WHERE lead_id = '00Q5j00000A1'"
+    ).fetchall() == [("MKTO-00Q5j00000A1", "0055j000001")]
 
 
 def test_lookups_join_salesforce_activities_and_leads():
     lookup = {"activities": {"files": ["Task.csv", "Event.csv"]}}
     con, _ = _load("salesforce", "sfa_leads", DATALOADER, "Lead.csv", lookups=lookup)
     # the earliest task or event on the lead; a deleted task does not count
-    assert con.execute("SELECT lead_id, strftime(timezone('UTC', first_contact_at), '%Y-%m-%d %H:%M') "
-                       f"FROM {newest('sfa_leads')} WHERE lead_id IN ('00Q5j00000A1', '00Q5j00000A2') ORDER BY 1").fetchall() == [
-        ("00Q5j00000A1", "2024-04-01 05:30"), ("00Q5j00000A2", "2024-04-02 08:00")]
-    con, _ = _load("salesforce", "sfa_opportunities", DATALOADER, "Opportunity.csv",
-                   lookups={"leads": {"files": "Lead.csv"}, "history": {"files": "OpportunityHistory.csv"}})
+    assert con.execute(
+        "SELECT lead_id, strftime(timezone('UTC', first_contact_at), '%Y-%m-%d %H:%M') "
+        f"FROM {newest('sfa_leads')} WHERE lead_id IN ('00Q5j00000A1', '00Q5j00000A2') ORDER BY 1"
+    ).fetchall() == [("00Q5j00000A1", "2024-04-01 05:30"), ("00Q5j00000A2", "2024-04-02 08:00")]
+    con, _ = _load(
+        "salesforce",
+        "sfa_opportunities",
+        DATALOADER,
+        "Opportunity.csv",
+        lookups={"leads": {"files": "Lead.csv"}, "history": {"files": "OpportunityHistory.csv"}},
+    )
     # closed_at: when the deal entered its closing stage (OpportunityHistory), not just its close date
-    assert con.execute("SELECT opportunity_id, lead_id, strftime(timezone('UTC', closed_at), '%Y-%m-%d %H:%M') "
-                       f"FROM {newest('sfa_opportunities')} ORDER BY 1").fetchall() == [
-        ("0065j00000B1", "00Q5j00000A1", "2024-04-30 06:15"), ("0065j00000B2", None, None),
-        ("0065j00000B3", None, "2024-05-15 02:00")]
+    assert con.execute(
+        "SELECT opportunity_id, lead_id, strftime(timezone('UTC', closed_at), '%Y-%m-%d %H:%M') "
+        f"FROM {newest('sfa_opportunities')} ORDER BY 1"
+    ).fetchall() == [
+        ("0065j00000B1", "00Q5j00000A1", "2024-04-30 06:15"),
+        ("0065j00000B2", None, None),
+        ("0065j00000B3", None, "2024-05-15 02:00"),
+    ]
 
 
 def test_lookups_give_hubspot_deals_their_stage_flags_and_drop_merged_deals():
-    con, result = _load("hubspot", "sfa_opportunities", Path(__file__).parent / "sources" / "hubspot", "deal.csv",
-                        lookups={"stages": {"files": "deal_pipeline_stage.csv"},
-                                 "merged_deals": {"files": "merged_deal.csv"}})
+    con, result = _load(
+        "hubspot",
+        "sfa_opportunities",
+        Path(__file__).parent / "sources" / "hubspot",
+        "deal.csv",
+        lookups={"stages": {"files": "deal_pipeline_stage.csv"}, "merged_deals": {"files": "merged_deal.csv"}},
+    )
     assert (result.files[0].loaded, result.files[0].excluded) == (3, 1)
-    assert con.execute("SELECT opportunity_id, stage_name, is_closed, is_won, closed_at IS NOT NULL "
-                       f"FROM {newest('sfa_opportunities')} ORDER BY 1").fetchall() == [
-        ("9001", "Closed won", True, True, True), ("9002", "Presentation scheduled", False, False, False),
-        ("9003", "Closed lost", True, False, True)]
+    assert con.execute(
+        "SELECT opportunity_id, stage_name, is_closed, is_won, closed_at IS NOT NULL "
+        f"FROM {newest('sfa_opportunities')} ORDER BY 1"
+    ).fetchall() == [
+        ("9001", "Closed won", True, True, True),
+        ("9002", "Presentation scheduled", False, False, False),
+        ("9003", "Closed lost", True, False, True),
+    ]
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not present")
 def test_a_marketo_merge_activity_drops_the_merged_leads():
     merges = str(Path(__file__).parent / "sources" / "marketo" / "activity_merge_leads.csv")
-    con, result = _load("marketo", "ma_leads", FIXTURES, "marketo/marketo_lead_data.csv",
-                        lookups={"merges": {"files": merges}})
+    con, result = _load(
+        "marketo", "ma_leads", FIXTURES, "marketo/marketo_lead_data.csv", lookups={"merges": {"files": merges}}
+    )
     assert (result.files[0].loaded, result.files[0].excluded) == (98, 2)
-    assert con.execute(f"SELECT count(*) FROM {newest('ma_leads')} WHERE lead_id IN ('1031551', '1000807')").fetchall() == [(0,)]
+    assert con.execute(
+        f"SELECT count(*) FROM {newest('ma_leads')} WHERE lead_id IN ('1031551', '1000807')"
+    ).fetchall() == [(0,)]
 
 
 def test_hubspot_contacts_give_leads_mql_events_and_inside_sales_leads_from_lifecycle_dates():
@@ -195,23 +244,30 @@ def test_hubspot_contacts_give_leads_mql_events_and_inside_sales_leads_from_life
     con, leads = _load("hubspot", "ma_leads", base, "contact.csv")
     assert (leads.files[0].loaded, leads.files[0].excluded) == (3, 2)  # 104 merged into 101, 105 deleted
     con, mqls = _load("hubspot", "ma_mql_events", base, "contact.csv")
-    assert con.execute("SELECT lead_id, strftime(timezone('UTC', mql_at), '%Y-%m-%d %H:%M'), score, sfa_lead_id "
-                       f"FROM {newest('ma_mql_events')} ORDER BY 1").fetchall() == [
-        ("101", "2024-04-03 00:00", 72.0, "101"), ("102", "2024-04-05 12:00", 55.0, "102")]
+    assert con.execute(
+        "SELECT lead_id, strftime(timezone('UTC', mql_at), '%Y-%m-%d %H:%M'), score, sfa_lead_id "
+        f"FROM {newest('ma_mql_events')} ORDER BY 1"
+    ).fetchall() == [("101", "2024-04-03 00:00", 72.0, "101"), ("102", "2024-04-05 12:00", 55.0, "102")]
     con, _ = _load("hubspot", "sfa_leads", base, "contact.csv")
-    assert con.execute("SELECT lead_id, ma_lead_id, status, strftime(timezone('UTC', converted_at), '%Y-%m-%d'), owner_id "
-                       f"FROM {newest('sfa_leads')} ORDER BY 1").fetchall() == [
-        ("101", "101", "converted", "2024-04-20", "11"), ("102", "102", "working", None, "12")]
+    assert con.execute(
+        "SELECT lead_id, ma_lead_id, status, strftime(timezone('UTC', converted_at), '%Y-%m-%d'), owner_id "
+        f"FROM {newest('sfa_leads')} ORDER BY 1"
+    ).fetchall() == [("101", "101", "converted", "2024-04-20", "11"), ("102", "102", "working", None, "12")]
 
 
 def test_marketo_leads_take_their_program_and_mql_events_the_score_at_qualification():
     base = Path(__file__).parent / "sources" / "marketo"
     con, _ = _load("marketo", "ma_leads", base, "lead.csv", lookups={"programs": {"files": "program.csv"}})
-    assert con.execute(f"SELECT lead_id, company, source, campaign_id FROM {newest('ma_leads')} ORDER BY 1").fetchall() == [
-        ("2001", "株式会社あいう", "Content", "1001"), ("2002", "ｱｲｳ商事", "Web Referral", "1102"),
-        ("2003", "Acme", None, None)]
+    assert con.execute(
+        f"SELECT lead_id, company, source, campaign_id FROM {newest('ma_leads')} ORDER BY 1"
+    ).fetchall() == [
+        ("2001", "株式会社あいう", "Content", "1001"),
+        ("2002", "ｱｲｳ商事", "Web Referral", "1102"),
+        ("2003", "Acme", None, None),
+    ]
     con, result = _load("marketo", "ma_mql_events", base, "activity_change_data_value.csv")
     assert (result.files[0].loaded, result.files[0].excluded) == (2, 4)
-    assert con.execute("SELECT lead_id, strftime(timezone('UTC', mql_at), '%Y-%m-%d %H:%M'), score "
-                       f"FROM {newest('ma_mql_events')} ORDER BY 1").fetchall() == [
-        ("2001", "2024-04-03 02:00", 80.0), ("2002", "2024-04-04 02:00", None)]
+    assert con.execute(
+        "SELECT lead_id, strftime(timezone('UTC', mql_at), '%Y-%m-%d %H:%M'), score "
+        f"FROM {newest('ma_mql_events')} ORDER BY 1"
+    ).fetchall() == [("2001", "2024-04-03 02:00", 80.0), ("2002", "2024-04-04 02:00", None)]

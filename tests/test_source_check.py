@@ -53,7 +53,9 @@ def test_a_column_the_file_lacks_is_reported_and_fails(tmp_path, capsys):
 
 def test_a_malformed_mapping_names_the_file_and_key(tmp_path, capsys):
     mapping = tmp_path / "bad.yml"
-    mapping.write_text("source: acme\nentities:\n  ma_leads:\n    files: x.csv\n    columns: {lead_id: id, created: c}\n")
+    mapping.write_text(
+        "source: acme\nentities:\n  ma_leads:\n    files: x.csv\n    columns: {lead_id: id, created: c}\n"
+    )
     assert main([str(mapping), "--landing", str(tmp_path)]) == 1
     assert f"{mapping}: entities.ma_leads.columns.created: not a column of ma_leads" in capsys.readouterr().err
 
@@ -67,8 +69,11 @@ def test_a_bad_byte_under_a_declared_utf8_encoding_is_reported_not_a_crash(tmp_p
     (landing / "exports" / "a.csv").write_bytes(b"id,name,created\n" + rows + b"0120,Ren\xe9e,2024-04-01\n")
     (landing / "exports" / "b.csv").write_bytes(b"id,n\xe9m,created\n0001,A,2024-04-01\n")
     mapping = tmp_path / "m.yml"
-    mapping.write_text("source: s\ndialect: {encoding: utf-8}\nentities:\n  ma_leads:\n    files: exports/*.csv\n"
-                       "    columns: {lead_id: id, created_at: created}\n", encoding="utf-8")
+    mapping.write_text(
+        "source: s\ndialect: {encoding: utf-8}\nentities:\n  ma_leads:\n    files: exports/*.csv\n"
+        "    columns: {lead_id: id, created_at: created}\n",
+        encoding="utf-8",
+    )
     assert main([str(mapping), "--landing", str(landing)]) == 1
     out = capsys.readouterr().out
     assert "data rows 120: would load 119, quarantine 1 (0.8%)" in out and "line 121:" in out

@@ -1,6 +1,6 @@
 """How source text reads as each contract type (pipeline/ingest/sources/values.py), value by value."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import duckdb
@@ -16,75 +16,127 @@ def _read(kind: str, text: str | None, **dialect):
     return value.fetchall()[0][0]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("1200000", Decimal("1200000")), ("¥1,200,000", Decimal("1200000")), ("￥ 980,000", Decimal("980000")),
-    ("1,234円", Decimal("1234")), ("-1,200.50", Decimal("-1200.50")), ("JPY 5000", Decimal("5000")),
-    ("12,00", None), ("1 200", None), ("(1,200)", None), ("1.2.3", None), ("", None), ("abc", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1200000", Decimal("1200000")),
+        ("¥1,200,000", Decimal("1200000")),
+        ("￥ 980,000", Decimal("980000")),
+        ("1,234円", Decimal("1234")),
+        ("-1,200.50", Decimal("-1200.50")),
+        ("JPY 5000", Decimal("5000")),
+        ("12,00", None),
+        ("1 200", None),
+        ("(1,200)", None),
+        ("1.2.3", None),
+        ("", None),
+        ("abc", None),
+    ],
+)
 def test_amounts_with_the_default_separators(text, expected):
     assert _read("decimal", text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("1.200.000,00", Decimal("1200000")), ("-15,5", Decimal("-15.50")), ("€ 3.000", Decimal("3000")),
-    ("1.2", None), ("12,345,67", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1.200.000,00", Decimal("1200000")),
+        ("-15,5", Decimal("-15.50")),
+        ("€ 3.000", Decimal("3000")),
+        ("1.2", None),
+        ("12,345,67", None),
+    ],
+)
 def test_amounts_with_european_separators(text, expected):
     assert _read("decimal", text, decimal=",", thousands=".") == expected
 
 
-@pytest.mark.parametrize("thousands, text, expected", [
-    ("\u00a0", "1\u00a0200\u00a0000,50", Decimal("1200000.50")), ("\u202f", "1\u202f200,5", Decimal("1200.50")),
-    ("\u00a0", "12\u00a000,5", None), ("'", "1'200,5", Decimal("1200.50")), (" ", "1 200,5", Decimal("1200.50")),
-])
+@pytest.mark.parametrize(
+    "thousands, text, expected",
+    [
+        ("\u00a0", "1\u00a0200\u00a0000,50", Decimal("1200000.50")),
+        ("\u202f", "1\u202f200,5", Decimal("1200.50")),
+        ("\u00a0", "12\u00a000,5", None),
+        ("'", "1'200,5", Decimal("1200.50")),
+        (" ", "1 200,5", Decimal("1200.50")),
+    ],
+)
 def test_a_space_or_apostrophe_as_thousands_separator(thousands, text, expected):
     """A no-break space (French, Swiss exports) must not break the pattern for every value of the file."""
     assert _read("decimal", text, decimal=",", thousands=thousands) == expected
 
 
-@pytest.mark.parametrize("text, expected_utc", [
-    ("2024-04-01 10:00:00", "2024-04-01 01:00"), ("2024/4/1 10:00", "2024-04-01 01:00"),
-    ("2024年4月1日 10:00:00", "2024-04-01 01:00"), ("2024年4月1日", "2024-03-31 15:00"),
-    ("45383.5", "2024-04-01 03:00"), ("2024-04-01T10:00:00+09:00", "2024-04-01 01:00"),
-    ("2019-12-20 07:39:00 UTC", "2019-12-20 07:39"), ("2024-04-01T01:00:00.000Z", "2024-04-01 01:00"),
-    ("2024.04.01", "2024-03-31 15:00"), ("2024-13-45", None), ("soon", None), ("123", None),
-])
+@pytest.mark.parametrize(
+    "text, expected_utc",
+    [
+        ("2024-04-01 10:00:00", "2024-04-01 01:00"),
+        ("2024/4/1 10:00", "2024-04-01 01:00"),
+        ("2024年4月1日 10:00:00", "2024-04-01 01:00"),
+        ("2024年4月1日", "2024-03-31 15:00"),
+        ("45383.5", "2024-04-01 03:00"),
+        ("2024-04-01T10:00:00+09:00", "2024-04-01 01:00"),
+        ("2019-12-20 07:39:00 UTC", "2019-12-20 07:39"),
+        ("2024-04-01T01:00:00.000Z", "2024-04-01 01:00"),
+        ("2024.04.01", "2024-03-31 15:00"),
+        ("2024-13-45", None),
+        ("soon", None),
+        ("123", None),
+    ],
+)
 def test_timestamps_in_japanese_and_excel_layouts(text, expected_utc):
     value = _read("timestamp", text)
-    assert (value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
+    assert (value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
 
 
-@pytest.mark.parametrize("text, expected_utc", [
-    # a zone the value names is honoured ...
-    ("2024-04-01T10:00:00 +09:00", "2024-04-01 01:00"), ("2024-04-01 10:00:00+05:30:00", "2024-04-01 04:30"),
-    ("2024-04-01 10:00:00 America/New_York", "2024-04-01 14:00"), ("2024/04/01 10:00 Asia/Tokyo", "2024-04-01 01:00"),
-    # ... and one that cannot be read for sure does not read, rather than being taken for Japan time
-    ("2024-04-01 10:00:00 EST", None), ("2024-04-01 10:00:00 JST", None), ("2024/04/01 10:00:00 EST", None),
-    ("2024-04-01T10:00:00+09:00[Asia/Tokyo]", None), ("2024-04-01 10:00:00 Foo/Bar", None),
-    ("2024-04-01 10:00:00 +9", None),
-])
+@pytest.mark.parametrize(
+    "text, expected_utc",
+    [
+        # a zone the value names is honoured ...
+        ("2024-04-01T10:00:00 +09:00", "2024-04-01 01:00"),
+        ("2024-04-01 10:00:00+05:30:00", "2024-04-01 04:30"),
+        ("2024-04-01 10:00:00 America/New_York", "2024-04-01 14:00"),
+        ("2024/04/01 10:00 Asia/Tokyo", "2024-04-01 01:00"),
+        # ... and one that cannot be read for sure does not read, rather than being taken for Japan time
+        ("2024-04-01 10:00:00 EST", None),
+        ("2024-04-01 10:00:00 JST", None),
+        ("2024/04/01 10:00:00 EST", None),
+        ("2024-04-01T10:00:00+09:00[Asia/Tokyo]", None),
+        ("2024-04-01 10:00:00 Foo/Bar", None),
+        ("2024-04-01 10:00:00 +9", None),
+    ],
+)
 def test_a_timestamp_with_a_zone_is_that_instant_or_does_not_read(text, expected_utc):
     value = _read("timestamp", text)
-    assert (value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
+    assert (value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else None) == expected_utc
 
 
 def _read_zoned(text: str, source_tz: str, reporting_tz: str, **dialect) -> str | None:
     sql = typed(Column("v", "timestamp"), "v", source_tz=source_tz, reporting_tz=reporting_tz, **dialect)
     value = duckdb.connect().execute(f"SELECT {sql} FROM (SELECT {lit(text)} AS v)").fetchall()[0][0]
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else None
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else None
 
 
-@pytest.mark.parametrize("text, expected_utc", [
-    # a date alone is that calendar day where the numbers are reported: midnight in Tokyo, 15:00 UTC the day before
-    ("2023-11-01", "2023-10-31 15:00"), ("2023-11-1", "2023-10-31 15:00"), ("2023/11/01", "2023-10-31 15:00"),
-    ("2023/11/1", "2023-10-31 15:00"), ("2023年11月1日", "2023-10-31 15:00"), ("2023.11.01", "2023-10-31 15:00"),
-    ("45231", "2023-10-31 15:00"),  # a whole Excel serial is a date cell: 2023-11-01
-    # a date with a time, even midnight, is a time in the source's zone (UTC here)
-    ("2023-11-01 00:00:00", "2023-11-01 00:00"), ("2023/11/01 00:00", "2023-11-01 00:00"),
-    ("2023年11月1日 00:00", "2023-11-01 00:00"), ("45231.5", "2023-11-01 12:00"),
-    # and one with a zone is that instant
-    ("2023-11-01T00:00:00+09:00", "2023-10-31 15:00"), ("2023-11-01 00:00 UTC", "2023-11-01 00:00"),
-])
+@pytest.mark.parametrize(
+    "text, expected_utc",
+    [
+        # a date alone is that calendar day where the numbers are reported: midnight in Tokyo, 15:00 UTC the day before
+        ("2023-11-01", "2023-10-31 15:00"),
+        ("2023-11-1", "2023-10-31 15:00"),
+        ("2023/11/01", "2023-10-31 15:00"),
+        ("2023/11/1", "2023-10-31 15:00"),
+        ("2023年11月1日", "2023-10-31 15:00"),
+        ("2023.11.01", "2023-10-31 15:00"),
+        ("45231", "2023-10-31 15:00"),  # a whole Excel serial is a date cell: 2023-11-01
+        # a date with a time, even midnight, is a time in the source's zone (UTC here)
+        ("2023-11-01 00:00:00", "2023-11-01 00:00"),
+        ("2023/11/01 00:00", "2023-11-01 00:00"),
+        ("2023年11月1日 00:00", "2023-11-01 00:00"),
+        ("45231.5", "2023-11-01 12:00"),
+        # and one with a zone is that instant
+        ("2023-11-01T00:00:00+09:00", "2023-10-31 15:00"),
+        ("2023-11-01 00:00 UTC", "2023-11-01 00:00"),
+    ],
+)
 def test_a_date_alone_in_a_timestamp_column_is_midnight_in_the_reporting_zone(text, expected_utc):
     assert _read_zoned(text, "UTC", "Asia/Tokyo") == expected_utc
 
@@ -104,12 +156,14 @@ def test_a_date_only_format_of_the_dialect_reads_in_the_reporting_zone_and_one_w
 def test_a_date_format_of_the_dialect_is_tried_first():
     assert _read("date", "01.04.2024", date_formats=("%d.%m.%Y",)) == date(2024, 4, 1)
     assert _read("date", "45383") == date(2024, 4, 1)
-    assert _read("timestamp", "04/01/2024 10:00", date_formats=("%m/%d/%Y %H:%M",)) == \
-        datetime(2024, 4, 1, 1, 0, tzinfo=timezone.utc)
+    assert _read("timestamp", "04/01/2024 10:00", date_formats=("%m/%d/%Y %H:%M",)) == datetime(
+        2024, 4, 1, 1, 0, tzinfo=UTC
+    )
 
 
-@pytest.mark.parametrize("text, expected", [("TRUE", True), ("y", True), ("0", False), ("No", False),
-                                            ("はい", None), ("", None)])
+@pytest.mark.parametrize(
+    "text, expected", [("TRUE", True), ("y", True), ("0", False), ("No", False), ("はい", None), ("", None)]
+)
 def test_booleans(text, expected):
     assert _read("boolean", text) == expected
 

@@ -44,8 +44,13 @@ class AlertSettings:
     def from_env(cls) -> "AlertSettings":
         """The FUNNEL_ALERT_* variables, validated with the rest of the environment (pipeline/config/settings.py)."""
         env = read_environment()
-        return cls(urls=list(env.alert_urls), language=env.alert_language, templates_dir=Path(env.alert_templates),
-                   months=env.alert_months, retry_seconds=env.alert_retry_seconds)
+        return cls(
+            urls=list(env.alert_urls),
+            language=env.alert_language,
+            templates_dir=Path(env.alert_templates),
+            months=env.alert_months,
+            retry_seconds=env.alert_retry_seconds,
+        )
 
     def templates(self) -> dict:
         path = self.templates_dir / f"{self.language}.yml"
@@ -91,8 +96,9 @@ class State:
 def read_statuses(published: Path, months: int) -> list[dict]:
     """Period-view rows of the latest `months` months, with the month's bottleneck stage."""
     with duckdb.connect(str(published), read_only=True) as con:
-        return con.execute(
-            """
+        return (
+            con.execute(
+                """
             with latest as (
                 select distinct period_start from main.funnel_kpi_monthly
                 where view = 'period' order by period_start desc limit ?
@@ -105,22 +111,36 @@ def read_statuses(published: Path, months: int) -> list[dict]:
             where k.view = 'period'
             order by k.period_start, k.stage_order
             """,
-            [months],
-        ).df().to_dict("records")
+                [months],
+            )
+            .df()
+            .to_dict("records")
+        )
 
 
 def _render(templates: dict, kind: str, row: dict, previous: str | None, run_id: str) -> tuple[str, str]:
     fields = {
-        "month": row["month"], "stage": row["stage"], "status": row["status"], "previous_status": previous or "-",
-        "goal": row["goal"], "target_goal": row["target_goal"], "run_id": run_id,
+        "month": row["month"],
+        "stage": row["stage"],
+        "status": row["status"],
+        "previous_status": previous or "-",
+        "goal": row["goal"],
+        "target_goal": row["target_goal"],
+        "run_id": run_id,
         "attainment": f"{row['goal_attainment']:.0%}" if row["goal_attainment"] == row["goal_attainment"] else "-",
         "status_text": templates["status_text"].get(row["status"], row["status"]),
         "bottleneck": row["bottleneck"] or "-",
     }
     projected = row.get("projected_goal")
-    fields["projection"] = templates["projection"].format(
-        projected_goal=int(projected), business_days=int(row["business_days"]),
-        business_days_elapsed=int(row["business_days_elapsed"])) if projected == projected and projected is not None else ""
+    fields["projection"] = (
+        templates["projection"].format(
+            projected_goal=int(projected),
+            business_days=int(row["business_days"]),
+            business_days_elapsed=int(row["business_days_elapsed"]),
+        )
+        if projected == projected and projected is not None
+        else ""
+    )
     return templates[kind]["title"].format(**fields), templates[kind]["body"].format(**fields)
 
 
@@ -139,8 +159,20 @@ def detect(state: State, rows: list[dict], templates: dict, run_id: str, now: fl
             continue
         state.transitions[key] = state.transitions.get(key, 0) + 1
         title, body = _render(templates, kind, row, previous, run_id)
-        alerts.append(Alert(f"{key}|{state.transitions[key]}", kind, row["month"], row["stage"], current, previous,
-                            title, body, run_id, now))
+        alerts.append(
+            Alert(
+                f"{key}|{state.transitions[key]}",
+                kind,
+                row["month"],
+                row["stage"],
+                current,
+                previous,
+                title,
+                body,
+                run_id,
+                now,
+            )
+        )
     return alerts
 
 
@@ -161,8 +193,9 @@ def deliver(alert: Alert, urls: list[str], retry_seconds: float, now: float) -> 
     return alert
 
 
-def evaluate(state: State, settings: Settings, alert_settings: AlertSettings, instance: dg.DagsterInstance,
-             now: float) -> list[Alert]:
+def evaluate(
+    state: State, settings: Settings, alert_settings: AlertSettings, instance: dg.DagsterInstance, now: float
+) -> list[Alert]:
     """One evaluation: detect alerts after a new publication, deliver what is due; return changed alerts."""
     changed: list[Alert] = []
     latest = instance.fetch_materializations(PUBLISHED, limit=1).records
@@ -207,16 +240,35 @@ def alerts(context: dg.AssetExecutionContext, config: AlertRecords, warehouse: W
             con.execute(
                 "INSERT OR REPLACE INTO alerting.alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, "
                 "to_timestamp(?), ?)",
-                [r["alert_id"], r["kind"], r["month"], r["stage"], r["status"], r["previous_status"], r["title"],
-                 r["body"], r["run_id"], r["raised_at"], r["delivery_status"], r["attempts"], r["delivered_at"],
-                 r["last_error"]])
+                [
+                    r["alert_id"],
+                    r["kind"],
+                    r["month"],
+                    r["stage"],
+                    r["status"],
+                    r["previous_status"],
+                    r["title"],
+                    r["body"],
+                    r["run_id"],
+                    r["raised_at"],
+                    r["delivery_status"],
+                    r["attempts"],
+                    r["delivered_at"],
+                    r["last_error"],
+                ],
+            )
         total = con.execute("select count(*) from alerting.alerts").fetchall()[0][0]
     for r in records:
         context.log.info(f"{r['delivery_status']}: {r['title']}")
-    return dg.MaterializeResult(metadata={
-        "recorded": len(records), "dagster/row_count": total,
-        "alerts": dg.MetadataValue.md("\n".join(f"- {r['delivery_status']}: {r['title']}" for r in records) or "none"),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "recorded": len(records),
+            "dagster/row_count": total,
+            "alerts": dg.MetadataValue.md(
+                "\n".join(f"- {r['delivery_status']}: {r['title']}" for r in records) or "none"
+            ),
+        }
+    )
 
 
 alerts_job = dg.define_asset_job("alerts_job", selection=[ALERTS], description="Record alerts in alerting.alerts.")
@@ -230,9 +282,12 @@ def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings):
     run_requests = []
     if changed:
         payload = json.dumps([asdict(a) for a in changed], sort_keys=True)
-        run_requests.append(dg.RunRequest(
-            run_key=f"alerts-{hashlib.sha256(payload.encode()).hexdigest()[:16]}",
-            run_config={"ops": {"alerting__alerts": {"config": {"alerts_json": payload}}}}))
+        run_requests.append(
+            dg.RunRequest(
+                run_key=f"alerts-{hashlib.sha256(payload.encode()).hexdigest()[:16]}",
+                run_config={"ops": {"alerting__alerts": {"config": {"alerts_json": payload}}}},
+            )
+        )
         for alert in changed:
             context.log.info(f"{alert.delivery_status}: {alert.title}")
     return dg.SensorResult(run_requests=run_requests, cursor=state.dump())
@@ -245,8 +300,18 @@ def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
     run = context.dagster_run
     template = alert_settings.templates()["run_failure"]
     fields = {"run_id": run.run_id, "job_name": run.job_name, "error": context.failure_event.message}
-    alert = Alert(f"run|{run.run_id}", "run_failure", None, None, None, None, template["title"].format(**fields),
-                  template["body"].format(**fields), run.run_id, time.time())
+    alert = Alert(
+        f"run|{run.run_id}",
+        "run_failure",
+        None,
+        None,
+        None,
+        None,
+        template["title"].format(**fields),
+        template["body"].format(**fields),
+        run.run_id,
+        time.time(),
+    )
     deliver(alert, alert_settings.urls, alert_settings.retry_seconds, time.time())
     context.log.info(f"{alert.delivery_status}: {alert.title}")
 

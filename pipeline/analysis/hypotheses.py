@@ -23,18 +23,21 @@ from scipy.stats import fisher_exact
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
 
-from pipeline.config.hypotheses import Hypothesis, HypothesesFile, load_hypotheses
+from pipeline.config.hypotheses import HypothesesFile, Hypothesis, load_hypotheses
 from pipeline.config.registry import funnel
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
-from pipeline.ingest.sources.values import q
-from pipeline.config.registry import funnel
 from pipeline.warehouse.layers import ANALYSIS
 from pipeline.warehouse.resource import Warehouse
 from pipeline.warehouse.tables import replace_table
 
 #: slice key in hypotheses.yml -> column of the stage tables (as in marts.funnel_kpi_by_slice)
-SLICE_COLUMNS = {"source": "source", "campaign": "campaign_id", "owner": "owner_id", "segment": "segment",
-                 "industry": "industry"}
+SLICE_COLUMNS = {
+    "source": "source",
+    "campaign": "campaign_id",
+    "owner": "owner_id",
+    "segment": "segment",
+    "industry": "industry",
+}
 VERDICTS = ("supported", "rejected", "inconclusive")
 
 
@@ -62,8 +65,9 @@ class Verdict:
     method: str
 
 
-def _required_per_group(baseline: float, minimum_effect: float, direction: str, alpha: float,
-                        power: float) -> int | None:
+def _required_per_group(
+    baseline: float, minimum_effect: float, direction: str, alpha: float, power: float
+) -> int | None:
     """Judged entries per group for a one-sided test to detect `minimum_effect` with `power`; None when the
     rate cannot move that far from `baseline` (e.g. an increase from 100 %)."""
     target = baseline + (minimum_effect if direction == "increase" else -minimum_effect)
@@ -91,8 +95,7 @@ def _did(treated: Counts, control: Counts, alpha: float) -> tuple[float, float, 
     design = np.array([[1, 0, 1, 0], [1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 0, 0]], dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # identity link outside the canonical domain; saturated fit
-        fit = sm.GLM(x / n, design, family=sm.families.Binomial(link=sm.families.links.Identity()),
-                     var_weights=n).fit()
+        fit = sm.GLM(x / n, design, family=sm.families.Binomial(link=sm.families.links.Identity()), var_weights=n).fit()
     low, high = fit.conf_int(alpha=2 * alpha)[3]
     return float(fit.params[3]), float(low), float(high), float(fit.pvalues[3])
 
@@ -109,8 +112,9 @@ def _one_sided(difference: float, two_sided_p: float, sign: float) -> tuple[floa
 MIN_EXPECTED_CELL = 10
 
 
-def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
-             comparison: Counts | None = None) -> Verdict:
+def evaluate(
+    counts: Counts, hypothesis: Hypothesis, alpha: float, power: float, comparison: Counts | None = None
+) -> Verdict:
     """Test the change in the rate (after vs before) in the expected direction and give the verdict.
 
     supported: significant at `alpha` in the expected direction. rejected: significant the other way,
@@ -122,8 +126,17 @@ def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
     smallest = min(min(c.n_before, c.n_after) for c in groups)
     method = "difference-in-differences, binomial GLM" if comparison else "two-proportion z-test, Newcomb interval"
     if smallest == 0:
-        return Verdict(None, None, None, None, None, None, "inconclusive",
-                       "no entries old enough to judge before or after the effective date", method)
+        return Verdict(
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "inconclusive",
+            "no entries old enough to judge before or after the effective date",
+            method,
+        )
     baseline = counts.x_before / counts.n_before
     required = _required_per_group(baseline, hypothesis.minimum_effect, hypothesis.expected_direction, alpha, power)
     if comparison is not None and required is not None:
@@ -138,14 +151,27 @@ def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
             method += f"; too few entries to test (an expected count under {MIN_EXPECTED_CELL})"
     else:
         difference = counts.x_after / counts.n_after - baseline
-        low, high = confint_proportions_2indep(counts.x_after, counts.n_after, counts.x_before, counts.n_before,
-                                               method="newcomb", compare="diff", alpha=2 * alpha)
-        table = [[counts.x_after, counts.n_after - counts.x_after], [counts.x_before, counts.n_before - counts.x_before]]
+        low, high = confint_proportions_2indep(
+            counts.x_after,
+            counts.n_after,
+            counts.x_before,
+            counts.n_before,
+            method="newcomb",
+            compare="diff",
+            alpha=2 * alpha,
+        )
+        table = [
+            [counts.x_after, counts.n_after - counts.x_after],
+            [counts.x_before, counts.n_before - counts.x_before],
+        ]
         if counts.x_after + counts.x_before in (0, counts.n_after + counts.n_before):
             p_expected = p_opposite = 1.0  # every entry had the same outcome: no evidence of a change
         elif small:
             method = "Fisher's exact test (small counts), Newcomb interval"
-            greater, less = fisher_exact(table, alternative="greater").pvalue, fisher_exact(table, alternative="less").pvalue
+            greater, less = (
+                fisher_exact(table, alternative="greater").pvalue,
+                fisher_exact(table, alternative="less").pvalue,
+            )
             p_expected, p_opposite = (greater, less) if sign > 0 else (less, greater)
         else:
             x, n = [counts.x_after, counts.x_before], [counts.n_after, counts.n_before]
@@ -160,28 +186,42 @@ def evaluate(counts: Counts, hypothesis: Hypothesis, alpha: float, power: float,
         verdict, reason = "rejected", f"the rate moved the other way (one-sided p = {p_opposite:.3g} < {alpha})"
     elif required is None:
         verdict = "inconclusive"
-        reason = (f"not significant (p = {p_expected:.3g}); from a rate of {baseline:.0%} the rate cannot "
-                  f"{hypothesis.expected_direction} by {hypothesis.minimum_effect:.0%}")
+        reason = (
+            f"not significant (p = {p_expected:.3g}); from a rate of {baseline:.0%} the rate cannot "
+            f"{hypothesis.expected_direction} by {hypothesis.minimum_effect:.0%}"
+        )
     elif smallest >= required:
         verdict = "rejected"
-        reason = (f"no change of {hypothesis.minimum_effect:.0%} or more: {smallest} judged entries per group "
-                  f"had {power:.0%} power to detect it (p = {p_expected:.3g})")
+        reason = (
+            f"no change of {hypothesis.minimum_effect:.0%} or more: {smallest} judged entries per group "
+            f"had {power:.0%} power to detect it (p = {p_expected:.3g})"
+        )
     else:
         verdict = "inconclusive"
         additional = required - smallest
         reason = f"not significant yet (p = {p_expected:.3g}); about {additional} more judged entries per group needed"
-    return Verdict(float(difference), float(low), float(high), p_expected, required, additional, verdict, reason,
-                   method)
+    return Verdict(
+        float(difference), float(low), float(high), p_expected, required, additional, verdict, reason, method
+    )
 
 
-def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, reporting_tz: str,
-                  group: dict[str, str], exclude: dict[str, str] | None = None) -> Counts:
+def count_entries(
+    con: duckdb.DuckDBPyConnection,
+    hypothesis: Hypothesis,
+    reporting_tz: str,
+    group: dict[str, str],
+    exclude: dict[str, str] | None = None,
+) -> Counts:
     """Entries of the slice `group` (less those also in `exclude`) old enough to be judged (entered at
     least horizon_days before the as-of instant) and those that advanced within horizon_days, by local
     entry date before / after the change; and the entries after it still too recent."""
-    params: dict[str, object] = {"tz": reporting_tz, "effective": hypothesis.effective_date,
-                                 "horizon": hypothesis.horizon_days, "window": hypothesis.window_days or 0,
-                                 "decided_only": hypothesis.decided_only}
+    params: dict[str, object] = {
+        "tz": reporting_tz,
+        "effective": hypothesis.effective_date,
+        "horizon": hypothesis.horizon_days,
+        "window": hypothesis.window_days or 0,
+        "decided_only": hypothesis.decided_only,
+    }
     condition = ["true"]
     for index, (key, value) in enumerate(group.items()):
         condition.append(f"{SLICE_COLUMNS[key]} = $v{index}")
@@ -192,7 +232,8 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
             excluded.append(f"coalesce({SLICE_COLUMNS[key]} = $x{index}, false)")
             params[f"x{index}"] = value
         condition.append(f"not ({' and '.join(excluded)})")
-    rows = con.execute(f"""
+    rows = con.execute(
+        f"""
         with as_of as (
             select as_of from intermediate.int_as_of
         ),
@@ -217,7 +258,9 @@ def count_entries(con: duckdb.DuckDBPyConnection, hypothesis: Hypothesis, report
         from entries
         where $window = 0
             or (entered_on >= $effective - to_days($window) and entered_on < $effective + to_days($window))
-        group by all""", params).fetchall()
+        group by all""",
+        params,
+    ).fetchall()
     by_side = {after: (judged, advanced, recent) for after, judged, advanced, recent in rows}
     before, after = by_side.get(False, (0, 0, 0)), by_side.get(True, (0, 0, 0))
     return Counts(n_before=before[0], x_before=before[1], n_after=after[0], x_after=after[1], recent_after=after[2])
@@ -240,36 +283,76 @@ def hypothesis_rows(con: duckdb.DuckDBPyConnection, config: HypothesesFile, repo
         # an entry in both groups got the change: it belongs to the slice only
         control = count_entries(con, h, reporting_tz, h.comparison, exclude=h.slice) if h.comparison else None
         result = evaluate(counts, h, config.alpha, config.power, control)
-        rows.append({
-            "hypothesis_id": h.id, "statement": h.statement, "metric": h.metric, "stage": h.stage,
-            "slice": _describe(h.slice), "comparison": _describe(h.comparison), "effective_date": h.effective_date,
-            "expected_direction": h.expected_direction, "window_days": h.window_days,
-            "horizon_days": h.horizon_days,
-            "before_judged": counts.n_before, "before_advanced": counts.x_before,
-            "before_rate": rate(counts.x_before, counts.n_before),
-            "after_judged": counts.n_after, "after_advanced": counts.x_after,
-            "after_rate": rate(counts.x_after, counts.n_after), "after_too_recent": counts.recent_after,
-            "comparison_before_rate": rate(control.x_before, control.n_before) if control else None,
-            "comparison_after_rate": rate(control.x_after, control.n_after) if control else None,
-            "difference": result.difference, "ci_low": result.ci_low, "ci_high": result.ci_high,
-            "p_value": result.p_value, "alpha": config.alpha, "power": config.power,
-            "minimum_effect": h.minimum_effect, "required_per_group": result.required_per_group,
-            "additional_needed": result.additional_needed, "verdict": result.verdict, "reason": result.reason,
-            "method": result.method,
-        })
+        rows.append(
+            {
+                "hypothesis_id": h.id,
+                "statement": h.statement,
+                "metric": h.metric,
+                "stage": h.stage,
+                "slice": _describe(h.slice),
+                "comparison": _describe(h.comparison),
+                "effective_date": h.effective_date,
+                "expected_direction": h.expected_direction,
+                "window_days": h.window_days,
+                "horizon_days": h.horizon_days,
+                "before_judged": counts.n_before,
+                "before_advanced": counts.x_before,
+                "before_rate": rate(counts.x_before, counts.n_before),
+                "after_judged": counts.n_after,
+                "after_advanced": counts.x_after,
+                "after_rate": rate(counts.x_after, counts.n_after),
+                "after_too_recent": counts.recent_after,
+                "comparison_before_rate": rate(control.x_before, control.n_before) if control else None,
+                "comparison_after_rate": rate(control.x_after, control.n_after) if control else None,
+                "difference": result.difference,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+                "p_value": result.p_value,
+                "alpha": config.alpha,
+                "power": config.power,
+                "minimum_effect": h.minimum_effect,
+                "required_per_group": result.required_per_group,
+                "additional_needed": result.additional_needed,
+                "verdict": result.verdict,
+                "reason": result.reason,
+                "method": result.method,
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 COLUMNS = {
-    "hypothesis_id": "VARCHAR", "statement": "VARCHAR", "metric": "VARCHAR", "stage": "VARCHAR", "slice": "VARCHAR",
-    "comparison": "VARCHAR", "effective_date": "DATE", "expected_direction": "VARCHAR", "window_days": "INTEGER",
+    "hypothesis_id": "VARCHAR",
+    "statement": "VARCHAR",
+    "metric": "VARCHAR",
+    "stage": "VARCHAR",
+    "slice": "VARCHAR",
+    "comparison": "VARCHAR",
+    "effective_date": "DATE",
+    "expected_direction": "VARCHAR",
+    "window_days": "INTEGER",
     "horizon_days": "INTEGER",
-    "before_judged": "BIGINT", "before_advanced": "BIGINT", "before_rate": "DOUBLE",
-    "after_judged": "BIGINT", "after_advanced": "BIGINT", "after_rate": "DOUBLE", "after_too_recent": "BIGINT",
-    "comparison_before_rate": "DOUBLE", "comparison_after_rate": "DOUBLE",
-    "difference": "DOUBLE", "ci_low": "DOUBLE", "ci_high": "DOUBLE", "p_value": "DOUBLE", "alpha": "DOUBLE",
-    "power": "DOUBLE", "minimum_effect": "DOUBLE", "required_per_group": "BIGINT", "additional_needed": "BIGINT",
-    "verdict": "VARCHAR", "reason": "VARCHAR", "method": "VARCHAR",
+    "before_judged": "BIGINT",
+    "before_advanced": "BIGINT",
+    "before_rate": "DOUBLE",
+    "after_judged": "BIGINT",
+    "after_advanced": "BIGINT",
+    "after_rate": "DOUBLE",
+    "after_too_recent": "BIGINT",
+    "comparison_before_rate": "DOUBLE",
+    "comparison_after_rate": "DOUBLE",
+    "difference": "DOUBLE",
+    "ci_low": "DOUBLE",
+    "ci_high": "DOUBLE",
+    "p_value": "DOUBLE",
+    "alpha": "DOUBLE",
+    "power": "DOUBLE",
+    "minimum_effect": "DOUBLE",
+    "required_per_group": "BIGINT",
+    "additional_needed": "BIGINT",
+    "verdict": "VARCHAR",
+    "reason": "VARCHAR",
+    "method": "VARCHAR",
 }
 
 
@@ -280,7 +363,9 @@ COLUMNS = {
     kinds={"duckdb", "yaml"},
     deps=[dg.AssetKey(["stages", stage.table]) for stage in funnel().stages],
 )
-def hypothesis_tests(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
+def hypothesis_tests(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings
+) -> dg.MaterializeResult:
     """The hypotheses of hypotheses.yml tested against the stage tables (published as marts.hypothesis_results)."""
     path = Path(settings.hypotheses)
     config = load_hypotheses(path)
@@ -290,9 +375,11 @@ def hypothesis_tests(context: dg.AssetExecutionContext, warehouse: Warehouse, se
     if not config.hypotheses:
         context.log.info(f"{path}: no hypotheses recorded")
     summary = frame[["hypothesis_id", "before_rate", "after_rate", "difference", "p_value", "verdict"]]
-    return dg.MaterializeResult(metadata={
-        "hypotheses_file": str(path),
-        "dagster/row_count": len(frame),
-        **{f"verdict_{v}": int((frame["verdict"] == v).sum()) for v in VERDICTS},
-        "results": dg.MetadataValue.md(summary.to_markdown(index=False, floatfmt=".4g") if len(frame) else "none"),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "hypotheses_file": str(path),
+            "dagster/row_count": len(frame),
+            **{f"verdict_{v}": int((frame["verdict"] == v).sum()) for v in VERDICTS},
+            "results": dg.MetadataValue.md(summary.to_markdown(index=False, floatfmt=".4g") if len(frame) else "none"),
+        }
+    )

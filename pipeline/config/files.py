@@ -75,7 +75,8 @@ class _Loader(yaml.SafeLoader):
             return super().construct_yaml_timestamp(node)
         except ValueError as exc:
             raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value} is not a date ({exc})", node.start_mark) from None
+                None, None, f"{node.value} is not a date ({exc})", node.start_mark
+            ) from None
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
@@ -133,8 +134,11 @@ def _got(problem: dict) -> str:
     """The offending value, when it is short enough to read in the message: ` (got '14%')`; not for a key,
     which the key path already shows."""
     value = problem.get("input")
-    if (problem["type"] in ("extra_forbidden", "missing") or "[key]" in problem["loc"]
-            or not isinstance(value, (str, int, float, date))):
+    if (
+        problem["type"] in ("extra_forbidden", "missing")
+        or "[key]" in problem["loc"]
+        or not isinstance(value, (str, int, float, date))
+    ):
         return ""
     return f" (got {value!r})" if isinstance(value, str) else f" (got {value})"
 
@@ -143,8 +147,9 @@ def format_errors(path: Path | str, error: pydantic.ValidationError, lines: dict
     """One line per problem, top to bottom: `file, line N: key.path: what is wrong (got value)`."""
     found: list[tuple[tuple, str]] = []
     for problem in error.errors(include_url=False):
-        location = tuple(p for p in problem["loc"]
-                         if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]")))
+        location = tuple(
+            p for p in problem["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
+        )
         cause = problem.get("ctx", {}).get("error")
         if isinstance(cause, Problems):
             found += [(location + below, message) for below, message in cause.problems]
@@ -157,8 +162,9 @@ def format_errors(path: Path | str, error: pydantic.ValidationError, lines: dict
     return "\n".join(dict.fromkeys(located(path, lines, location, message) for location, message in found))
 
 
-def validate(model: type[Model], document: Any, path: Path | str, lines: dict[tuple, int],
-             context: dict | None = None) -> Model:
+def validate(
+    model: type[Model], document: Any, path: Path | str, lines: dict[tuple, int], context: dict | None = None
+) -> Model:
     """`document` as `model`, or a ConfigError listing every problem with its line."""
     try:
         return model.model_validate({} if document is None else document, context=context)

@@ -83,8 +83,13 @@ class Hypothesis(Strict):
         for key, group in (("slice", self.slice), ("comparison", self.comparison or {})):
             unknown = [k for k in group if k not in stage.slices]
             if unknown:
-                problems.append(((key,), f"{self.metric} is a {stage.name} rate, which cannot be sliced by "
-                                         f"{unknown}; use {list(stage.slices)}"))
+                problems.append(
+                    (
+                        (key,),
+                        f"{self.metric} is a {stage.name} rate, which cannot be sliced by "
+                        f"{unknown}; use {list(stage.slices)}",
+                    )
+                )
         if self.comparison is not None and (not self.slice or self.comparison == self.slice):
             problems.append((("comparison",), "a comparison group needs a slice other than it"))
         if problems:
@@ -111,8 +116,11 @@ class HypothesesFile(Strict):
     def _unique_ids(self) -> HypothesesFile:
         """Results are keyed by id (marts.hypothesis_results), so two hypotheses cannot share one."""
         ids = [h.id for h in self.hypotheses]
-        problems = [(("hypotheses", i, "id"), "used by an earlier hypothesis; ids must be unique")
-                    for i, hid in enumerate(ids) if hid in ids[:i]]
+        problems = [
+            (("hypotheses", i, "id"), "used by an earlier hypothesis; ids must be unique")
+            for i, hid in enumerate(ids)
+            if hid in ids[:i]
+        ]
         if problems:
             raise Problems(problems)
         return self

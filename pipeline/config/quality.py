@@ -64,8 +64,9 @@ class QualityFile(Strict):
             own = section.handoffs.get(name, HandoffOverride())
             rules[name] = HandoffRule(
                 tolerance=float(section.tolerance if own.tolerance is None else own.tolerance),
-                grace_period_hours=float(section.grace_period_hours if own.grace_period_hours is None
-                                         else own.grace_period_hours),
+                grace_period_hours=float(
+                    section.grace_period_hours if own.grace_period_hours is None else own.grace_period_hours
+                ),
             )
         return rules
 

@@ -18,36 +18,67 @@ from pipeline.warehouse.resource import Warehouse
 from pipeline.warehouse.tables import replace_table
 
 
-@dg.asset(key=[REFERENCE, "reconciliation_rules"], group_name="reference", pool=WAREHOUSE_POOL,
-          kinds={"duckdb", "yaml"})
+@dg.asset(
+    key=[REFERENCE, "reconciliation_rules"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb", "yaml"}
+)
 def reconciliation_rules(warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
     """Tolerance and grace period of every hand-over of the registry, from quality.yml."""
     rules = load_handoff_rules(Path(settings.quality_config))
-    frame = pd.DataFrame([{"handoff": name, "tolerance": rule.tolerance, "grace_period_hours": rule.grace_period_hours}
-                          for name, rule in rules.items()])
+    frame = pd.DataFrame(
+        [
+            {"handoff": name, "tolerance": rule.tolerance, "grace_period_hours": rule.grace_period_hours}
+            for name, rule in rules.items()
+        ]
+    )
     with warehouse.connect() as con:
-        replace_table(con, REFERENCE, "reconciliation_rules", frame,
-                      {"handoff": "VARCHAR", "tolerance": "DOUBLE", "grace_period_hours": "DOUBLE"})
-    return dg.MaterializeResult(metadata={"quality_config": settings.quality_config, "dagster/row_count": len(frame),
-                                          "rules": dg.MetadataValue.md(frame.to_markdown(index=False))})
+        replace_table(
+            con,
+            REFERENCE,
+            "reconciliation_rules",
+            frame,
+            {"handoff": "VARCHAR", "tolerance": "DOUBLE", "grace_period_hours": "DOUBLE"},
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "quality_config": settings.quality_config,
+            "dagster/row_count": len(frame),
+            "rules": dg.MetadataValue.md(frame.to_markdown(index=False)),
+        }
+    )
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec([REFERENCE, "improvement_settings"], group_name="reference", kinds={"duckdb", "yaml"},
-                        description="improvement.yml's gross margin and default re-approach wait (one row)."),
-           dg.AssetSpec([REFERENCE, "reapproach_waits"], group_name="reference", kinds={"duckdb", "yaml"},
-                        description="improvement.yml's re-approach wait per lost or disqualification reason.")],
+    specs=[
+        dg.AssetSpec(
+            [REFERENCE, "improvement_settings"],
+            group_name="reference",
+            kinds={"duckdb", "yaml"},
+            description="improvement.yml's gross margin and default re-approach wait (one row).",
+        ),
+        dg.AssetSpec(
+            [REFERENCE, "reapproach_waits"],
+            group_name="reference",
+            kinds={"duckdb", "yaml"},
+            description="improvement.yml's re-approach wait per lost or disqualification reason.",
+        ),
+    ],
     pool=WAREHOUSE_POOL,
 )
 def improvement_settings(warehouse: Warehouse, settings: Settings):
     """The improvement-loop settings of improvement.yml as two reference tables."""
     config = load_improvement_config(Path(settings.improvement_config))
-    scalars = pd.DataFrame([{"gross_margin": config.gross_margin,
-                             "reapproach_default_wait_days": config.reapproach.default_wait_days}])
+    scalars = pd.DataFrame(
+        [{"gross_margin": config.gross_margin, "reapproach_default_wait_days": config.reapproach.default_wait_days}]
+    )
     waits = pd.DataFrame(list(config.wait_days().items()), columns=["reason", "wait_days"])
     with warehouse.connect() as con:
-        replace_table(con, REFERENCE, "improvement_settings", scalars,
-                      {"gross_margin": "DOUBLE", "reapproach_default_wait_days": "INTEGER"})
+        replace_table(
+            con,
+            REFERENCE,
+            "improvement_settings",
+            scalars,
+            {"gross_margin": "DOUBLE", "reapproach_default_wait_days": "INTEGER"},
+        )
         replace_table(con, REFERENCE, "reapproach_waits", waits, {"reason": "VARCHAR", "wait_days": "INTEGER"})
     yield dg.MaterializeResult(asset_key=[REFERENCE, "improvement_settings"], metadata={"dagster/row_count": 1})
     yield dg.MaterializeResult(asset_key=[REFERENCE, "reapproach_waits"], metadata={"dagster/row_count": len(waits)})

@@ -75,7 +75,9 @@ class Funnel(Strict):
         if declared != expected:
             raise ValueError(
                 "handovers must link each stage to the next, in order: "
-                + ", ".join(f"{a} -> {b}" for a, b in expected) + f"; declared: {declared}")
+                + ", ".join(f"{a} -> {b}" for a, b in expected)
+                + f"; declared: {declared}"
+            )
         return self
 
     @property
@@ -162,5 +164,14 @@ StageName = Annotated[str, pydantic.AfterValidator(_stage_name)]
 HandoverName = Annotated[str, pydantic.AfterValidator(_handover_name)]
 
 
-__all__ = ["ConfigError", "Funnel", "Handover", "HandoverName", "Stage", "StageName", "funnel", "funnel_of",
-           "load_funnel"]
+__all__ = [
+    "ConfigError",
+    "Funnel",
+    "Handover",
+    "HandoverName",
+    "Stage",
+    "StageName",
+    "funnel",
+    "funnel_of",
+    "load_funnel",
+]

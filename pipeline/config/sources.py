@@ -15,8 +15,13 @@ from typing import Annotated, Any
 import pydantic
 
 from pipeline.config.files import ConfigError, Strict, located, read_yaml, validate, where
-from pipeline.ingest.sources.mapping import (DEFAULT_THRESHOLD, SourceMapping, landing_layout, load_mapping,
-                                             parse_mapping)
+from pipeline.ingest.sources.mapping import (
+    DEFAULT_THRESHOLD,
+    SourceMapping,
+    landing_layout,
+    load_mapping,
+    parse_mapping,
+)
 
 
 def _path_or_mapping(value: Any) -> Any:
@@ -54,6 +59,9 @@ def load_sources(config: Path, landing_dir: Path) -> SourcesConfig:
     names = [s.name for s in sources]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise ConfigError(located(config, lines, ("sources",),
-                                  f"source name(s) {', '.join(duplicated)} used twice; each must be unique"))
+        raise ConfigError(
+            located(
+                config, lines, ("sources",), f"source name(s) {', '.join(duplicated)} used twice; each must be unique"
+            )
+        )
     return SourcesConfig(tuple(sources), threshold)

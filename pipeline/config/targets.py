@@ -94,8 +94,13 @@ class TargetsFile(Strict):
         index = sorted(m.year * 12 + m.month - 1 for m in seen)
         gaps = sorted(set(range(index[0], index[-1] + 1)) - set(index))
         if gaps:
-            problems.append((("months",), f"month(s) missing between {min(seen):%Y-%m} and {max(seen):%Y-%m}: "
-                             + ", ".join(f"{g // 12}-{g % 12 + 1:02d}" for g in gaps)))
+            problems.append(
+                (
+                    ("months",),
+                    f"month(s) missing between {min(seen):%Y-%m} and {max(seen):%Y-%m}: "
+                    + ", ".join(f"{g // 12}-{g % 12 + 1:02d}" for g in gaps),
+                )
+            )
         if problems:
             raise Problems(problems)
         return self
@@ -109,12 +114,16 @@ class TargetsFile(Strict):
         for entry in sorted(self.months, key=lambda m: m.month):
             deal = self._deal_size(entry)
             won = entry.won_deals if entry.won_deals is not None else entry.revenue / deal
-            plans.append(MonthPlan(
-                month=entry.month, won_deals=round_up(won), average_deal_size=None if deal is None else float(deal),
-                conversion={s: float(r) for s, r in (self.conversion | entry.conversion).items()},
-                goals={s: round_up(g) for s, g in entry.goals.items()},
-                lag_days={s: float(d) for s, d in self.lag_days.items()},
-            ))
+            plans.append(
+                MonthPlan(
+                    month=entry.month,
+                    won_deals=round_up(won),
+                    average_deal_size=None if deal is None else float(deal),
+                    conversion={s: float(r) for s, r in (self.conversion | entry.conversion).items()},
+                    goals={s: round_up(g) for s, g in entry.goals.items()},
+                    lag_days={s: float(d) for s, d in self.lag_days.items()},
+                )
+            )
         return plans
 
 

@@ -16,9 +16,9 @@ import holidays
 import pandas as pd
 
 from pipeline.config.registry import funnel
+from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.config.targets import MonthPlan, load_plans
 from pipeline.config.targets import round_up as _up
-from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse.layers import REFERENCE
 from pipeline.warehouse.resource import Warehouse
 from pipeline.warehouse.tables import replace_table
@@ -47,7 +47,7 @@ def back_calculate(plan: MonthPlan) -> dict[str, tuple[int, int | None]]:
         targets[stage] = (base, goal)
         goal = base  # this stage's base is the goal of the stage before it
     base = targets[CHAIN[0]][1]
-    for stage in STAGES[len(CHAIN):]:  # after the win: each stage's base is the goal of the one before it
+    for stage in STAGES[len(CHAIN) :]:  # after the win: each stage's base is the goal of the one before it
         rate = plan.conversion.get(stage)
         goal = plan.goals.get(stage, _up(base * rate) if rate and base is not None else None)
         targets[stage] = (base, goal)
@@ -72,14 +72,33 @@ def target_rows(plans: list[MonthPlan]) -> pd.DataFrame:
             nxt = STAGES[order[stage] + 1] if order[stage] + 1 < len(STAGES) else None
             goal_shift = _shift_months(plan, nxt) if nxt in CHAIN else 0
             goal_month = (pd.Timestamp(plan.month) - pd.DateOffset(months=goal_shift)).date()
-            rows.append({"month": base_month, "stage": stage, "target_base": base or 0, "target_goal": 0,
-                         "has_goal": False, "average_deal_size": plan.average_deal_size})
-            rows.append({"month": goal_month, "stage": stage, "target_base": 0, "target_goal": goal or 0,
-                         "has_goal": goal is not None, "average_deal_size": plan.average_deal_size})
+            rows.append(
+                {
+                    "month": base_month,
+                    "stage": stage,
+                    "target_base": base or 0,
+                    "target_goal": 0,
+                    "has_goal": False,
+                    "average_deal_size": plan.average_deal_size,
+                }
+            )
+            rows.append(
+                {
+                    "month": goal_month,
+                    "stage": stage,
+                    "target_base": 0,
+                    "target_goal": goal or 0,
+                    "has_goal": goal is not None,
+                    "average_deal_size": plan.average_deal_size,
+                }
+            )
     frame = pd.DataFrame(rows)
     frame = frame.groupby(["month", "stage"], as_index=False).agg(
-        target_base=("target_base", "sum"), target_goal=("target_goal", "sum"), has_goal=("has_goal", "any"),
-        average_deal_size=("average_deal_size", "max"))
+        target_base=("target_base", "sum"),
+        target_goal=("target_goal", "sum"),
+        has_goal=("has_goal", "any"),
+        average_deal_size=("average_deal_size", "max"),
+    )
     frame.loc[~frame["has_goal"], "target_goal"] = None
     frame["stage_order"] = frame["stage"].map(order) + 1
     return frame.drop(columns="has_goal").sort_values(["month", "stage_order"]).reset_index(drop=True)
@@ -97,12 +116,19 @@ def business_calendar(calendar: str) -> pd.DataFrame:
         except NotImplementedError as exc:
             raise TargetsError(f"FUNNEL_HOLIDAY_CALENDAR={calendar!r} is not a known country calendar") from exc
     is_holiday = days.to_series().dt.date.isin(off).to_numpy()
-    return pd.DataFrame({"day": days.date, "is_business_day": (days.dayofweek < 5) & ~is_holiday,
-                         "is_holiday": is_holiday})
+    return pd.DataFrame(
+        {"day": days.date, "is_business_day": (days.dayofweek < 5) & ~is_holiday, "is_holiday": is_holiday}
+    )
 
 
-TARGET_COLUMNS = {"month": "DATE", "stage": "VARCHAR", "stage_order": "INTEGER", "target_base": "BIGINT",
-                  "target_goal": "BIGINT", "average_deal_size": "DOUBLE"}
+TARGET_COLUMNS = {
+    "month": "DATE",
+    "stage": "VARCHAR",
+    "stage_order": "INTEGER",
+    "target_base": "BIGINT",
+    "target_goal": "BIGINT",
+    "average_deal_size": "DOUBLE",
+}
 
 
 @dg.asset(key=[REFERENCE, "funnel_targets"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb", "yaml"})
@@ -115,11 +141,14 @@ def funnel_targets(context: dg.AssetExecutionContext, warehouse: Warehouse, sett
         replace_table(con, REFERENCE, "funnel_targets", frame, TARGET_COLUMNS)
     if not plans:
         context.log.info(f"{path} does not exist: no targets, every status is no_target")
-    return dg.MaterializeResult(metadata={
-        "targets_file": str(path), "months": len(plans),
-        "dagster/row_count": len(frame),
-        "targets": dg.MetadataValue.md(frame.head(24).to_markdown(index=False) if len(frame) else "none"),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "targets_file": str(path),
+            "months": len(plans),
+            "dagster/row_count": len(frame),
+            "targets": dg.MetadataValue.md(frame.head(24).to_markdown(index=False) if len(frame) else "none"),
+        }
+    )
 
 
 @dg.asset(key=[REFERENCE, "business_calendar"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb"})
@@ -127,10 +156,20 @@ def business_calendar_table(warehouse: Warehouse, settings: Settings) -> dg.Mate
     """Business days (weekdays less public holidays of FUNNEL_HOLIDAY_CALENDAR) for pacing the open month."""
     frame = business_calendar(settings.holiday_calendar)
     with warehouse.connect() as con:
-        replace_table(con, REFERENCE, "business_calendar", frame,
-                      {"day": "DATE", "is_business_day": "BOOLEAN", "is_holiday": "BOOLEAN"})
-    return dg.MaterializeResult(metadata={"calendar": settings.holiday_calendar, "dagster/row_count": len(frame),
-                                          "holidays": int(frame["is_holiday"].sum())})
+        replace_table(
+            con,
+            REFERENCE,
+            "business_calendar",
+            frame,
+            {"day": "DATE", "is_business_day": "BOOLEAN", "is_holiday": "BOOLEAN"},
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "calendar": settings.holiday_calendar,
+            "dagster/row_count": len(frame),
+            "holidays": int(frame["is_holiday"].sum()),
+        }
+    )
 
 
 goal_assets = [funnel_targets, business_calendar_table]

@@ -7,18 +7,17 @@ extracted.<table> is brought up to date in one transaction. Only the entities of
 registry declares (transforms/dbt_project.yml, vars.funnel.systems) are assets. Each asset reports its quarantine as an asset check that warns when non-zero.
 """
 
-
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from pipeline.config.registry import funnel
-from pipeline.ingest.contract import ENTITIES, Entity
-from pipeline.config.settings import WAREHOUSE_POOL, Settings
-from pipeline.ingest.sources.loader import EntityLoad, IngestError, load_entity
 from pipeline.config.files import ConfigError
+from pipeline.config.registry import funnel
+from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.config.sources import load_sources
+from pipeline.ingest.contract import ENTITIES, Entity
+from pipeline.ingest.sources.loader import EntityLoad, IngestError, load_entity
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
 from pipeline.warehouse.layers import EXTRACTED
 from pipeline.warehouse.resource import Warehouse
@@ -45,7 +44,9 @@ def ingest(con: duckdb.DuckDBPyConnection, entity: Entity, settings: Settings) -
 def _quarantine_check(con: duckdb.DuckDBPyConnection, entity: Entity) -> dg.AssetCheckResult:
     total, by_reason = con.execute(
         "SELECT count(*), list({'file': file, 'line': line, 'reason': reason} ORDER BY file, line)[:10] "
-        "FROM extracted.quarantine WHERE entity = ?", [entity.table]).fetchall()[0]
+        "FROM extracted.quarantine WHERE entity = ?",
+        [entity.table],
+    ).fetchall()[0]
     return dg.AssetCheckResult(
         check_name="quarantine",
         passed=total == 0,
@@ -63,8 +64,15 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
         group_name="ingest",
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
-        check_specs=[dg.AssetCheckSpec("quarantine", asset=key, description=(
-            "Warns when rows of this entity could not be loaded and sit in extracted.quarantine (file, line, reason)."))],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "quarantine",
+                asset=key,
+                description=(
+                    "Warns when rows of this entity could not be loaded and sit in extracted.quarantine (file, line, reason)."
+                ),
+            )
+        ],
         description=(
             f"`{entity.system}/{entity.name}` extracts from every configured source (docs/sources.md), typed per "
             f"the input contract (docs/input-contract.md) into extracted.{entity.table}; bad rows to extracted.quarantine."
@@ -78,7 +86,8 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
             check = _quarantine_check(con, entity)
         context.log.info(
             f"extracted.{result.table}: {result.rows} records; files new {result.count('new')}, changed "
-            f"{result.count('changed')}, unchanged {result.count('unchanged')}, removed {result.count('removed')}")
+            f"{result.count('changed')}, unchanged {result.count('unchanged')}, removed {result.count('removed')}"
+        )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows,
@@ -87,10 +96,20 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
                 "files_replaced": result.count("changed"),
                 "files_skipped": result.count("unchanged"),
                 "files_removed": result.count("removed"),
-                "file_list": dg.MetadataValue.json([
-                    {"source": f.source, "file": f.file, "action": f.action, "data_rows": f.data_rows,
-                     "loaded": f.loaded, "quarantined": f.quarantined, "excluded": f.excluded}
-                    for f in result.files]),
+                "file_list": dg.MetadataValue.json(
+                    [
+                        {
+                            "source": f.source,
+                            "file": f.file,
+                            "action": f.action,
+                            "data_rows": f.data_rows,
+                            "loaded": f.loaded,
+                            "quarantined": f.quarantined,
+                            "excluded": f.excluded,
+                        }
+                        for f in result.files
+                    ]
+                ),
                 "quarantined_rows": sum(f.quarantined for f in result.files),
                 "excluded_rows": sum(f.excluded for f in result.files),
                 "duplicates_resolved": result.duplicates,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-
 ColumnType = Literal["id", "text", "timestamp", "date", "boolean", "number", "decimal"]
 
 #: DuckDB type each contract type is stored as in schema `raw`.
@@ -58,29 +57,94 @@ def _cols(*specs: str) -> tuple[Column, ...]:
 
 
 ENTITIES: tuple[Entity, ...] = (
-    Entity("ma", "leads", _cols(
-        "lead_id:id!", "email:text", "company:text", "created_at:timestamp!", "source:text", "campaign_id:id",
-    ), ("lead_id",)),
-    Entity("ma", "mql_events", _cols(
-        "lead_id:id!", "mql_at:timestamp!", "score:number", "sfa_lead_id:id",
-    ), ("lead_id", "mql_at")),
-    Entity("sfa", "leads", _cols(
-        "lead_id:id!", "ma_lead_id:id", "created_at:timestamp!", "owner_id:id", "status:text",
-        "first_contact_at:timestamp", "converted_at:timestamp", "converted_opportunity_id:id",
-        "disqualified_at:timestamp", "disqualified_reason:text",
-    ), ("lead_id",)),
-    Entity("sfa", "opportunities", _cols(
-        "opportunity_id:id!", "lead_id:id", "account_id:id", "owner_id:id", "type:text!", "created_at:timestamp!",
-        "stage_name:text", "is_closed:boolean", "is_won:boolean", "closed_at:timestamp", "amount:decimal",
-        "currency:text", "lost_reason:text",
-    ), ("opportunity_id",)),
-    Entity("crm", "customers", _cols(
-        "account_id:id!", "won_opportunity_id:id", "onboarded_at:timestamp!", "segment:text", "industry:text",
-    ), ("account_id",)),
-    Entity("crm", "contracts", _cols(
-        "contract_id:id!", "account_id:id!", "start_date:date!", "end_date:date", "mrr:decimal",
-        "renewal_of_contract_id:id", "churned_at:timestamp", "churn_reason:text",
-    ), ("contract_id",)),
+    Entity(
+        "ma",
+        "leads",
+        _cols(
+            "lead_id:id!",
+            "email:text",
+            "company:text",
+            "created_at:timestamp!",
+            "source:text",
+            "campaign_id:id",
+        ),
+        ("lead_id",),
+    ),
+    Entity(
+        "ma",
+        "mql_events",
+        _cols(
+            "lead_id:id!",
+            "mql_at:timestamp!",
+            "score:number",
+            "sfa_lead_id:id",
+        ),
+        ("lead_id", "mql_at"),
+    ),
+    Entity(
+        "sfa",
+        "leads",
+        _cols(
+            "lead_id:id!",
+            "ma_lead_id:id",
+            "created_at:timestamp!",
+            "owner_id:id",
+            "status:text",
+            "first_contact_at:timestamp",
+            "converted_at:timestamp",
+            "converted_opportunity_id:id",
+            "disqualified_at:timestamp",
+            "disqualified_reason:text",
+        ),
+        ("lead_id",),
+    ),
+    Entity(
+        "sfa",
+        "opportunities",
+        _cols(
+            "opportunity_id:id!",
+            "lead_id:id",
+            "account_id:id",
+            "owner_id:id",
+            "type:text!",
+            "created_at:timestamp!",
+            "stage_name:text",
+            "is_closed:boolean",
+            "is_won:boolean",
+            "closed_at:timestamp",
+            "amount:decimal",
+            "currency:text",
+            "lost_reason:text",
+        ),
+        ("opportunity_id",),
+    ),
+    Entity(
+        "crm",
+        "customers",
+        _cols(
+            "account_id:id!",
+            "won_opportunity_id:id",
+            "onboarded_at:timestamp!",
+            "segment:text",
+            "industry:text",
+        ),
+        ("account_id",),
+    ),
+    Entity(
+        "crm",
+        "contracts",
+        _cols(
+            "contract_id:id!",
+            "account_id:id!",
+            "start_date:date!",
+            "end_date:date",
+            "mrr:decimal",
+            "renewal_of_contract_id:id",
+            "churned_at:timestamp",
+            "churn_reason:text",
+        ),
+        ("contract_id",),
+    ),
 )
 
 ENTITIES_BY_TABLE: dict[str, Entity] = {e.table: e for e in ENTITIES}

@@ -50,14 +50,16 @@ def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
         document = json.loads(path.read_text(encoding="utf-8"))
         meta = document.get("meta") or {}
         schema, table = meta["asset"]
-        suites.append(Suite(
-            name=document["name"],
-            path=path,
-            asset_key=dg.AssetKey([schema, table]),
-            query=meta.get("query") or f'select * from {{catalog}}."{schema}"."{table}"',
-            also_reads=[dg.AssetKey(k) for k in meta.get("also_reads", [])],
-            expectations=document["expectations"],
-        ))
+        suites.append(
+            Suite(
+                name=document["name"],
+                path=path,
+                asset_key=dg.AssetKey([schema, table]),
+                query=meta.get("query") or f'select * from {{catalog}}."{schema}"."{table}"',
+                also_reads=[dg.AssetKey(k) for k in meta.get("also_reads", [])],
+                expectations=document["expectations"],
+            )
+        )
     return suites
 
 
@@ -107,11 +109,15 @@ def validate(suite: Suite, warehouse_path: str, sets: dict[str, list[str]]) -> d
     source = context.data_sources.add_sql(name="warehouse", connection_string=f"duckdb+isolated:///{warehouse_path}")
     try:
         query = suite.query.replace("{catalog}", f'"{Path(warehouse_path).stem}"')
-        batch = source.add_query_asset(name=suite.name.replace(".", "__"), query=query) \
-            .add_batch_definition_whole_table("all").get_batch()
+        batch = (
+            source.add_query_asset(name=suite.name.replace(".", "__"), query=query)
+            .add_batch_definition_whole_table("all")
+            .get_batch()
+        )
         gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=expectations))
-        result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY",
-                                                          "partial_unexpected_count": SAMPLE_VALUES})
+        result = batch.validate(
+            gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_VALUES}
+        )
     finally:
         _release(source)
     failed = []
@@ -120,27 +126,41 @@ def validate(suite: Suite, warehouse_path: str, sets: dict[str, list[str]]) -> d
             continue
         config = outcome.expectation_config.to_json_dict()
         details = outcome.result or {}
-        error = next((info.get("exception_message") for info in (outcome.exception_info or {}).values()
-                      if isinstance(info, dict) and info.get("exception_message")), None)
-        failed.append({
-            "expectation": _describe(config),
-            "unexpected_count": details.get("unexpected_count"),
-            "unexpected_percent": round(details["unexpected_percent"], 4) if details.get("unexpected_percent") else None,
-            "sample_values": [str(v) for v in (details.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]],
-            "observed_value": str(details["observed_value"]) if "observed_value" in details else None,
-            "why": error or (config.get("meta") or {}).get("notes"),
-        })
+        error = next(
+            (
+                info.get("exception_message")
+                for info in (outcome.exception_info or {}).values()
+                if isinstance(info, dict) and info.get("exception_message")
+            ),
+            None,
+        )
+        failed.append(
+            {
+                "expectation": _describe(config),
+                "unexpected_count": details.get("unexpected_count"),
+                "unexpected_percent": round(details["unexpected_percent"], 4)
+                if details.get("unexpected_percent")
+                else None,
+                "sample_values": [str(v) for v in (details.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]],
+                "observed_value": str(details["observed_value"]) if "observed_value" in details else None,
+                "why": error or (config.get("meta") or {}).get("notes"),
+            }
+        )
     stats = result.statistics
     rows = ["| expectation | unexpected | % | sample values | why |", "|---|---|---|---|---|"]
-    rows += [f"| {f['expectation']} | {f['unexpected_count'] if f['unexpected_count'] is not None else f['observed_value']}"
-             f" | {f['unexpected_percent'] or ''} | {', '.join(f['sample_values'])} | {f['why'] or ''} |" for f in failed]
+    rows += [
+        f"| {f['expectation']} | {f['unexpected_count'] if f['unexpected_count'] is not None else f['observed_value']}"
+        f" | {f['unexpected_percent'] or ''} | {', '.join(f['sample_values'])} | {f['why'] or ''} |"
+        for f in failed
+    ]
     return dg.AssetCheckResult(
         asset_key=suite.asset_key,
         check_name=CHECK_NAME,
         passed=bool(result.success),
         severity=dg.AssetCheckSeverity.ERROR,
         description=f"{stats['unsuccessful_expectations']} of {stats['evaluated_expectations']} expectations failed"
-        if failed else f"all {stats['evaluated_expectations']} expectations met",
+        if failed
+        else f"all {stats['evaluated_expectations']} expectations met",
         metadata={
             "suite": str(suite.path.relative_to(PROJECT_ROOT)),
             "expectations_run": stats["evaluated_expectations"],
@@ -157,13 +177,21 @@ def _layer_check(schema: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
 
     @dg.multi_asset_check(
         name=f"great_expectations_{schema}",
-        specs=[dg.AssetCheckSpec(CHECK_NAME, asset=s.asset_key, additional_deps=s.also_reads,
-                                 description=f"Great Expectations suite {s.path.name}") for s in suites],
+        specs=[
+            dg.AssetCheckSpec(
+                CHECK_NAME,
+                asset=s.asset_key,
+                additional_deps=s.also_reads,
+                description=f"Great Expectations suite {s.path.name}",
+            )
+            for s in suites
+        ],
         can_subset=True,
         pool=WAREHOUSE_POOL,
     )
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
-               settings: Settings) -> Iterable[dg.AssetCheckResult]:
+    def _check(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse, settings: Settings
+    ) -> Iterable[dg.AssetCheckResult]:
         sets = value_sets(Path(settings.quality_config))
         for key in context.selected_asset_check_keys:
             yield validate(by_key[key.asset_key], warehouse.path, sets)

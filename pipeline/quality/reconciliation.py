@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from pipeline.config.settings import WAREHOUSE_POOL
 from pipeline.config.registry import funnel
+from pipeline.config.settings import WAREHOUSE_POOL
 from pipeline.warehouse.resource import Warehouse
 
 RECONCILIATION = dg.AssetKey(["marts", "reconciliation"])
@@ -47,9 +47,12 @@ def gate_result(warehouse: Warehouse, asset_key: dg.AssetKey, handoffs: list[str
     errors, warnings = by_status.get("error", 0), by_status.get("warn", 0)
     worst = months.head(WORST)
     summary = (
-        "; ".join(f"{r.month} {r.handoff}: {r.unmatched_share:.2%} unmatched (missing downstream "
-                  f"{r.missing_downstream}, missing upstream {r.missing_upstream}, duplicated {r.duplicated})"
-                  for r in worst.itertuples() if r.status == "error")
+        "; ".join(
+            f"{r.month} {r.handoff}: {r.unmatched_share:.2%} unmatched (missing downstream "
+            f"{r.missing_downstream}, missing upstream {r.missing_upstream}, duplicated {r.duplicated})"
+            for r in worst.itertuples()
+            if r.status == "error"
+        )
         or "no month over tolerance"
     )
     return dg.AssetCheckResult(
@@ -65,7 +68,8 @@ def gate_result(warehouse: Warehouse, asset_key: dg.AssetKey, handoffs: list[str
             "months_checked": sum(by_status.values()),
             "worst_months": dg.MetadataValue.md(worst.to_markdown(index=False) if len(worst) else "none"),
             "details": dg.MetadataValue.md(
-                "Records: `select * from marts.reconciliation_exceptions where handoff = '...' and month = '...'`"),
+                "Records: `select * from marts.reconciliation_exceptions where handoff = '...' and month = '...'`"
+            ),
         },
     )
 
@@ -73,9 +77,12 @@ def gate_result(warehouse: Warehouse, asset_key: dg.AssetKey, handoffs: list[str
 def _specs(assets: dict[str, list[str]], schema: str) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
-            GATE, asset=dg.AssetKey([schema, name]), blocking=True, additional_deps=[RECONCILIATION],
+            GATE,
+            asset=dg.AssetKey([schema, name]),
+            blocking=True,
+            additional_deps=[RECONCILIATION],
             description="Hand-overs touching this table reconcile by id within the tolerance of quality.yml; "
-                        "ERROR (blocking) above it, WARN for any exception below it.",
+            "ERROR (blocking) above it, WARN for any exception below it.",
         )
         for name in assets
     ]

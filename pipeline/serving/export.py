@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
-from pipeline.serving.paths import published_file, serving_dir
 from pipeline.config.settings import Settings
+from pipeline.serving.paths import published_file, serving_dir
 
 BOM = "\ufeff".encode("utf-8")
 
@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(EXIT_CONFIG_ERROR) from None
     folder = serving_dir(settings.warehouse_path)
     parser = argparse.ArgumentParser(prog="python -m pipeline.serving.export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=folder / "export", help=f"folder to write (default {folder}/export)")
+    parser.add_argument(
+        "--out", type=Path, default=folder / "export", help=f"folder to write (default {folder}/export)"
+    )
     args = parser.parse_args(argv)
     for path in export_marts(published_file(settings.warehouse_path), args.out):
         print(path)

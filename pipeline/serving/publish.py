@@ -22,10 +22,23 @@ from pipeline.config.settings import WAREHOUSE_POOL
 from pipeline.serving.paths import parquet_dir, published_file
 from pipeline.warehouse.resource import Warehouse
 
-MARTS = ["funnel_kpi_monthly", "funnel_kpi_fiscal_quarterly", "funnel_kpi_by_slice", "funnel_bottleneck",
-         "funnel_targets", "stage_velocity", "speed_to_lead", "reapproach_list", "reapproach_outcomes",
-         "customer_success_monthly", "customer_retention_cohorts", "score_threshold_whatif", "hypothesis_results",
-         "reconciliation", "reconciliation_exceptions"]
+MARTS = [
+    "funnel_kpi_monthly",
+    "funnel_kpi_fiscal_quarterly",
+    "funnel_kpi_by_slice",
+    "funnel_bottleneck",
+    "funnel_targets",
+    "stage_velocity",
+    "speed_to_lead",
+    "reapproach_list",
+    "reapproach_outcomes",
+    "customer_success_monthly",
+    "customer_retention_cohorts",
+    "score_threshold_whatif",
+    "hypothesis_results",
+    "reconciliation",
+    "reconciliation_exceptions",
+]
 
 
 @dataclass(frozen=True)
@@ -84,11 +97,13 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
     with warehouse.connect() as con:
         published = publish_marts(con, warehouse.path, MARTS)
     context.log.info(f"published {len(published.tables)} marts to {published.path}")
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(published.path)),
-        "tables": dg.MetadataValue.json(published.tables),
-        "rows": sum(published.tables.values()),
-        "bytes": published.bytes,
-        "parquet_bytes": sum(p.stat().st_size for p in published.parquet_files),
-        "seconds": round(time.perf_counter() - started, 3),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(published.path)),
+            "tables": dg.MetadataValue.json(published.tables),
+            "rows": sum(published.tables.values()),
+            "bytes": published.bytes,
+            "parquet_bytes": sum(p.stat().st_size for p in published.parquet_files),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )

@@ -7,8 +7,8 @@ while no targets are configured), the reconciliation status per month and hand-o
 improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts.
 """
 
-import math
 import html
+import math
 import time
 from pathlib import Path
 
@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from pipeline.config.registry import funnel
-from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
 from pipeline.config.settings import Settings
+from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
 from pipeline.warehouse.resource import Warehouse
 
 STATUS_LEVEL = {"ok": 0, "warn": 1, "error": 2}
@@ -37,16 +37,33 @@ def _funnel(monthly: pd.DataFrame) -> go.Figure:
         rows = period[period["period_start"] == month].sort_values("stage_order")
         rates = [f"{r:.1%}" if pd.notna(r) else "–" for r in rows["conversion_rate"]]
         figure.add_bar(name="base (母数)", x=rows["stage"], y=rows["base"], visible=i == 0, marker_color="#8fb3d9")
-        figure.add_bar(name="goal (ゴール)", x=rows["stage"], y=rows["goal"], visible=i == 0, marker_color="#1f5fa8",
-                       text=rates, textposition="outside")
-    buttons = [dict(label=f"{m:%Y-%m}", method="update",
-                    args=[{"visible": [j // 2 == i for j in range(2 * len(months))]},
-                          {"title.text": f"Funnel, {m:%Y-%m} (period view; labels: conversion)"}])
-               for i, m in enumerate(months)]
+        figure.add_bar(
+            name="goal (ゴール)",
+            x=rows["stage"],
+            y=rows["goal"],
+            visible=i == 0,
+            marker_color="#1f5fa8",
+            text=rates,
+            textposition="outside",
+        )
+    buttons = [
+        dict(
+            label=f"{m:%Y-%m}",
+            method="update",
+            args=[
+                {"visible": [j // 2 == i for j in range(2 * len(months))]},
+                {"title.text": f"Funnel, {m:%Y-%m} (period view; labels: conversion)"},
+            ],
+        )
+        for i, m in enumerate(months)
+    ]
     figure.update_layout(
-        title=f"Funnel, {months[0]:%Y-%m} (period view; labels: conversion)", barmode="group",
+        title=f"Funnel, {months[0]:%Y-%m} (period view; labels: conversion)",
+        barmode="group",
         updatemenus=[dict(buttons=buttons, direction="down", x=1.0, xanchor="right", y=1.15, yanchor="top")],
-        yaxis_type="log", yaxis_title="entries (log scale)", height=420,
+        yaxis_type="log",
+        yaxis_title="entries (log scale)",
+        height=420,
     )
     return figure
 
@@ -55,18 +72,27 @@ def _trends(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
     period = monthly[monthly["view"] == "period"]
     stages = funnel().stages
     grid_rows = math.ceil(len(stages) / TREND_COLUMNS)
-    figure = make_subplots(rows=grid_rows, cols=TREND_COLUMNS, subplot_titles=[s.label for s in stages],
-                           shared_xaxes=True)
+    figure = make_subplots(
+        rows=grid_rows, cols=TREND_COLUMNS, subplot_titles=[s.label for s in stages], shared_xaxes=True
+    )
     for i, stage in enumerate(s.name for s in stages):
         rows = period[period["stage"] == stage].sort_values("period_start")
         cell = dict(row=i // TREND_COLUMNS + 1, col=i % TREND_COLUMNS + 1)
-        figure.add_scatter(x=rows["period_start"], y=rows["base"], name="base", line_color="#8fb3d9",
-                           showlegend=i == 0, **cell)
-        figure.add_scatter(x=rows["period_start"], y=rows["goal"], name="goal", line_color="#1f5fa8",
-                           showlegend=i == 0, **cell)
+        figure.add_scatter(
+            x=rows["period_start"], y=rows["base"], name="base", line_color="#8fb3d9", showlegend=i == 0, **cell
+        )
+        figure.add_scatter(
+            x=rows["period_start"], y=rows["goal"], name="goal", line_color="#1f5fa8", showlegend=i == 0, **cell
+        )
         if with_targets:
-            figure.add_scatter(x=rows["period_start"], y=rows["target_goal"], name="target goal",
-                               line=dict(color="#d9822b", dash="dash"), showlegend=i == 0, **cell)
+            figure.add_scatter(
+                x=rows["period_start"],
+                y=rows["target_goal"],
+                name="target goal",
+                line=dict(color="#d9822b", dash="dash"),
+                showlegend=i == 0,
+                **cell,
+            )
     figure.update_layout(title="Monthly trend per stage (period view)", height=280 * grid_rows)
     return figure
 
@@ -80,10 +106,16 @@ def _heatmap(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
         period["value"] = period["conversion_rate"]
         title, scale = "Conversion rate (no targets configured yet)", "Blues"
     grid = period.pivot(index="stage", columns="period_start", values="value").reindex(list(funnel().stage_names))
-    figure = go.Figure(go.Heatmap(
-        z=grid.values, x=[f"{c:%Y-%m}" for c in grid.columns], y=grid.index, colorscale=scale,
-        text=[[f"{v:.0%}" if pd.notna(v) else "" for v in row] for row in grid.values], texttemplate="%{text}",
-    ))
+    figure = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=[f"{c:%Y-%m}" for c in grid.columns],
+            y=grid.index,
+            colorscale=scale,
+            text=[[f"{v:.0%}" if pd.notna(v) else "" for v in row] for row in grid.values],
+            texttemplate="%{text}",
+        )
+    )
     figure.update_layout(title=f"Month × stage: {title}", height=120 + 60 * len(grid), yaxis_autorange="reversed")
     return figure
 
@@ -91,12 +123,19 @@ def _heatmap(monthly: pd.DataFrame, with_targets: bool) -> go.Figure:
 def _reconciliation(reconciliation: pd.DataFrame) -> go.Figure:
     grid = reconciliation.pivot(index="handoff", columns="month", values="status")
     share = reconciliation.pivot(index="handoff", columns="month", values="unmatched_share")
-    figure = go.Figure(go.Heatmap(
-        z=grid.replace(STATUS_LEVEL).astype(float).values, x=[f"{c:%Y-%m}" for c in grid.columns], y=grid.index,
-        zmin=0, zmax=2, colorscale=[[0, "#4caf50"], [0.5, "#ffc107"], [1, "#e53935"]], showscale=False,
-        text=[[f"{s}<br>{u:.1%}" for s, u in zip(srow, urow)] for srow, urow in zip(grid.values, share.values)],
-        texttemplate="%{text}",
-    ))
+    figure = go.Figure(
+        go.Heatmap(
+            z=grid.replace(STATUS_LEVEL).astype(float).values,
+            x=[f"{c:%Y-%m}" for c in grid.columns],
+            y=grid.index,
+            zmin=0,
+            zmax=2,
+            colorscale=[[0, "#4caf50"], [0.5, "#ffc107"], [1, "#e53935"]],
+            showscale=False,
+            text=[[f"{s}<br>{u:.1%}" for s, u in zip(srow, urow)] for srow, urow in zip(grid.values, share.values)],
+            texttemplate="%{text}",
+        )
+    )
     figure.update_layout(title="Reconciliation by id: status and unmatched share", height=300)
     return figure
 
@@ -109,13 +148,18 @@ def _bottleneck(bottleneck: pd.DataFrame) -> go.Figure:
     for stage in (s.name for s in funnel().up_to_win):
         cells = rows[rows["stage"] == stage].sort_values("period_start")
         figure.add_bar(name=stage, x=cells["period_start"], y=cells["won_deals_shortfall"].fillna(0))
-    figure.update_layout(title="Bottleneck: won deals lost to each stage's shortfall against plan", barmode="stack",
-                         yaxis_title="won deals", height=360)
+    figure.update_layout(
+        title="Bottleneck: won deals lost to each stage's shortfall against plan",
+        barmode="stack",
+        yaxis_title="won deals",
+        height=360,
+    )
     return figure
 
 
 def _hypotheses_table(hypotheses: pd.DataFrame) -> str:
     """The verdict of every hypothesis of hypotheses.yml, as an HTML table."""
+
     def pct(value: float) -> str:
         return f"{value:+.1%}" if pd.notna(value) else "–"
 
@@ -125,10 +169,13 @@ def _hypotheses_table(hypotheses: pd.DataFrame) -> str:
         f"<td>{pct(h.before_rate).lstrip('+')} → {pct(h.after_rate).lstrip('+')}</td>"
         f"<td>{pct(h.difference)} [{pct(h.ci_low)}, {pct(h.ci_high)}]</td>"
         f"<td>{f'{h.p_value:.3g}' if pd.notna(h.p_value) else '–'}</td><td><b>{html.escape(h.verdict)}</b></td></tr>"
-        for h in hypotheses.itertuples())
-    return ("<h2>Hypotheses (仮説検証)</h2><table class=\"hypotheses\"><tr><th>id</th><th>statement</th><th>slice</th>"
-            "<th>from</th><th>rate before → after</th><th>difference [interval]</th><th>p</th><th>verdict</th></tr>"
-            f"{rows}</table>")
+        for h in hypotheses.itertuples()
+    )
+    return (
+        '<h2>Hypotheses (仮説検証)</h2><table class="hypotheses"><tr><th>id</th><th>statement</th><th>slice</th>'
+        "<th>from</th><th>rate before → after</th><th>difference [interval]</th><th>p</th><th>verdict</th></tr>"
+        f"{rows}</table>"
+    )
 
 
 def _read(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
@@ -165,7 +212,8 @@ def build_report(marts: dict[str, pd.DataFrame | None], out_dir: Path, reporting
     as_of = pd.Timestamp(monthly["as_of"].max()).tz_convert(reporting_tz)
     charts = "\n".join(
         f'<section class="chart">{figure.to_html(full_html=False, include_plotlyjs=i == 0)}</section>'
-        for i, figure in enumerate(figures))
+        for i, figure in enumerate(figures)
+    )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>THE MODEL funnel report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
@@ -190,11 +238,18 @@ def funnel_markdown(monthly: pd.DataFrame) -> str:
     period = monthly[monthly["view"] == "period"]
     rows = period[period["period_start"] == period["period_start"].max()].sort_values("stage_order")
     top = max(rows["base"].max(), 1)
-    lines = [f"**{rows['period_start'].iloc[0]:%Y-%m}** (period view)", "", "| stage | base | goal | conversion | base |",
-             "|---|---:|---:|---:|---|"]
-    lines += [f"| {r.stage} | {r.base:,} | {r.goal:,} | "
-              f"{f'{r.conversion_rate:.1%}' if pd.notna(r.conversion_rate) else '–'} | "
-              f"{'█' * max(1, round(20 * r.base / top)) if r.base else ''} |" for r in rows.itertuples()]
+    lines = [
+        f"**{rows['period_start'].iloc[0]:%Y-%m}** (period view)",
+        "",
+        "| stage | base | goal | conversion | base |",
+        "|---|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {r.stage} | {r.base:,} | {r.goal:,} | "
+        f"{f'{r.conversion_rate:.1%}' if pd.notna(r.conversion_rate) else '–'} | "
+        f"{'█' * max(1, round(20 * r.base / top)) if r.base else ''} |"
+        for r in rows.itertuples()
+    ]
     return "\n".join(lines)
 
 
@@ -210,9 +265,11 @@ def funnel_report(context: dg.AssetExecutionContext, warehouse: Warehouse, setti
     marts = load_marts(published_file(warehouse.path))
     path = build_report(marts, report_dir(warehouse.path), settings.reporting_tz)
     context.log.info(f"report: {path}")
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)),
-        "funnel": dg.MetadataValue.md(funnel_markdown(marts["funnel_kpi_monthly"])),
-        "bytes": path.stat().st_size,
-        "seconds": round(time.perf_counter() - started, 3),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "funnel": dg.MetadataValue.md(funnel_markdown(marts["funnel_kpi_monthly"])),
+            "bytes": path.stat().st_size,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )

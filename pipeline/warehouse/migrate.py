@@ -16,8 +16,12 @@ LEGACY_VIEWS = ("staging.stg_goals__funnel_targets", "staging.stg_goals__busines
 
 
 def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT temporary", [schema]).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT temporary", [schema]
+        ).fetchall()
+    ]
 
 
 def needs_migration(con: duckdb.DuckDBPyConnection) -> bool:

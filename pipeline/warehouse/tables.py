@@ -4,8 +4,9 @@ import duckdb
 import pandas as pd
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame,
-                  columns: dict[str, str]) -> None:
+def replace_table(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame, columns: dict[str, str]
+) -> None:
     """`schema.table` becomes `frame`'s `columns` (name -> DuckDB type), cast in SQL; the schema is created."""
     typed = ", ".join(f"cast({name} AS {kind}) AS {name}" for name, kind in columns.items())
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")

@@ -20,11 +20,18 @@ from pipeline.serving.paths import published_file, report_dir  # noqa: E402
 
 settings = Settings(landing_dir=str(landing), warehouse_path=str(warehouse))
 result = materialize_all(settings, dg.DagsterInstance.ephemeral())
-failed = [{"asset": c.asset_key.to_user_string(), "check": c.check_name, "severity": c.severity.value}
-          for c in checks_of(result) if not c.passed]
-print(json.dumps({
-    "success": result.success,
-    "failed_checks": failed,
-    "alert_stages": sorted({row["stage"] for row in read_statuses(published_file(warehouse), 24)}),
-    "report": (report_dir(warehouse) / "index.html").read_text(encoding="utf-8"),
-}))
+failed = [
+    {"asset": c.asset_key.to_user_string(), "check": c.check_name, "severity": c.severity.value}
+    for c in checks_of(result)
+    if not c.passed
+]
+print(
+    json.dumps(
+        {
+            "success": result.success,
+            "failed_checks": failed,
+            "alert_stages": sorted({row["stage"] for row in read_statuses(published_file(warehouse), 24)}),
+            "report": (report_dir(warehouse) / "index.html").read_text(encoding="utf-8"),
+        }
+    )
+)

@@ -43,8 +43,10 @@ def _columns_report(con, source: SourceMapping, table: str, path: Path, work_dir
         else:
             missing.append(f"{name} <- {spec.column}")
     unmapped = [c for c in mapping.entity.column_names if c not in mapping.columns]
-    lines = [f"    encoding {staged.encoding}, delimiter {staged.delimiter!r}" if staged.delimiter else
-             "    Parquet", f"    columns mapped: {', '.join(found) or 'none'}"]
+    lines = [
+        f"    encoding {staged.encoding}, delimiter {staged.delimiter!r}" if staged.delimiter else "    Parquet",
+        f"    columns mapped: {', '.join(found) or 'none'}",
+    ]
     if missing:
         lines.append(f"    MISSING in the file: {', '.join(missing)}")
     if unmapped:
@@ -52,8 +54,9 @@ def _columns_report(con, source: SourceMapping, table: str, path: Path, work_dir
     return lines
 
 
-def report(source: SourceMapping, landing_dir: Path, source_tz: str, reporting_tz: str,
-           samples: int) -> tuple[list[str], bool]:
+def report(
+    source: SourceMapping, landing_dir: Path, source_tz: str, reporting_tz: str, samples: int
+) -> tuple[list[str], bool]:
     """The report's lines, and whether every file would load within its threshold."""
     lines = [f"source {source.name} ({source.path}), files under {source.files_dir}"]
     ok = True
@@ -65,8 +68,10 @@ def report(source: SourceMapping, landing_dir: Path, source_tz: str, reporting_t
             lines.append(f"\n{table}: {len(files)} file(s) match {', '.join(mapping.files)}")
             ok &= bool(files)
             for lookup in mapping.lookups:
-                lines.append(f"  lookup {lookup.name}: {len(matched_files(source, lookup))} file(s) match "
-                             f"{', '.join(lookup.files) or '(none given: empty)'}")
+                lines.append(
+                    f"  lookup {lookup.name}: {len(matched_files(source, lookup))} file(s) match "
+                    f"{', '.join(lookup.files) or '(none given: empty)'}"
+                )
             try:
                 stage_lookups(con, preview, mapping, Path(work))
             except IngestError as exc:
@@ -77,24 +82,29 @@ def report(source: SourceMapping, landing_dir: Path, source_tz: str, reporting_t
                 lines.append(f"  {path}")
                 lines += _columns_report(con, source, table, path, Path(work))
                 try:
-                    prepared = prepare_file(con, preview, mapping, path, landing_dir, source_tz, reporting_tz,
-                                            Path(work), "_check")
+                    prepared = prepare_file(
+                        con, preview, mapping, path, landing_dir, source_tz, reporting_tz, Path(work), "_check"
+                    )
                 except IngestError as exc:
                     lines.append(f"    WOULD FAIL: {exc}")
                     ok = False
                     continue
                 f = prepared.file
                 share = f.quarantined / f.data_rows if f.data_rows else 0.0
-                lines.append(f"    data rows {f.data_rows}: would load {f.loaded}, quarantine {f.quarantined} "
-                             f"({share:.1%}), exclude {f.excluded} by the mapping's filter")
+                lines.append(
+                    f"    data rows {f.data_rows}: would load {f.loaded}, quarantine {f.quarantined} "
+                    f"({share:.1%}), exclude {f.excluded} by the mapping's filter"
+                )
                 for q in prepared.quarantine[:FIRST_BAD_LINES]:
                     lines.append(f"      line {q['line']}: {q['column_name'] or ''} {q['reason']}")
                 if share > source.threshold:
                     lines.append(f"    WOULD FAIL: over the bad-row threshold of {source.threshold:.1%}")
                     ok = False
                 names = mapping.entity.column_names
-                rows = con.execute(f"SELECT {', '.join(names)} FROM _check WHERE _bad_column IS NULL "
-                                   f"ORDER BY _source_row LIMIT {samples}").fetchall()
+                rows = con.execute(
+                    f"SELECT {', '.join(names)} FROM _check WHERE _bad_column IS NULL "
+                    f"ORDER BY _source_row LIMIT {samples}"
+                ).fetchall()
                 for row in rows:
                     lines.append("    sample: " + ", ".join(f"{n}={v}" for n, v in zip(names, row) if v is not None))
                 con.execute("DROP TABLE _check")
@@ -109,11 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG_ERROR
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mapping", type=Path)
-    parser.add_argument("--landing", type=Path, default=Path(settings.landing_dir),
-                        help="folder the mapping's file globs are relative to (default FUNNEL_LANDING_DIR)")
+    parser.add_argument(
+        "--landing",
+        type=Path,
+        default=Path(settings.landing_dir),
+        help="folder the mapping's file globs are relative to (default FUNNEL_LANDING_DIR)",
+    )
     parser.add_argument("--source-tz", default=settings.source_tz, help="default FUNNEL_SOURCE_TZ")
-    parser.add_argument("--reporting-tz", default=settings.reporting_tz,
-                        help="zone a date alone in a timestamp column is read in (default FUNNEL_REPORTING_TZ)")
+    parser.add_argument(
+        "--reporting-tz",
+        default=settings.reporting_tz,
+        help="zone a date alone in a timestamp column is read in (default FUNNEL_REPORTING_TZ)",
+    )
     parser.add_argument("--samples", type=int, default=3)
     args = parser.parse_args(argv)
     try:

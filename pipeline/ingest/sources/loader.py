@@ -28,11 +28,15 @@ FIRST_BAD_LINES = 5
 #: Bookkeeping columns of extracted.<table>: where each row came from, and when its record last changed.
 BOOKKEEPING = ("_source", "_source_file", "_source_row", "_modified_at")
 
-_LOG_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, sha256 VARCHAR, reading_sha256 VARCHAR, "
-                "data_rows BIGINT, loaded_rows BIGINT, quarantined_rows BIGINT, excluded_rows BIGINT, "
-                "loaded_at TIMESTAMPTZ")
-_QUARANTINE_COLUMNS = ("source VARCHAR, entity VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, "
-                       "reason VARCHAR, raw_line VARCHAR, quarantined_at TIMESTAMPTZ")
+_LOG_COLUMNS = (
+    "source VARCHAR, entity VARCHAR, file VARCHAR, sha256 VARCHAR, reading_sha256 VARCHAR, "
+    "data_rows BIGINT, loaded_rows BIGINT, quarantined_rows BIGINT, excluded_rows BIGINT, "
+    "loaded_at TIMESTAMPTZ"
+)
+_QUARANTINE_COLUMNS = (
+    "source VARCHAR, entity VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, "
+    "reason VARCHAR, raw_line VARCHAR, quarantined_at TIMESTAMPTZ"
+)
 
 
 class IngestError(Exception):
@@ -103,8 +107,9 @@ def reading_digest(source: SourceMapping, mapping: EntityMapping, source_tz: str
     return hashlib.sha256(repr((source.dialect, mapping, source_tz, reporting_tz, hashes)).encode()).hexdigest()
 
 
-def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping,
-                  work_dir: Path) -> list[str]:
+def stage_lookups(
+    con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping, work_dir: Path
+) -> list[str]:
     """Each lookup as a temp table of text (its declared columns at least); a line that does not parse fails."""
     for lookup in mapping.lookups:
         parts = []
@@ -112,13 +117,17 @@ def stage_lookups(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping
             try:
                 staged = stage(con, path, source.dialect, work_dir, table=f"_lookup_{i}")
             except ReadError as exc:
-                raise IngestError(f"{exc} (lookup {lookup.name} of {mapping.entity.table}, source {source.name}); "
-                                  f"extracted.{mapping.entity.table} was not changed") from exc
+                raise IngestError(
+                    f"{exc} (lookup {lookup.name} of {mapping.entity.table}, source {source.name}); "
+                    f"extracted.{mapping.entity.table} was not changed"
+                ) from exc
             if staged.rejects:
                 bad = staged.rejects[0]
-                raise IngestError(f"{path}: line {bad.line}: {bad.reason} (lookup {lookup.name} of "
-                                  f"{mapping.entity.table}, source {source.name}, where every line must parse); "
-                                  f"extracted.{mapping.entity.table} was not changed")
+                raise IngestError(
+                    f"{path}: line {bad.line}: {bad.reason} (lookup {lookup.name} of "
+                    f"{mapping.entity.table}, source {source.name}, where every line must parse); "
+                    f"extracted.{mapping.entity.table} was not changed"
+                )
             present = {h.lower() for h in staged.header}
             staged.view(con, tuple(c for c in lookup.columns if c.lower() not in present))
             parts.append(staged.table)
@@ -149,8 +158,17 @@ def _problem(column, value) -> str:
     return f"value {value!r} is not a valid {column.type}"
 
 
-def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping: EntityMapping, path: Path,
-                 landing_dir: Path, source_tz: str, reporting_tz: str, work_dir: Path, table: str) -> Prepared:
+def prepare_file(
+    con: duckdb.DuckDBPyConnection,
+    source: SourceMapping,
+    mapping: EntityMapping,
+    path: Path,
+    landing_dir: Path,
+    source_tz: str,
+    reporting_tz: str,
+    work_dir: Path,
+    table: str,
+) -> Prepared:
     """Read and type one file into temp table `table`; collect its quarantine; enforce the bad-row threshold.
     Naive timestamps are read in the dialect's time zone, else `source_tz`; dates alone in `reporting_tz`."""
     entity = mapping.entity
@@ -158,7 +176,9 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
     try:
         staged = stage(con, path, source.dialect, work_dir)
     except ReadError as exc:
-        raise IngestError(f"{exc} ({entity.table}, source {source.name}); extracted.{entity.table} was not changed") from exc
+        raise IngestError(
+            f"{exc} ({entity.table}, source {source.name}); extracted.{entity.table} was not changed"
+        ) from exc
     present = {h.lower() for h in staged.header}
     absent = tuple(dict.fromkeys(c for c in mapping.optional_columns if c.lower() not in present))
     if absent:
@@ -169,15 +189,20 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
     if missing:
         raise IngestError(
             f"{path}: missing required column(s) {', '.join(missing)} for {entity.table} (source {source.name}); "
-            f"the file has: {', '.join(staged.header)}; extracted.{entity.table} was not changed")
+            f"the file has: {', '.join(staged.header)}; extracted.{entity.table} was not changed"
+        )
 
     specs = dict(mapping.columns)
     if "currency" in entity.column_names and "currency" not in specs and source.dialect.currency:
         specs["currency"] = ColumnSpec(value=source.dialect.currency)
     texts = {c.name: _text(specs.get(c.name)) for c in entity.columns}
-    options = dict(source_tz=source.dialect.timezone or source_tz, reporting_tz=reporting_tz,
-                   date_formats=source.dialect.date_formats, decimal=source.dialect.decimal,
-                   thousands=source.dialect.thousands)
+    options = dict(
+        source_tz=source.dialect.timezone or source_tz,
+        reporting_tz=reporting_tz,
+        date_formats=source.dialect.date_formats,
+        decimal=source.dialect.decimal,
+        thousands=source.dialect.thousands,
+    )
     values = {c.name: typed(c, texts[c.name], **options) for c in entity.columns}
     checked = [(c, texts[c.name], values[c.name]) for c in entity.columns]
     modified = "NULL::TIMESTAMPTZ"
@@ -186,8 +211,9 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
         column = Column("last_modified", "timestamp")
         modified = typed(column, _text(mapping.last_modified), **options)
         checked.append((column, _text(mapping.last_modified), modified))
-    checks = " ".join(f"WHEN {bad(c, text, value)} OR contains({text}, chr(0)) THEN {lit(c.name)}"
-                      for c, text, value in checked)
+    checks = " ".join(
+        f"WHEN {bad(c, text, value)} OR contains({text}, chr(0)) THEN {lit(c.name)}" for c, text, value in checked
+    )
     mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
     extras = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
     try:
@@ -197,11 +223,14 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
             + "".join(f", {q(x)}" for x in extras)
             + f", {lit(source.name)} AS _source, {lit(load.file)} AS _source_file, _source_row, "
             f"CAST({modified} AS TIMESTAMPTZ) AS _modified_at, CASE {checks} END AS _bad_column "
-            f"FROM {staged.table} WHERE coalesce(({mapping.where or 'true'}), false)")
+            f"FROM {staged.table} WHERE coalesce(({mapping.where or 'true'}), false)"
+        )
         kept, bad_rows = con.execute(f"SELECT count(*), count(_bad_column) FROM {table}").fetchall()[0]
     except duckdb.Error as exc:
-        raise IngestError(f"{path}: mapping of source {source.name} for {entity.table} does not apply to this file: "
-                          f"{exc}; extracted.{entity.table} was not changed") from exc
+        raise IngestError(
+            f"{path}: mapping of source {source.name} for {entity.table} does not apply to this file: "
+            f"{exc}; extracted.{entity.table} was not changed"
+        ) from exc
 
     quarantine = _quarantine_rows(con, staged, table, entity, source, load, checked)
     load.data_rows = staged.data_rows
@@ -213,49 +242,86 @@ def prepare_file(con: duckdb.DuckDBPyConnection, source: SourceMapping, mapping:
         raise IngestError(
             f"{path}: {load.quarantined} of {load.data_rows} data rows ({load.quarantined / load.data_rows:.1%}) "
             f"cannot be loaded, over the bad-row threshold of {source.threshold:.1%} for {entity.table} "
-            f"(source {source.name}); extracted.{entity.table} was not changed. First bad lines: {first}")
+            f"(source {source.name}); extracted.{entity.table} was not changed. First bad lines: {first}"
+        )
     for row in quarantine:
         del row["_message"]
     return Prepared(load, table, extras, quarantine)
 
 
-def _quarantine_rows(con, staged: Staged, table: str, entity: Entity, source: SourceMapping, load: FileLoad,
-                     checked: list[tuple[Column, str, str]]) -> list[dict]:
+def _quarantine_rows(
+    con,
+    staged: Staged,
+    table: str,
+    entity: Entity,
+    source: SourceMapping,
+    load: FileLoad,
+    checked: list[tuple[Column, str, str]],
+) -> list[dict]:
     """Quarantine records (with a `_message` for errors) for the lines DuckDB rejected and the rows whose values
     break the contract, in line order."""
     base = {"source": source.name, "entity": entity.table, "file": load.file}
-    rows = [{**base, "line": r.line, "column_name": r.column, "reason": r.reason, "raw_line": r.raw,
-             "_message": f"data row {r.row} (line {r.line}): {r.reason}"} for r in staged.rejects]
+    rows = [
+        {
+            **base,
+            "line": r.line,
+            "column_name": r.column,
+            "reason": r.reason,
+            "raw_line": r.raw,
+            "_message": f"data row {r.row} (line {r.line}): {r.reason}",
+        }
+        for r in staged.rejects
+    ]
     bad_rows = con.execute(
         f"SELECT b._source_row, b._bad_column, s._shown, s._fields FROM (SELECT _source_row, "
         f"[{', '.join(text for _, text, _ in checked)}] AS _shown, "
         f"[{', '.join(q(h) for h in staged.header)}] AS _fields FROM {staged.table}) AS s "
         f"JOIN (SELECT _source_row, _bad_column FROM {table} WHERE _bad_column IS NOT NULL) AS b "
-        "USING (_source_row) ORDER BY b._source_row").fetchall()
+        "USING (_source_row) ORDER BY b._source_row"
+    ).fetchall()
     names = [c.name for c, _, _ in checked]
     for source_row, column, shown, fields in bad_rows:
         line = staged.line(source_row)
         problem = _problem(checked[names.index(column)][0], shown[names.index(column)])
         where = f"column {column!r}, data row {source_row}" + (f" (line {line})" if staged.delimiter else "")
-        rows.append({**base, "line": line, "column_name": column, "reason": problem,
-                     "raw_line": record_text(fields, staged.delimiter or ","), "_message": f"{where}: {problem}"})
+        rows.append(
+            {
+                **base,
+                "line": line,
+                "column_name": column,
+                "reason": problem,
+                "raw_line": record_text(fields, staged.delimiter or ","),
+                "_message": f"{where}: {problem}",
+            }
+        )
     return sorted(rows, key=lambda r: r["line"])
 
 
 def _extracted_columns(entity: Entity) -> str:
-    return ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.type]}" for c in entity.columns) + \
-        ", _source VARCHAR, _source_file VARCHAR, _source_row BIGINT, _modified_at TIMESTAMPTZ"
+    return (
+        ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.type]}" for c in entity.columns)
+        + ", _source VARCHAR, _source_file VARCHAR, _source_row BIGINT, _modified_at TIMESTAMPTZ"
+    )
 
 
 def _logged(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[tuple[str, str], FileLoad]:
     """(source, file) -> the log's record of what extracted holds of it now (hashes and counts); empty if never loaded."""
-    tables = {r[0] for r in con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT temporary"
+        ).fetchall()
+    }
     if not {"extracted.load_log", f"extracted.{entity.table}"} <= tables:
         return {}
-    return {(row[0], row[1]): FileLoad(*row[:2], "unchanged", *row[2:]) for row in con.execute(
-        "SELECT source, file, sha256, reading_sha256, data_rows, loaded_rows, quarantined_rows, excluded_rows "
-        "FROM extracted.load_log WHERE entity = ?", [entity.table]).fetchall()}
+    return {
+        (row[0], row[1]): FileLoad(*row[:2], "unchanged", *row[2:])
+        for row in con.execute(
+            "SELECT source, file, sha256, reading_sha256, data_rows, loaded_rows, quarantined_rows, excluded_rows "
+            "FROM extracted.load_log WHERE entity = ?",
+            [entity.table],
+        ).fetchall()
+    }
 
 
 def _pairs(files: list[FileLoad]) -> str:
@@ -267,8 +333,10 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
     """Apply the prepared files and removals to the extracted rows, quarantine and the log, atomically."""
     table = f"extracted.{entity.table}"
     replaced = [p.file for p in prepared] + gone
-    quarantine = pd.DataFrame([r for p in prepared for r in p.quarantine],
-                              columns=["source", "entity", "file", "line", "column_name", "reason", "raw_line"])
+    quarantine = pd.DataFrame(
+        [r for p in prepared for r in p.quarantine],
+        columns=["source", "entity", "file", "line", "column_name", "reason", "raw_line"],
+    )
     fields = ["source", "file", "sha256", "reading_sha256", "data_rows", "loaded", "quarantined", "excluded"]
     log = pd.DataFrame([{k: getattr(p.file, k) for k in fields} for p in prepared], columns=fields)
     con.register("_quarantine_new", quarantine)
@@ -286,14 +354,19 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
                 have.add(extra.lower())
         con.execute(f"DELETE FROM {table} WHERE (_source, _source_file) IN ({_pairs(replaced)})")
         for p in prepared:
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (_bad_column) FROM {p.table} "
-                        "WHERE _bad_column IS NULL")
+            con.execute(
+                f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (_bad_column) FROM {p.table} WHERE _bad_column IS NULL"
+            )
         for name in ("quarantine", "load_log"):
-            con.execute(f"DELETE FROM extracted.{name} WHERE entity = ? AND (source, file) IN ({_pairs(replaced)})",
-                        [entity.table])
+            con.execute(
+                f"DELETE FROM extracted.{name} WHERE entity = ? AND (source, file) IN ({_pairs(replaced)})",
+                [entity.table],
+            )
         con.execute("INSERT INTO extracted.quarantine SELECT *, now() FROM _quarantine_new")
-        con.execute(f"INSERT INTO extracted.load_log SELECT source, {lit(entity.table)}, file, sha256, reading_sha256, "
-                    "data_rows, loaded, quarantined, excluded, now() FROM _log_new")
+        con.execute(
+            f"INSERT INTO extracted.load_log SELECT source, {lit(entity.table)}, file, sha256, reading_sha256, "
+            "data_rows, loaded, quarantined, excluded, now() FROM _log_new"
+        )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -306,16 +379,30 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
 def _no_files_error(entity: Entity, sources: list[SourceMapping], logged: int) -> IngestError:
     """No file at all is taken for a missing or unmounted landing folder, not for files deleted on purpose: the
     extracted layer keeps the rows of the files loaded before."""
-    where = "; ".join(f"source {s.name}: {' or '.join(str(s.files_dir / g) for g in s.entities[entity.table].files)}"
-                      for s in sources if entity.table in s.entities)
-    kept = f"; extracted.{entity.table} was not changed and still holds the rows of {logged} file(s) loaded before" \
-        if logged else ""
-    return IngestError(f"{entity.table}: no extract found; expected CSV or Parquet files matching "
-                       f"{where or 'a source that maps this entity (docs/sources.md)'}{kept}")
+    where = "; ".join(
+        f"source {s.name}: {' or '.join(str(s.files_dir / g) for g in s.entities[entity.table].files)}"
+        for s in sources
+        if entity.table in s.entities
+    )
+    kept = (
+        f"; extracted.{entity.table} was not changed and still holds the rows of {logged} file(s) loaded before"
+        if logged
+        else ""
+    )
+    return IngestError(
+        f"{entity.table}: no extract found; expected CSV or Parquet files matching "
+        f"{where or 'a source that maps this entity (docs/sources.md)'}{kept}"
+    )
 
 
-def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[SourceMapping], landing_dir: Path,
-                source_tz: str, reporting_tz: str) -> EntityLoad:
+def load_entity(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    sources: list[SourceMapping],
+    landing_dir: Path,
+    source_tz: str,
+    reporting_tz: str,
+) -> EntityLoad:
     """Bring extracted.<entity> up to date with the files the sources name for it; see the module docstring. Naive
     timestamps are read in `source_tz` (unless a source's dialect names its zone), dates alone in `reporting_tz`.
 
@@ -333,8 +420,11 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     prepared: list[Prepared] = []
     work_dir = Path(tempfile.mkdtemp(prefix="funnel-ingest-"))
     lookups: dict[str, list[str]] = {}  # source -> its staged lookup tables
-    reading = {s.name: reading_digest(s, s.entities[entity.table], source_tz, reporting_tz)
-               for s in sources if entity.table in s.entities}
+    reading = {
+        s.name: reading_digest(s, s.entities[entity.table], source_tz, reporting_tz)
+        for s in sources
+        if entity.table in s.entities
+    }
     try:
         for source, path in found:
             mapping = source.entities[entity.table]
@@ -346,8 +436,17 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
                 continue
             if mapping.lookups and not lookups[source.name]:
                 lookups[source.name] = stage_lookups(con, source, mapping, work_dir)
-            p = prepare_file(con, source, source.entities[entity.table], path, landing_dir, source_tz, reporting_tz,
-                             work_dir, f"_ready_{len(prepared)}")
+            p = prepare_file(
+                con,
+                source,
+                source.entities[entity.table],
+                path,
+                landing_dir,
+                source_tz,
+                reporting_tz,
+                work_dir,
+                f"_ready_{len(prepared)}",
+            )
             p.file.sha256, p.file.reading_sha256 = digest, reading[source.name]
             p.file.action = "changed" if key in logged else "new"
             prepared.append(p)
@@ -356,8 +455,9 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
             try:
                 _write(con, entity, prepared, gone)
             except duckdb.Error as exc:
-                raise IngestError(f"{entity.table}: cannot write the load: {exc}; extracted.{entity.table} was not "
-                                  "changed") from exc
+                raise IngestError(
+                    f"{entity.table}: cannot write the load: {exc}; extracted.{entity.table} was not changed"
+                ) from exc
     finally:
         for i in range(len(found)):
             con.execute(f"DROP TABLE IF EXISTS _ready_{i}")
@@ -370,10 +470,18 @@ def load_entity(con: duckdb.DuckDBPyConnection, entity: Entity, sources: list[So
     records = f"count(DISTINCT ({', '.join(q(k) for k in entity.key)}))" if entity.key else "count(*)"
     rows, loaded = con.execute(f"SELECT {records}, count(*) FROM extracted.{entity.table}").fetchall()[0]
     contract = {c.lower() for c in entity.column_names}
-    extras = sorted(r[0] for r in con.execute(f"DESCRIBE extracted.{entity.table}").fetchall()
-                    if r[0].lower() not in contract and r[0] not in BOOKKEEPING)
+    extras = sorted(
+        r[0]
+        for r in con.execute(f"DESCRIBE extracted.{entity.table}").fetchall()
+        if r[0].lower() not in contract and r[0] not in BOOKKEEPING
+    )
     return EntityLoad(
-        table=entity.table, rows=rows, duplicates=loaded - rows, files=files + gone, extra_columns=extras,
-        bytes=sum(p.stat().st_size for _, p in found), seconds=time.perf_counter() - started,
+        table=entity.table,
+        rows=rows,
+        duplicates=loaded - rows,
+        files=files + gone,
+        extra_columns=extras,
+        bytes=sum(p.stat().st_size for _, p in found),
+        seconds=time.perf_counter() - started,
         quarantine=[r for p in prepared for r in p.quarantine],
     )

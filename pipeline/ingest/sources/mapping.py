@@ -126,7 +126,9 @@ def _dialect(raw: dict, where: str, base: Dialect) -> Dialect:
             ZoneInfo(values["timezone"])
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise _fail(f"{where}.timezone", f"{values['timezone']!r} is not an IANA time zone") from exc
-    values["date_formats"] = _str_list(values["date_formats"], f"{where}.date_formats") if values["date_formats"] else ()
+    values["date_formats"] = (
+        _str_list(values["date_formats"], f"{where}.date_formats") if values["date_formats"] else ()
+    )
     return Dialect(**values)
 
 
@@ -142,7 +144,8 @@ def _column_spec(value, where: str) -> ColumnSpec:
         raise _fail(where, "give exactly one of column (a source column), sql (an expression) or value (a constant)")
     values = _mapping_of(spec.get("values") or {}, f"{where}.values")
     return ColumnSpec(
-        column=spec.get("column"), sql=spec.get("sql"),
+        column=spec.get("column"),
+        sql=spec.get("sql"),
         value=None if spec.get("value") is None else str(spec["value"]),
         values=tuple((str(k), str(v)) for k, v in values.items()),
     )
@@ -161,8 +164,9 @@ def _entity(table: str, raw: dict, where: str, require_files: bool) -> EntityMap
     columns = {}
     for name, value in _mapping_of(raw.get("columns") or {}, f"{where}.columns").items():
         if name not in entity.column_names:
-            raise _fail(f"{where}.columns.{name}", f"not a column of {table}; its columns are "
-                        f"{', '.join(entity.column_names)}")
+            raise _fail(
+                f"{where}.columns.{name}", f"not a column of {table}; its columns are {', '.join(entity.column_names)}"
+            )
         columns[name] = _column_spec(value, f"{where}.columns.{name}")
     missing = [c.name for c in entity.columns if c.required and c.name not in columns]
     if missing:
@@ -171,10 +175,18 @@ def _entity(table: str, raw: dict, where: str, require_files: bool) -> EntityMap
     for name, spec in _mapping_of(raw.get("lookups") or {}, f"{where}.lookups").items():
         spec = _mapping_of(spec, f"{where}.lookups.{name}")
         if not _NAME.match(name) or set(spec) - {"files", "columns"} or not spec.get("columns"):
-            raise _fail(f"{where}.lookups.{name}", "a lookup is a lower-case name with `columns` (the columns the "
-                        "SQL uses) and optionally `files` (globs)")
-        lookups.append(Lookup(name, _str_list(spec.get("files") or [], f"{where}.lookups.{name}.files"),
-                              _str_list(spec["columns"], f"{where}.lookups.{name}.columns")))
+            raise _fail(
+                f"{where}.lookups.{name}",
+                "a lookup is a lower-case name with `columns` (the columns the "
+                "SQL uses) and optionally `files` (globs)",
+            )
+        lookups.append(
+            Lookup(
+                name,
+                _str_list(spec.get("files") or [], f"{where}.lookups.{name}.files"),
+                _str_list(spec["columns"], f"{where}.lookups.{name}.columns"),
+            )
+        )
     return EntityMapping(
         entity=entity,
         lookups=tuple(lookups),
@@ -182,7 +194,8 @@ def _entity(table: str, raw: dict, where: str, require_files: bool) -> EntityMap
         columns=columns,
         where=raw.get("where"),
         optional_columns=_str_list(raw.get("optional_columns") or [], f"{where}.optional_columns"),
-        last_modified=_column_spec(raw["last_modified"], f"{where}.last_modified") if raw.get("last_modified")
+        last_modified=_column_spec(raw["last_modified"], f"{where}.last_modified")
+        if raw.get("last_modified")
         else None,
         keep_extra_columns=bool(raw.get("keep_extra_columns", False)),
     )
@@ -192,8 +205,7 @@ def _merge(base: dict, override: dict) -> dict:
     """`override` on top of `base`, key by key for nested mappings (so a user can replace one column)."""
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
-            else value
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
     return merged
 
 
@@ -213,28 +225,42 @@ def parse_mapping(raw: dict, where: str, landing_dir: Path, default_threshold: f
         raise _fail(f"{where}: source", "missing or not a lower-case name such as acme_salesforce")
     if raw.get("adapter") is not None:
         if raw["adapter"] not in adapter_names():
-            raise _fail(f"{where}: adapter", f"unknown adapter {raw['adapter']!r}; built in: {', '.join(adapter_names())}")
+            raise _fail(
+                f"{where}: adapter", f"unknown adapter {raw['adapter']!r}; built in: {', '.join(adapter_names())}"
+            )
         adapter = yaml.safe_load((ADAPTERS_DIR / f"{raw['adapter']}.yml").read_text(encoding="utf-8"))
         base_entities = adapter.get("entities", {})
         unknown_entities = set(_mapping_of(raw.get("entities") or {}, f"{where}: entities")) - set(base_entities)
         if unknown_entities:
-            raise _fail(f"{where}: entities", f"adapter {raw['adapter']} does not fill {', '.join(sorted(unknown_entities))}; "
-                        f"it fills {', '.join(base_entities)}")
-        raw = {**raw, "dialect": _merge(adapter.get("dialect") or {}, raw.get("dialect") or {}),
-               "entities": {t: _merge(base_entities[t], e or {}) for t, e in (raw.get("entities") or {}).items()}}
+            raise _fail(
+                f"{where}: entities",
+                f"adapter {raw['adapter']} does not fill {', '.join(sorted(unknown_entities))}; "
+                f"it fills {', '.join(base_entities)}",
+            )
+        raw = {
+            **raw,
+            "dialect": _merge(adapter.get("dialect") or {}, raw.get("dialect") or {}),
+            "entities": {t: _merge(base_entities[t], e or {}) for t, e in (raw.get("entities") or {}).items()},
+        }
     threshold = raw.get("bad_row_threshold", default_threshold)
     if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise _fail(f"{where}: bad_row_threshold", f"expected a share between 0 and 1 (0.01 = 1 %), got {threshold!r}")
     entities_raw = _mapping_of(raw.get("entities") or {}, f"{where}: entities")
     if not entities_raw:
-        raise _fail(f"{where}: entities", "no entity mapped; map at least one of "
-                    f"{', '.join(e.table for e in ENTITIES)}")
+        raise _fail(
+            f"{where}: entities", f"no entity mapped; map at least one of {', '.join(e.table for e in ENTITIES)}"
+        )
     files_dir = landing_dir / raw.get("files_dir", ".")
     return SourceMapping(
-        name=name, files_dir=files_dir, path=None, threshold=float(threshold),
+        name=name,
+        files_dir=files_dir,
+        path=None,
+        threshold=float(threshold),
         dialect=_dialect(_mapping_of(raw.get("dialect") or {}, f"{where}: dialect"), f"{where}: dialect", Dialect()),
-        entities={t: _entity(t, _mapping_of(e, f"{where}: entities.{t}"), f"{where}: entities.{t}", True)
-                  for t, e in entities_raw.items()},
+        entities={
+            t: _entity(t, _mapping_of(e, f"{where}: entities.{t}"), f"{where}: entities.{t}", True)
+            for t, e in entities_raw.items()
+        },
     )
 
 
@@ -252,11 +278,19 @@ def load_mapping(path: Path, landing_dir: Path, default_threshold: float = DEFAU
 def landing_layout(landing_dir: Path, threshold: float = DEFAULT_THRESHOLD) -> SourceMapping:
     """The canonical layout of docs/input-contract.md as a mapping: every column by its own name, extras kept."""
     return SourceMapping(
-        name="landing", files_dir=landing_dir, dialect=Dialect(), threshold=threshold,
-        entities={e.table: EntityMapping(
-            entity=e, files=(f"{e.system}/{e.name}.*", f"{e.system}/{e.name}/**/*"),
-            columns={c.name: ColumnSpec(column=c.name) for c in e.columns}, keep_extra_columns=True,
-        ) for e in ENTITIES},
+        name="landing",
+        files_dir=landing_dir,
+        dialect=Dialect(),
+        threshold=threshold,
+        entities={
+            e.table: EntityMapping(
+                entity=e,
+                files=(f"{e.system}/{e.name}.*", f"{e.system}/{e.name}/**/*"),
+                columns={c.name: ColumnSpec(column=c.name) for c in e.columns},
+                keep_extra_columns=True,
+            )
+            for e in ENTITIES
+        },
     )
 
 

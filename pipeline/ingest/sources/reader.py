@@ -85,13 +85,20 @@ class Staged:
         if self.rejects:
             # rejected records shift the data rows after them: n of them precede every parsed row k >= adj
             shifts = {reject.row - n: n for n, reject in enumerate(self.rejects, 1)}
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {self.table}_skips AS SELECT * FROM (VALUES "
-                        + ", ".join(f"({adj}, {n})" for adj, n in shifts.items()) + ") AS t(adj, n)")
-            source = (f"(SELECT rowid AS _k, * FROM {self.table}_data) AS d "
-                      f"ASOF LEFT JOIN {self.table}_skips AS k ON d._k >= k.adj")
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {self.table}_skips AS SELECT * FROM (VALUES "
+                + ", ".join(f"({adj}, {n})" for adj, n in shifts.items())
+                + ") AS t(adj, n)"
+            )
+            source = (
+                f"(SELECT rowid AS _k, * FROM {self.table}_data) AS d "
+                f"ASOF LEFT JOIN {self.table}_skips AS k ON d._k >= k.adj"
+            )
             row = "_k + 1 + coalesce(k.n, 0)"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {self.table} AS SELECT {row} AS _source_row, "
-                    f"{', '.join(columns)} FROM {source}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {self.table} AS SELECT {row} AS _source_row, "
+            f"{', '.join(columns)} FROM {source}"
+        )
 
 
 def unstage(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -115,9 +122,11 @@ def detect_encoding(path: Path, shown: Path | None = None) -> str:
         return "utf-8"
     if multibyte <= invalid and _decodes(path, "cp932"):
         return "cp932"
-    what = ("is mostly UTF-8 but has invalid bytes" if multibyte > invalid else "is neither UTF-8 nor CP932 (Shift_JIS)")
-    raise ReadError(f"{shown or path}: {what} ({multibyte} valid multi-byte UTF-8 characters, {invalid} invalid "
-                    f"byte(s), the first at byte {first_invalid}); set `encoding` in the source's dialect")
+    what = "is mostly UTF-8 but has invalid bytes" if multibyte > invalid else "is neither UTF-8 nor CP932 (Shift_JIS)"
+    raise ReadError(
+        f"{shown or path}: {what} ({multibyte} valid multi-byte UTF-8 characters, {invalid} invalid "
+        f"byte(s), the first at byte {first_invalid}); set `encoding` in the source's dialect"
+    )
 
 
 def _utf8_counts(path: Path) -> tuple[int, int, int | None]:
@@ -134,7 +143,9 @@ def _utf8_counts(path: Path) -> tuple[int, int, int | None]:
             if not text.isascii():
                 bad = _ESCAPED.findall(text)
                 if bad and first is None:
-                    first = offset - held + len(text[:_ESCAPED.search(text).start()].encode("utf-8", "surrogateescape"))
+                    first = (
+                        offset - held + len(text[: _ESCAPED.search(text).start()].encode("utf-8", "surrogateescape"))
+                    )
                 invalid += len(bad)
                 multibyte += len(text) - len(text.encode("ascii", "ignore")) - len(bad)
             offset += len(chunk)
@@ -170,8 +181,10 @@ def transcode(path: Path, encoding: str, work_dir: Path, shown: Path | None = No
             dst.write(carry + decoder.decode(b"", final=True))
         except UnicodeDecodeError as exc:
             target.unlink()
-            raise ReadError(f"{shown or path}: byte {offset + exc.start} is not valid {encoding}; "
-                            "set the right `encoding` in the source's dialect") from exc
+            raise ReadError(
+                f"{shown or path}: byte {offset + exc.start} is not valid {encoding}; "
+                "set the right `encoding` in the source's dialect"
+            ) from exc
     return target
 
 
@@ -206,9 +219,11 @@ def _first_record(path: Path, quote: str, shown: Path) -> str:
     else:
         end = len(text)
     if bad := _ESCAPED.search(text[:end]):
-        offset = bom + len(text[:bad.start()].encode("utf-8", "surrogateescape"))
-        raise ReadError(f"{shown}: the header line is not valid UTF-8 (byte {offset}); set the right `encoding` "
-                        "in the source's dialect")
+        offset = bom + len(text[: bad.start()].encode("utf-8", "surrogateescape"))
+        raise ReadError(
+            f"{shown}: the header line is not valid UTF-8 (byte {offset}); set the right `encoding` "
+            "in the source's dialect"
+        )
     return text[:end]
 
 
@@ -231,20 +246,23 @@ def read_header(path: Path, dialect: Dialect, shown: Path | None = None) -> tupl
 
 def _check_reserved(names: list[str], shown: Path) -> None:
     if clash := [n for n in names if n.lower() in RESERVED]:
-        raise ReadError(f"{shown}: column(s) {', '.join(clash)} of the header use a name the pipeline reserves for "
-                        f"where a row came from ({', '.join(RESERVED)}); rename them in the export")
+        raise ReadError(
+            f"{shown}: column(s) {', '.join(clash)} of the header use a name the pipeline reserves for "
+            f"where a row came from ({', '.join(RESERVED)}); rename them in the export"
+        )
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir: Path,
-          table: str = "_src") -> Staged:
+def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir: Path, table: str = "_src") -> Staged:
     """Read `path` into temp view `table` (all text, with each row's `_source_row`) and collect rejects."""
     if path.name.lower().endswith(PARQUET_SUFFIXES):
         source = f"read_parquet({lit(str(path))})"
         try:
             header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
             _check_reserved(header, path)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_data AS SELECT "
-                        f"{', '.join(f'#{i + 1}::VARCHAR AS c{i + 1}' for i in range(len(header)))} FROM {source}")
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table}_data AS SELECT "
+                f"{', '.join(f'#{i + 1}::VARCHAR AS c{i + 1}' for i in range(len(header)))} FROM {source}"
+            )
         except duckdb.Error as exc:
             raise ReadError(f"{path}: cannot be read as Parquet: {exc}") from exc
         rows = con.execute(f"SELECT count(*) FROM {table}_data").fetchall()[0][0]
@@ -274,8 +292,9 @@ def gunzip(path: Path, work_dir: Path) -> Path:
     return target
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, plain: Path, dialect: Dialect, work_dir: Path,
-               table: str) -> Staged:
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, plain: Path, dialect: Dialect, work_dir: Path, table: str
+) -> Staged:
     """Stage the CSV `plain` (the file itself, or its decompressed copy); errors name `path`."""
     encoding = dialect.encoding or detect_encoding(plain, path)
     readable = plain
@@ -309,8 +328,9 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, plain: Path, dialect:
     return staged
 
 
-def _reject(staged: Staged, data_row: dict[int, int], duckdb_line: int, column: str | None, reason: str,
-            raw: str) -> Reject:
+def _reject(
+    staged: Staged, data_row: dict[int, int], duckdb_line: int, column: str | None, reason: str, raw: str
+) -> Reject:
     """A reject numbered like every row; DuckDB's own numbers stand where Python's csv module splits the records
     otherwise (an unterminated quote)."""
     row = data_row.get(duckdb_line)
@@ -333,11 +353,12 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, quote:
             f"{lit(str(path))}, auto_detect = false, header = true, columns = {columns}, "
             f"delim = {lit(staged.delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, "
             f"max_line_size = {MAX_LINE_SIZE}, store_rejects = true, rejects_table = '_rejects', "
-            "rejects_scan = '_reject_scans')")
+            "rejects_scan = '_reject_scans')"
+        )
         rejects: dict[int, tuple] = {}
         for line, column, kind, message, raw in con.execute(
-                "SELECT line, column_name, error_type, error_message, csv_line FROM _rejects "
-                "ORDER BY line, column_idx").fetchall():
+            "SELECT line, column_name, error_type, error_message, csv_line FROM _rejects ORDER BY line, column_idx"
+        ).fetchall():
             # one per record, its first error; the text without the blank lines DuckDB counts into it
             rejects.setdefault(line, (names.get(column, column), f"{kind.lower()}: {message}", raw.strip("\r\n")))
         return con.execute(f"SELECT count(*) FROM {staged.table}_data").fetchall()[0][0], rejects
@@ -383,5 +404,6 @@ def record_text(values: list[str | None], delimiter: str, quote: str = '"') -> s
     """A parsed record written back as one CSV line (fields quoted where needed)."""
     out = io.StringIO()
     csv.writer(out, delimiter=delimiter, quotechar=quote, lineterminator="").writerow(
-        ["" if v is None else v for v in values])
+        ["" if v is None else v for v in values]
+    )
     return out.getvalue()

@@ -14,9 +14,14 @@ from pipeline.ingest.contract import DUCKDB_TYPES, Column
 # a churn dated 2023-11-01 in a Japan-time export reported in UTC would fall on October 31, a month early.
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日", "%Y.%m.%d")
 DATE_TIME_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
-    "%Y/%m/%d %H:%M:%S", "%Y/%m/%dT%H:%M:%S", "%Y/%m/%d %H:%M",
-    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%dT%H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
 )
 # A strptime format with any of these reads a time of day; one without them reads a date alone.
 TIME_DIRECTIVE = re.compile(r"%-?[HIMSfgnpXcTR]")
@@ -76,8 +81,16 @@ def _number_text(v: str, decimal: str, thousands: str | None) -> str:
     )
 
 
-def typed(column: Column, text: str, *, source_tz: str, reporting_tz: str, date_formats: tuple[str, ...] = (),
-          decimal: str = ".", thousands: str | None = ",") -> str:
+def typed(
+    column: Column,
+    text: str,
+    *,
+    source_tz: str,
+    reporting_tz: str,
+    date_formats: tuple[str, ...] = (),
+    decimal: str = ".",
+    thousands: str | None = ",",
+) -> str:
     """SQL for the value of `column` in its contract type, from the SQL `text` of its source value. A naive
     timestamp is read in `source_tz`; a date alone in a timestamp column is midnight in `reporting_tz`."""
     v = cleaned(text)
@@ -92,8 +105,13 @@ def typed(column: Column, text: str, *, source_tz: str, reporting_tz: str, date_
     if column.type == "timestamp":
         own_times = [f for f in date_formats if TIME_DIRECTIVE.search(f)]
         own_days = [f for f in date_formats if not TIME_DIRECTIVE.search(f)]
-        day = _first_parse(v, own_days, ISO_DATE, [f for f in DATE_FORMATS if f not in own_days],
-                           f"CASE WHEN regexp_full_match({v}, {lit(EXCEL_DAY)}) THEN {_serial(v)} END")
+        day = _first_parse(
+            v,
+            own_days,
+            ISO_DATE,
+            [f for f in DATE_FORMATS if f not in own_days],
+            f"CASE WHEN regexp_full_match({v}, {lit(EXCEL_DAY)}) THEN {_serial(v)} END",
+        )
         naive = _first_parse(v, own_times, NAIVE_ISO, [f for f in DATE_TIME_FORMATS if f not in own_times], _serial(v))
         # 2024/4/1 as 2024-4-1, and no space before an offset, so DuckDB's cast reads them; a zone name keeps its /
         zoned = f"regexp_replace(regexp_replace({v}, '^(\\d+)/(\\d+)/(\\d+)', '\\1-\\2-\\3'), '\\s+([+-]\\d)', '\\1')"
@@ -109,16 +127,20 @@ def typed(column: Column, text: str, *, source_tz: str, reporting_tz: str, date_
 
 def _serial(v: str) -> str:
     """SQL for the naive TIMESTAMP an Excel serial number stands for (NULL for other text)."""
-    return (f"CASE WHEN regexp_matches({v}, {lit(EXCEL_SERIAL)}) THEN DATE '1899-12-30' + to_days(floor("
-            f"try_cast({v} AS DOUBLE))::INTEGER) + to_microseconds(round((try_cast({v} AS DOUBLE) % 1) * 86400000000)::BIGINT) END")
+    return (
+        f"CASE WHEN regexp_matches({v}, {lit(EXCEL_SERIAL)}) THEN DATE '1899-12-30' + to_days(floor("
+        f"try_cast({v} AS DOUBLE))::INTEGER) + to_microseconds(round((try_cast({v} AS DOUBLE) % 1) * 86400000000)::BIGINT) END"
+    )
 
 
 def _first_parse(v: str, own: list[str], iso: str, builtin: list[str], serial: str) -> str:
     """SQL for the first reading of `v` as a naive TIMESTAMP: the source's own formats, DuckDB's cast of ISO text
     matching `iso`, the built-in formats, then `serial`."""
     own_sql = f"try_strptime({v}, {sql_list(own)}), " if own else ""
-    return (f"coalesce({own_sql}CASE WHEN regexp_full_match({v}, {lit(iso)}) THEN try_cast({v} AS TIMESTAMP) END, "
-            f"try_strptime({v}, {sql_list(builtin)}), {serial})")
+    return (
+        f"coalesce({own_sql}CASE WHEN regexp_full_match({v}, {lit(iso)}) THEN try_cast({v} AS TIMESTAMP) END, "
+        f"try_strptime({v}, {sql_list(builtin)}), {serial})"
+    )
 
 
 def bad(column: Column, text: str, typed_value: str) -> str:
