@@ -53,7 +53,7 @@ bench-ingest: setup
 
 # dbt docs (every model and column described) for the warehouse of the last run, on http://127.0.0.1:8080.
 docs: setup
-	cd transforms && ../$(BIN)/dbt docs generate --vars '{warehouse_path: "$(abspath $(FUNNEL_WAREHOUSE))"}' \
+	cd transforms && FUNNEL_WAREHOUSE=$(abspath $(FUNNEL_WAREHOUSE)) ../$(BIN)/dbt docs generate \
 		&& ../$(BIN)/dbt docs serve --port 8080 --no-browser
 
 # The published marts as CSV (UTF-8 with BOM, for Excel) in warehouse/export/.

@@ -44,6 +44,7 @@ from pipeline.ingest.assets import ingest_assets  # noqa: E402
 from pipeline.ingest.contract import ENTITIES  # noqa: E402
 from pipeline.ingest.sources.loader import load_entity  # noqa: E402
 from pipeline.ingest.sources.mapping import landing_layout, load_mapping  # noqa: E402
+from pipeline.transforms.assets import environment  # noqa: E402
 from pipeline.transforms.project import dbt_project, dbt_resource  # noqa: E402
 
 TARGET_SECONDS_1M = 60.0
@@ -239,11 +240,11 @@ def main() -> None:
         print(f"results: {out}")
         return
 
-    # Both runs write the same file (emptied in between), so dbt sees the same vars; a warm-up parse
+    # Both runs write the same file (emptied in between), so dbt sees the same settings; a warm-up parse
     # leaves dbt's partial-parse state as a repeated `make run` finds it.
     full = work / "themodel.duckdb"
-    warm_up = Settings(landing_dir=str(landing), warehouse_path=str(full)).dbt_vars()
-    dbt_resource().cli(["parse", "--vars", json.dumps(warm_up)], target_path=dbt_project.target_path).wait()
+    with environment(Settings(landing_dir=str(landing), warehouse_path=str(full)).dbt_env()):
+        dbt_resource().cli(["parse"], target_path=dbt_project.target_path).wait()
     with PeakMemory() as bare_memory:
         bare_steps = run_job(definitions(full), "without_checks")
     full.unlink()

@@ -10,7 +10,7 @@ from typing import Literal
 
 ColumnType = Literal["id", "text", "timestamp", "date", "boolean", "number", "decimal"]
 
-#: DuckDB type each contract type is stored as in schema `raw`.
+#: DuckDB type each contract type is stored as in schema `extracted`.
 DUCKDB_TYPES: dict[str, str] = {
     "id": "VARCHAR",
     "text": "VARCHAR",
@@ -38,7 +38,7 @@ class Entity:
 
     @property
     def table(self) -> str:
-        """Table name in schema `raw` (and the dbt source table name)."""
+        """Table name in schema `extracted` (the identifier of its dbt source table)."""
         return f"{self.system}_{self.name}"
 
     @property

@@ -1,13 +1,12 @@
 """Great Expectations suites (expectations/*.json) run as Dagster asset checks, inside DuckDB.
 
 Each suite file names its asset (`meta.asset`) and, optionally, the query its batch is read from
-(`meta.query`, for expectations on derived or joined columns; `{catalog}` stands for the warehouse's
-DuckDB catalog, since the default file funnel.duckdb makes `funnel.x` ambiguous) and the other assets
-that query reads (`meta.also_reads`). An expectation may name a value set (`meta.value_set`) instead of listing
+(`meta.query`, for expectations on derived or joined columns) and the other assets that query reads
+(`meta.also_reads`). An expectation may name a value set (`meta.value_set`) instead of listing
 one: it is filled in when the suite runs, from a maintained code list or the run's quality.yml (value_sets). GX 1.x
 validates through SQLAlchemy, so every metric is a SQL query DuckDB answers over the whole table: nothing is loaded
-into pandas, whatever the table's size. Suites are grouped into one check step per layer (raw, funnel, marts) so
-GX starts once per layer.
+into pandas, whatever the table's size. Suites cover the extracted layer only (dbt tests check
+what dbt builds) and run in one check step, so GX starts once.
 """
 
 import json
@@ -55,7 +54,7 @@ def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
                 name=document["name"],
                 path=path,
                 asset_key=dg.AssetKey([schema, table]),
-                query=meta.get("query") or f'select * from {{catalog}}."{schema}"."{table}"',
+                query=meta.get("query") or f'select * from "{schema}"."{table}"',
                 also_reads=[dg.AssetKey(k) for k in meta.get("also_reads", [])],
                 expectations=document["expectations"],
             )
@@ -108,9 +107,8 @@ def validate(suite: Suite, warehouse_path: str, sets: dict[str, list[str]]) -> d
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_sql(name="warehouse", connection_string=f"duckdb+isolated:///{warehouse_path}")
     try:
-        query = suite.query.replace("{catalog}", f'"{Path(warehouse_path).stem}"')
         batch = (
-            source.add_query_asset(name=suite.name.replace(".", "__"), query=query)
+            source.add_query_asset(name=suite.name.replace(".", "__"), query=suite.query)
             .add_batch_definition_whole_table("all")
             .get_batch()
         )

@@ -33,7 +33,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def environment(values: dict[str, str]) -> Iterator[None]:
     """`values` in os.environ while a dbt subprocess is started (dagster-dbt passes os.environ on), then restored."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -48,7 +48,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
-    with _environment(settings.dbt_env()):
+    with environment(settings.dbt_env()):
         invocation = dbt.cli(["build"], context=context)
     yield from invocation.stream()
     # dagster-dbt starts each invocation from the project's partial-parse state; keeping the state of this

@@ -46,6 +46,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute(f'CREATE OR REPLACE TABLE {new_schema}."{new_table}" AS SELECT * FROM {schema}."{table}"')
             con.execute(f'DROP TABLE {schema}."{table}"')
             moved.append(f"{new_schema}.{new_table}")
+        if (ALERTING, "alerts") in carried.values():  # a copy has no constraints; alerts are upserted by id
+            con.execute(f"ALTER TABLE {ALERTING}.alerts ADD PRIMARY KEY (alert_id)")
         for view in LEGACY_VIEWS:
             con.execute(f"DROP VIEW IF EXISTS {view}")
         for schema in LEGACY_SCHEMAS:
