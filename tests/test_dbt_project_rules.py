@@ -1,0 +1,120 @@
+"""dbt-project-evaluator's modeling and testing rules, checked over the parsed manifest (issue #11, item 6).
+
+The evaluator is a dbt Hub package, which cannot be installed here. Of the Python linters on PyPI, dbt-bouncer
+4.3 requires duckdb<2 (the project pins duckdb 2.0.1); dbt-score 0.19 would install (its one requirement is
+click), but its built-in rules are documentation and declared-constraint rules, none of these: every rule below
+would be a custom dbt-score rule all the same, behind its score thresholds, configuration and CLI output. So
+the rules are plain assertions over target/manifest.json (ensure_manifest() parses it when stale), no new
+dependency, each failure naming the models that break it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from pipeline.transforms.project import ensure_manifest
+
+#: Layers by folder of models/, in build order: a model reads its own layer or earlier ones.
+LAYERS = {"staging": 0, "intermediate": 1, "stages": 2, "marts": 3, "improvement": 3, "reconciliation": 3}
+#: An intermediate model built on stage tables prepares marts (int_handover_pairs for the reconciliation
+#: marts): it ranks after the stages, so no stage table may read it.
+AFTER_STAGES = 2.5
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return json.loads(ensure_manifest().read_text())
+
+
+def models(manifest: dict) -> dict[str, dict]:
+    return {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+
+
+def layer(node: dict) -> str:
+    """The folder under models/ the model's file is in."""
+    return Path(node["original_file_path"]).parts[1]
+
+
+def test_every_source_table_is_read_by_its_one_staging_model(manifest):
+    """fct_source_fanout and fct_unused_sources: one staging model per source table renames and types it once."""
+    readers = {uid: [] for uid in manifest["sources"]}
+    for uid, node in models(manifest).items():
+        for parent in node["depends_on"]["nodes"]:
+            if parent in readers:
+                readers[parent].append(node)
+    fanout = {uid: [n["name"] for n in nodes] for uid, nodes in readers.items()
+              if len(nodes) != 1 or not nodes[0]["name"].startswith("stg_") or layer(nodes[0]) != "staging"}
+    assert fanout == {}, "each source must be read by exactly one staging model (stg_*)"
+
+
+def test_only_staging_models_read_sources(manifest):
+    """fct_marts_or_intermediate_dependent_on_source, fct_direct_join_to_source."""
+    on_sources = {node["name"]: [p for p in node["depends_on"]["nodes"] if p.startswith("source.")]
+                  for node in models(manifest).values() if layer(node) != "staging"}
+    assert {name: sources for name, sources in on_sources.items() if sources} == {}
+
+
+def primary_keys(manifest: dict) -> dict[str, set[str]]:
+    """Per model id, what its tests make a primary key: a column with an error-severity, unfiltered `unique` and
+    `not_null`, or an expression with a `unique` (the composite keys `a || '|' || b`, whose parts are not null or
+    coalesced; a constant for a one-row model)."""
+    unique, not_null = {}, {}
+    for node in manifest["nodes"].values():
+        test = node.get("test_metadata") or {}
+        if (node["resource_type"] == "test" and test.get("name") in ("unique", "not_null")
+                and node["config"]["severity"].lower() == "error" and not node["config"].get("where")):
+            tested = unique if test["name"] == "unique" else not_null
+            tested.setdefault(node["attached_node"], set()).add(test["kwargs"]["column_name"])
+    return {model: {key for key in keys if key in not_null.get(model, ()) or not re.fullmatch(r"\w+", key)}
+            for model, keys in unique.items()}
+
+
+def test_every_model_has_a_primary_key_test(manifest):
+    """fct_missing_primary_key_tests: the grain of every model is tested, so a fan-out in a join fails a test."""
+    keys = primary_keys(manifest)
+    lacking = sorted(node["name"] for uid, node in models(manifest).items() if not keys.get(uid))
+    assert lacking == [], f"models without a primary-key test: {lacking}"
+
+
+def test_staging_models_are_views_named_for_their_source(manifest):
+    """fct_model_naming_conventions, fct_model_directories and fct_staging_dependent_on_staging: a staging model is a
+    view of one source table, stg_<source>__<table>, and only staging models are stg_*."""
+    wrong = {}
+    for node in models(manifest).values():
+        if layer(node) != "staging":
+            assert not node["name"].startswith("stg_"), f"{node['name']} is outside models/staging"
+            continue
+        parents = node["depends_on"]["nodes"]
+        source = manifest["sources"].get(parents[0]) if len(parents) == 1 else None
+        expected = f"stg_{source['source_name']}__{source['name']}" if source else "one source and nothing else"
+        if node["config"]["materialized"] != "view" or node["name"] != expected:
+            wrong[node["name"]] = f"{node['config']['materialized']}, expected a view named {expected}"
+    assert wrong == {}
+
+
+def test_no_model_reads_a_later_layer(manifest):
+    """fct_staging_dependent_on_marts_or_intermediate, extended to every layer of LAYERS."""
+    nodes = models(manifest)
+    unknown = sorted(node["original_file_path"] for node in nodes.values() if layer(node) not in LAYERS)
+    assert unknown == [], f"models outside the layer folders {sorted(LAYERS)}"
+
+    @cache
+    def on_stages(uid: str) -> bool:
+        """Whether the model reads a stage table, directly or through other models."""
+        parents = [p for p in nodes[uid]["depends_on"]["nodes"] if p in nodes]
+        return any(layer(nodes[p]) == "stages" or on_stages(p) for p in parents)
+
+    def rank(uid: str) -> float:
+        if layer(nodes[uid]) == "intermediate" and on_stages(uid):
+            return AFTER_STAGES
+        return LAYERS[layer(nodes[uid])]
+
+    backwards = [f"{node['name']} ({layer(node)}) reads {nodes[p]['name']} ({layer(nodes[p])})"
+                 for uid, node in nodes.items() for p in node["depends_on"]["nodes"]
+                 if p in nodes and rank(p) > rank(uid)]
+    assert backwards == []
