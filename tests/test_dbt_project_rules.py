@@ -43,19 +43,25 @@ def layer(node: dict) -> str:
 def test_every_source_table_is_read_by_its_one_staging_model(manifest):
     """fct_source_fanout and fct_unused_sources: one staging model per source table renames and types it once."""
     readers = {uid: [] for uid in manifest["sources"]}
-    for uid, node in models(manifest).items():
+    for node in models(manifest).values():
         for parent in node["depends_on"]["nodes"]:
             if parent in readers:
                 readers[parent].append(node)
-    fanout = {uid: [n["name"] for n in nodes] for uid, nodes in readers.items()
-              if len(nodes) != 1 or not nodes[0]["name"].startswith("stg_") or layer(nodes[0]) != "staging"}
+    fanout = {
+        uid: [n["name"] for n in nodes]
+        for uid, nodes in readers.items()
+        if len(nodes) != 1 or not nodes[0]["name"].startswith("stg_") or layer(nodes[0]) != "staging"
+    }
     assert fanout == {}, "each source must be read by exactly one staging model (stg_*)"
 
 
 def test_only_staging_models_read_sources(manifest):
     """fct_marts_or_intermediate_dependent_on_source, fct_direct_join_to_source."""
-    on_sources = {node["name"]: [p for p in node["depends_on"]["nodes"] if p.startswith("source.")]
-                  for node in models(manifest).values() if layer(node) != "staging"}
+    on_sources = {
+        node["name"]: [p for p in node["depends_on"]["nodes"] if p.startswith("source.")]
+        for node in models(manifest).values()
+        if layer(node) != "staging"
+    }
     assert {name: sources for name, sources in on_sources.items() if sources} == {}
 
 
@@ -66,12 +72,18 @@ def primary_keys(manifest: dict) -> dict[str, set[str]]:
     unique, not_null = {}, {}
     for node in manifest["nodes"].values():
         test = node.get("test_metadata") or {}
-        if (node["resource_type"] == "test" and test.get("name") in ("unique", "not_null")
-                and node["config"]["severity"].lower() == "error" and not node["config"].get("where")):
+        if (
+            node["resource_type"] == "test"
+            and test.get("name") in ("unique", "not_null")
+            and node["config"]["severity"].lower() == "error"
+            and not node["config"].get("where")
+        ):
             tested = unique if test["name"] == "unique" else not_null
             tested.setdefault(node["attached_node"], set()).add(test["kwargs"]["column_name"])
-    return {model: {key for key in keys if key in not_null.get(model, ()) or not re.fullmatch(r"\w+", key)}
-            for model, keys in unique.items()}
+    return {
+        model: {key for key in keys if key in not_null.get(model, ()) or not re.fullmatch(r"\w+", key)}
+        for model, keys in unique.items()
+    }
 
 
 def test_every_model_has_a_primary_key_test(manifest):
@@ -114,7 +126,10 @@ def test_no_model_reads_a_later_layer(manifest):
             return AFTER_STAGES
         return LAYERS[layer(nodes[uid])]
 
-    backwards = [f"{node['name']} ({layer(node)}) reads {nodes[p]['name']} ({layer(nodes[p])})"
-                 for uid, node in nodes.items() for p in node["depends_on"]["nodes"]
-                 if p in nodes and rank(p) > rank(uid)]
+    backwards = [
+        f"{node['name']} ({layer(node)}) reads {nodes[p]['name']} ({layer(nodes[p])})"
+        for uid, node in nodes.items()
+        for p in node["depends_on"]["nodes"]
+        if p in nodes and rank(p) > rank(uid)
+    ]
     assert backwards == []

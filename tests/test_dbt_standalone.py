@@ -26,15 +26,23 @@ from tests.conftest import EDGE_AS_OF, Materialized, materialize
 DBT_SCHEMAS = ["staging", "intermediate", "stages", "marts"]
 
 #: Every setting dbt reads, none at its default, so a variable that does not reach dbt changes some mart.
-NON_DEFAULT = {"as_of": EDGE_AS_OF, "reporting_tz": "UTC", "fiscal_year_start_month": 1,
-               "marketing_aging_days": 90, "speed_to_lead_sla_business_days": 2}
+NON_DEFAULT = {
+    "as_of": EDGE_AS_OF,
+    "reporting_tz": "UTC",
+    "fiscal_year_start_month": 1,
+    "marketing_aging_days": 90,
+    "speed_to_lead_sla_business_days": 2,
+}
 
 
 def funnel_environment(settings: Settings, warehouse: Path) -> dict[str, str]:
     """The FUNNEL_* variables a user would set to get `settings` (the aliases Settings.from_env reads), with the
     warehouse moved to `warehouse`. Built from the settings, not from Settings.dbt_env, which is under test."""
-    env = {field.alias: str(getattr(settings, name)) for name, field in Environment.model_fields.items()
-           if name in Settings.model_fields and getattr(settings, name) is not None}
+    env = {
+        field.alias: str(getattr(settings, name))
+        for name, field in Environment.model_fields.items()
+        if name in Settings.model_fields and getattr(settings, name) is not None
+    }
     return env | {"FUNNEL_WAREHOUSE": str(warehouse)}
 
 
@@ -50,7 +58,10 @@ def dbt_build_by_hand(run: Materialized, tmp_path: Path) -> Path:
     env |= funnel_environment(run.settings, copy)
     build = subprocess.run(
         [DBT_EXECUTABLE, "build", "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-2000:]
     return copy
@@ -71,8 +82,9 @@ def mart_differences(dagster: str | Path, by_hand: Path) -> dict[str, str]:
     differences = {}
     for mart in MARTS:
         try:
-            pd.testing.assert_frame_equal(read_mart(dagster, mart), read_mart(by_hand, mart),
-                                          check_exact=False, rtol=1e-12, atol=1e-12)
+            pd.testing.assert_frame_equal(
+                read_mart(dagster, mart), read_mart(by_hand, mart), check_exact=False, rtol=1e-12, atol=1e-12
+            )
         except AssertionError as difference:
             differences[mart] = str(difference)
     return differences
@@ -96,8 +108,9 @@ def test_dbt_build_by_hand_computes_the_marts_of_a_dagster_run(demo_run, tmp_pat
 
 def test_dbt_build_by_hand_reads_every_setting_from_the_environment(repeated_run, tmp_path):
     run = repeated_run[1]
-    as_of = run.query("select as_of = timestamptz '2026-07-01 00:00:00+00' - interval 1 microsecond as ok "
-                      "from intermediate.int_as_of")
+    as_of = run.query(
+        "select as_of = timestamptz '2026-07-01 00:00:00+00' - interval 1 microsecond as ok from intermediate.int_as_of"
+    )
     assert as_of["ok"][0], "the run did not compute at the end of EDGE_AS_OF in UTC"
     assert mart_differences(run.settings.warehouse_path, dbt_build_by_hand(run, tmp_path)) == {}
 
@@ -115,7 +128,8 @@ def test_a_repeated_run_reuses_the_parsed_project(repeated_run):
     reuse the state the first copied back (pipeline/transforms/assets.py), in every dbt step."""
     logs = dbt_logs(repeated_run[1])
     assert len(logs) >= 2, f"expected the dbt invocations of both dbt steps, found {sorted(logs)}"
-    reparsed = {name: re.findall(r"Unable to do partial parsing[^\"\n]*|Starting full parse", log)
-                for name, log in logs.items()}
+    reparsed = {
+        name: re.findall(r"Unable to do partial parsing[^\"\n]*|Starting full parse", log) for name, log in logs.items()
+    }
     assert not any(reparsed.values()), reparsed
     assert all("Partial parsing enabled" in log for log in logs.values()), "dbt logged no partial parsing"
