@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
 from demo import generator as demo
 from pipeline.config.settings import PROJECT_ROOT, Settings
+from pipeline.warehouse.resource import Warehouse
 
 DEMO_LEADS = 4_000
 DEMO_MONTHS = 18
@@ -31,7 +31,7 @@ class Materialized:
         return Path(self.settings.landing_dir)
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        with duckdb.connect(self.settings.warehouse_path) as con:
+        with Warehouse(path=self.settings.warehouse_path).connect() as con:
             return con.execute(sql, params or []).df()
 
 

@@ -283,3 +283,30 @@ def test_a_warehouse_held_by_another_process_is_reported_as_such(tmp_path):
             pass
     finally:
         holder.kill()
+
+
+def test_a_lock_held_for_a_moment_is_waited_for(tmp_path):
+    """A process that lets go of the file within LOCK_WAIT_SECONDS (a dbt step exiting) does not fail the next."""
+    import subprocess
+    import sys
+
+    from pipeline.warehouse.resource import Warehouse
+
+    path = tmp_path / "brief.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(2)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert holder.poll() is None  # still holding it when the connection is asked for
+        with Warehouse(path=str(path)).connect() as con:
+            assert con.execute("select 42").fetchall() == [(42,)]
+    finally:
+        holder.kill()
