@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipeline.alerts.goal_alerts import alert_assets, alert_sensors, alerts_job
-from pipeline.analysis.hypotheses import hypothesis_tests
+from pipeline.analysis.assets import hypothesis_tests
 from pipeline.config.preflight import check_config
 from pipeline.config.reference import reference_assets
 from pipeline.config.settings import Settings
