@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from pipeline.alerts.goal_alerts import alert_assets, alert_sensors, alerts_job
+from pipeline.alerts.assets import alert_assets, alerts_job
+from pipeline.alerts.sensors import alert_sensors
 from pipeline.analysis.assets import hypothesis_tests
 from pipeline.config.preflight import check_config
 from pipeline.config.reference import reference_assets
