@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from pipeline.alerts.goal_alerts import alert_assets, alert_sensors, alerts_job
-from pipeline.analysis.hypotheses import hypothesis_tests
+from pipeline.alerts.assets import alert_assets, alerts_job
+from pipeline.alerts.sensors import alert_sensors
+from pipeline.analysis.assets import hypothesis_tests
 from pipeline.config.preflight import check_config
 from pipeline.config.reference import reference_assets
 from pipeline.config.settings import Settings
-from pipeline.goals.targets import goal_assets
+from pipeline.goals.assets import goal_assets
 from pipeline.ingest.assets import ingest_assets
 from pipeline.quality.gx_checks import build_gx_checks
 from pipeline.quality.reconciliation import quality_checks

@@ -10,7 +10,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline.alerts.goal_alerts import PUBLISHED, AlertSettings, State, detect, goal_alerts
+from pipeline.alerts.assets import PUBLISHED
+from pipeline.alerts.detection import State, detect
+from pipeline.alerts.sensors import goal_alerts
+from pipeline.alerts.settings import AlertSettings
 from pipeline.config.settings import Settings
 from pipeline.definitions import build_definitions
 
@@ -132,7 +135,7 @@ def test_alerts_are_written_in_japanese_when_asked():
 
 
 def test_a_failed_run_is_reported_to_on_call(tmp_path, monkeypatch):
-    from pipeline.alerts.goal_alerts import run_failure_alerts
+    from pipeline.alerts.sensors import run_failure_alerts
 
     receiver = Receiver(fail_first=0)
     monkeypatch.setenv("FUNNEL_ALERT_URLS", receiver.url)

@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.config.files import ConfigError
 from pipeline.config.targets import MonthPlan, load_plans
-from pipeline.goals.targets import back_calculate, business_calendar, target_rows
+from pipeline.goals.back_calculation import back_calculate, target_rows
+from pipeline.goals.calendar import business_calendar
 
 RATES = {"field_sales": 0.25, "inside_sales": 0.6, "marketing": 0.1}
 

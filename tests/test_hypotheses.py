@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from demo import generator as demo
-from pipeline.analysis.hypotheses import Counts, evaluate
+from pipeline.analysis.statistics import Counts, evaluate
 from pipeline.config.files import ConfigError
 from pipeline.config.hypotheses import Hypothesis, load_hypotheses
 from tests.conftest import materialize

@@ -5,7 +5,8 @@ inside sales'), the slice the change was tried on, the day it took effect and th
 a comparison group, a window around that day, the smallest effect worth detecting and the horizon within which
 an entry must advance (by default its stage's `horizon_days`). A slice may only use keys the stage knows when an
 entry enters it (the stage's `slices`): field sales learns segment and industry only for won accounts, so slicing
-win rates by them would bias the result. pipeline/analysis/hypotheses.py tests what this file declares.
+win rates by them would bias the result. pipeline/analysis/ (counts.py, statistics.py) tests what this file
+declares.
 """
 
 from __future__ import annotations

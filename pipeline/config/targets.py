@@ -3,7 +3,7 @@
 The file gives, per month, a revenue target (with the average deal size) or a won-deals target, the planned
 conversion of each stage (defaults at the top, overrides per month), optional explicit goals per stage and the
 planned lag of each stage. Stage names are the registry's; every stage up to the win needs a planned rate in
-every month, because the back-calculation (pipeline/goals/targets.py) divides through each of them.
+every month, because the back-calculation (pipeline/goals/back_calculation.py) divides through each of them.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ sys.path.insert(0, str(project))
 
 import dagster as dg  # noqa: E402
 
-from pipeline.alerts.goal_alerts import read_statuses  # noqa: E402
+from pipeline.alerts.statuses import read_statuses  # noqa: E402
 from pipeline.config.settings import Settings  # noqa: E402
 from pipeline.run import checks_of, materialize_all  # noqa: E402
 from pipeline.serving.paths import published_file, report_dir  # noqa: E402

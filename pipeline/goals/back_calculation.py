@@ -4,33 +4,21 @@ targets.yml (FUNNEL_TARGETS) gives per month a revenue target (or a won-deals ta
 size and the planned conversion of each stage; optionally explicit per-stage goals and the planned lag
 of each stage. Won deals = revenue / deal size; each earlier stage's target goal is the next stage's
 target base, and its base is its goal / its planned rate, rounded up at every step. With lags, an
-earlier stage's targets move into the earlier month in which its entries must happen. The result is
-loaded into reference.funnel_targets; reference.business_calendar gives the business days that pace the open
-month. The stages and which of them wins the deal come from the registry (pipeline/config/registry.py).
+earlier stage's targets move into the earlier month in which its entries must happen. Kept free of
+Dagster and the warehouse, so the arithmetic is tested on plans alone; pipeline/goals/assets.py loads the
+result into reference.funnel_targets. The stages and which of them wins the deal come from the registry
+(pipeline/config/registry.py).
 """
 
-from pathlib import Path
-
-import dagster as dg
-import holidays
 import pandas as pd
 
 from pipeline.config.registry import funnel
-from pipeline.config.settings import WAREHOUSE_POOL, Settings
-from pipeline.config.targets import MonthPlan, load_plans
+from pipeline.config.targets import MonthPlan
 from pipeline.config.targets import round_up as _up
-from pipeline.warehouse.layers import REFERENCE
-from pipeline.warehouse.resource import Warehouse
-from pipeline.warehouse.tables import replace_table
 
 #: The stages back-calculated from won deals upwards: the win stage first, then each one before it.
 CHAIN = tuple(s.name for s in reversed(funnel().up_to_win))
 STAGES = funnel().stage_names
-CALENDAR_YEARS = range(2000, 2101)
-
-
-class TargetsError(ValueError):
-    """A goal setting cannot be used (an unknown holiday calendar); the message names it."""
 
 
 def back_calculate(plan: MonthPlan) -> dict[str, tuple[int, int | None]]:
@@ -102,74 +90,3 @@ def target_rows(plans: list[MonthPlan]) -> pd.DataFrame:
     frame.loc[~frame["has_goal"], "target_goal"] = None
     frame["stage_order"] = frame["stage"].map(order) + 1
     return frame.drop(columns="has_goal").sort_values(["month", "stage_order"]).reset_index(drop=True)
-
-
-def business_calendar(calendar: str) -> pd.DataFrame:
-    """Every day from 2000 to 2100 with is_business_day: weekdays that are not public holidays of `calendar`
-    (an ISO country code known to the holidays library, e.g. JP; `none` for weekends only)."""
-    days = pd.date_range("2000-01-01", "2100-12-31", freq="D")
-    if calendar.lower() == "none":
-        off = set()
-    else:
-        try:
-            off = set(holidays.country_holidays(calendar.upper(), years=CALENDAR_YEARS))
-        except NotImplementedError as exc:
-            raise TargetsError(f"FUNNEL_HOLIDAY_CALENDAR={calendar!r} is not a known country calendar") from exc
-    is_holiday = days.to_series().dt.date.isin(off).to_numpy()
-    return pd.DataFrame(
-        {"day": days.date, "is_business_day": (days.dayofweek < 5) & ~is_holiday, "is_holiday": is_holiday}
-    )
-
-
-TARGET_COLUMNS = {
-    "month": "DATE",
-    "stage": "VARCHAR",
-    "stage_order": "INTEGER",
-    "target_base": "BIGINT",
-    "target_goal": "BIGINT",
-    "average_deal_size": "DOUBLE",
-}
-
-
-@dg.asset(key=[REFERENCE, "funnel_targets"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb", "yaml"})
-def funnel_targets(context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
-    """Monthly targets back-calculated from targets.yml (empty when no targets file exists)."""
-    path = Path(settings.targets)
-    plans = load_plans(path) if path.exists() else []
-    frame = target_rows(plans) if plans else pd.DataFrame(columns=list(TARGET_COLUMNS))
-    with warehouse.connect() as con:
-        replace_table(con, REFERENCE, "funnel_targets", frame, TARGET_COLUMNS)
-    if not plans:
-        context.log.info(f"{path} does not exist: no targets, every status is no_target")
-    return dg.MaterializeResult(
-        metadata={
-            "targets_file": str(path),
-            "months": len(plans),
-            "dagster/row_count": len(frame),
-            "targets": dg.MetadataValue.md(frame.head(24).to_markdown(index=False) if len(frame) else "none"),
-        }
-    )
-
-
-@dg.asset(key=[REFERENCE, "business_calendar"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb"})
-def business_calendar_table(warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
-    """Business days (weekdays less public holidays of FUNNEL_HOLIDAY_CALENDAR) for pacing the open month."""
-    frame = business_calendar(settings.holiday_calendar)
-    with warehouse.connect() as con:
-        replace_table(
-            con,
-            REFERENCE,
-            "business_calendar",
-            frame,
-            {"day": "DATE", "is_business_day": "BOOLEAN", "is_holiday": "BOOLEAN"},
-        )
-    return dg.MaterializeResult(
-        metadata={
-            "calendar": settings.holiday_calendar,
-            "dagster/row_count": len(frame),
-            "holidays": int(frame["is_holiday"].sum()),
-        }
-    )
-
-
-goal_assets = [funnel_targets, business_calendar_table]
