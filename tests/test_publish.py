@@ -1,6 +1,7 @@
 """Published marts: a read-only copy and Parquet for BI, atomically replaced, with no personal data."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -163,11 +164,10 @@ def test_a_type_change_in_a_mart_fails_the_build_instead_of_reaching_dashboards(
             str(project),
             "--profiles-dir",
             str(project),
-            "--vars",
-            json.dumps({"warehouse_path": str(warehouse)}),
         ],
         capture_output=True,
         text=True,
+        env={**os.environ, "FUNNEL_WAREHOUSE": str(warehouse)},
     )
     assert result.returncode != 0
     assert "contract" in result.stdout.lower() and "base" in result.stdout
