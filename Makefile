@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 LEADS ?= 1000000
 MONTHS ?= 24
 
-.PHONY: setup chromium run test lint ui bench bench-ingest export docs check-source clean
+.PHONY: setup chromium run demo test lint ui bench bench-ingest export docs check-source clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/python -m pipeline.run
+
+# The demo extracts of the example company, into FUNNEL_LANDING_DIR (make run writes them only into an empty
+# default data/landing).
+demo: setup
+	$(BIN)/python -m demo.example $(FUNNEL_LANDING_DIR)
 
 # The report test renders report/index.html in Debian's headless Chromium.
 chromium:

@@ -1,35 +1,33 @@
-"""`make run`: demo extracts if the landing folder is empty, every asset materialized through Dagster,
-then the monthly funnel of the latest months printed from marts.funnel_kpi_monthly.
+"""`make run`: every asset materialized through Dagster, then the monthly funnel of the latest months printed from
+marts.funnel_kpi_monthly. On a fresh checkout, whose default landing folder is empty, it first writes the demo
+extracts there; a landing folder that is configured (FUNNEL_LANDING_DIR) but missing or empty is an error, and demo
+extracts are never written over a warehouse that holds loaded files.
 
     python -m pipeline.run [--months 6]
 
 Exits 1 when the run fails, and 2, before anything is written, when a configuration file or FUNNEL_ variable is
-wrong: every mistake is printed as `file, line N: key: problem`.
+wrong (every mistake is printed as `file, line N: key: problem`) or there are no extracts to load.
 """
 
 import argparse
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
 
-from demo import generator as demo
+from demo.example import write_example
 from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
 from pipeline.config.preflight import check_config
 from pipeline.config.registry import funnel
-from pipeline.config.settings import Settings
+from pipeline.config.settings import PROJECT_ROOT, Settings
 from pipeline.config.sources import load_sources
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
 
-DEMO_LEADS = 20_000
-DEMO_MONTHS = 24
-DEMO_SEED = 7
-#: The change the demo history carries, so the example hypotheses.yml has a real effect to find.
-DEMO_EFFECT = demo.Effect("webinar", datetime(2026, 4, 1), 0.15)
+#: The landing folder of a fresh checkout: the only one `make run` writes demo extracts into.
+DEFAULT_LANDING = PROJECT_ROOT / "data" / "landing"
 
 
 def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> bool:
@@ -37,6 +35,38 @@ def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> b
     or, given the sources file, through any source it configures (docs/sources.md)."""
     sources = load_sources(sources_config, landing_dir).sources if sources_config else [landing_layout(landing_dir)]
     return not any(matched_files(s, m) for s in sources for m in s.entities.values())
+
+
+def loaded_files(warehouse: Path) -> int:
+    """How many extract files the warehouse's load log holds (0 for a new or missing file)."""
+    if not warehouse.exists():
+        return 0
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        logs = {f"{s}.{t}" for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
+        log = next((t for t in ("extracted.load_log", "raw.load_log") if t in logs), None)  # raw: before 0.2.0
+        return con.execute(f"select count(*) from {log}").fetchall()[0][0] if log else 0
+
+
+def no_extracts(settings: Settings) -> str | None:
+    """Why the run must stop before writing anything when the landing folder has no extract, or None when the
+    demo extracts may be written: only into the default landing folder, and never over loaded files."""
+    landing, warehouse = Path(settings.landing_dir), Path(settings.warehouse_path)
+    if landing.resolve() != DEFAULT_LANDING.resolve():
+        state = "does not exist" if not landing.exists() else "holds no extract"
+        return (
+            f"{landing} {state}: nothing to load (FUNNEL_LANDING_DIR). Demo extracts are written only into "
+            f"{DEFAULT_LANDING} or by `make demo`; {warehouse} was not touched."
+        )
+    try:
+        files = loaded_files(warehouse)
+    except duckdb.Error as exc:
+        return f"{landing} holds no extract and {warehouse} cannot be read to check it holds none ({exc})"
+    if files:
+        return (
+            f"{landing} holds no extract, but {warehouse} holds the rows of {files} loaded file(s): demo "
+            "extracts would replace them. Put the extracts back, or point FUNNEL_WAREHOUSE at a new file."
+        )
+    return None
 
 
 def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -191,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG_ERROR
     landing = Path(settings.landing_dir)
     if landing_is_empty(landing, Path(settings.sources_config)):
-        print(f"{landing} is empty: writing demo extracts ({DEMO_LEADS:,} leads, {DEMO_MONTHS} months)")
-        demo.generate(DEMO_LEADS, DEMO_MONTHS, DEMO_SEED, landing, effect=DEMO_EFFECT)
+        problem = no_extracts(settings)
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+        write_example(landing)
     Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
     print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
     # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.

@@ -1,8 +1,11 @@
 """What `make run` prints: the period-view funnel of the latest months, from the mart."""
 
+import hashlib
+import shutil
 from pathlib import Path
 
-from pipeline.run import funnel_table, landing_is_empty
+from pipeline.config.settings import Settings
+from pipeline.run import funnel_table, landing_is_empty, main, no_extracts
 
 
 def test_the_funnel_table_shows_the_latest_months_of_the_mart(demo_run):
@@ -47,3 +50,36 @@ def test_extracts_a_mapping_file_finds_mean_the_landing_folder_is_not_empty(tmp_
     (landing / "exports").mkdir(parents=True)
     (landing / "exports" / "customers.csv").write_text("id,since\n")
     assert not landing_is_empty(landing, config) and landing_is_empty(landing)
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_mistyped_landing_folder_stops_the_run_and_leaves_the_warehouse_as_it_was(
+    demo_run, tmp_path, monkeypatch, capsys
+):
+    warehouse = tmp_path / "themodel.duckdb"
+    shutil.copyfile(demo_run.settings.warehouse_path, warehouse)
+    before = _hash(warehouse)
+    monkeypatch.setenv("FUNNEL_LANDING_DIR", str(tmp_path / "no" / "such" / "dir"))
+    monkeypatch.setenv("FUNNEL_WAREHOUSE", str(warehouse))
+    assert main([]) == 2
+    assert f"{tmp_path / 'no' / 'such' / 'dir'} does not exist: nothing to load" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists() and _hash(warehouse) == before
+
+
+def test_demo_extracts_go_only_into_an_empty_default_landing_folder_and_never_over_loaded_files(
+    demo_run, tmp_path, monkeypatch
+):
+    default = tmp_path / "data" / "landing"
+    monkeypatch.setattr("pipeline.run.DEFAULT_LANDING", default)
+    fresh = Settings(landing_dir=str(default), warehouse_path=str(tmp_path / "new.duckdb"))
+    assert no_extracts(fresh) is None  # a fresh checkout: make run may write the demo
+    elsewhere = Settings(landing_dir=str(tmp_path / "empty"), warehouse_path=str(tmp_path / "new.duckdb"))
+    (tmp_path / "empty").mkdir()
+    assert "holds no extract: nothing to load" in no_extracts(elsewhere)
+    loaded = Settings(landing_dir=str(default), warehouse_path=demo_run.settings.warehouse_path)
+    landing = Path(demo_run.settings.landing_dir)
+    files = sum(1 for p in landing.rglob("*") if p.suffix in (".csv", ".parquet") and not p.name.startswith("_"))
+    assert f"holds the rows of {files} loaded file(s): demo extracts would replace them" in no_extracts(loaded)
