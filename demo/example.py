@@ -1,10 +1,9 @@
 """The example company `make run` and `make demo` write: 20,000 leads over 24 months, with the change that the
 example hypotheses.yml finds (webinar leads convert 15 points more often from 2026-04-01).
 
-    python -m demo.example [FOLDER]    (default: FUNNEL_LANDING_DIR, else data/landing)
+    python -m demo.example FOLDER
 """
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -24,4 +23,6 @@ def write_example(folder: Path) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    write_example(Path(sys.argv[1] if sys.argv[1:] else os.environ.get("FUNNEL_LANDING_DIR") or "data/landing"))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m demo.example FOLDER")
+    write_example(Path(sys.argv[1]))

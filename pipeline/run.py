@@ -22,12 +22,12 @@ from demo.example import write_example
 from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
 from pipeline.config.preflight import check_config
 from pipeline.config.registry import funnel
-from pipeline.config.settings import PROJECT_ROOT, Settings
+from pipeline.config.settings import DEFAULT_LANDING_DIR, PROJECT_ROOT, Settings
 from pipeline.config.sources import load_sources
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
 
 #: The landing folder of a fresh checkout: the only one `make run` writes demo extracts into.
-DEFAULT_LANDING = PROJECT_ROOT / "data" / "landing"
+DEFAULT_LANDING = PROJECT_ROOT / DEFAULT_LANDING_DIR
 
 
 def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> bool:

@@ -72,12 +72,16 @@ def _variable(name: str, default: Any = None, relative: str | None = None, **lim
     return pydantic.Field(default, alias=name, **limits)
 
 
+#: The landing folder of a fresh checkout, relative to the project root; `make run` writes demo extracts only here.
+DEFAULT_LANDING_DIR = "data/landing"
+
+
 class Environment(pydantic.BaseModel):
     """The FUNNEL_* variables. Values are text, so numbers are parsed ("4" is 4), unlike in the YAML files."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    landing_dir: EnvPath = _variable("FUNNEL_LANDING_DIR", relative="data/landing")
+    landing_dir: EnvPath = _variable("FUNNEL_LANDING_DIR", relative=DEFAULT_LANDING_DIR)
     warehouse_path: EnvPath = _variable("FUNNEL_WAREHOUSE", relative="warehouse/themodel.duckdb")
     sources_config: EnvPath = _variable("FUNNEL_SOURCES", relative="sources.yml")
     source_tz: TimeZone = _variable("FUNNEL_SOURCE_TZ", "Asia/Tokyo")
