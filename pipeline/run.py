@@ -10,6 +10,7 @@ wrong (every mistake is printed as `file, line N: key: problem`) or there are no
 """
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -67,6 +68,11 @@ def no_extracts(settings: Settings) -> str | None:
             "extracts would replace them. Put the extracts back, or point FUNNEL_WAREHOUSE at a new file."
         )
     return None
+
+
+def run_log(settings: Settings) -> Path:
+    """Where `make run` keeps the tools' log of its last run (dbt's line per node and test), beside the warehouse."""
+    return Path(settings.warehouse_path).parent / "logs" / "run.log"
 
 
 def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -230,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
     # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    with instance:
-        result = materialize_all(settings, instance)
+    log = run_log(settings)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with instance, log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
+        result = materialize_all(settings, instance)  # dagster-dbt echoes every dbt event to stdout: into the log
+    print(f"tool log (dbt's line per model and test): {log}")
     print("\n".join(summarize(result)))
     if not result.success:
         if any(
