@@ -26,9 +26,11 @@ def _landing(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path / "landing"
 
 
-def _load(landing: Path, entity=LEADS, con=None, threshold=0.01):
+def _load(landing: Path, entity=LEADS, con=None, threshold=0.01, floor=0):
     con = con or duckdb.connect()
-    return con, load_entity(con, entity, [landing_layout(landing, threshold)], landing, "Asia/Tokyo", "Asia/Tokyo")
+    return con, load_entity(
+        con, entity, [landing_layout(landing, threshold, floor)], landing, "Asia/Tokyo", "Asia/Tokyo"
+    )
 
 
 def test_timestamps_in_every_accepted_layout_are_stored_as_utc_instants(tmp_path):
@@ -219,7 +221,11 @@ def test_the_ingest_asset_fails_with_the_message_and_keeps_the_warehouse(tmp_pat
     from pipeline.definitions import build_definitions
 
     landing = _landing(tmp_path, {"ma/leads.csv": HEADER + "0001,a@x,A,2024-04-01 10:00:00,web,C1\n"})
-    settings = Settings(landing_dir=str(landing), warehouse_path=str(tmp_path / "w.duckdb"))
+    sources = tmp_path / "sources.yml"
+    sources.write_text("bad_row_floor: 0\n")  # a one-row file: the threshold alone decides
+    settings = Settings(
+        landing_dir=str(landing), warehouse_path=str(tmp_path / "w.duckdb"), sources_config=str(sources)
+    )
     defs = build_definitions(settings)
     leads = defs.resolve_assets_def(dg.AssetKey(["extracted", "ma_leads"]))
     ok = dg.materialize([leads], instance=dg.DagsterInstance.ephemeral())
@@ -310,3 +316,21 @@ def test_a_lock_held_for_a_moment_is_waited_for(tmp_path):
             assert con.execute("select 42").fetchall() == [(42,)]
     finally:
         holder.kill()
+
+
+def test_one_bad_row_in_a_small_file_is_quarantined_under_the_floor_of_sources_yml(tmp_path):
+    from pipeline.config.sources import load_sources
+
+    rows = "".join(f"{i:04d},a@x,A,2024-04-01 10:00:00,web,C1\n" for i in range(1, 60))
+    landing = _landing(tmp_path, {"ma/leads.csv": HEADER + rows + "0060,b@x,B,31/04/2024,web,C1\n"})
+    (tmp_path / "sources.yml").write_text("bad_row_threshold: 0.01\n")  # the floor left at its default, 10
+    sources = list(load_sources(tmp_path / "sources.yml", landing).sources)
+    assert sources[0].floor == 10
+    con = duckdb.connect()
+    load = load_entity(con, LEADS, sources, landing, "Asia/Tokyo", "Asia/Tokyo")
+    (file,) = load.files
+    assert (file.data_rows, file.loaded, file.quarantined) == (60, 59, 1)  # 1.7 %, over 1 %, under 10 rows
+    (tmp_path / "sources.yml").write_text("bad_row_threshold: 0.01\nbad_row_floor: 0\n")
+    strict = list(load_sources(tmp_path / "sources.yml", landing).sources)
+    with pytest.raises(IngestError, match="over the bad-row threshold of 1.0% \\(and the floor of 0 rows\\)"):
+        load_entity(duckdb.connect(), LEADS, strict, landing, "Asia/Tokyo", "Asia/Tokyo")

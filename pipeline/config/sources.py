@@ -1,14 +1,15 @@
 """The sources file (sources.yml, FUNNEL_SOURCES): which exports the ingest assets load.
 
 Its top level is a typed model like every other configuration file: whether the canonical landing layout is read,
-the share of a file's rows that may be quarantined, and the mapping files (paths relative to the sources file, or
+the share of a file's rows that may be quarantined and the number of rows that always may (the floor), and the
+mapping files (paths relative to the sources file, or
 mappings written inline). Each mapping is then read by pipeline/ingest/sources/mapping.py, whose errors name the
 mapping file and key; an inline mapping's errors also name its line in the sources file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ import pydantic
 
 from pipeline.config.files import ConfigError, Strict, located, read_yaml, validate, where
 from pipeline.ingest.sources.mapping import (
+    DEFAULT_FLOOR,
     DEFAULT_THRESHOLD,
     SourceMapping,
     landing_layout,
@@ -33,6 +35,7 @@ def _path_or_mapping(value: Any) -> Any:
 class SourcesFile(Strict):
     landing_layout: bool = True
     bad_row_threshold: Annotated[float, pydantic.Field(ge=0, le=1)] = DEFAULT_THRESHOLD
+    bad_row_floor: Annotated[int, pydantic.Field(ge=0)] = DEFAULT_FLOOR
     sources: list[Annotated[Any, pydantic.AfterValidator(_path_or_mapping)]] = []
 
 
@@ -64,4 +67,4 @@ def load_sources(config: Path, landing_dir: Path) -> SourcesConfig:
                 config, lines, ("sources",), f"source name(s) {', '.join(duplicated)} used twice; each must be unique"
             )
         )
-    return SourcesConfig(tuple(sources), threshold)
+    return SourcesConfig(tuple(replace(s, floor=file.bad_row_floor) for s in sources), threshold)

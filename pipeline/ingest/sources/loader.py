@@ -237,12 +237,13 @@ def prepare_file(
     load.quarantined = len(quarantine)
     load.excluded = staged.rows - kept
     load.loaded = kept - bad_rows
-    if load.data_rows and load.quarantined / load.data_rows > source.threshold:
+    if load.quarantined > max(source.threshold * load.data_rows, source.floor):
         first = "; ".join(r["_message"] for r in quarantine[:FIRST_BAD_LINES])
         raise IngestError(
             f"{path}: {load.quarantined} of {load.data_rows} data rows ({load.quarantined / load.data_rows:.1%}) "
-            f"cannot be loaded, over the bad-row threshold of {source.threshold:.1%} for {entity.table} "
-            f"(source {source.name}); extracted.{entity.table} was not changed. First bad lines: {first}"
+            f"cannot be loaded, over the bad-row threshold of {source.threshold:.1%} (and the floor of "
+            f"{source.floor} rows) for {entity.table} (source {source.name}); extracted.{entity.table} was not "
+            f"changed. First bad lines: {first}"
         )
     for row in quarantine:
         del row["_message"]

@@ -19,6 +19,8 @@ from pipeline.ingest.contract import ENTITIES, ENTITIES_BY_TABLE, Entity
 
 ADAPTERS_DIR = Path(__file__).parent / "adapters"
 DEFAULT_THRESHOLD = 0.01
+#: Bad rows a file may always have, whatever its size: one bad row in a 60-row file is quarantined, not fatal.
+DEFAULT_FLOOR = 10
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 PARQUET_SUFFIXES = (".parquet",)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -81,6 +83,7 @@ class SourceMapping:
     files_dir: Path
     dialect: Dialect
     threshold: float
+    floor: int = DEFAULT_FLOOR  # a file fails only when more than max(threshold x rows, floor) rows are bad
     entities: dict[str, EntityMapping] = field(default_factory=dict)
     path: Path | None = None  # the mapping file; None for the canonical landing layout
 
@@ -275,13 +278,16 @@ def load_mapping(path: Path, landing_dir: Path, default_threshold: float = DEFAU
     return SourceMapping(**{**mapping.__dict__, "path": path})
 
 
-def landing_layout(landing_dir: Path, threshold: float = DEFAULT_THRESHOLD) -> SourceMapping:
+def landing_layout(
+    landing_dir: Path, threshold: float = DEFAULT_THRESHOLD, floor: int = DEFAULT_FLOOR
+) -> SourceMapping:
     """The canonical layout of docs/input-contract.md as a mapping: every column by its own name, extras kept."""
     return SourceMapping(
         name="landing",
         files_dir=landing_dir,
         dialect=Dialect(),
         threshold=threshold,
+        floor=floor,
         entities={
             e.table: EntityMapping(
                 entity=e,
