@@ -111,10 +111,6 @@ class Funnel(Strict):
         """The hand-overs a stage takes part in, upstream or downstream."""
         return tuple(h.name for h in self.handovers if stage in (h.from_, h.to))
 
-    def next_stage(self, name: str) -> Stage | None:
-        i = self.order(name)
-        return self.stages[i] if i < len(self.stages) else None
-
 
 class _Vars(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="allow")

@@ -11,8 +11,8 @@ import pandas as pd
 CALENDAR_YEARS = range(2000, 2101)
 
 
-class TargetsError(ValueError):
-    """A goal setting cannot be used (an unknown holiday calendar); the message names it."""
+class CalendarError(ValueError):
+    """The holiday calendar is unknown (a run's settings, overridden in the UI, skip the environment's check)."""
 
 
 def business_calendar(calendar: str) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def business_calendar(calendar: str) -> pd.DataFrame:
         try:
             off = set(holidays.country_holidays(calendar.upper(), years=CALENDAR_YEARS))
         except NotImplementedError as exc:
-            raise TargetsError(f"FUNNEL_HOLIDAY_CALENDAR={calendar!r} is not a known country calendar") from exc
+            raise CalendarError(f"FUNNEL_HOLIDAY_CALENDAR={calendar!r} is not a known country calendar") from exc
     is_holiday = days.to_series().dt.date.isin(off).to_numpy()
     return pd.DataFrame(
         {"day": days.date, "is_business_day": (days.dayofweek < 5) & ~is_holiday, "is_holiday": is_holiday}
