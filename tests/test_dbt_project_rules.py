@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config.settings import PROJECT_ROOT
 from pipeline.transforms.project import ensure_manifest
 
 #: Layers by folder of models/, in build order: a model reads its own layer or earlier ones.
@@ -133,3 +134,16 @@ def test_no_model_reads_a_later_layer(manifest):
         if p in nodes and rank(p) > rank(uid)
     ]
     assert backwards == []
+
+
+def test_counts_of_a_condition_go_through_count_where(manifest):
+    """count_if is NULL, not 0, for a group whose condition is NULL on every row (DuckDB 2.0): the models count
+    with the count_where macro instead (transforms/macros/count_where.sql)."""
+    offenders = [
+        node["original_file_path"]
+        for node in manifest["nodes"].values()
+        if re.search(r"\bcount_if\s*\(", node.get("raw_code", ""), re.IGNORECASE)
+    ]
+    macros = [m["original_file_path"] for m in manifest["macros"].values() if m["package_name"] == "themodel"]
+    offenders += [path for path in macros if re.search(r"\bcount_if\s*\(", (PROJECT_ROOT / "transforms" / path).read_text())]
+    assert not offenders, offenders

@@ -3,11 +3,13 @@ effect found end to end in generated demo data while a null effect is not."""
 
 from datetime import date, datetime
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from demo import generator as demo
+from pipeline.analysis.counts import count_entries
 from pipeline.analysis.statistics import Counts, evaluate
 from pipeline.config.files import ConfigError
 from pipeline.config.hypotheses import Hypothesis, load_hypotheses
@@ -302,3 +304,19 @@ def test_a_hypothesis_takes_its_stage_horizon_and_decided_only_from_the_registry
     assert (win.stage, win.horizon_days, win.decided_only) == ("field_sales", 120, True)
     assert (renewal.stage, renewal.horizon_days, renewal.decided_only) == ("customer_success", 30, False)
     assert load_hypotheses(tmp_path / "missing.yml").hypotheses == []
+
+
+def test_entries_none_of_which_could_advance_in_time_count_zero_not_null():
+    """A slice whose entries all lack an advance or drop date (NULL conditions on every row) is 0 advanced
+    of n judged, not NULL: DuckDB's count_if gives NULL there, which failed the run on small data."""
+    con = duckdb.connect()
+    con.execute("create schema stages; create schema intermediate")
+    con.execute("create table intermediate.int_as_of as select timestamptz '2026-11-30 00:00:00+09' as as_of")
+    con.execute(
+        "create table stages.inside_sales_entries as select timestamptz '2026-01-10 10:00:00+09' + to_days(i) "
+        "as entered_at, null::timestamptz as advanced_at, null::timestamptz as dropped_at, 'webinar' as source "
+        "from range(60) as t(i)"
+    )
+    counts = count_entries(con, LIFT.model_copy(update={"decided_only": False}), "Asia/Tokyo", {"source": "webinar"})
+    assert (counts.n_before, counts.x_before) == (60, 0)
+    assert evaluate(counts, LIFT, ALPHA, POWER).verdict == "inconclusive"

@@ -71,9 +71,9 @@ def count_entries(
 
         select
             after,
-            count_if(mature and ($decided_only = false or advanced_in_time or dropped_in_time)) as judged,
-            count_if(mature and advanced_in_time) as advanced,
-            count_if(not mature) as too_recent
+            count(*) filter (where mature and ($decided_only = false or advanced_in_time or dropped_in_time)) as judged,
+            count(*) filter (where mature and advanced_in_time) as advanced,
+            count(*) filter (where not mature) as too_recent
         from entries
         where $window = 0
             or (entered_on >= $effective - to_days($window) and entered_on < $effective + to_days($window))

@@ -40,8 +40,8 @@ targets as (
 pace as (
     select
         {{ period(date_to_instant('calendar.day')) }} as period_start,
-        count_if(calendar.is_business_day) as business_days,
-        count_if(calendar.is_business_day and calendar.day <= as_of.as_of_date) as business_days_elapsed
+        {{ count_where("calendar.is_business_day") }} as business_days,
+        {{ count_where("calendar.is_business_day and calendar.day <= as_of.as_of_date") }} as business_days_elapsed
     from {{ ref('stg_reference__business_calendar') }} as calendar
     cross join as_of
     where {{ period(date_to_instant('calendar.day')) }} = as_of.as_of_period

@@ -11,9 +11,9 @@ entries as (
         {{ keys }},
         entered_period as period_start,
         count(*) as base,
-        count_if(entry_type = 'handover') as base_handover,
-        count_if(outcome = 'advanced') as cohort_goal,
-        count_if(outcome = 'dropped') as cohort_dropped
+        {{ count_where("entry_type = 'handover'") }} as base_handover,
+        {{ count_where("outcome = 'advanced'") }} as cohort_goal,
+        {{ count_where("outcome = 'dropped'") }} as cohort_dropped
     from {{ rows }}
     group by all
 ),

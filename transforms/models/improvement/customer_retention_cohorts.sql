@@ -22,7 +22,7 @@ active as (
         first_contract_month as cohort_month,
         period_start,
         datediff('month', first_contract_month, period_start) as months_since_onboarding,
-        count_if(end_mrr > 0) as active_customers,
+        {{ count_where("end_mrr > 0") }} as active_customers,
         sum(end_mrr) as active_mrr
     from account_months
     group by all

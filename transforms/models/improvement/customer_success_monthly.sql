@@ -43,10 +43,10 @@ by_segment as (
     select
         period_start,
         case when grouping(segment) = 1 then 'all' else segment end as segment,
-        count_if(active_at_start) as customers_start,
-        count_if(active_at_end) as customers_end,
-        count_if(not active_at_start and active_at_end) as new_customers,
-        count_if(active_at_start and not active_at_end) as churned_customers,
+        {{ count_where("active_at_start") }} as customers_start,
+        {{ count_where("active_at_end") }} as customers_end,
+        {{ count_where("not active_at_start and active_at_end") }} as new_customers,
+        {{ count_where("active_at_start and not active_at_end") }} as churned_customers,
         sum(start_mrr) as start_mrr,
         sum(new_mrr) as new_mrr,
         sum(expansion_mrr) as expansion_mrr,
@@ -80,7 +80,7 @@ renewals as (
         period_start,
         case when grouping(segment) = 1 then 'all' else segment end as segment,
         count(*) as contracts_due,
-        count_if(renewed) as contracts_renewed
+        {{ count_where("renewed") }} as contracts_renewed
     from renewals_due
     group by grouping sets ((period_start, segment), (period_start))  -- noqa: PRS
 ),

@@ -12,10 +12,11 @@ select
     kind,
     reason,
     cast(count(*) as bigint) as lost,
-    cast(count_if(status = 'eligible') as bigint) as eligible_now,
-    cast(count_if(status = 'reapproached') as bigint) as reapproached,
-    cast(count_if(reapproach_won) as bigint) as reapproach_won,
-    cast(count_if(reapproach_won) as double) / nullif(count_if(status = 'reapproached'), 0) as reapproach_win_rate,
+    cast({{ count_where("status = 'eligible'") }} as bigint) as eligible_now,
+    cast({{ count_where("status = 'reapproached'") }} as bigint) as reapproached,
+    cast({{ count_where("reapproach_won") }} as bigint) as reapproach_won,
+    cast({{ count_where("reapproach_won") }} as double)
+    / nullif({{ count_where("status = 'reapproached'") }}, 0) as reapproach_win_rate,
     median({{ days_between('lost_at', 'reapproached_at') }}) as median_days_to_reapproach,
     max(wait_days) as wait_days
 from reapproaches

@@ -49,10 +49,10 @@ outcomes as (
     select
         thresholds.threshold,
         count(leads.mql_score) as passing,
-        count_if(leads.lead_outcome = 'advanced') as opportunities,
-        count_if(leads.lead_outcome in ('advanced', 'dropped')) as resolved_leads,
-        count_if(leads.opportunity_outcome = 'advanced') as won,
-        count_if(leads.opportunity_outcome in ('advanced', 'dropped')) as closed_opportunities
+        {{ count_where("leads.lead_outcome = 'advanced'") }} as opportunities,
+        {{ count_where("leads.lead_outcome in ('advanced', 'dropped')") }} as resolved_leads,
+        {{ count_where("leads.opportunity_outcome = 'advanced'") }} as won,
+        {{ count_where("leads.opportunity_outcome in ('advanced', 'dropped')") }} as closed_opportunities
     from thresholds
     left join leads on thresholds.threshold <= leads.mql_score
     group by all

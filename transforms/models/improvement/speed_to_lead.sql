@@ -62,9 +62,9 @@ select
     cast(count(*) as bigint) as leads,
     cast(count(deadlines.contacted_local) as bigint) as contacted,
     median(epoch(deadlines.contacted_local - deadlines.arrived_local) / 3600.0) as median_hours_to_first_contact,
-    cast(count_if(coalesce(deadlines.contacted_local, as_of.as_of_local) > deadlines.due_local) as bigint)
+    cast({{ count_where("coalesce(deadlines.contacted_local, as_of.as_of_local) > deadlines.due_local") }} as bigint)
         as sla_breaches,
-    cast(count_if(coalesce(deadlines.contacted_local, as_of.as_of_local) > deadlines.due_local) as double)
+    cast({{ count_where("coalesce(deadlines.contacted_local, as_of.as_of_local) > deadlines.due_local") }} as double)
     / count(*) as sla_breach_rate
 from deadlines
 cross join as_of

@@ -31,11 +31,11 @@ counts as (
         count(distinct upstream_id) as upstream_count,
         count(downstream_id) as downstream_count,
         count(distinct case when downstream_id is not null then upstream_id end) as matched,
-        count_if(reason = 'not_synced') as missing_downstream,
-        count_if(reason = 'orphan_downstream') as missing_upstream,
-        count_if(reason = 'duplicate') as duplicated,
-        count_if(reason = 'time_out_of_order') as out_of_order,
-        count_if(reason = 'late_sync') as late_synced
+        {{ count_where("reason = 'not_synced'") }} as missing_downstream,
+        {{ count_where("reason = 'orphan_downstream'") }} as missing_upstream,
+        {{ count_where("reason = 'duplicate'") }} as duplicated,
+        {{ count_where("reason = 'time_out_of_order'") }} as out_of_order,
+        {{ count_where("reason = 'late_sync'") }} as late_synced
     from pairs
     group by all
 ),
