@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from pipeline.alerts.detection import WATCH_OF_KIND
 from pipeline.alerts.ledger import Alert, Ledger
 from pipeline.config.settings import WAREHOUSE_POOL
 from pipeline.serving.paths import alert_ledger_file
@@ -141,7 +142,7 @@ def alerts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
     taken = None
     with warehouse.connect() as con:
         if not ledger.seeded():
-            taken = ledger.seed(read_history(con, time.time()), time.time())
+            taken = ledger.seed(read_history(con, time.time()), time.time(), WATCH_OF_KIND)
         version, records = ledger.snapshot()
         write_copy(con, records)
     given_up = [

@@ -1,4 +1,4 @@
-"""Which alerts to raise: a stage turning missed or at risk and turning back, an extract turning stale.
+"""Which alerts to raise: a stage turning missed or at risk and turning back, an extract turning stale, a run failing.
 
 The rules compare a subject's status with the one the ledger saw last (pipeline/alerts/ledger.py), never with a
 sensor's cursor, so whoever evaluates, and however often, a transition raises its alert once.
@@ -22,6 +22,8 @@ GOOD = {"met", "on_track"}
 #: The watches of the ledger: (month, stage) goal statuses, and the freshness of each extracted table.
 GOAL, FRESHNESS = "goal", "freshness"
 STALE, FRESH = "stale", "fresh"
+#: The watch whose statuses each kind of alert reports a change of.
+WATCH_OF_KIND = {"goal_miss": GOAL, "recovered": GOAL, "data_stale": FRESHNESS}
 
 
 def goal_transition(previous: str | None, current: str) -> str | None:

@@ -174,10 +174,11 @@ class Ledger:
         with self._transaction() as con:
             return self._meta(con, "seeded_at") is not None
 
-    def seed(self, history: list[Alert], now: float) -> int:
+    def seed(self, history: list[Alert], now: float, watch_of_kind: dict[str, str]) -> int:
         """Take over `history` (alerting.alerts of a warehouse written before the ledger, or after the ledger
-        file was lost) once: its alerts, and the last status of each subject they were about, so nothing it
-        delivered is raised or sent again. Alerts already here win. The number of alerts taken over."""
+        file was lost) once: its alerts, and the last status of each subject they were about (in the watch
+        `watch_of_kind` names for the alert's kind), so nothing it delivered is raised or sent again. Alerts
+        already here win. The number of alerts taken over."""
         with self._transaction() as con:
             if self._meta(con, "seeded_at") is not None:
                 return 0
@@ -191,7 +192,7 @@ class Ledger:
                 taken += con.execute(
                     f"INSERT OR IGNORE INTO alerts ({', '.join(_COLUMNS)}) VALUES ({placeholders})", _row(alert)
                 ).rowcount
-                watch = WATCH_OF_KIND.get(alert.kind)
+                watch = watch_of_kind.get(alert.kind)
                 if watch and alert.status:
                     con.execute(
                         "INSERT INTO states VALUES (?, ?, ?, ?, ?) ON CONFLICT (watch, subject) DO UPDATE SET "
@@ -359,8 +360,4 @@ class Ledger:
 
     def mark_seeded(self, now: float) -> None:
         """Nothing to take over: there is no warehouse file, so no alert history."""
-        self.seed([], now)
-
-
-#: Which watch an alert kind is about, so a seeded alert restores the status its subject was last seen in.
-WATCH_OF_KIND = {"goal_miss": "goal", "recovered": "goal", "data_stale": "freshness"}
+        self.seed([], now, {})
