@@ -10,6 +10,7 @@ from pipeline.config.reference import reference_assets
 from pipeline.config.settings import Settings
 from pipeline.goals.assets import goal_assets
 from pipeline.ingest.assets import ingest_assets
+from pipeline.ingest.freshness import extract_freshness
 from pipeline.quality.gx_checks import build_gx_checks
 from pipeline.quality.reconciliation import quality_checks
 from pipeline.serving.publish import published_marts
@@ -45,7 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             funnel_report,
             *alert_assets,
         ],
-        asset_checks=[*quality_checks, *build_gx_checks()],
+        asset_checks=[*quality_checks, *build_gx_checks(), extract_freshness],
         jobs=[refresh, alerts_job],
         sensors=alert_sensors,
         resources={

@@ -248,6 +248,8 @@ def test_the_environment_is_validated_naming_each_variable():
                 "FUNNEL_TARGET": "t.yml",
                 "FUNNEL_HOLIDAY_CALENDAR": "XX",
                 "FUNNEL_ALERT_MONTHS": "two",
+                "FUNNEL_ALERT_MAX_ATTEMPTS": "31",
+                "FUNNEL_STALE_AFTER_HOURS": "0",
                 "PATH": "/bin",
             }
         )
@@ -262,6 +264,8 @@ def test_the_environment_is_validated_naming_each_variable():
             "(got 'XX')",
             "environment: FUNNEL_ALERT_MONTHS: Input should be a valid integer, unable to parse string as an integer "
             "(got 'two')",
+            "environment: FUNNEL_ALERT_MAX_ATTEMPTS: Input should be less than or equal to 30 (got '31')",
+            "environment: FUNNEL_STALE_AFTER_HOURS: Input should be greater than 0 (got '0')",
         ]
     )
     with pytest.raises(ConfigError, match="^environment: FUNNEL_ALERT_LANGUAGE: no alert template .*/fr.yml$"):
@@ -282,6 +286,7 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
     assert env.quality_config == str(PROJECT_ROOT / "quality.yml")  # defaults: the project root
     assert env.as_of is None and env.marketing_aging_days == 90 and env.fiscal_year_start_month == 4
     assert env.alert_urls == ["json://a", "json://b", "mailto://c"]
+    assert env.alert_max_attempts == 10 and env.stale_after_hours == 48
     for name in [n for n in os.environ if n.startswith("FUNNEL_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("FUNNEL_AS_OF", "2026-03-31T18:00:00+09:00")
@@ -302,6 +307,7 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
         "improvement_config",
         "hypotheses",
         "sources_config",
+        "stale_after_hours",
     }
 
 

@@ -95,8 +95,10 @@ def test_every_dbt_test_is_an_asset_check():
 def test_every_writer_is_in_the_single_warehouse_pool():
     job = defs.resolve_job_def("refresh")
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
-    # the report reads only the published copy, never the warehouse file, so it need not wait for writers
+    # the report reads only the published copy, never the warehouse file, so it need not wait for writers; the
+    # freshness checks read only the extract files' modification times
     assert pools.pop("serving__funnel_report") is None
+    assert pools.pop("extract_freshness") is None
     assert set(pools.values()) == {WAREHOUSE_POOL}, pools
 
 
@@ -123,3 +125,12 @@ def test_definitions_with_a_broken_configuration_file_do_not_load(tmp_path):
     with pytest.raises(ConfigError) as error:
         build_definitions(settings)
     assert f"{targets}, line 2: lag_dayz: unknown key (a typo?)" in str(error.value).splitlines()
+
+
+def test_every_ingest_asset_has_a_freshness_check_and_a_given_up_alert_fails_alerts_job():
+    graph = defs.resolve_asset_graph()
+    fresh = {k.asset_key for k in graph.asset_check_keys if k.name == "freshness"}
+    assert fresh == {dg.AssetKey(["extracted", e.table]) for e in ENTITIES}
+    (delivery,) = [k for k in graph.asset_check_keys if k.asset_key == dg.AssetKey(["alerting", "alerts"])]
+    assert graph.get_check_spec(delivery).blocking
+    assert {s.name for s in defs.sensors} >= {"goal_alerts", "stale_data", "run_failure_alerts"}

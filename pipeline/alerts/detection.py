@@ -1,81 +1,86 @@
-"""Which alerts to raise: a stage turning missed or at risk, and turning back.
+"""Which alerts to raise: a stage turning missed or at risk and turning back, an extract turning stale, a run failing.
 
-The state kept in the sensor's cursor remembers every (month, stage) status seen and the alerts still to
-deliver, so each transition raises exactly one alert and none is lost between evaluations.
+The rules compare a subject's status with the one the ledger saw last (pipeline/alerts/ledger.py), never with a
+sensor's cursor, so whoever evaluates, and however often, a transition raises its alert once.
 """
 
-import json
-from dataclasses import asdict, dataclass, field
+from __future__ import annotations
 
-from pipeline.alerts.messages import render
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from pipeline.alerts.ledger import Alert, Change, Ledger, Observation
+from pipeline.alerts.messages import goal_fields, render, run_failure_fields, stale_fields
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
+    from pipeline.ingest.freshness import Freshness
 
 BAD = {"missed", "at_risk"}
 GOOD = {"met", "on_track"}
+#: The watches of the ledger: (month, stage) goal statuses, and the freshness of each extracted table.
+GOAL, FRESHNESS = "goal", "freshness"
+STALE, FRESH = "stale", "fresh"
+#: The watch whose statuses each kind of alert reports a change of.
+WATCH_OF_KIND = {"goal_miss": GOAL, "recovered": GOAL, "data_stale": FRESHNESS}
 
 
-@dataclass
-class Alert:
-    alert_id: str
-    kind: str  # goal_miss, recovered or run_failure
-    month: str | None
-    stage: str | None
-    status: str | None
-    previous_status: str | None
-    title: str
-    body: str
-    run_id: str
-    raised_at: float
-    delivery_status: str = "pending"  # pending, delivered, no_channel
-    attempts: int = 0
-    next_attempt_at: float = 0.0
-    delivered_at: float | None = None
-    last_error: str | None = None
+def goal_transition(previous: str | None, current: str) -> str | None:
+    """goal_miss when a stage turns missed or at risk, recovered when it turns met or on track after that."""
+    if current in BAD and previous not in BAD:
+        return "goal_miss"
+    if current in GOOD and previous in BAD:
+        return "recovered"
+    return None
 
 
-@dataclass
-class State:
-    """What the sensor keeps in its cursor between evaluations."""
-
-    last_storage_id: int = 0
-    statuses: dict[str, str] = field(default_factory=dict)  # "YYYY-MM|stage" -> status
-    transitions: dict[str, int] = field(default_factory=dict)  # "YYYY-MM|stage" -> alerts raised so far
-    pending: list[dict] = field(default_factory=list)
-
-    @classmethod
-    def load(cls, cursor: str | None) -> "State":
-        return cls(**json.loads(cursor)) if cursor else cls()
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+def stale_transition(previous: str | None, current: str) -> str | None:
+    """data_stale when an extract turns stale: one alert per stale episode."""
+    return "data_stale" if current == STALE and previous != STALE else None
 
 
-def detect(state: State, rows: list[dict], templates: dict, run_id: str, now: float) -> list[Alert]:
-    """New alerts for (month, stage) rows whose status turned bad, or turned good after being bad."""
-    alerts = []
-    for row in rows:
-        key = f"{row['month']}|{row['stage']}"
-        previous, current = state.statuses.get(key), row["status"]
-        state.statuses[key] = current
-        if current in BAD and previous not in BAD:
-            kind = "goal_miss"
-        elif current in GOOD and previous in BAD:
-            kind = "recovered"
-        else:
-            continue
-        state.transitions[key] = state.transitions.get(key, 0) + 1
-        title, body = render(templates, kind, row, previous, run_id)
-        alerts.append(
-            Alert(
-                f"{key}|{state.transitions[key]}",
-                kind,
-                row["month"],
-                row["stage"],
-                current,
-                previous,
-                title,
-                body,
-                run_id,
-                now,
-            )
+def raise_goal_alerts(ledger: Ledger, rows: list[dict], templates: dict, run_id: str, now: float) -> list[Change]:
+    """Record the status of each (month, stage) row of the published KPI mart; the changes, with their alerts."""
+
+    def rendered(kind: str, alert_id: str, row: dict, previous: str | None) -> tuple[str, str]:
+        return render(templates, kind, alert_id, goal_fields(templates, row, previous, run_id))
+
+    observed = [
+        Observation(f"{row['month']}|{row['stage']}", row["status"], row, row["month"], row["stage"]) for row in rows
+    ]
+    return ledger.observe(GOAL, observed, goal_transition, rendered, now, run_id)
+
+
+def raise_stale_alerts(
+    ledger: Ledger, measured: list[Freshness], templates: dict, settings: Settings, now: float, run_id: str | None
+) -> list[Change]:
+    """Record whether each entity's extracts are stale; the changes, with the alert of each newly stale one."""
+    zone = ZoneInfo(settings.reporting_tz)
+
+    def rendered(kind: str, alert_id: str, f: Freshness, previous: str | None) -> tuple[str, str]:
+        written = datetime.fromtimestamp(f.modified_at, zone) if f.modified_at is not None else None
+        fields = stale_fields(
+            templates,
+            f.entity.system,
+            f.entity.table,
+            f.newest_file,
+            written,
+            f.age_hours,
+            f.stale_after_hours,
+            settings.landing_dir,
         )
-    return alerts
+        return render(templates, kind, alert_id, fields)
+
+    observed = [Observation(f.entity.table, STALE if f.stale else FRESH, f) for f in measured]
+    return ledger.observe(FRESHNESS, observed, stale_transition, rendered, now, run_id)
+
+
+def raise_run_failure(ledger: Ledger, templates: dict, run_id: str, job_name: str, error: str, now: float) -> Alert:
+    """The alert of a failed run: one per run, whoever reports it."""
+    alert_id = f"run_failure|{run_id}|1"
+    title, body = render(templates, "run_failure", alert_id, run_failure_fields(run_id, job_name, error))
+    alert = Alert(alert_id, "run_failure", run_id, 1, None, None, None, None, title, body, run_id, now)
+    alert.next_attempt_at = now
+    ledger.record(alert)
+    return alert

@@ -1,12 +1,30 @@
-"""The wording of an alert: a template of the language in FUNNEL_ALERT_LANGUAGE filled in from a status row.
+"""The wording of an alert: a template of the language in FUNNEL_ALERT_LANGUAGE, filled in with the alert's facts.
 
-The templates (FUNNEL_ALERT_TEMPLATES/<language>.yml) hold every word, so on-call staff can read the alerts
-in their own language without a code change.
+The templates (FUNNEL_ALERT_TEMPLATES/<language>.yml) hold every word, so on-call staff can read the alerts in
+their own language without a code change. Every body carries the alert's id ({alert_id}): the one duplicate
+the ledger cannot rule out (pipeline/alerts/ledger.py) carries the same id, so a receiver can drop it. The
+templates are checked when the settings are read (template_problems), not when the first alert is due.
 """
 
+from __future__ import annotations
 
-def render(templates: dict, kind: str, row: dict, previous: str | None, run_id: str) -> tuple[str, str]:
-    """Title and body of a `kind` alert (goal_miss or recovered) for one status row."""
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+#: Every kind of alert; each needs a title and a body in every template file.
+KINDS = ("goal_miss", "recovered", "data_stale", "run_failure")
+
+
+def render(templates: dict, kind: str, alert_id: str, fields: dict) -> tuple[str, str]:
+    """Title and body of a `kind` alert."""
+    template = templates[kind]
+    return template["title"].format(alert_id=alert_id, **fields), template["body"].format(alert_id=alert_id, **fields)
+
+
+def goal_fields(templates: dict, row: dict, previous: str | None, run_id: str) -> dict:
+    """The fields of a goal_miss or recovered alert, from one status row of the published KPI mart."""
     fields = {
         "month": row["month"],
         "stage": row["stage"],
@@ -29,4 +47,98 @@ def render(templates: dict, kind: str, row: dict, previous: str | None, run_id: 
         if projected == projected and projected is not None
         else ""
     )
-    return templates[kind]["title"].format(**fields), templates[kind]["body"].format(**fields)
+    return fields
+
+
+def stale_fields(
+    templates: dict,
+    system: str,
+    entity: str,
+    newest_file: str | None,
+    written_at: datetime | None,
+    age_hours: float | None,
+    stale_after_hours: float,
+    landing_dir: str,
+) -> dict:
+    """The fields of a data_stale alert: which extract, its newest file and how old it is."""
+    newest = (
+        templates["stale_newest"].format(
+            newest_file=newest_file, written_at=f"{written_at:%Y-%m-%d %H:%M %Z}", age_hours=f"{age_hours:.0f}"
+        )
+        if newest_file is not None and written_at is not None and age_hours is not None
+        else templates["stale_none"]
+    )
+    return {
+        "system": system,
+        "entity": entity,
+        "newest": newest,
+        "stale_after_hours": f"{stale_after_hours:g}",
+        "landing_dir": landing_dir,
+    }
+
+
+def run_failure_fields(run_id: str, job_name: str, error: str) -> dict:
+    return {"run_id": run_id, "job_name": job_name, "error": error}
+
+
+def load_templates(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _samples(templates: dict) -> dict[str, dict]:
+    """Fields of every kind, built by the same functions real alerts use, to try each template with."""
+    row = {
+        "month": "2026-10",
+        "stage": "marketing",
+        "status": "at_risk",
+        "goal": 1,
+        "target_goal": 2,
+        "goal_attainment": 0.5,
+        "projected_goal": 3.0,
+        "business_days": 21,
+        "business_days_elapsed": 13,
+        "bottleneck": "marketing",
+    }
+    written = datetime.fromisoformat("2026-10-01T09:00:00+09:00")
+    stale = stale_fields(templates, "ma", "ma_leads", "ma/leads.csv", written, 49.0, 48.0, "/landing")
+    stale_fields(templates, "ma", "ma_leads", None, None, None, 48.0, "/landing")
+    return {
+        "goal_miss": goal_fields(templates, row, "on_track", "run"),
+        "recovered": goal_fields(templates, {**row, "status": "met"}, "at_risk", "run"),
+        "data_stale": stale,
+        "run_failure": run_failure_fields("run", "refresh", "error"),
+    }
+
+
+def template_problems(path: Path) -> list[str]:
+    """What is wrong with the template file `path`: a missing kind, title or body, a field it names that does
+    not exist, a body without {alert_id}. Empty when every kind renders."""
+    try:
+        templates = load_templates(path)
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"{path} cannot be read: {exc}"]
+    if not isinstance(templates, dict):
+        return [f"{path}: expected the keys {', '.join(KINDS)}"]
+    try:
+        samples = _samples(templates)
+    except KeyError as exc:
+        return [f"{path}: {exc.args[0]}: missing, or names a field that does not exist"]
+    except (TypeError, ValueError, IndexError, AttributeError) as exc:
+        return [f"{path}: status_text, projection, stale_newest or stale_none: {exc}"]
+    problems = []
+    for kind in KINDS:
+        template = templates.get(kind)
+        if not isinstance(template, dict) or not all(isinstance(template.get(k), str) for k in ("title", "body")):
+            problems.append(f"{path}: {kind}: needs a title and a body")
+            continue
+        try:
+            _, body = render(templates, kind, "ALERT-ID", samples[kind])
+        except KeyError as exc:
+            problems.append(f"{path}: {kind}: no field {{{exc.args[0]}}} in a {kind} alert")
+            continue
+        except (ValueError, IndexError) as exc:
+            problems.append(f"{path}: {kind}: {exc}")
+            continue
+        if "ALERT-ID" not in body:
+            problems.append(f"{path}: {kind}.body: must contain {{alert_id}}, so a receiver can drop a duplicate")
+    return problems

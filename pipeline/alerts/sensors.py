@@ -1,94 +1,151 @@
-"""The alert sensors: goal-miss alerts after each publication of the marts, and failed runs.
+"""The alert sensors: goal alerts after each publication of the marts, stale extracts, and failed runs.
 
-After each publication, `goal_alerts` compares every (month, stage) status of the latest FUNNEL_ALERT_MONTHS
-months with the one it saw before (kept in its cursor) and raises one alert when a stage turns `missed` or
-`at_risk`, and one `recovered` alert when it turns back. A failed delivery is retried on later evaluations;
-the cursor remembers what was delivered, so an alert is never lost and never sent twice. What changed is
-recorded in alerting.alerts by a run of `alerts_job`. `run_failure_alerts` reports failed runs.
+Everything they raise and deliver is in the alert ledger (pipeline/alerts/ledger.py), not in their cursors, so a
+fresh cursor, `dagster sensor preview`, a restarted daemon or a second deployment never sends an alert twice.
+
+- `goal_alerts`, after each publication of the marts (the KPI marts as readers see them), compares every
+  (month, stage) status of the latest FUNNEL_ALERT_MONTHS months with the one the ledger saw last: a stage
+  turning missed or at risk raises one alert, turning back one `recovered` alert. It then delivers every alert
+  that is due, of any kind, and requests a run of `alerts_job` when the warehouse copy (alerting.alerts) is
+  behind the ledger. Its cursor only remembers the last publication read, to skip reading it again.
+- `stale_data` evaluates the freshness of the extracts (pipeline/ingest/freshness.py) between runs: an extract
+  turning stale raises one `data_stale` alert, and the freshness check's new result is reported in the UI.
+- `run_failure_alerts` raises one alert per failed run and delivers it.
+
+Until the ledger has taken over the alert history a warehouse may hold (its first `alerts_job` run; at once
+when there is no warehouse file yet), no goal or stale alert is raised, so an upgrade sends nothing again.
 """
 
-import hashlib
 import json
 import time
-from dataclasses import asdict
+from pathlib import Path
 
 import dagster as dg
 
 from pipeline.alerts.assets import PUBLISHED, alerts_job
-from pipeline.alerts.delivery import deliver
-from pipeline.alerts.detection import Alert, State, detect
+from pipeline.alerts.delivery import deliver_due
+from pipeline.alerts.detection import raise_goal_alerts, raise_run_failure
+from pipeline.alerts.ledger import Ledger
 from pipeline.alerts.settings import AlertSettings
 from pipeline.alerts.statuses import read_statuses
+from pipeline.config.files import ConfigError
 from pipeline.config.settings import Settings
-from pipeline.serving.paths import published_file
+from pipeline.ingest.freshness import evaluation, measure, record
+from pipeline.serving.paths import alert_ledger_file, published_file
+
+#: After a run of alerts_job failed before it copied the ledger, how long before another is requested, so a
+#: broken warehouse is not met with a failing run every 30 seconds.
+COPY_RETRY_SECONDS = 300.0
+WAITING = (
+    "the alert ledger has not yet taken over the alert history of the warehouse: a run of alerts_job does that, "
+    "and until then no alert is raised"
+)
 
 
-def evaluate(
-    state: State, settings: Settings, alert_settings: AlertSettings, instance: dg.DagsterInstance, now: float
-) -> list[Alert]:
-    """One evaluation: detect alerts after a new publication, deliver what is due; return changed alerts."""
-    changed: list[Alert] = []
-    latest = instance.fetch_materializations(PUBLISHED, limit=1).records
-    if latest and latest[0].storage_id > state.last_storage_id:
-        record = latest[0]
-        published = published_file(settings.warehouse_path)
-        rows = read_statuses(published, alert_settings.months)
-        new = detect(state, rows, alert_settings.templates(), record.run_id, now)
-        state.pending += [asdict(a) for a in new]
-        state.last_storage_id = record.storage_id
-        changed += new
-    still_pending = []
-    for record in state.pending:
-        alert = Alert(**record)
-        if alert.next_attempt_at <= now:
-            alert = deliver(alert, alert_settings.urls, alert_settings.retry_seconds, now)
-            changed = [c for c in changed if c.alert_id != alert.alert_id] + [alert]
-        if alert.delivery_status == "pending":
-            still_pending.append(asdict(alert))
-    state.pending = still_pending
-    return changed
+def ledger_ready(ledger: Ledger, settings: Settings, now: float) -> bool:
+    """Whether alerts may be raised: the ledger took over the warehouse's alert history, or there is no warehouse
+    file, hence no history."""
+    if ledger.seeded():
+        return True
+    if not Path(settings.warehouse_path).exists():
+        ledger.mark_seeded(now)
+        return True
+    return False
+
+
+def copy_requests(instance: dg.DagsterInstance, ledger: Ledger, settings: Settings, now: float) -> list:
+    """A run of alerts_job when the warehouse copy is behind the ledger and no such run is waiting to start."""
+    if not Path(settings.warehouse_path).exists() or not ledger.behind():
+        return []
+    waiting = dg.RunsFilter(
+        job_name=alerts_job.name,
+        statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING],
+    )
+    if instance.get_runs(filters=waiting, limit=1):
+        return []
+    last = instance.get_run_records(filters=dg.RunsFilter(job_name=alerts_job.name), limit=1)
+    failed = last and last[0].dagster_run.status == dg.DagsterRunStatus.FAILURE
+    if failed and last[0].end_time and now - last[0].end_time < COPY_RETRY_SECONDS:
+        return []
+    return [dg.RunRequest()]
+
+
+def _last_publication(cursor: str | None) -> int:
+    """The storage id of the last publication read; a cursor of 0.2.0 (with statuses and pending alerts) too."""
+    try:
+        return int(json.loads(cursor).get("last_storage_id", 0)) if cursor else 0
+    except (ValueError, AttributeError, TypeError):
+        return 0
 
 
 @dg.sensor(job=alerts_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings):
-    """Raises goal-miss and recovered alerts after each publication of the marts and delivers them."""
-    state = State.load(context.cursor)
-    changed = evaluate(state, settings, AlertSettings.from_env(), context.instance, time.time())
-    run_requests = []
-    if changed:
-        payload = json.dumps([asdict(a) for a in changed], sort_keys=True)
-        run_requests.append(
-            dg.RunRequest(
-                run_key=f"alerts-{hashlib.sha256(payload.encode()).hexdigest()[:16]}",
-                run_config={"ops": {"alerting__alerts": {"config": {"alerts_json": payload}}}},
-            )
-        )
-        for alert in changed:
-            context.log.info(f"{alert.delivery_status}: {alert.title}")
-    return dg.SensorResult(run_requests=run_requests, cursor=state.dump())
+def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.SensorResult:
+    """Raises goal-miss and recovered alerts after each publication of the marts; delivers every alert due."""
+    alert_settings = AlertSettings.from_env()
+    ledger = Ledger(alert_ledger_file(settings.warehouse_path))
+    now = time.time()
+    last = _last_publication(context.cursor)
+    if ledger_ready(ledger, settings, now):
+        latest = context.instance.fetch_materializations(PUBLISHED, limit=1).records
+        published = published_file(settings.warehouse_path)
+        if latest and latest[0].storage_id > last:
+            if published.exists():
+                rows = read_statuses(published, alert_settings.months)
+                templates = alert_settings.templates()
+                for change in raise_goal_alerts(ledger, rows, templates, latest[0].run_id, now):
+                    if change.alert:
+                        context.log.info(f"raised {change.alert.alert_id}: {change.alert.title}")
+                last = latest[0].storage_id
+            else:
+                context.log.warning(f"{published} was published but is gone: its statuses cannot be read")
+    else:
+        context.log.info(WAITING)
+    for alert in deliver_due(ledger, alert_settings):
+        context.log.info(f"{alert.delivery_status} after {alert.attempts} attempt(s): {alert.alert_id}")
+    return dg.SensorResult(
+        run_requests=copy_requests(context.instance, ledger, settings, now),
+        cursor=json.dumps({"last_storage_id": last}),
+    )
+
+
+@dg.sensor(minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
+def stale_data(context: dg.SensorEvaluationContext, settings: Settings) -> dg.SensorResult | dg.SkipReason:
+    """Evaluates the freshness of every extract between runs; an extract turning stale raises one alert."""
+    now = time.time()
+    if not ledger_ready(Ledger(alert_ledger_file(settings.warehouse_path)), settings, now):
+        return dg.SkipReason(WAITING)
+    try:
+        measured = measure(settings, now)
+    except ConfigError as exc:
+        return dg.SkipReason(f"the sources cannot be read: {exc}")
+    changed = {change.subject: change for change in record(settings, measured, now, None)}
+    for change in changed.values():
+        if change.alert:
+            context.log.info(f"raised {change.alert.alert_id}: {change.alert.title}")
+    # a check result is reported when it changes; the runs of refresh report it every time
+    events = [dg.AssetCheckEvaluation(**evaluation(f)) for f in measured if f.entity.table in changed]
+    return dg.SensorResult(asset_events=events)
+
+
+def _cause(error) -> str:
+    """What went wrong in a step, without Dagster's wrapping: the innermost error's message."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
-def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
-    """Tells on-call staff when a materialization fails."""
+def run_failure_alerts(context: dg.RunFailureSensorContext, settings: Settings) -> None:
+    """Tells on-call staff when a run fails: one alert per run, delivered with the rest."""
     alert_settings = AlertSettings.from_env()
+    ledger = Ledger(alert_ledger_file(settings.warehouse_path))
     run = context.dagster_run
-    template = alert_settings.templates()["run_failure"]
-    fields = {"run_id": run.run_id, "job_name": run.job_name, "error": context.failure_event.message}
-    alert = Alert(
-        f"run|{run.run_id}",
-        "run_failure",
-        None,
-        None,
-        None,
-        None,
-        template["title"].format(**fields),
-        template["body"].format(**fields),
-        run.run_id,
-        time.time(),
-    )
-    deliver(alert, alert_settings.urls, alert_settings.retry_seconds, time.time())
-    context.log.info(f"{alert.delivery_status}: {alert.title}")
+    steps = [_cause(e.step_failure_data.error) for e in context.get_step_failure_events() if e.step_failure_data.error]
+    error = "\n".join([context.failure_event.message or "", *steps]).strip()
+    alert = raise_run_failure(ledger, alert_settings.templates(), run.run_id, run.job_name, error, time.time())
+    context.log.info(f"raised {alert.alert_id}: {alert.title}")
+    for delivered in deliver_due(ledger, alert_settings):
+        context.log.info(f"{delivered.delivery_status} after {delivered.attempts} attempt(s): {delivered.alert_id}")
 
 
-alert_sensors = [goal_alerts, run_failure_alerts]
+alert_sensors = [goal_alerts, stale_data, run_failure_alerts]

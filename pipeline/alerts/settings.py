@@ -1,14 +1,13 @@
-"""The FUNNEL_ALERT_* settings: where alerts go, in which language, how many months and how often to retry.
+"""The FUNNEL_ALERT_* settings: where alerts go, in which language, how many months, how often and how long to retry.
 
 A module of its own because every part of alerting reads a piece of it: the statuses (months), the messages
-(language, templates), the delivery (channels, back-off); the sensors read it on each evaluation.
+(language, templates), the delivery (channels, back-off, attempts); the sensors read it on each evaluation.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from pipeline.alerts.messages import load_templates
 from pipeline.config.settings import read_environment
 
 
@@ -19,6 +18,7 @@ class AlertSettings:
     templates_dir: Path
     months: int
     retry_seconds: float
+    max_attempts: int = 10
 
     @classmethod
     def from_env(cls) -> "AlertSettings":
@@ -30,8 +30,8 @@ class AlertSettings:
             templates_dir=Path(env.alert_templates),
             months=env.alert_months,
             retry_seconds=env.alert_retry_seconds,
+            max_attempts=env.alert_max_attempts,
         )
 
     def templates(self) -> dict:
-        path = self.templates_dir / f"{self.language}.yml"
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_templates(self.templates_dir / f"{self.language}.yml")

@@ -19,6 +19,7 @@ import dagster as dg
 import holidays
 import pydantic
 
+from pipeline.alerts.messages import template_problems
 from pipeline.config.files import Problems, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -100,13 +101,19 @@ class Environment(pydantic.BaseModel):
     alert_templates: EnvPath = _variable("FUNNEL_ALERT_TEMPLATES", relative="alerts")
     alert_months: int = _variable("FUNNEL_ALERT_MONTHS", 2, ge=1, le=120)
     alert_retry_seconds: float = _variable("FUNNEL_ALERT_RETRY_SECONDS", 60.0, ge=0)
+    alert_max_attempts: int = _variable("FUNNEL_ALERT_MAX_ATTEMPTS", 10, ge=1, le=30)
+    stale_after_hours: float = _variable("FUNNEL_STALE_AFTER_HOURS", 48.0, gt=0, le=8760)
 
     @pydantic.model_validator(mode="after")
     def _alert_template(self) -> Environment:
-        """An alert in a language without a template would fail only when the first goal is missed."""
+        """An alert in a language without a template, or with a template that does not render, would fail only
+        when the first alert is due."""
         template = Path(self.alert_templates) / f"{self.alert_language}.yml"
         if not template.is_file():
             raise Problems([(("FUNNEL_ALERT_LANGUAGE",), f"no alert template {template}")])
+        problems = template_problems(template)
+        if problems:
+            raise Problems([(("FUNNEL_ALERT_TEMPLATES",), problem) for problem in problems])
         return self
 
 
@@ -137,6 +144,7 @@ class Settings(dg.ConfigurableResource):
     improvement_config: str = str(PROJECT_ROOT / "improvement.yml")
     hypotheses: str = str(PROJECT_ROOT / "hypotheses.yml")
     sources_config: str = str(PROJECT_ROOT / "sources.yml")
+    stale_after_hours: float = 48.0
 
     @classmethod
     def from_env(cls) -> Settings:

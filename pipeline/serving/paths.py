@@ -1,9 +1,12 @@
-"""Where readers find what a run publishes, beside the warehouse file: the one place these paths are computed."""
+"""The files beside the warehouse file: what a run publishes for readers, and the alert ledger. The one place these
+paths are computed."""
 
 from pathlib import Path
 
 #: The published copy of the marts that BI tools open (never the warehouse file itself).
 PUBLISHED_FILE = "marts.duckdb"
+#: The alert ledger (pipeline/alerts/ledger.py): SQLite, which several processes can share.
+ALERT_LEDGER_FILE = "alert_ledger.sqlite"
 
 
 def serving_dir(warehouse_path: str | Path) -> Path:
@@ -23,3 +26,8 @@ def parquet_dir(warehouse_path: str | Path) -> Path:
 def report_dir(warehouse_path: str | Path) -> Path:
     """The HTML funnel report (index.html)."""
     return serving_dir(warehouse_path) / "report"
+
+
+def alert_ledger_file(warehouse_path: str | Path) -> Path:
+    """Every alert raised and its delivery; back it up with the warehouse file."""
+    return serving_dir(warehouse_path) / ALERT_LEDGER_FILE
