@@ -19,7 +19,7 @@ from pipeline.alerts.delivery import deliver
 from pipeline.alerts.detection import Alert, State, detect
 from pipeline.alerts.settings import AlertSettings
 from pipeline.alerts.statuses import read_statuses
-from pipeline.config.settings import Settings
+from pipeline.config.settings import Settings, read_environment
 from pipeline.serving.paths import published_file
 
 
@@ -49,7 +49,11 @@ def evaluate(
     return changed
 
 
-@dg.sensor(job=alerts_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=alerts_job,
+    minimum_interval_seconds=read_environment().sensor_interval_seconds,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
 def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings):
     """Raises goal-miss and recovered alerts after each publication of the marts and delivers them."""
     state = State.load(context.cursor)
@@ -68,7 +72,11 @@ def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings):
     return dg.SensorResult(run_requests=run_requests, cursor=state.dump())
 
 
-@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=False,
+    minimum_interval_seconds=read_environment().sensor_interval_seconds,
+)
 def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
     """Tells on-call staff when a materialization fails."""
     alert_settings = AlertSettings.from_env()
