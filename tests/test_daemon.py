@@ -112,6 +112,18 @@ class Daemon:
         return "--- end of the daemon's log ---\n" + "\n".join(self.text().splitlines()[-lines:])
 
 
+def _liveness(daemon: Daemon, tolerance: int) -> tuple[int, str]:
+    """`dagster-daemon liveness-check`: are the daemon's heartbeats younger than `tolerance` seconds?"""
+    check = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "liveness-check"],
+        env=daemon.env | {"DAGSTER_DAEMON_HEARTBEAT_TOLERANCE": str(tolerance)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return check.returncode, check.stdout.strip()
+
+
 def _targets_missed_everywhere(path: Path) -> None:
     """The project's targets with twenty times the revenue: every stage of the latest months misses its goal."""
     targets = yaml.safe_load((PROJECT_ROOT / "targets.yml").read_text(encoding="utf-8"))
@@ -172,6 +184,7 @@ def test_dropped_extracts_start_one_run_and_its_missed_goals_reach_the_webhook(d
     daemon, home, landing, warehouse, webhook = deployment
     daemon.start()
     daemon.wait_for_evaluations("no extract in the landing folder", 2, STARTUP_SECONDS)
+    assert _liveness(daemon, tolerance=120) == (0, "Daemon live")  # what monitoring asks (docs/operations.md)
     with dg.DagsterInstance.from_config(str(home)) as instance:
 
         def refresh_runs() -> list[dg.DagsterRun]:
@@ -210,6 +223,7 @@ def test_dropped_extracts_start_one_run_and_its_missed_goals_reach_the_webhook(d
             timeout=120,
         )
         assert reset.returncode == 0, reset.stdout + reset.stderr
+        assert _liveness(daemon, tolerance=1) == (1, "Daemon(s) not running")
         already_ran = f"Skipping 1 run for sensor {SENSOR} already completed with run keys"
         assert daemon.count(already_ran) == 0
         daemon.start()
