@@ -112,7 +112,10 @@ def main() -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG_ERROR
-    print(f"Dagster UI on http://{host}:{port}, instance {home}; Ctrl-C or SIGTERM stops the webserver and daemon")
+    print(
+        f"Dagster UI on http://{host}:{port}, instance {home}; Ctrl-C or SIGTERM stops the webserver and daemon",
+        flush=True,
+    )
     return supervise(commands(host, port), {**os.environ, "DAGSTER_HOME": str(home)})
 
 
