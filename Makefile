@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 LEADS ?= 1000000
 MONTHS ?= 24
 
-.PHONY: setup chromium run demo test lint ui bench bench-ingest export docs check-source clean
+.PHONY: setup chromium run demo test lint ui serve bench bench-ingest export docs check-source clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,6 +48,12 @@ test: setup chromium lint
 ui: setup
 	$(BIN)/python -m pipeline.transforms.project --prepare
 	$(BIN)/dagster dev -w workspace.yaml
+
+# The production entry point (docs/operations.md): the Dagster webserver and daemon, on 127.0.0.1:3000 unless
+# FUNNEL_SERVE_HOST / FUNNEL_SERVE_PORT say otherwise; sensors and the schedule start runs by themselves.
+serve: setup
+	$(BIN)/python -m pipeline.transforms.project --prepare
+	$(BIN)/python -m pipeline.serve
 
 bench: setup
 	$(BIN)/python bench/run_bench.py --leads $(LEADS) --months $(MONTHS)

@@ -5,9 +5,11 @@ import dagster as dg
 from pipeline.alerts.assets import alert_assets, alerts_job
 from pipeline.alerts.sensors import alert_sensors
 from pipeline.analysis.assets import hypothesis_tests
+from pipeline.automation.landing import landing_sensor
+from pipeline.automation.schedule import daily_schedule
 from pipeline.config.preflight import check_config
 from pipeline.config.reference import reference_assets
-from pipeline.config.settings import Settings
+from pipeline.config.settings import Settings, read_environment
 from pipeline.goals.assets import goal_assets
 from pipeline.ingest.assets import ingest_assets
 from pipeline.ingest.freshness import extract_freshness
@@ -24,6 +26,9 @@ refresh = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*alert_assets),
     description="Every asset and check, from the landing folder to the published marts and the report.",
+    # One process for the whole run, as in `make run`: nearly every step waits for the one warehouse slot anyway,
+    # and a process per step would load the code location twenty times over.
+    executor_def=dg.in_process_executor,
 )
 
 
@@ -34,6 +39,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     before any run can start.
     """
     check_config(settings)
+    env = read_environment()
     return dg.Definitions(
         assets=[
             *ingest_assets,
@@ -48,7 +54,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         asset_checks=[*quality_checks, *build_gx_checks(), extract_freshness],
         jobs=[refresh, alerts_job],
-        sensors=alert_sensors,
+        sensors=[*alert_sensors, landing_sensor(env.sensor_interval_seconds, env.landing_settle_seconds)],
+        schedules=[daily_schedule(env.schedule_cron, settings.reporting_tz)],
         resources={
             "settings": settings,
             "warehouse": Warehouse(path=settings.warehouse_path),

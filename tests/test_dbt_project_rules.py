@@ -145,5 +145,7 @@ def test_counts_of_a_condition_go_through_count_where(manifest):
         if re.search(r"\bcount_if\s*\(", node.get("raw_code", ""), re.IGNORECASE)
     ]
     macros = [m["original_file_path"] for m in manifest["macros"].values() if m["package_name"] == "themodel"]
-    offenders += [path for path in macros if re.search(r"\bcount_if\s*\(", (PROJECT_ROOT / "transforms" / path).read_text())]
+    offenders += [
+        path for path in macros if re.search(r"\bcount_if\s*\(", (PROJECT_ROOT / "transforms" / path).read_text())
+    ]
     assert not offenders, offenders

@@ -29,7 +29,7 @@ from pipeline.alerts.ledger import Ledger
 from pipeline.alerts.settings import AlertSettings
 from pipeline.alerts.statuses import read_statuses
 from pipeline.config.files import ConfigError
-from pipeline.config.settings import Settings
+from pipeline.config.settings import Settings, read_environment
 from pipeline.ingest.freshness import evaluation, measure, record
 from pipeline.serving.paths import alert_ledger_file, published_file
 
@@ -78,7 +78,11 @@ def _last_publication(cursor: str | None) -> int:
         return 0
 
 
-@dg.sensor(job=alerts_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=alerts_job,
+    minimum_interval_seconds=read_environment().sensor_interval_seconds,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
 def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.SensorResult:
     """Raises goal-miss and recovered alerts after each publication of the marts; delivers every alert due."""
     alert_settings = AlertSettings.from_env()
@@ -134,7 +138,11 @@ def _cause(error) -> str:
     return error.message.strip()
 
 
-@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=False,
+    minimum_interval_seconds=read_environment().sensor_interval_seconds,
+)
 def run_failure_alerts(context: dg.RunFailureSensorContext, settings: Settings) -> None:
     """Tells on-call staff when a run fails: one alert per run, delivered with the rest."""
     alert_settings = AlertSettings.from_env()

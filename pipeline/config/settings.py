@@ -8,7 +8,9 @@ the current directory; the defaults resolve against the project root, so `make r
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -54,6 +56,29 @@ def _as_of(value: str) -> str:
 def _calendar(value: str) -> str:
     if value.lower() != "none" and value.upper() not in holidays.list_supported_countries():
         raise ValueError("not a country calendar of the holidays library (JP, US, ...) or none")
+    return value
+
+
+def _cron(value: str) -> str:
+    """Checked by the parser Dagster runs schedules with, so what passes here is what the daemon accepts."""
+    try:
+        dg.ScheduleDefinition(name="cron_check", cron_schedule=value, job_name="cron_check")
+    except dg.DagsterInvalidDefinitionError:
+        raise ValueError("not a five-field cron expression (minute hour day month weekday, e.g. 0 7 * * *)") from None
+    return value
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def _host(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOST_NAME.match(value):
+            raise ValueError("not an IP address or host name to bind to (e.g. 127.0.0.1)") from None
     return value
 
 
@@ -103,6 +128,11 @@ class Environment(pydantic.BaseModel):
     alert_retry_seconds: float = _variable("FUNNEL_ALERT_RETRY_SECONDS", 60.0, ge=0)
     alert_max_attempts: int = _variable("FUNNEL_ALERT_MAX_ATTEMPTS", 10, ge=1, le=30)
     stale_after_hours: float = _variable("FUNNEL_STALE_AFTER_HOURS", 48.0, gt=0, le=8760)
+    sensor_interval_seconds: int = _variable("FUNNEL_SENSOR_INTERVAL_SECONDS", 30, ge=1, le=86400)
+    landing_settle_seconds: float = _variable("FUNNEL_LANDING_SETTLE_SECONDS", 60.0, ge=0, le=86400)
+    schedule_cron: Annotated[str, pydantic.AfterValidator(_cron)] = _variable("FUNNEL_SCHEDULE_CRON", "0 7 * * *")
+    serve_host: Annotated[str, pydantic.AfterValidator(_host)] = _variable("FUNNEL_SERVE_HOST", "127.0.0.1")
+    serve_port: int = _variable("FUNNEL_SERVE_PORT", 3000, ge=1, le=65535)
 
     @pydantic.model_validator(mode="after")
     def _alert_template(self) -> Environment:
