@@ -127,7 +127,8 @@ def delete_run(instance: dg.DagsterInstance, run_id: str) -> None:
     instance.delete_run(run_id)
     instance.compute_log_manager.delete_logs(prefix=[run_id])
     # SQLite event storage keeps one database file per run, which deleting the run's events leaves behind, full
-    # size (SQLite does not shrink a file): remove the emptied file and its WAL.
+    # size (SQLite does not shrink a file): remove the emptied file and its WAL. Nothing reads a deleted run's
+    # events again (a process that had opened them before would find the file gone rather than empty).
     path_for_shard = getattr(instance.event_log_storage, "path_for_shard", None)
     if path_for_shard is not None:
         for suffix in ("", "-wal", "-shm"):
