@@ -266,12 +266,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def housekeeping(instance: dg.DagsterInstance) -> str:
-    """Prune dbt's target folders and the run history to FUNNEL_RETAIN_*; a failure is reported, not raised:
-    the run's own result decides the exit code."""
+    """Prune dbt's target folders and the run history to FUNNEL_RETAIN_*. Best effort: a failure (a folder that
+    cannot be deleted, Dagster's storage busy) is one line, and the run's own result decides the exit code."""
     try:
         return housekeep(instance, Retention.from_env()).line()
-    except OSError as exc:
-        return f"housekeeping failed, nothing else is affected: {exc}"
+    except Exception as exc:  # whatever it is, the run itself is done and reported
+        return f"housekeeping failed (the run is not affected; the next run tries again): {type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":
