@@ -122,7 +122,7 @@ def test_the_housekeeping_job_applies_the_funnel_retain_variables(instance, tmp_
     monkeypatch.setenv("DBT_TARGET_PATH", str(root))
     monkeypatch.setenv("FUNNEL_RETAIN_DBT_TARGETS", "1")
     monkeypatch.setenv("FUNNEL_RETAIN_RUNS", "1")
-    assert Retention.from_env() == Retention(dbt_targets=1, runs=1, run_days=90)
+    assert Retention.from_env() == Retention(dbt_targets=1, runs=1, run_days=90)  # the default days
 
     result = housekeeping_job.execute_in_process(instance=instance)
 

@@ -101,7 +101,7 @@ class Environment(pydantic.BaseModel):
     alert_months: int = _variable("FUNNEL_ALERT_MONTHS", 2, ge=1, le=120)
     alert_retry_seconds: float = _variable("FUNNEL_ALERT_RETRY_SECONDS", 60.0, ge=0)
     retain_dbt_targets: int = _variable("FUNNEL_RETAIN_DBT_TARGETS", 20, ge=1, le=10_000)
-    retain_runs: int = _variable("FUNNEL_RETAIN_RUNS", 500, ge=1, le=1_000_000)
+    retain_runs: int = _variable("FUNNEL_RETAIN_RUNS", 200, ge=1, le=1_000_000)
     retain_run_days: int = _variable("FUNNEL_RETAIN_RUN_DAYS", 90, ge=1, le=36_500)
 
     @pydantic.model_validator(mode="after")
