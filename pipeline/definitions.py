@@ -11,6 +11,7 @@ from pipeline.config.preflight import check_config
 from pipeline.config.reference import reference_assets
 from pipeline.config.settings import Settings, read_environment
 from pipeline.goals.assets import goal_assets
+from pipeline.housekeeping import housekeeping_job, housekeeping_schedule
 from pipeline.ingest.assets import ingest_assets
 from pipeline.ingest.freshness import extract_freshness
 from pipeline.quality.gx_checks import build_gx_checks
@@ -53,9 +54,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *alert_assets,
         ],
         asset_checks=[*quality_checks, *build_gx_checks(), extract_freshness],
-        jobs=[refresh, alerts_job],
+        jobs=[refresh, alerts_job, housekeeping_job],
         sensors=[*alert_sensors, landing_sensor(env.sensor_interval_seconds, env.landing_settle_seconds)],
-        schedules=[daily_schedule(env.schedule_cron, settings.reporting_tz)],
+        schedules=[
+            daily_schedule(env.schedule_cron, settings.reporting_tz),
+            housekeeping_schedule(settings.reporting_tz),
+        ],
         resources={
             "settings": settings,
             "warehouse": Warehouse(path=settings.warehouse_path),

@@ -5,8 +5,17 @@ extracts are never written over a warehouse that holds loaded files.
 
     python -m pipeline.run [--months 6]
 
-Exits 1 when the run fails, and 2, before anything is written, when a configuration file or FUNNEL_ variable is
-wrong (every mistake is printed as `file, line N: key: problem`) or there are no extracts to load.
+While it works it prints a line per step as the step finishes (what, rows, checks, seconds; a live bar on a
+terminal, pipeline/progress.py); dbt's line per model and test and Dagster's event log go to the tool log whose path it
+prints (warehouse/logs/run.log). Then the failed checks, the funnel table and, last, one line of housekeeping
+(pipeline/housekeeping.py: old dbt target folders and runs deleted).
+
+Exit codes:
+    0  the run succeeded and no ERROR-severity check failed (failed WARN checks are listed, nothing more)
+    1  a step failed, or an ERROR-severity check failed (listed; the funnel table is still printed when every
+       step ran, so the numbers and the failure are both on the screen)
+    2  before anything is written: a configuration file or FUNNEL_ variable is wrong (every mistake is printed as
+       `file, line N: key: problem`), or there are no extracts to load
 """
 
 import argparse
@@ -25,7 +34,10 @@ from pipeline.config.preflight import check_config
 from pipeline.config.registry import funnel
 from pipeline.config.settings import DEFAULT_LANDING_DIR, PROJECT_ROOT, Settings
 from pipeline.config.sources import load_sources
+from pipeline.housekeeping import Retention, housekeep
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
+from pipeline.outcome import outcome_of
+from pipeline.progress import RunProgress, display_for, progress_logger
 
 #: The landing folder of a fresh checkout: the only one `make run` writes demo extracts into.
 DEFAULT_LANDING = PROJECT_ROOT / DEFAULT_LANDING_DIR
@@ -75,38 +87,25 @@ def run_log(settings: Settings) -> Path:
     return Path(settings.warehouse_path).parent / "logs" / "run.log"
 
 
-def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    """Run refresh (every asset and check) in this process; steps run one at a time."""
+def materialize_all(
+    settings: Settings, instance: dg.DagsterInstance, logger: dg.LoggerDefinition | None = None
+) -> dg.ExecuteInProcessResult:
+    """Run refresh (every asset and check) in this process; steps run one at a time. The run's records go to
+    `logger` (progress_logger) when given, else warnings and errors to the console (stderr)."""
     from pipeline.definitions import build_definitions  # parses the dbt project on first import
 
-    job = build_definitions(settings).resolve_job_def("refresh")
-    return job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    defs = build_definitions(settings)
+    if logger is None:
+        loggers = {"console": {"config": {"log_level": "WARNING"}}}
+    else:
+        defs, loggers = dg.Definitions.merge(defs, dg.Definitions(loggers={"progress": logger})), {"progress": {}}
+    return defs.resolve_job_def("refresh").execute_in_process(
+        instance=instance, raise_on_error=False, run_config={"loggers": loggers}
     )
 
 
 def checks_of(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
     return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-
-
-def summarize(result: dg.ExecuteInProcessResult) -> list[str]:
-    """One line for what was materialized and checked, one per failed check or step."""
-    materialized = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
-    checks = checks_of(result)
-    lines = [f"materialized {len(materialized)} assets; {sum(c.passed for c in checks)}/{len(checks)} checks passed"]
-    for check in checks:
-        if not check.passed:
-            lines.append(
-                f"  check failed: {check.asset_key.to_user_string()} {check.check_name} ({check.severity.value})"
-            )
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            cause = error.cause.message if error and error.cause else (error.message if error else "")
-            lines.append(f"  step failed: {event.step_key}: {cause.strip() or event.message}")
-    return lines
 
 
 def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
@@ -233,29 +232,46 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG_ERROR
         write_example(landing)
     Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
-    print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
-    # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     log = run_log(settings)
     log.parent.mkdir(parents=True, exist_ok=True)
-    with instance, log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
-        result = materialize_all(settings, instance)  # dagster-dbt echoes every dbt event to stdout: into the log
-    print(f"tool log (dbt's line per model and test): {log}")
-    print("\n".join(summarize(result)))
-    if not result.success:
-        if any(
+    print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
+    print(f"tool log (dbt's line per model and test, Dagster's event log): {log}", flush=True)
+    # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    with instance:
+        display = display_for(sys.stdout)  # the terminal, before stdout becomes the tool log
+        try:
+            with log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
+                # dagster-dbt echoes every dbt event to stdout: into the tool log
+                result = materialize_all(settings, instance, progress_logger(RunProgress(display), out, instance))
+        finally:
+            display.close()
+        outcome = outcome_of(result)
+        print("\n".join(outcome.lines()))
+        if result.success:
+            print()
+            print(funnel_table(Path(settings.warehouse_path), args.months, settings.reporting_tz))
+            print()
+            print(improvement_loop(Path(settings.warehouse_path)))
+            print(f"\nDuckDB warehouse: {settings.warehouse_path}")
+        elif any(
             c.check_name == "reconciliation_gate" and not c.passed and c.severity.value == "ERROR"
             for c in checks_of(result)
         ):
             print(reconciliation_errors(Path(settings.warehouse_path)))
-        print("the run failed; see above (and `make ui` for the full run log)", file=sys.stderr)
-        return 1
-    print()
-    print(funnel_table(Path(settings.warehouse_path), args.months, settings.reporting_tz))
-    print()
-    print(improvement_loop(Path(settings.warehouse_path)))
-    print(f"\nDuckDB warehouse: {settings.warehouse_path}")
-    return 0
+        print(housekeeping(instance))
+    if outcome.verdict():
+        print(outcome.verdict(), file=sys.stderr)
+    return outcome.exit_code
+
+
+def housekeeping(instance: dg.DagsterInstance) -> str:
+    """Prune dbt's target folders and the run history to FUNNEL_RETAIN_*. Best effort: a failure (a folder that
+    cannot be deleted, Dagster's storage busy) is one line, and the run's own result decides the exit code."""
+    try:
+        return housekeep(instance, Retention.from_env()).line()
+    except Exception as exc:  # whatever it is, the run itself is done and reported
+        return f"housekeeping failed (the run is not affected; the next run tries again): {type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 import dagster as dg
 import pytest
 
-from pipeline.config.settings import WAREHOUSE_POOL
+from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL
 from pipeline.definitions import defs
 from pipeline.ingest.contract import ENTITIES
 
@@ -134,3 +134,18 @@ def test_every_ingest_asset_has_a_freshness_check_and_a_given_up_alert_fails_ale
     (delivery,) = [k for k in graph.asset_check_keys if k.asset_key == dg.AssetKey(["alerting", "alerts"])]
     assert graph.get_check_spec(delivery).blocking
     assert {s.name for s in defs.sensors} >= {"goal_alerts", "stale_data", "run_failure_alerts"}
+
+
+def test_the_daemon_runs_refresh_and_housekeeping_daily_in_the_reporting_time_zone(tmp_path):
+    """The schedules the daemon starts with, and the instance settings they run under (tick retention included)."""
+    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    assert {s: (schedules[s].job_name, schedules[s].execution_timezone) for s in schedules} == {
+        "daily_refresh": ("refresh", "Asia/Tokyo"),
+        "daily_housekeeping": ("housekeeping_job", "Asia/Tokyo"),
+    }
+    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_settings("retention")["sensor"]["purge_after_days"]["skipped"] == 7

@@ -133,6 +133,9 @@ class Environment(pydantic.BaseModel):
     schedule_cron: Annotated[str, pydantic.AfterValidator(_cron)] = _variable("FUNNEL_SCHEDULE_CRON", "0 7 * * *")
     serve_host: Annotated[str, pydantic.AfterValidator(_host)] = _variable("FUNNEL_SERVE_HOST", "127.0.0.1")
     serve_port: int = _variable("FUNNEL_SERVE_PORT", 3000, ge=1, le=65535)
+    retain_dbt_targets: int = _variable("FUNNEL_RETAIN_DBT_TARGETS", 20, ge=1, le=10_000)
+    retain_runs: int = _variable("FUNNEL_RETAIN_RUNS", 200, ge=1, le=1_000_000)
+    retain_run_days: int = _variable("FUNNEL_RETAIN_RUN_DAYS", 90, ge=1, le=36_500)
 
     @pydantic.model_validator(mode="after")
     def _alert_template(self) -> Environment:

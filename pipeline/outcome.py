@@ -1,0 +1,128 @@
+"""What a run of `refresh` came to, for people and for scripts: the exit code of `make run` and the lines that say why.
+
+A run fails (exit code 1) when a step failed or when any check of severity ERROR failed, blocking or not: the
+Great Expectations suites and most dbt tests do not stop the run, yet their failure means numbers built on bad
+input. Checks of severity WARN that fail are listed briefly and leave the exit code 0.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import dagster as dg
+
+#: Exit codes of `make run` (pipeline/run.py, README.md).
+EXIT_OK = 0
+EXIT_FAILED = 1  # a step or an ERROR-severity check failed
+# 2: a configuration mistake or no extracts, before anything ran (pipeline.config.files.EXIT_CONFIG_ERROR)
+
+#: At most this many failed checks of each severity are listed; the rest are counted (all are in `make ui`).
+LISTED = {"ERROR": 10, "WARN": 5}
+
+
+@dataclass(frozen=True)
+class FailedCheck:
+    asset: str
+    check: str
+    severity: str
+    reason: str
+
+    def line(self) -> str:
+        return f"  {self.severity:<5} {self.asset} {self.check}" + (f": {self.reason}" if self.reason else "")
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The materializations, checks and failures of one run."""
+
+    materialized: int
+    checks: int
+    passed: int
+    failed_checks: list[FailedCheck]
+    failed_steps: list[FailedStep]
+    run_succeeded: bool
+
+    @property
+    def errors(self) -> list[FailedCheck]:
+        return [c for c in self.failed_checks if c.severity == "ERROR"]
+
+    @property
+    def warnings(self) -> list[FailedCheck]:
+        return [c for c in self.failed_checks if c.severity != "ERROR"]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.run_succeeded and not self.errors else EXIT_FAILED
+
+    def lines(self) -> list[str]:
+        """One summary line, then the failed steps and checks (ERROR first, then WARN), each list capped."""
+        lines = [f"materialized {self.materialized} assets; {self.passed}/{self.checks} checks passed"]
+        lines += [f"  step failed: {s.key}: {s.reason}" for s in self.failed_steps]
+        for severity, failed in (("ERROR", self.errors), ("WARN", self.warnings)):
+            lines += [c.line() for c in failed[: LISTED[severity]]]
+            if len(failed) > LISTED[severity]:
+                lines.append(f"  … and {len(failed) - LISTED[severity]} more {severity} check(s) (`make ui`)")
+        return lines
+
+    def verdict(self) -> str | None:
+        """The closing line for stderr when the exit code is not 0."""
+        if not self.run_succeeded:
+            return "the run failed; see above (the tool log and `make ui` have the details): exit code 1"
+        if self.errors:
+            return f"{len(self.errors)} ERROR check(s) failed (listed above the funnel table): exit code 1"
+        return None
+
+
+def check_reason(evaluation: dg.AssetCheckEvaluation) -> str:
+    """One line saying why a check failed: its description and, for a Great Expectations suite, which expectations
+    failed; for a dbt test, what dbt reported."""
+    metadata = {name: value.value for name, value in evaluation.metadata.items()}
+    text = (evaluation.description or "").strip()
+    text = text.splitlines()[0] if text else ""
+    expectations = [f.get("expectation") for f in metadata.get("failed_details") or [] if isinstance(f, dict)]
+    if text and any(expectations):
+        text += ": " + ", ".join(e for e in expectations if e)
+    if not text:
+        failures, status = metadata.get("dagster_dbt/failed_row_count"), metadata.get("status")
+        text = (
+            f"{failures:,} failing row(s)" if isinstance(failures, int) else (f"dbt status {status}" if status else "")
+        )
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
+def step_reason(event: dg.DagsterEvent) -> str:
+    """The error of a failed step on one line: the class, the message with long quoted commands elided."""
+    error = event.step_failure_data.error
+    error = error.cause if error and error.cause else error
+    if error is None:
+        return event.message or ""
+    text = re.sub(r"`[^`]{60,}`", "`…`", f"{error.cls_name}: {error.message.partition(': ')[2] or error.message}")
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def outcome_of(result: dg.ExecuteInProcessResult) -> Outcome:
+    events = result.all_events
+    evaluations = [e.event_specific_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    return Outcome(
+        materialized=len(result.get_asset_materialization_events()),
+        checks=len(evaluations),
+        passed=sum(c.passed for c in evaluations),
+        failed_checks=sorted(
+            (
+                FailedCheck(c.asset_key.to_user_string(), c.check_name, c.severity.value, check_reason(c))
+                for c in evaluations
+                if not c.passed
+            ),
+            key=lambda c: c.severity != "ERROR",
+        ),
+        failed_steps=[FailedStep(e.step_key, step_reason(e)) for e in events if e.is_step_failure],
+        run_succeeded=result.success,
+    )
