@@ -12,6 +12,7 @@ from pipeline.goals.assets import goal_assets
 from pipeline.ingest.assets import ingest_assets
 from pipeline.quality.gx_checks import build_gx_checks
 from pipeline.quality.reconciliation import quality_checks
+from pipeline.runs.sensor import recover_dead_runs
 from pipeline.serving.publish import published_marts
 from pipeline.serving.report import funnel_report
 from pipeline.transforms.assets import dbt_models, kpi_marts
@@ -47,10 +48,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         asset_checks=[*quality_checks, *build_gx_checks()],
         jobs=[refresh, alerts_job],
-        sensors=alert_sensors,
+        sensors=[*alert_sensors, recover_dead_runs],
         resources={
             "settings": settings,
-            "warehouse": Warehouse(path=settings.warehouse_path),
+            "warehouse": Warehouse(path=settings.warehouse_path, lock_timeout_seconds=settings.lock_timeout_seconds),
             "dbt": dbt_resource(),
         },
     )

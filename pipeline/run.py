@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,8 @@ from pipeline.config.registry import funnel
 from pipeline.config.settings import DEFAULT_LANDING_DIR, PROJECT_ROOT, Settings
 from pipeline.config.sources import load_sources
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
+from pipeline.runs.supervisor import supervise
+from pipeline.warehouse.location import location_problem
 
 #: The landing folder of a fresh checkout: the only one `make run` writes demo extracts into.
 DEFAULT_LANDING = PROJECT_ROOT / DEFAULT_LANDING_DIR
@@ -75,7 +78,9 @@ def run_log(settings: Settings) -> Path:
     return Path(settings.warehouse_path).parent / "logs" / "run.log"
 
 
-def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def materialize_all(
+    settings: Settings, instance: dg.DagsterInstance, run_id: str | None = None, tags: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
     """Run refresh (every asset and check) in this process; steps run one at a time."""
     from pipeline.definitions import build_definitions  # parses the dbt project on first import
 
@@ -84,6 +89,8 @@ def materialize_all(settings: Settings, instance: dg.DagsterInstance) -> dg.Exec
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_id=run_id,
+        tags=tags,
     )
 
 
@@ -225,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{exc}\nconfiguration error: nothing was run (docs/configuration.md)", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    if problem := location_problem(settings.warehouse_path):
+        print(f"{problem}: nothing was written", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     landing = Path(settings.landing_dir)
     if landing_is_empty(landing, Path(settings.sources_config)):
         problem = no_extracts(settings)
@@ -232,14 +242,18 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
             return EXIT_CONFIG_ERROR
         write_example(landing)
-    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
     print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
     # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     log = run_log(settings)
     log.parent.mkdir(parents=True, exist_ok=True)
     with instance, log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
-        result = materialize_all(settings, instance)  # dagster-dbt echoes every dbt event to stdout: into the log
+        # dagster-dbt echoes every dbt event to stdout: into the log
+        run = supervise(instance, settings.lock_timeout_seconds, partial(materialize_all, settings, instance))
+    if run.stopped:
+        print(run.stopped, file=sys.stderr)
+        return run.exit_code
+    result = run.result
     print(f"tool log (dbt's line per model and test): {log}")
     print("\n".join(summarize(result)))
     if not result.success:

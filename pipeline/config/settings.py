@@ -100,6 +100,7 @@ class Environment(pydantic.BaseModel):
     alert_templates: EnvPath = _variable("FUNNEL_ALERT_TEMPLATES", relative="alerts")
     alert_months: int = _variable("FUNNEL_ALERT_MONTHS", 2, ge=1, le=120)
     alert_retry_seconds: float = _variable("FUNNEL_ALERT_RETRY_SECONDS", 60.0, ge=0)
+    lock_timeout_seconds: float = _variable("FUNNEL_LOCK_TIMEOUT_SECONDS", 30.0, ge=0, le=3600)
 
     @pydantic.model_validator(mode="after")
     def _alert_template(self) -> Environment:
@@ -137,6 +138,7 @@ class Settings(dg.ConfigurableResource):
     improvement_config: str = str(PROJECT_ROOT / "improvement.yml")
     hypotheses: str = str(PROJECT_ROOT / "hypotheses.yml")
     sources_config: str = str(PROJECT_ROOT / "sources.yml")
+    lock_timeout_seconds: float = Environment.model_fields["lock_timeout_seconds"].default
 
     @classmethod
     def from_env(cls) -> Settings:
