@@ -21,6 +21,7 @@ Exit codes: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), EXIT_WAREHOUSE_B
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -170,7 +171,10 @@ class RunSupervisor:
 
     def _signal_message(self) -> str:
         name = signal.Signals(self._signum).name
-        return f"stopped by {name}: run {self.run_id} was canceled; the next run starts where the data is"
+        return (
+            f"stopped by {name}: run {self.run_id} did not finish and holds nothing; what it wrote is kept, "
+            "and the next run carries on from there"
+        )
 
     # --- in the watching thread or at the end ---------------------------------------------------------------------
 
@@ -217,14 +221,23 @@ class RunSupervisor:
         """End the run from this thread: recorded, slots freed, child processes ended, the process exited."""
         if not self._stopping.acquire(blocking=False):
             return
-        self._finish(message)
-        children = psutil.Process().children(recursive=True)
-        for child in children:
-            child.terminate()
-        for child in psutil.wait_procs(children, timeout=CHILD_EXIT_SECONDS)[1]:
-            child.kill()
         try:
+            self._finish(message)
+            _end_children()
             sys.stdout.flush()
+        except Exception as exc:  # the process must exit all the same
+            message = f"{message} (while stopping: {exc!r})"
         finally:
             print(message, file=sys.__stderr__, flush=True)
             os._exit(code)
+
+
+def _end_children() -> None:
+    """SIGTERM to every process this one started (dbt), SIGKILL to those still there CHILD_EXIT_SECONDS later."""
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    for child in psutil.wait_procs(children, timeout=CHILD_EXIT_SECONDS)[1]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
