@@ -131,9 +131,7 @@ def test_a_run_killed_during_ingest_checks_dbt_or_publishing_is_recovered_by_the
     """kill -9 at ingest -> the rerun gets past it and is killed at the checks -> ... at dbt -> ... while publishing
     -> the last rerun succeeds by itself, with no leftover, and publishes the marts a clean run publishes."""
     clean = Deployment(tmp_path / "clean", landing)
-    first = clean.start("clean")
-    assert first.wait(timeout=RUN_BOUND) == 0, clean.output("clean")
-    expected = marts(clean.warehouse)
+    first = clean.start("clean")  # beside the killed runs, in an instance and a warehouse of its own
 
     crashed = Deployment(tmp_path / "crashed", landing)
     kill_points = [
@@ -164,7 +162,8 @@ def test_a_run_killed_during_ingest_checks_dbt_or_publishing_is_recovered_by_the
     assert [statuses[k] for k in killed] == [dg.DagsterRunStatus.FAILURE] * len(killed)
     assert list(statuses.values()).count(dg.DagsterRunStatus.SUCCESS) == 1
     assert crashed.slot_holders() == set() and crashed.temporary_files() == []
-    assert_same_marts(marts(crashed.warehouse), expected)
+    assert first.wait(timeout=RUN_BOUND) == 0, clean.output("clean")
+    assert_same_marts(marts(crashed.warehouse), marts(clean.warehouse))
 
 
 def _runs_dbt(process: subprocess.Popen) -> bool:
@@ -195,6 +194,15 @@ def test_sigterm_during_dbt_stops_the_run_cleanly(landing, tmp_path):
 def _live_holder(deployment: Deployment) -> tuple[subprocess.Popen, str]:
     """Another live run holding the pool's slot: a process, and a run recorded as its, with the slot claimed."""
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    run_id = _recorded_run(deployment, holder)
+    storage = deployment.instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, run_id, "dbt_models").is_claimed
+    return holder, run_id
+
+
+def _recorded_run(deployment: Deployment, holder: subprocess.Popen) -> str:
+    """A run of another `make run` recorded in the instance as started by the live process `holder`."""
     process = psutil.Process(holder.pid)
     tags = {
         "funnel/host": os.uname().nodename,
@@ -209,11 +217,7 @@ def _live_holder(deployment: Deployment) -> tuple[subprocess.Popen, str]:
     def refresh() -> None:
         noop()
 
-    run = deployment.instance.create_run_for_job(refresh, tags=tags, status=dg.DagsterRunStatus.STARTED)
-    storage = deployment.instance.event_log_storage
-    storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
-    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, run.run_id, "dbt_models").is_claimed
-    return holder, run.run_id
+    return deployment.instance.create_run_for_job(refresh, tags=tags, status=dg.DagsterRunStatus.STARTED).run_id
 
 
 def test_a_run_waiting_for_a_live_run_stops_after_the_timeout_naming_it_and_ctrl_c_stops_the_wait(landing, tmp_path):
@@ -238,3 +242,36 @@ def test_a_run_waiting_for_a_live_run_stops_after_the_timeout_naming_it_and_ctrl
         holder.kill()
         holder.wait()
     assert deployment.slot_holders() == {holding_run}  # a dead holder is recovered by the next run, not before
+
+
+def test_a_step_that_waits_inside_the_run_for_a_live_runs_slot_stops_the_run_after_the_timeout(landing, tmp_path):
+    """Another run takes the slot between two steps of this one: the step waits, bounded, and the run says why."""
+    deployment = Deployment(tmp_path, landing, lock_timeout=5)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    other = _recorded_run(deployment, holder)
+    storage = deployment.instance.event_log_storage
+    process = deployment.start("blocked")
+    try:
+        wait_until(step_started(deployment, process, "extracted__"), process, "the first step")
+        # queued behind this run's step, the other run gets the slot when that step lets it go
+        wait_until(
+            lambda: storage.claim_concurrency_slot(WAREHOUSE_POOL, other, "dbt_models").is_claimed, process, "a claim"
+        )
+        started = time.monotonic()
+        assert process.wait(timeout=120) == EXIT_WAREHOUSE_BUSY
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+        kill_quietly(process)
+    said = deployment.output("blocked")
+    assert 5 <= waited < 60, said
+    assert f"the pool duckdb_warehouse is held by run {other} (step dbt_models, process {holder.pid}" in said
+    run = deployment.run_of(process)
+    claimed = deployment.instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
+    assert run.status == dg.DagsterRunStatus.FAILURE and {s.run_id for s in claimed} == {other}
+
+
+def kill_quietly(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        kill(process)

@@ -223,3 +223,15 @@ def test_a_publish_removes_what_an_interrupted_publish_left(tmp_path):
     assert sorted(p.name for p in tmp_path.glob(".*")) == []
     with duckdb.connect(str(published.path), read_only=True) as con:
         assert con.execute("select n from funnel_kpi_monthly").fetchall() == [(1,)]
+
+
+def test_the_daemons_sensor_recovers_dead_runs_of_the_instance(instance):
+    from pipeline.definitions import defs
+    from pipeline.runs.sensor import recover_dead_runs
+
+    assert defs.resolve_sensor_def("recover_dead_runs").default_status == dg.DefaultSensorStatus.RUNNING
+    dead = _run(instance, _dead_process())
+    result = recover_dead_runs(dg.build_sensor_context(instance=instance))
+    assert isinstance(result, dg.SkipReason) and f"run {dead} (refresh) was left STARTED" in result.skip_message
+    assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE and _holders(instance) == set()
+    assert recover_dead_runs(dg.build_sensor_context(instance=instance)).skip_message == "no dead run"

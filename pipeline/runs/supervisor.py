@@ -126,6 +126,7 @@ class RunSupervisor:
         self._reader, writer = socket.socketpair()
         writer.setblocking(False)
         wakeup = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        self._stderr = os.dup(2)  # Dagster's log capture points fd 2 elsewhere while the run executes
         watcher = threading.Thread(target=self._watch, name="run-supervisor", daemon=True)
         watcher.start()
         try:
@@ -146,6 +147,7 @@ class RunSupervisor:
                 signal.signal(signum, handler)
             self._reader.close()
             writer.close()
+            os.close(self._stderr)
             with self._stopping:
                 self._finish(None)
         if self._signum is not None:
@@ -222,13 +224,14 @@ class RunSupervisor:
         if not self._stopping.acquire(blocking=False):
             return
         try:
-            self._finish(message)
             _end_children()
             sys.stdout.flush()
+            # Dagster's loop may queue a claim again before the exit; the next run's recovery frees it then
+            self._finish(message)
         except Exception as exc:  # the process must exit all the same
             message = f"{message} (while stopping: {exc!r})"
         finally:
-            print(message, file=sys.__stderr__, flush=True)
+            os.write(self._stderr, f"{message}\n".encode())
             os._exit(code)
 
 
