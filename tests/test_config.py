@@ -302,7 +302,12 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
         "improvement_config",
         "hypotheses",
         "sources_config",
+        "lock_timeout_seconds",
     }
+    assert settings.lock_timeout_seconds == 30.0
+    monkeypatch.setenv("FUNNEL_LOCK_TIMEOUT_SECONDS", "4000")
+    with pytest.raises(ConfigError, match="FUNNEL_LOCK_TIMEOUT_SECONDS"):
+        Settings.from_env()
 
 
 # --- the preflight ----------------------------------------------------------------------------------------
