@@ -16,6 +16,7 @@ from pipeline.ingest.assets import ingest_assets
 from pipeline.ingest.freshness import extract_freshness
 from pipeline.quality.gx_checks import build_gx_checks
 from pipeline.quality.reconciliation import quality_checks
+from pipeline.runs.sensor import recover_dead_runs
 from pipeline.serving.publish import published_marts
 from pipeline.serving.report import funnel_report
 from pipeline.transforms.assets import dbt_models, kpi_marts
@@ -55,14 +56,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         asset_checks=[*quality_checks, *build_gx_checks(), extract_freshness],
         jobs=[refresh, alerts_job, housekeeping_job],
-        sensors=[*alert_sensors, landing_sensor(env.sensor_interval_seconds, env.landing_settle_seconds)],
+        sensors=[
+            *alert_sensors,
+            recover_dead_runs,
+            landing_sensor(env.sensor_interval_seconds, env.landing_settle_seconds),
+        ],
         schedules=[
             daily_schedule(env.schedule_cron, settings.reporting_tz),
             housekeeping_schedule(settings.reporting_tz),
         ],
         resources={
             "settings": settings,
-            "warehouse": Warehouse(path=settings.warehouse_path),
+            "warehouse": Warehouse(path=settings.warehouse_path, lock_timeout_seconds=settings.lock_timeout_seconds),
             "dbt": dbt_resource(),
         },
     )

@@ -15,13 +15,19 @@ Exit codes:
     1  a step failed, or an ERROR-severity check failed (listed; the funnel table is still printed when every
        step ran, so the numbers and the failure are both on the screen)
     2  before anything is written: a configuration file or FUNNEL_ variable is wrong (every mistake is printed as
-       `file, line N: key: problem`), or there are no extracts to load
+       `file, line N: key: problem`), the warehouse folder is missing or read-only, or there are no extracts
+    75 the warehouse stayed busy (another process or live run held it) for FUNNEL_LOCK_TIMEOUT_SECONDS; try later
+    130, 143  stopped by Ctrl-C or SIGTERM: the run is marked canceled or failed and its warehouse slot freed
+
+A run left unfinished by a process that died (kill -9, out of memory) is marked failed, and its slot freed, before
+this one starts (pipeline/runs/).
 """
 
 import argparse
 import contextlib
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -38,6 +44,9 @@ from pipeline.housekeeping import Retention, housekeep
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
 from pipeline.outcome import outcome_of
 from pipeline.progress import RunProgress, display_for, progress_logger
+from pipeline.runs.supervisor import supervise
+from pipeline.warehouse.location import location_problem
+from pipeline.warehouse.resource import Warehouse
 
 #: The landing folder of a fresh checkout: the only one `make run` writes demo extracts into.
 DEFAULT_LANDING = PROJECT_ROOT / DEFAULT_LANDING_DIR
@@ -88,7 +97,11 @@ def run_log(settings: Settings) -> Path:
 
 
 def materialize_all(
-    settings: Settings, instance: dg.DagsterInstance, logger: dg.LoggerDefinition | None = None
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    logger: dg.LoggerDefinition | None = None,
+    run_id: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Run refresh (every asset and check) in this process; steps run one at a time. The run's records go to
     `logger` (progress_logger) when given, else warnings and errors to the console (stderr)."""
@@ -100,7 +113,7 @@ def materialize_all(
     else:
         defs, loggers = dg.Definitions.merge(defs, dg.Definitions(loggers={"progress": logger})), {"progress": {}}
     return defs.resolve_job_def("refresh").execute_in_process(
-        instance=instance, raise_on_error=False, run_config={"loggers": loggers}
+        instance=instance, raise_on_error=False, run_config={"loggers": loggers}, run_id=run_id, tags=tags
     )
 
 
@@ -110,7 +123,7 @@ def checks_of(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation
 
 def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
     """The period-view funnel of the latest `months` months as a text table, with targets and status."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with Warehouse(path=str(warehouse)).connect(read_only=True) as con:
         rows = con.execute(
             """
             with latest as (
@@ -151,7 +164,7 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
 
 def improvement_loop(warehouse: Path) -> str:
     """The latest closed month's bottleneck and the verdict of every hypothesis in hypotheses.yml."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with Warehouse(path=str(warehouse)).connect(read_only=True) as con:
         bottleneck = con.execute(
             """
             select period_start, stage, actual_rate, planned_rate, won_deals_shortfall, revenue_shortfall
@@ -197,7 +210,7 @@ def _num(value: int | None) -> str:
 
 def reconciliation_errors(warehouse: Path) -> str:
     """The months and hand-overs over tolerance, when the reconciliation gate stopped the run."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with Warehouse(path=str(warehouse)).connect(read_only=True) as con:
         rows = con.execute(
             """
             select strftime(month, '%Y-%m'), handoff, upstream_count, missing_downstream, missing_upstream,
@@ -224,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{exc}\nconfiguration error: nothing was run (docs/configuration.md)", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    if problem := location_problem(settings.warehouse_path):
+        print(f"{problem}: nothing was written", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     landing = Path(settings.landing_dir)
     if landing_is_empty(landing, Path(settings.sources_config)):
         problem = no_extracts(settings)
@@ -231,7 +247,6 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
             return EXIT_CONFIG_ERROR
         write_example(landing)
-    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
     log = run_log(settings)
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
@@ -243,9 +258,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
                 # dagster-dbt echoes every dbt event to stdout: into the tool log
-                result = materialize_all(settings, instance, progress_logger(RunProgress(display), out, instance))
+                logger = progress_logger(RunProgress(display), out, instance)
+                run = supervise(
+                    instance, settings.lock_timeout_seconds, partial(materialize_all, settings, instance, logger)
+                )
         finally:
             display.close()
+        if run.stopped:
+            print(run.stopped, file=sys.stderr)
+            return run.exit_code
+        result = run.result
         outcome = outcome_of(result)
         print("\n".join(outcome.lines()))
         if result.success:

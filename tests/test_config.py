@@ -308,7 +308,12 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
         "hypotheses",
         "sources_config",
         "stale_after_hours",
+        "lock_timeout_seconds",
     }
+    assert settings.lock_timeout_seconds == 30.0
+    monkeypatch.setenv("FUNNEL_LOCK_TIMEOUT_SECONDS", "4000")
+    with pytest.raises(ConfigError, match="FUNNEL_LOCK_TIMEOUT_SECONDS"):
+        Settings.from_env()
 
 
 # --- the preflight ----------------------------------------------------------------------------------------

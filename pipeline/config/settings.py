@@ -136,6 +136,7 @@ class Environment(pydantic.BaseModel):
     retain_dbt_targets: int = _variable("FUNNEL_RETAIN_DBT_TARGETS", 20, ge=1, le=10_000)
     retain_runs: int = _variable("FUNNEL_RETAIN_RUNS", 200, ge=1, le=1_000_000)
     retain_run_days: int = _variable("FUNNEL_RETAIN_RUN_DAYS", 90, ge=1, le=36_500)
+    lock_timeout_seconds: float = _variable("FUNNEL_LOCK_TIMEOUT_SECONDS", 30.0, ge=0, le=3600)
 
     @pydantic.model_validator(mode="after")
     def _alert_template(self) -> Environment:
@@ -178,6 +179,7 @@ class Settings(dg.ConfigurableResource):
     hypotheses: str = str(PROJECT_ROOT / "hypotheses.yml")
     sources_config: str = str(PROJECT_ROOT / "sources.yml")
     stale_after_hours: float = 48.0
+    lock_timeout_seconds: float = Environment.model_fields["lock_timeout_seconds"].default
 
     @classmethod
     def from_env(cls) -> Settings:

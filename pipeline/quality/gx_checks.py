@@ -23,9 +23,9 @@ import great_expectations as gx  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
 
-import pipeline.quality.gx_duckdb  # noqa: E402,F401  registers the duckdb+isolated dialect
 from pipeline.config.quality import load_currencies  # noqa: E402
 from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings  # noqa: E402
+from pipeline.quality.gx_duckdb import LOCK_TIMEOUT_PARAMETER  # noqa: E402  registers the duckdb+isolated dialect
 from pipeline.warehouse.resource import Warehouse  # noqa: E402
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
@@ -98,14 +98,19 @@ def _release(source) -> None:
     source.get_engine().dispose()
 
 
-def validate(suite: Suite, warehouse_path: str, sets: dict[str, list[str]]) -> dg.AssetCheckResult:
+def validate(
+    suite: Suite, warehouse_path: str, sets: dict[str, list[str]], lock_timeout: float = 0
+) -> dg.AssetCheckResult:
     """Run one suite over the warehouse, with `sets` (value_sets()) filled in, and summarize it as an asset check
-    result."""
+    result. Another process holding the file is waited for up to `lock_timeout` seconds."""
     started = time.perf_counter()
     expectations = [ExpectationConfiguration(**e).to_domain_obj() for e in _completed(suite, sets)]
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_sql(name="warehouse", connection_string=f"duckdb+isolated:///{warehouse_path}")
+    source = context.data_sources.add_sql(
+        name="warehouse",
+        connection_string=f"duckdb+isolated:///{warehouse_path}?{LOCK_TIMEOUT_PARAMETER}={lock_timeout:g}",
+    )
     try:
         batch = (
             source.add_query_asset(name=suite.name.replace(".", "__"), query=suite.query)
@@ -192,7 +197,7 @@ def _layer_check(schema: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
     ) -> Iterable[dg.AssetCheckResult]:
         sets = value_sets(Path(settings.quality_config))
         for key in context.selected_asset_check_keys:
-            yield validate(by_key[key.asset_key], warehouse.path, sets)
+            yield validate(by_key[key.asset_key], warehouse.path, sets, warehouse.lock_timeout_seconds)
 
     return _check
 

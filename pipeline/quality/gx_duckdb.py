@@ -5,10 +5,19 @@ the result. duckdb_engine hands out the connection itself as every cursor, and D
 result as soon as its connection runs another statement (the pool's rollback), so GX read empty results.
 A cursor of its own per query keeps each result until it is fetched; closing the connection closes
 them all, so disposing of the engine releases the DuckDB file. Registered on import.
+
+Opening the file waits out another process's brief hold on it as every warehouse connection does
+(pipeline/warehouse/locks.py), for the seconds the URL's `lock_timeout_seconds` gives
+(`duckdb+isolated:///path?lock_timeout_seconds=30`).
 """
 
 import duckdb_engine
 from sqlalchemy.dialects import registry
+
+from pipeline.warehouse.locks import open_retrying
+
+#: The URL parameter with the lock timeout, taken out before the rest reaches DuckDB as its configuration.
+LOCK_TIMEOUT_PARAMETER = "lock_timeout_seconds"
 
 
 class _Connection(duckdb_engine.ConnectionWrapper):
@@ -32,7 +41,11 @@ class Dialect(duckdb_engine.Dialect):
     supports_statement_cache = False
 
     def connect(self, *cargs, **cparams) -> _Connection:
-        return _Connection(super().connect(*cargs, **cparams)._ConnectionWrapper__c)
+        url_config = dict(cparams.get("url_config", {}))  # the engine's own dict, reused for every connection
+        timeout = float(url_config.pop(LOCK_TIMEOUT_PARAMETER, 0))
+        cparams = {**cparams, "url_config": url_config}
+        opened = open_retrying(lambda: super(Dialect, self).connect(*cargs, **cparams), cparams["database"], timeout)
+        return _Connection(opened._ConnectionWrapper__c)
 
 
 registry.register("duckdb.isolated", __name__, "Dialect")

@@ -4,7 +4,9 @@ DuckDB lets no other process open a file while the pipeline writes it, and a BI 
 would block the pipeline. So BI tools read a copy: every run writes a new `marts.duckdb` beside the
 warehouse and renames it into place. A reader never sees a half-written file, and a reader holding the
 old file open keeps reading the old marts without blocking or breaking the run. The same marts are
-written as Parquet under `parquet/` (one file per mart, each replaced atomically).
+written as Parquet under `parquet/` (one file per mart, each replaced atomically). A publish that was killed leaves
+its temporary files (and DuckDB's write-ahead log of the temporary marts file): the next publish removes them,
+which is safe because a publish holds the warehouse open, so no other publish can be writing them.
 Only the dbt marts listed in MARTS are published, each documented column by column in the dbt docs and
 typed by a model contract: they carry ids and owners, never e-mail addresses, phone numbers or names
 (tests scan every published value for them).
@@ -47,6 +49,32 @@ class Published:
     tables: dict[str, int]  # mart -> rows
     bytes: int
     parquet_files: list[Path]
+    leftovers: list[Path]  # temporary files of an earlier, interrupted publish, removed
+
+
+def _staging_file(target: Path, pid: int | str) -> Path:
+    return target.with_name(f".{target.name}.{pid}.tmp")
+
+
+def _partial_parquet(folder: Path, table: str, pid: int | str) -> Path:
+    return folder / f".{table}.parquet.{pid}.tmp"
+
+
+def remove_leftovers(warehouse_path: str | Path) -> list[Path]:
+    """Delete what an interrupted publish left: its temporary marts file, that file's WAL, partial Parquet files.
+    Call only while holding the warehouse, so no other publish is writing them."""
+    target, parquet = published_file(warehouse_path), parquet_dir(warehouse_path)
+    patterns = [
+        (target.parent, _staging_file(target, "*").name),
+        (target.parent, _staging_file(target, "*").name + ".wal"),
+    ]
+    patterns += [(parquet, _partial_parquet(parquet, "*", "*").name)]
+    removed = []
+    for folder, pattern in patterns:
+        for leftover in folder.glob(pattern):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
 
 
 def _fsync(path: Path) -> None:
@@ -59,9 +87,9 @@ def _fsync(path: Path) -> None:
 
 def publish_marts(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, tables: list[str]) -> Published:
     """Copy the given tables of schema `marts` into the published file and one Parquet file each (serving/paths.py)."""
+    leftovers = remove_leftovers(warehouse_path)
     target = published_file(warehouse_path)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
+    staging = _staging_file(target, os.getpid())
     con.execute(f"ATTACH '{staging}' AS published")
     try:
         for table in tables:
@@ -76,12 +104,12 @@ def publish_marts(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, ta
     parquet.mkdir(exist_ok=True)
     files = []
     for table in tables:
-        final, partial = parquet / f"{table}.parquet", parquet / f".{table}.parquet.{os.getpid()}.tmp"
+        final, partial = parquet / f"{table}.parquet", _partial_parquet(parquet, table, os.getpid())
         con.execute(f"COPY marts.{table} TO '{partial}' (FORMAT parquet)")
         os.replace(partial, final)
         files.append(final)
     rows = {t: con.execute(f"select count(*) from marts.{t}").fetchall()[0][0] for t in tables}
-    return Published(path=target, tables=rows, bytes=target.stat().st_size, parquet_files=files)
+    return Published(path=target, tables=rows, bytes=target.stat().st_size, parquet_files=files, leftovers=leftovers)
 
 
 @dg.asset(
@@ -97,6 +125,8 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
     with warehouse.connect() as con:
         published = publish_marts(con, warehouse.path, MARTS)
     context.log.info(f"published {len(published.tables)} marts to {published.path}")
+    if published.leftovers:
+        context.log.warning(f"removed what an interrupted publish left: {[str(p) for p in published.leftovers]}")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(published.path)),
@@ -105,5 +135,6 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
             "bytes": published.bytes,
             "parquet_bytes": sum(p.stat().st_size for p in published.parquet_files),
             "seconds": round(time.perf_counter() - started, 3),
+            "leftovers_removed": len(published.leftovers),
         }
     )

@@ -2,55 +2,41 @@
 
 DuckDB admits one writing process per file and, while it is open, no other process can open it.
 Every connection is therefore opened for one unit of work and closed when it ends, also when it
-fails (dagster-duckdb's resource leaves the connection open after an exception). A writer that has just
-finished (a dbt step's process exiting) can hold the file a moment longer, so a lock conflict is retried for a
-few seconds before it is reported. The first connection of a process to a file written by an earlier version
-migrates it (pipeline/warehouse/migrate.py).
+fails (dagster-duckdb's resource leaves the connection open after an exception). Another process holding the
+file is waited for, up to the lock timeout, and then named (locks.py). The first connection of a process to a
+file written by an earlier version migrates it (pipeline/warehouse/migrate.py).
 """
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from pipeline.config.settings import Environment
+from pipeline.warehouse.locks import WarehouseBusyError, open_retrying
 from pipeline.warehouse.migrate import migrate
+
+__all__ = ["Warehouse", "WarehouseBusyError"]
 
 #: Warehouse files this process has checked for an earlier layout.
 _CHECKED: set[str] = set()
-#: How long a lock held by another process is waited for before the connection fails.
-LOCK_WAIT_SECONDS = 10.0
-
-
-class WarehouseBusyError(RuntimeError):
-    """Another process has the warehouse file open."""
 
 
 class Warehouse(dg.ConfigurableResource):
     """The DuckDB file the pipeline writes (FUNNEL_WAREHOUSE). BI tools must not open this file."""
 
     path: str
+    #: How long another process's hold on the file is waited for (FUNNEL_LOCK_TIMEOUT_SECONDS).
+    lock_timeout_seconds: float = Environment.model_fields["lock_timeout_seconds"].default
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                con = duckdb.connect(self.path)
-                break
-            except duckdb.IOException as exc:
-                if "lock" in str(exc).lower() and time.monotonic() < deadline:
-                    time.sleep(0.25)
-                    continue
-                raise WarehouseBusyError(
-                    f"{self.path} is held by another process ({exc}). DuckDB lets no other process open a file "
-                    "while one has it open: close the DuckDB CLI, notebook or BI connection that uses it."
-                ) from exc
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = open_retrying(
+            lambda: duckdb.connect(self.path, read_only=read_only), self.path, self.lock_timeout_seconds
+        )
         try:
-            if self.path not in _CHECKED:
+            if not read_only and self.path not in _CHECKED:
                 migrate(con)
                 _CHECKED.add(self.path)
             yield con

@@ -1,0 +1,1 @@
+"""Runs of the pipeline's jobs as processes: recovering from runs whose process died, and stopping one cleanly."""
