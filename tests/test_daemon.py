@@ -26,6 +26,7 @@ import yaml
 
 from demo import generator as demo
 from pipeline.config.settings import PROJECT_ROOT
+from pipeline.ingest.freshness import declared_entities
 
 SENSOR = "landing_extracts"
 ALERT_MONTHS = 2
@@ -202,7 +203,9 @@ def test_dropped_extracts_start_one_run_and_its_missed_goals_reach_the_webhook(d
 
         bad = _bad_statuses(warehouse / "marts.duckdb")
         assert {status for status, _, _ in bad} <= {"missed", "at_risk"} and len(bad) >= 4
-        daemon.wait_for(f"{len(bad)} alerts at the webhook", lambda: len(webhook.messages) >= len(bad), 60)
+        daemon.wait_for(
+            f"{len(bad)} goal alerts at the webhook", lambda: len(_of_kind(webhook, "goal_miss")) >= len(bad), 60
+        )
 
         # touched and renamed, same content: the sensor hashes it again and starts nothing
         folder = landing / "ma" / "leads"
@@ -233,8 +236,19 @@ def test_dropped_extracts_start_one_run_and_its_missed_goals_reach_the_webhook(d
         daemon.wait_for_evaluations("no extract changed since the last run was requested", 2)
 
         assert [r.run_id for r in refresh_runs()] == [run.run_id]
-    titles = [message["title"] for message in webhook.messages]
+    goal, stale = _of_kind(webhook, "goal_miss"), _of_kind(webhook, "data_stale")
+    # before the drop every declared entity had no extract: one stale alert each, which the drop ended silently
+    assert sorted(m["message"].split("Alert data_stale|")[1].split("|")[0] for m in stale) == sorted(
+        e.table for e in declared_entities()
+    )
+    assert len(goal) + len(stale) == len(webhook.messages), [m["title"] for m in webhook.messages]
+    titles = [message["title"] for message in goal]
     assert len(titles) == len(bad), titles
     for status, stage, month in bad:
         assert sum(t.startswith(f"[{status}] {stage}, {month}:") for t in titles) == 1, (status, stage, month, titles)
-    assert all(run.run_id in message["message"] for message in webhook.messages)
+    assert all(run.run_id in message["message"] for message in goal)
+
+
+def _of_kind(webhook: "Webhook", kind: str) -> list[dict]:
+    """The messages the webhook received of one alert kind (each message ends with its alert id)."""
+    return [m for m in webhook.messages if f"Alert {kind}|" in m["message"]]

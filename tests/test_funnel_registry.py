@@ -19,22 +19,18 @@ from pipeline.config.settings import PROJECT_ROOT
 from tests.independent_funnel import _read, _ts, kpis_of, stage_entries
 
 HERE = Path(__file__).parent / "registry"
-#: What a copy of the project leaves out: environments, history and everything a run writes.
-NOT_COPIED = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "__pycache__",
-    "target",
-    "logs",
-    "data",
-    "warehouse",
-    "storage",
-    "history",
-    "schedules",
-    ".logs_queue",
-    ".telemetry",
-    "bench",
-)
+#: What a copy of the project leaves out: environments, history and everything a run writes (anywhere) ...
+NOT_COPIED_ANYWHERE = {".git", ".venv", "__pycache__", "target", "logs", "storage", "history", "schedules"}
+NOT_COPIED_ANYWHERE |= {".logs_queue", ".telemetry"}
+#: ... and the project's own data folders (only at the top: pipeline/warehouse is code).
+NOT_COPIED_AT_THE_TOP = {"data", "warehouse", "bench"}
+
+
+def NOT_COPIED(folder: str, names: list[str]) -> set[str]:  # noqa: N802  shutil.copytree's ignore
+    top = Path(folder) == PROJECT_ROOT
+    return {n for n in names if n in NOT_COPIED_ANYWHERE or (top and n in NOT_COPIED_AT_THE_TOP)}
+
+
 KPI_COLUMNS = ["base", "base_handover", "goal", "dropped"]
 
 

@@ -59,6 +59,7 @@ def place(tmp_path_factory) -> dict[str, Path]:
 
 
 def _env(place: dict[str, Path], landing: Path, warehouse: Path) -> dict[str, str]:
+    warehouse.parent.mkdir(parents=True, exist_ok=True)  # make run writes into an existing folder only
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNNEL_", "DAGSTER_", "DBT_"))}
     env.update(
         FUNNEL_LANDING_DIR=str(landing),
