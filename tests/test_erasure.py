@@ -248,6 +248,14 @@ def test_someone_found_nowhere_changes_nothing(erased):
     assert hashlib.sha256(erased.warehouse.read_bytes()).hexdigest() == digest
 
 
+def test_asking_again_is_answered_and_rewrites_the_file_again(erased):
+    done = _erase(erased.warehouse, erased.landing, "--email", ADDRESS)
+    assert done.returncode == 0, done.stderr
+    assert "they were erased before (1 of their identities are on record)" in done.stdout
+    assert "rewrote themodel.duckdb" in done.stdout, "a retry after a failed rewrite must not leave free blocks"
+    assert _files_holding(erased.warehouse.parent) == {}
+
+
 def test_usage_mistakes_are_exit_2(erased, tmp_path):
     done = _erase(erased.warehouse, erased.landing)
     assert done.returncode == 2 and "--email" in done.stderr

@@ -11,9 +11,10 @@ then rewritten (pipeline/warehouse/rewrite.py), because DuckDB keeps deleted val
 file beside it (the published marts, Parquet, report) is checked byte by byte for the address and company name.
 Landing files and Dagster's run storage that still mention the person are listed for the operator.
 
-Exit codes: 0 erased (or only recorded, when only landing files hold the person); 1 the person is found nowhere and
-nothing changed; 2 wrong usage or configuration; 3 the warehouse is held by another process (a run): try again when
-it ends; 4 erased, but a file beside the warehouse still holds one of the person's values (named).
+Exit codes: 0 erased (or only recorded, when only landing files hold the person; or erased before); 1 the person
+is found nowhere and nothing changed, or a file could not be written (named); 2 wrong usage or configuration; 3 the
+warehouse is held by another process (a run): try again when it ends; 4 erased, but a file beside the warehouse
+still holds one of the person's values (named).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from pipeline.warehouse.layers import EXTRACTED
 from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 from pipeline.warehouse.rewrite import rewrite, wal
 
-EXIT_NOT_FOUND = 1
+EXIT_NOT_FOUND = EXIT_FAILED = 1
 EXIT_BUSY = 3
 EXIT_REMAINS = 4
-KIND_LABELS = {"email": "e-mail address", "ma_lead": "MA lead id", "sfa_lead": "SFA lead id"}
+KIND_LABELS = {"email": "e-mail address(es)", "ma_lead": "MA lead id(s)", "sfa_lead": "SFA lead id(s)"}
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Erasure:
 
     person: Person
     recorded: int = 0  # identities newly added to privacy.erasures
+    known: int = 0  # identities that were on record from an earlier erasure
     rows: dict[str, int] = field(default_factory=dict)  # extracted table -> rows emptied
     lines: int = 0  # quarantined lines replaced
     mentions: dict[str, int] = field(default_factory=dict)  # table -> values the address was replaced in
@@ -62,6 +64,10 @@ class Erasure:
     @property
     def in_warehouse(self) -> bool:
         return bool(sum(self.rows.values()) or self.lines or self.mentions)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.in_warehouse or self.known or self.landing)
 
 
 def _present(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -118,16 +124,18 @@ def erase(settings: Settings, emails: list[str], lead_ids: list[str], dagster_ho
     with warehouse.connect() as con:
         erasure = Erasure(find_person(con, emails, lead_ids))
         erased = digests(con, erasure.person.pairs())
+        erasure.known = len(set(erased) & set(recorded(con)))
         _redact(con, erasure, erased)
         values = erasure.person.identities["email"] | erasure.person.values
         checked = {v for v in values if not others_containing(con, v)}
         erasure.kept = sorted(values - checked)
-        if erasure.in_warehouse:
+        if erasure.in_warehouse or erasure.known:  # asked again: the last rewrite may not have happened
             erasure.bytes_before = path.stat().st_size + (wal(path).stat().st_size if wal(path).exists() else 0)
             rewrite(con, path)
             erasure.bytes_after = path.stat().st_size
+    identities = [value for _, value in erasure.person.pairs()]
     erasure.landing, erasure.landing_problems = landing_files(
-        Path(settings.sources_config), Path(settings.landing_dir), erased
+        Path(settings.sources_config), Path(settings.landing_dir), identities
     )
     if erasure.landing and not erasure.in_warehouse:
         with warehouse.connect() as con:  # not loaded yet: recorded, so that the load leaves them out
@@ -145,7 +153,7 @@ def _counts(counts: dict[str, int]) -> str:
 def report(erasure: Erasure, settings: Settings) -> list[str]:
     """What an operator reads: what was erased, what was checked, and what is left for them to do."""
     path, person = Path(settings.warehouse_path), erasure.person
-    kinds = ", ".join(f"{len(v)} {KIND_LABELS[k]}(s)" for k, v in person.identities.items() if v)
+    kinds = ", ".join(f"{len(v)} {KIND_LABELS[k]}" for k, v in person.identities.items() if v)
     lines = []
     if erasure.in_warehouse:
         lines.append(
@@ -154,12 +162,18 @@ def report(erasure: Erasure, settings: Settings) -> list[str]:
             f"{' (' + _counts(erasure.mentions) + ')' if erasure.mentions else ''}; every row is kept, so the "
             "counts do not change"
         )
+    elif erasure.known:
+        lines.append(
+            f"{path} holds no data of the person: they were erased before ({erasure.known} of their identities are "
+            "on record)"
+        )
+    else:
+        lines.append(f"{path} holds nothing of the person yet")
+    if erasure.bytes_after:
         lines.append(
             f"rewrote {path.name} ({erasure.bytes_before:,} -> {erasure.bytes_after:,} bytes), so no free block "
             "keeps an erased value"
         )
-    else:
-        lines.append(f"{path} holds nothing of the person yet")
     lines.append(
         f"identities of the person ({kinds}): {erasure.recorded} newly recorded as SHA-256 hashes in "
         "privacy.erasures; a later load leaves their data out"
@@ -217,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseBusyError as exc:
         print(f"{exc} Nothing was erased; try again when it is free.", file=sys.stderr)
         return EXIT_BUSY
-    if not erasure.in_warehouse and not erasure.landing:
+    except OSError as exc:  # a read-only folder, a full disk
+        print(f"{exc}: the erasure did not finish; run the command again (it redoes every step)", file=sys.stderr)
+        return EXIT_FAILED
+    if not erasure.found:
         print(
             f"no lead with the given e-mail address or MA lead id is in {settings.warehouse_path} or in the landing "
             "files; nothing was changed (an address matches in any letter case: check its spelling)",

@@ -13,6 +13,9 @@ a backup that still holds the person brings them back:
 - a quarantined line (extracted.quarantine) that contains one of the identities as a word becomes MARKER, and so
   does its reason.
 
+At the erasure itself, with the plain addresses in hand, `redact_mentions` also replaces each address wherever any
+table holds it as text (a model that copied it, a free-text reason), keeping the rest of the value.
+
 Unsalted hashes of e-mail addresses can be matched by whoever holds the warehouse file against addresses they
 guess: the list keeps the addresses out of sight, not out of reach (docs/operations.md).
 """
@@ -80,7 +83,7 @@ def record(con: duckdb.DuckDBPyConnection, erased: dict[str, str]) -> int:
 
 def words_match(column: str, kinds: Iterable[str]) -> str:
     """SQL condition: a word of text `column`, read as any of `kinds`, hashes into $digests."""
-    hashes = ", ".join(digest_sql(k, "w") for k in kinds)
+    hashes = ", ".join(digest_sql(k, "rtrim(w, '.')") for k in kinds)  # a sentence's full stop is no part of it
     return f"list_has_any(flatten(list_transform(regexp_extract_all({column}, {lit(WORD)}), lambda w: [{hashes}])), $digests)"
 
 
@@ -105,7 +108,8 @@ def redact_rows(
     addresses = [d for d, k in erased.items() if k == "email"]
     for extra in extras if addresses else []:
         changed += con.execute(
-            f"UPDATE {table} SET {q(extra)} = NULL WHERE ({where}) AND {words_match(q(extra), ['email'])}",
+            f"UPDATE {table} SET {q(extra)} = NULL "
+            f"WHERE ({where}) AND contains({q(extra)}, '@') AND {words_match(q(extra), ['email'])}",
             {"digests": addresses},
         ).fetchall()[0][0]
     return changed
@@ -123,6 +127,12 @@ def redact_quarantine(con: duckdb.DuckDBPyConnection, erased: dict[str, str], wh
     ).fetchall()[0][0]
 
 
+def mention_pattern(values: Iterable[str]) -> str:
+    """An RE2 pattern (for case-insensitive matching) of any of `values` standing as a word of text: not part of a
+    longer address or id, and followed by anything but a letter, digit, `_` or `-` (a full stop ends a sentence)."""
+    return f"(^|[^a-z0-9._%+-])({'|'.join(re.escape(v) for v in values)})($|[^a-z0-9_-])"
+
+
 def redact_mentions(con: duckdb.DuckDBPyConnection, addresses: Iterable[str]) -> dict[str, int]:
     """At the erasure, with the plain addresses in hand: replace each of them, as a word in any letter case, by
     MARKER in every text value of every table (a model that copied an address, a free-text reason); table ->
@@ -130,7 +140,7 @@ def redact_mentions(con: duckdb.DuckDBPyConnection, addresses: Iterable[str]) ->
     addresses = [a for a in addresses if a]
     if not addresses:
         return {}
-    pattern = f"(^|[^a-z0-9._%+-])({'|'.join(re.escape(a) for a in addresses)})($|[^a-z0-9.-])"
+    pattern = mention_pattern(addresses)
     columns = con.execute(
         "SELECT c.schema_name, c.table_name, c.column_name FROM duckdb_columns() AS c JOIN duckdb_tables() AS t "
         "USING (database_name, schema_name, table_name) "

@@ -25,7 +25,7 @@ from pipeline.ingest.contract import ENTITIES
 from pipeline.ingest.sources.mapping import matched_files
 from pipeline.ingest.sources.reader import ReadError, stage, unstage
 from pipeline.ingest.sources.values import q
-from pipeline.privacy.redaction import KINDS, words_match
+from pipeline.privacy.redaction import KINDS, mention_pattern
 from pipeline.warehouse.layers import EXTRACTED
 
 #: The kinds of identity that name the person themselves; the others name records made from theirs.
@@ -40,7 +40,6 @@ class Person:
 
     identities: dict[str, set[str]] = field(default_factory=lambda: {kind: set() for kind in KINDS})
     values: set[str] = field(default_factory=set)
-    rows: int = 0  # rows of extracted tables that are theirs
 
     def pairs(self) -> list[tuple[str, str]]:
         return sorted((kind, value) for kind, values in self.identities.items() for value in values)
@@ -87,9 +86,6 @@ def find_person(con: duckdb.DuckDBPyConnection, emails: Iterable[str], lead_ids:
     for entity in entities:
         condition = _theirs(entity, KINDS)
         params = {kind: sorted(values) for kind, values in person.identities.items() if f"${kind}" in condition}
-        person.rows += con.execute(
-            f"SELECT count(*) FROM {EXTRACTED}.{entity.table} WHERE {condition}", params
-        ).fetchall()[0][0]
         for column in (c for c in entity.personal if c not in {c for c, _ in entity.person}):
             found = con.execute(
                 f"SELECT DISTINCT {q(column)} FROM {EXTRACTED}.{entity.table} WHERE ({condition}) AND {q(column)} <> ''",
@@ -127,9 +123,9 @@ def others_containing(con: duckdb.DuckDBPyConnection, value: str) -> int:
     )
 
 
-def landing_files(sources_config: Path, landing_dir: Path, erased: dict[str, str]) -> tuple[list[Path], list[str]]:
-    """The extract and lookup files the sources configure that name one of the `erased` identities (digest -> kind)
-    as a word of any column, read as the loader reads them; with the problems that kept files from being read."""
+def landing_files(sources_config: Path, landing_dir: Path, identities: Iterable[str]) -> tuple[list[Path], list[str]]:
+    """The extract and lookup files the sources configure that hold one of `identities` (addresses and ids) as a
+    word of any value, read as the loader reads them; with the problems that kept files from being read."""
     try:
         sources = load_sources(sources_config, landing_dir).sources
     except ConfigError as exc:
@@ -142,6 +138,7 @@ def landing_files(sources_config: Path, landing_dir: Path, erased: dict[str, str
         for mapping in [*source.entities.values(), *(lk for m in source.entities.values() for lk in m.lookups)]
         for path in matched_files(source, mapping)
     }
+    pattern = mention_pattern(identities)
     with duckdb.connect() as con, tempfile.TemporaryDirectory(prefix="funnel-erase-") as work:
         for path, dialect in sorted(files.items()):
             try:
@@ -150,16 +147,9 @@ def landing_files(sources_config: Path, landing_dir: Path, erased: dict[str, str
                 problems.append(str(exc))
                 continue
             try:
-                columns = [q(h) for h in staged.header]
-                named = " OR ".join(words_match(c, KINDS) for c in columns)
-                hits = con.execute(
-                    f"SELECT count(*) FROM {staged.table} WHERE {named}", {"digests": list(erased)}
-                ).fetchall()[0][0]
-                rejected = con.execute(
-                    f"SELECT count(*) FROM (SELECT unnest($lines::VARCHAR[]) AS line) WHERE {words_match('line', KINDS)}",
-                    {"digests": list(erased), "lines": [r.raw for r in staged.rejects]},
-                ).fetchall()[0][0]
-                if hits or rejected:
+                named = " OR ".join(f"regexp_matches({q(h)}, $p, 'i')" for h in staged.header)
+                hits = con.execute(f"SELECT count(*) FROM {staged.table} WHERE {named}", {"p": pattern}).fetchall()
+                if hits[0][0] or any(re.search(pattern, r.raw, re.IGNORECASE) for r in staged.rejects):
                     found.append(path)
             finally:
                 unstage(con, staged.table)

@@ -14,8 +14,9 @@ changes anything, refuses to replace existing files without --force and while a 
 file in place under the configured FUNNEL_WAREHOUSE and DAGSTER_HOME, and erases again the people erased since the
 backup was taken (pipeline/privacy), whose hashes it reads from the warehouse it replaces.
 
-Exit codes: 0 done; 2 wrong usage or configuration, or files would be replaced without --force; 3 a run is in
-progress or the warehouse is held by another process; 4 the backup is incomplete, damaged or from a newer version.
+Exit codes: 0 done; 1 a file could not be read or written (a full disk, a permission); 2 wrong usage or
+configuration, or files would be replaced without --force; 3 a run is in progress or the warehouse is held by
+another process; 4 the backup is incomplete, damaged or from a newer version.
 """
 
 from __future__ import annotations
@@ -46,8 +47,11 @@ from pipeline.warehouse.snapshot import Entry, copy_in, copy_out, is_duckdb, is_
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+EXIT_FAILED = 1
 EXIT_BUSY = 3
 EXIT_BAD_BACKUP = 4
+#: How many of the files a restore kept it lists.
+SHOWN = 20
 #: Run statuses during which a run may write the warehouse or Dagster's storage.
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
@@ -289,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"erased again the people of {reapplied} identity hash(es) erased after the backup was taken")
             if kept:
                 print(f"kept {len(kept)} file(s) the backup does not hold:")
-                print("\n".join(f"  {p}" for p in kept))
+                print("\n".join(f"  {p}" for p in kept[:SHOWN]))
+                if len(kept) > SHOWN:
+                    print(f"  … and {len(kept) - SHOWN} more")
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -299,6 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseBusyError as exc:
         print(f"{exc} Nothing was {'backed up' if args.command == 'create' else 'restored'}.", file=sys.stderr)
         return EXIT_BUSY
+    except OSError as exc:  # a full disk, a folder without write permission
+        stopped = {
+            "create": f"the backup stopped; {args.dir} has no manifest, so nothing will restore it",
+            "verify": "the backup could not be read",
+            "restore": "the restore stopped part-way; each file is replaced whole, so run it again with --force",
+        }
+        print(f"{exc}: {stopped[args.command]}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

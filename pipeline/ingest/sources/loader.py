@@ -383,9 +383,10 @@ def _write(
                 [entity.table],
             )
         con.execute("INSERT INTO extracted.quarantine SELECT *, now() FROM _quarantine_new")
-        written = f"(_source, _source_file) IN ({_pairs(replaced)})"
-        redact_rows(con, table, entity, extra_columns(con, entity), erased, written)
-        redact_quarantine(con, erased, f"entity = {lit(entity.table)} AND (source, file) IN ({_pairs(replaced)})")
+        if erased:
+            written = f"(_source, _source_file) IN ({_pairs(replaced)})"
+            redact_rows(con, table, entity, extra_columns(con, entity), erased, written)
+            redact_quarantine(con, erased, f"entity = {lit(entity.table)} AND (source, file) IN ({_pairs(replaced)})")
         con.execute(
             f"INSERT INTO extracted.load_log SELECT source, {lit(entity.table)}, file, sha256, reading_sha256, "
             "data_rows, loaded, quarantined, excluded, now() FROM _log_new"
