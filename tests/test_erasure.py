@@ -249,10 +249,14 @@ def test_someone_found_nowhere_changes_nothing(erased):
 
 
 def test_asking_again_is_answered_and_rewrites_the_file_again(erased):
+    # what a rewrite killed part-way would leave: a copy made before the erasure, of a process that is gone
+    stale = erased.warehouse.with_name(".themodel.duckdb.999999999.rewrite")
+    shutil.copyfile(erased.before_erasure, stale)
     done = _erase(erased.warehouse, erased.landing, "--email", ADDRESS)
     assert done.returncode == 0, done.stderr
     assert "they were erased before (1 of their identities are on record)" in done.stdout
     assert "rewrote themodel.duckdb" in done.stdout, "a retry after a failed rewrite must not leave free blocks"
+    assert not stale.exists()
     assert _files_holding(erased.warehouse.parent) == {}
 
 

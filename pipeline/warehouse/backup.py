@@ -42,7 +42,7 @@ from pipeline.config.settings import PROJECT_ROOT, Settings
 from pipeline.privacy.erase import reapply
 from pipeline.privacy.redaction import recorded
 from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
-from pipeline.warehouse.rewrite import fsync, replace, wal
+from pipeline.warehouse.rewrite import fsync, replace, temporary, wal
 from pipeline.warehouse.snapshot import Entry, copy_in, copy_out, is_duckdb, is_sqlite, sha256, state_files
 
 FORMAT = 1
@@ -220,7 +220,7 @@ def restore(settings: Settings, home: Path | None, backup: Path, force: bool) ->
             if entry.kind != "duckdb":
                 copy_in(source, target, sqlite=entry.kind == "sqlite")
                 continue
-            staged = target.with_name(f".{target.name}.{os.getpid()}.restore")
+            staged = temporary(target, "restore")
             try:
                 copy_in(source, staged, sqlite=False)
                 reapplied = _reerase(staged, erased) if erased else 0

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import duckdb
+import psutil
 
 from pipeline.ingest.sources.values import lit, q
 
@@ -36,13 +37,25 @@ def wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
 
 
+def temporary(path: Path, purpose: str) -> Path:
+    """A hidden file beside `path` for this process to build its replacement in; such files that processes killed
+    before they finished left behind (they may hold data erased since) are removed first."""
+    for stale in path.parent.glob(f".{path.name}.*.{purpose}"):
+        pid = stale.name.removeprefix(f".{path.name}.").removesuffix(f".{purpose}")
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            stale.unlink(missing_ok=True)
+            wal(stale).unlink(missing_ok=True)
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.{purpose}")
+    fresh.unlink(missing_ok=True)
+    return fresh
+
+
 def rewrite(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Replace the database file `path`, open in `con`, by a compact copy of its contents."""
     con.execute("CHECKPOINT")
     if wal(path).exists():
         raise RuntimeError(f"{wal(path)} is still there after a checkpoint; {path} was not rewritten")
-    fresh = path.with_name(f".{path.name}.{os.getpid()}.rewrite")
-    fresh.unlink(missing_ok=True)
+    fresh = temporary(path, "rewrite")
     name = con.execute("SELECT current_database()").fetchall()[0][0]
     try:
         con.execute(f"ATTACH {lit(str(fresh))} AS _rewritten")

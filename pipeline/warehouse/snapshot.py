@@ -23,7 +23,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.warehouse.rewrite import fsync, replace
+from pipeline.warehouse.rewrite import fsync, replace, temporary
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"
@@ -112,7 +112,7 @@ def copy_in(source: Path, target: Path, sqlite: bool) -> None:
             pass  # not a database any more: replaced below
         finally:
             saved.close()
-    partial = target.with_name(f".{target.name}.restore")
+    partial = temporary(target, "restore")
     shutil.copyfile(source, partial)
     for sidecar in SIDECARS:
         target.with_name(target.name + sidecar).unlink(missing_ok=True)
