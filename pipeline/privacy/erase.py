@@ -157,7 +157,7 @@ def report(erasure: Erasure, settings: Settings) -> list[str]:
     lines = []
     if erasure.in_warehouse:
         lines.append(
-            f"erased from {path}: {sum(erasure.rows.values())} row(s) ({_counts(erasure.rows) or 'none'}), "
+            f"erased from {path}: values emptied in {sum(erasure.rows.values())} row(s) ({_counts(erasure.rows) or 'none'}), "
             f"{erasure.lines} quarantined line(s), the address in {sum(erasure.mentions.values())} other value(s)"
             f"{' (' + _counts(erasure.mentions) + ')' if erasure.mentions else ''}; every row is kept, so the "
             "counts do not change"

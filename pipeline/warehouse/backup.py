@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 import tomllib
@@ -222,7 +223,7 @@ def restore(settings: Settings, home: Path | None, backup: Path, force: bool) ->
                 continue
             staged = temporary(target, "restore")
             try:
-                copy_in(source, staged, sqlite=False)
+                shutil.copyfile(source, staged)
                 reapplied = _reerase(staged, erased) if erased else 0
                 wal(target).unlink(missing_ok=True)
                 replace(staged, target)
