@@ -21,7 +21,7 @@ import pytest
 from demo import generator as demo
 from pipeline.config.settings import PROJECT_ROOT, Settings
 
-LEDGER = "deliveries.sqlite"  # stands for the alert delivery log beside the warehouse: any SQLite file there
+LEDGER = "deliveries.sqlite"  # any other SQLite file beside the warehouse is backed up like the alert ledger
 
 
 @dataclass
@@ -64,17 +64,18 @@ def _ledger(folder: Path) -> list[tuple]:
         return con.execute("SELECT alert_id, status FROM deliveries ORDER BY 1").fetchall()
 
 
-def _run(warehouse: Path, home: Path, landing: Path, *args: str) -> subprocess.CompletedProcess:
+def _run(warehouse: Path, home: Path, landing: Path, *args: str, **variables: str) -> subprocess.CompletedProcess:
     """`python -m ARGS` as an operator runs it, with the warehouse, DAGSTER_HOME and landing folder set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNNEL_", "DAGSTER_HOME"))}
     env |= {"FUNNEL_WAREHOUSE": str(warehouse), "DAGSTER_HOME": str(home), "FUNNEL_LANDING_DIR": str(landing)}
+    env |= variables
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
     )
 
 
-def _cli(world: World, *args: str) -> subprocess.CompletedProcess:
-    return _run(world.warehouse, world.home, world.landing, *args)
+def _cli(world: World, *args: str, **variables: str) -> subprocess.CompletedProcess:
+    return _run(world.warehouse, world.home, world.landing, *args, **variables)
 
 
 def _sha(path: Path) -> str:
@@ -90,6 +91,7 @@ def world(tmp_path_factory) -> World:
     landing, warehouse, home = base / "landing", base / "warehouse" / "themodel.duckdb", base / "dagster_home"
     demo.generate(800, 6, 11, landing)
     home.mkdir()
+    warehouse.parent.mkdir()  # a missing warehouse folder is an error, not created
     shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     settings = Settings(landing_dir=str(landing), warehouse_path=str(warehouse))
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -120,10 +122,11 @@ def test_a_backup_holds_every_state_file_with_its_size_and_hash(world):
     files = {(e["area"], e["path"]): e for e in manifest["files"]}
     kinds = {key: e["kind"] for key, e in files.items()}
     assert kinds[("warehouse", "themodel.duckdb")] == "duckdb"
-    assert kinds[("warehouse", LEDGER)] == "sqlite"
+    assert kinds[("warehouse", LEDGER)] == kinds[("warehouse", "alert_ledger.sqlite")] == "sqlite"
     assert kinds[("dagster_home", "history/runs.db")] == "sqlite"
-    published = {p.relative_to(world.folder).as_posix() for p in world.folder.rglob("*") if p.is_file()}
-    assert {path for area, path in files if area == "warehouse"} == published - {f"{LEDGER}-wal", f"{LEDGER}-shm"}
+    beside = {p.relative_to(world.folder).as_posix() for p in world.folder.rglob("*") if p.is_file()}
+    journals = {name for name in beside if name.endswith(("-wal", "-shm", "-journal"))}
+    assert {path for area, path in files if area == "warehouse"} == beside - journals
     assert ("dagster_home", "dagster.yaml") not in files, "configuration is in version control"
     for (area, path), entry in files.items():
         copy = world.backup / area / path
@@ -190,9 +193,7 @@ def test_nothing_is_backed_up_or_restored_while_a_run_is_in_progress(world, tmp_
             instance.delete_run(run.run_id)
 
 
-def test_a_warehouse_held_by_another_process_stops_a_backup(world, tmp_path, monkeypatch, capsys):
-    from pipeline.warehouse import backup, resource
-
+def test_a_warehouse_held_by_another_process_stops_a_backup(world, tmp_path):
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -205,14 +206,15 @@ def test_a_warehouse_held_by_another_process_stops_a_backup(world, tmp_path, mon
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(resource, "LOCK_WAIT_SECONDS", 0.5)
-        monkeypatch.setenv("FUNNEL_WAREHOUSE", str(world.warehouse))
-        monkeypatch.setenv("DAGSTER_HOME", str(world.home))
-        assert backup.main(["create", str(tmp_path / "held")]) == backup.EXIT_BUSY
+        done = _cli(
+            world, "pipeline.warehouse.backup", "create", str(tmp_path / "held"), FUNNEL_LOCK_TIMEOUT_SECONDS="0.5"
+        )
     finally:
         holder.kill()
         holder.wait()
-    assert "held by another process" in capsys.readouterr().err
+    assert done.returncode == 3
+    assert "is held by" in done.stderr and "Nothing was backed up" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "held" / "manifest.json").exists()
 
 
 def test_backups_go_to_a_new_folder_outside_the_ones_they_copy(world, tmp_path):

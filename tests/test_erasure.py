@@ -82,9 +82,9 @@ def _rows(warehouse: Path) -> dict[str, int]:
         return {t: con.execute(f"SELECT count(*) FROM extracted.{t}").fetchall()[0][0] for (t,) in tables}
 
 
-def _erase(warehouse: Path, landing: Path, *args: str, dagster_home: Path | None = None):
+def _erase(warehouse: Path, landing: Path, *args: str, dagster_home: Path | None = None, **variables: str):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNNEL_", "DAGSTER_HOME"))}
-    env |= {"FUNNEL_WAREHOUSE": str(warehouse), "FUNNEL_LANDING_DIR": str(landing)}
+    env |= {"FUNNEL_WAREHOUSE": str(warehouse), "FUNNEL_LANDING_DIR": str(landing), **variables}
     if dagster_home:
         env["DAGSTER_HOME"] = str(dagster_home)
     return subprocess.run(
@@ -116,6 +116,7 @@ def erased(tmp_path_factory) -> Erased:
     landing, warehouse = base / "landing", base / "warehouse" / "themodel.duckdb"
     demo.generate(800, 6, 11, landing)
     _write_person(landing)
+    warehouse.parent.mkdir()  # a missing warehouse folder is an error, not created
     run = materialize(landing, warehouse)
     assert run.result.success
     before_erasure = base / "before.duckdb"
@@ -142,9 +143,7 @@ def test_nothing_of_the_person_is_left_in_any_file_of_the_warehouse_folder(erase
     assert "rewrote themodel.duckdb" in erased.output.stdout
     assert erased.held_after == {}, "the person is still in these files (raw bytes)"
     assert not erased.warehouse.with_name("themodel.duckdb.wal").exists()
-    assert sorted(p.name for p in erased.warehouse.parent.iterdir()) == sorted(
-        ["marts.duckdb", "parquet", "report", "themodel.duckdb"]
-    ), "no temporary file is left"
+    assert not [p.name for p in erased.warehouse.parent.iterdir() if p.name.startswith(".")], "no temporary file"
 
 
 def test_every_row_is_kept_and_only_the_person_loses_values(erased):
@@ -268,10 +267,7 @@ def test_usage_mistakes_are_exit_2(erased, tmp_path):
     assert not (tmp_path / "typo.duckdb").exists()
 
 
-def test_a_held_warehouse_is_reported_and_nothing_is_erased(erased, tmp_path, monkeypatch, capsys):
-    from pipeline.privacy import erase
-    from pipeline.warehouse import resource
-
+def test_a_held_warehouse_is_reported_and_nothing_is_erased(erased, tmp_path):
     warehouse = tmp_path / "held.duckdb"
     shutil.copyfile(erased.before_erasure, warehouse)
     holder = subprocess.Popen(
@@ -286,12 +282,10 @@ def test_a_held_warehouse_is_reported_and_nothing_is_erased(erased, tmp_path, mo
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(resource, "LOCK_WAIT_SECONDS", 0.5)
-        monkeypatch.setenv("FUNNEL_WAREHOUSE", str(warehouse))
-        monkeypatch.setenv("FUNNEL_LANDING_DIR", str(erased.landing))
-        assert erase.main(["--email", ADDRESS]) == erase.EXIT_BUSY
+        done = _erase(warehouse, erased.landing, "--email", ADDRESS, FUNNEL_LOCK_TIMEOUT_SECONDS="0.5")
     finally:
         holder.kill()
         holder.wait()
-    assert "held by another process" in capsys.readouterr().err
+    assert done.returncode == 3
+    assert "is held by" in done.stderr and "Nothing was erased" in done.stderr and "Traceback" not in done.stderr
     assert ADDRESS.lower().encode() in warehouse.read_bytes()

@@ -34,6 +34,7 @@ from pipeline.ingest.sources.loader import extra_columns
 from pipeline.privacy.redaction import digests, record, recorded, redact_mentions, redact_quarantine, redact_rows
 from pipeline.privacy.search import Person, files_containing, find_person, landing_files, others_containing
 from pipeline.warehouse.layers import EXTRACTED
+from pipeline.warehouse.locks import WarehouseLocationError
 from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 from pipeline.warehouse.rewrite import rewrite, wal
 
@@ -120,7 +121,7 @@ def reapply(con: duckdb.DuckDBPyConnection, path: Path, erased: dict[str, str]) 
 def erase(settings: Settings, emails: list[str], lead_ids: list[str], dagster_home: Path | None) -> Erasure:
     """Erase the person from the warehouse, keep them out of later loads, and look for what is left of them."""
     path = Path(settings.warehouse_path)
-    warehouse = Warehouse(path=str(path))
+    warehouse = Warehouse(path=str(path), lock_timeout_seconds=settings.lock_timeout_seconds)
     with warehouse.connect() as con:
         erasure = Erasure(find_person(con, emails, lead_ids))
         erased = digests(con, erasure.person.pairs())
@@ -231,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseBusyError as exc:
         print(f"{exc} Nothing was erased; try again when it is free.", file=sys.stderr)
         return EXIT_BUSY
+    except WarehouseLocationError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     except OSError as exc:  # a read-only folder, a full disk
         print(f"{exc}: the erasure did not finish; run the command again (it redoes every step)", file=sys.stderr)
         return EXIT_FAILED

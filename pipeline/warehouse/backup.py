@@ -42,6 +42,7 @@ from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
 from pipeline.config.settings import PROJECT_ROOT, Settings
 from pipeline.privacy.erase import reapply
 from pipeline.privacy.redaction import recorded
+from pipeline.warehouse.locks import WarehouseLocationError
 from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 from pipeline.warehouse.rewrite import fsync, replace, temporary, wal
 from pipeline.warehouse.snapshot import Entry, copy_in, copy_out, is_duckdb, is_sqlite, sha256, state_files
@@ -125,7 +126,7 @@ def create(settings: Settings, home: Path | None, target: Path) -> list[Entry]:
     _refuse_runs(home, "back up", damaged_ok=False)
     target.mkdir(parents=True, exist_ok=True)
     entries = []
-    with Warehouse(path=str(warehouse)).connect() as con:
+    with Warehouse(path=str(warehouse), lock_timeout_seconds=settings.lock_timeout_seconds).connect() as con:
         con.execute("CHECKPOINT")  # the file alone holds everything; this connection keeps writers out
         for area, folder in areas.items():
             for relative in state_files(folder, config_at_top=area == "dagster_home"):
@@ -211,7 +212,7 @@ def restore(settings: Settings, home: Path | None, backup: Path, force: bool) ->
         )
     _refuse_runs(home, "restore", damaged_ok=True)
     erased: dict[str, str] = {}
-    with _held(warehouse) as con:
+    with _held(warehouse, settings.lock_timeout_seconds) as con:
         if con is not None:
             con.execute("CHECKPOINT")  # nothing of the replaced file is left in a WAL beside the restored one
             erased = recorded(con)
@@ -241,13 +242,13 @@ def restore(settings: Settings, home: Path | None, backup: Path, force: bool) ->
 
 
 @contextmanager
-def _held(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
+def _held(path: Path, lock_timeout_seconds: float) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """Warehouse.connect() on the file a restore replaces, so no run uses it meanwhile; None when there is no file or
     it is no DuckDB database any more (a restore is what repairs it)."""
     if not path.exists() or not is_duckdb(path):
         yield None
         return
-    with Warehouse(path=str(path)).connect() as con:
+    with Warehouse(path=str(path), lock_timeout_seconds=lock_timeout_seconds).connect() as con:
         yield con
 
 
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n".join(f"  {p}" for p in kept[:SHOWN]))
                 if len(kept) > SHOWN:
                     print(f"  … and {len(kept) - SHOWN} more")
-    except ConfigError as exc:
+    except (ConfigError, WarehouseLocationError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except BackupError as exc:
