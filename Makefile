@@ -78,3 +78,19 @@ check-source: setup
 
 clean:
 	rm -rf warehouse/*.duckdb warehouse/*.wal transforms/target transforms/logs bench/results
+
+
+# Personal data and state (docs/operations.md). Erase a person on request: make erase EMAIL=address [LEAD_ID=id]
+.PHONY: erase backup restore
+erase: setup
+	@test -n "$(EMAIL)$(LEAD_ID)" || (echo "usage: make erase EMAIL=address [LEAD_ID=ma-lead-id]" && exit 2)
+	$(BIN)/python -m pipeline.privacy.erase $(if $(EMAIL),--email '$(EMAIL)') $(if $(LEAD_ID),--lead-id '$(LEAD_ID)')
+
+# The warehouse folder and Dagster's storage into a new folder, and back: make backup DIR=… / make restore DIR=… [FORCE=1]
+backup: setup
+	@test -n "$(DIR)" || (echo "usage: make backup DIR=new/backup/folder" && exit 2)
+	$(BIN)/python -m pipeline.warehouse.backup create '$(DIR)'
+
+restore: setup
+	@test -n "$(DIR)" || (echo "usage: make restore DIR=backup/folder [FORCE=1]" && exit 2)
+	$(BIN)/python -m pipeline.warehouse.backup restore '$(DIR)' $(if $(FORCE),--force)

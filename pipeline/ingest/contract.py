@@ -35,6 +35,11 @@ class Entity:
     name: str  # file or folder name inside the system folder
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # columns that identify one record; duplicates across files resolve to the newest
+    #: Columns of personal data (APPI, GDPR): emptied when the person asks to be erased (pipeline/privacy).
+    personal: tuple[str, ...] = ()
+    #: (column, kind) pairs naming the person a row is about, by kind of identity (pipeline/privacy/identity.py):
+    #: a row of an erased person keeps its ids and timestamps, but loses its personal and extra columns.
+    person: tuple[tuple[str, str], ...] = ()
 
     @property
     def table(self) -> str:
@@ -69,6 +74,8 @@ ENTITIES: tuple[Entity, ...] = (
             "campaign_id:id",
         ),
         ("lead_id",),
+        personal=("email", "company"),
+        person=(("lead_id", "ma_lead"), ("email", "email")),
     ),
     Entity(
         "ma",
@@ -80,6 +87,7 @@ ENTITIES: tuple[Entity, ...] = (
             "sfa_lead_id:id",
         ),
         ("lead_id", "mql_at"),
+        person=(("lead_id", "ma_lead"), ("sfa_lead_id", "sfa_lead")),
     ),
     Entity(
         "sfa",
@@ -97,6 +105,7 @@ ENTITIES: tuple[Entity, ...] = (
             "disqualified_reason:text",
         ),
         ("lead_id",),
+        person=(("lead_id", "sfa_lead"), ("ma_lead_id", "ma_lead")),
     ),
     Entity(
         "sfa",

@@ -12,3 +12,5 @@ REFERENCE = "reference"
 ANALYSIS = "analysis"
 #: The record of alerts raised and delivered.
 ALERTING = "alerting"
+#: Hashes of the people erased on request (pipeline/privacy): their data is emptied again at every load.
+PRIVACY = "privacy"

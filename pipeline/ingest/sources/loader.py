@@ -6,7 +6,8 @@ nothing is written. A load log keeps each file's SHA-256 and one of how it is re
 lookup files): unchanged files are skipped, a changed file (or reading) replaces the rows it loaded before, a
 file that disappeared takes its rows with it (unless none is left), and new files append. Every loaded row lives
 in extracted.<table>, changed in one transaction with the quarantine and the log; which row of a record is the
-newest is decided by its dbt staging model (docs/sources.md, "Duplicates").
+newest is decided by its dbt staging model (docs/sources.md, "Duplicates"). The rows and quarantined lines of people
+erased on request are emptied in the same transaction (pipeline/privacy/redaction.py), so they are never written.
 """
 
 import hashlib
@@ -22,6 +23,7 @@ from pipeline.ingest.contract import DUCKDB_TYPES, Column, Entity
 from pipeline.ingest.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
 from pipeline.ingest.sources.reader import ReadError, Staged, record_text, stage, unstage
 from pipeline.ingest.sources.values import bad, lit, q, typed
+from pipeline.privacy.redaction import recorded, redact_quarantine, redact_rows
 
 #: How many bad lines an error message quotes.
 FIRST_BAD_LINES = 5
@@ -298,6 +300,16 @@ def _quarantine_rows(
     return sorted(rows, key=lambda r: r["line"])
 
 
+def extra_columns(con: duckdb.DuckDBPyConnection, entity: Entity) -> list[str]:
+    """The columns of extracted.<entity> that its files had beyond the contract, kept as text."""
+    contract = {c.lower() for c in entity.column_names}
+    return sorted(
+        r[0]
+        for r in con.execute(f"DESCRIBE extracted.{entity.table}").fetchall()
+        if r[0].lower() not in contract and r[0] not in BOOKKEEPING
+    )
+
+
 def _extracted_columns(entity: Entity) -> str:
     return (
         ", ".join(f"{q(c.name)} {DUCKDB_TYPES[c.type]}" for c in entity.columns)
@@ -330,8 +342,15 @@ def _pairs(files: list[FileLoad]) -> str:
     return ", ".join(f"({lit(f.source)}, {lit(f.file)})" for f in files) or "(NULL, NULL)"
 
 
-def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepared], gone: list[FileLoad]) -> None:
-    """Apply the prepared files and removals to the extracted rows, quarantine and the log, atomically."""
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    prepared: list[Prepared],
+    gone: list[FileLoad],
+    erased: dict[str, str],
+) -> None:
+    """Apply the prepared files and removals to the extracted rows, quarantine and the log, atomically; the rows
+    and lines of the `erased` people (pipeline/privacy/redaction.py) are emptied before they are committed."""
     table = f"extracted.{entity.table}"
     replaced = [p.file for p in prepared] + gone
     quarantine = pd.DataFrame(
@@ -364,6 +383,10 @@ def _write(con: duckdb.DuckDBPyConnection, entity: Entity, prepared: list[Prepar
                 [entity.table],
             )
         con.execute("INSERT INTO extracted.quarantine SELECT *, now() FROM _quarantine_new")
+        if erased:
+            written = f"(_source, _source_file) IN ({_pairs(replaced)})"
+            redact_rows(con, table, entity, extra_columns(con, entity), erased, written)
+            redact_quarantine(con, erased, f"entity = {lit(entity.table)} AND (source, file) IN ({_pairs(replaced)})")
         con.execute(
             f"INSERT INTO extracted.load_log SELECT source, {lit(entity.table)}, file, sha256, reading_sha256, "
             "data_rows, loaded, quarantined, excluded, now() FROM _log_new"
@@ -454,7 +477,7 @@ def load_entity(
             files.append(p.file)
         if prepared or gone:
             try:
-                _write(con, entity, prepared, gone)
+                _write(con, entity, prepared, gone, recorded(con))
             except duckdb.Error as exc:
                 raise IngestError(
                     f"{entity.table}: cannot write the load: {exc}; extracted.{entity.table} was not changed"
@@ -470,12 +493,7 @@ def load_entity(
         work_dir.rmdir()
     records = f"count(DISTINCT ({', '.join(q(k) for k in entity.key)}))" if entity.key else "count(*)"
     rows, loaded = con.execute(f"SELECT {records}, count(*) FROM extracted.{entity.table}").fetchall()[0]
-    contract = {c.lower() for c in entity.column_names}
-    extras = sorted(
-        r[0]
-        for r in con.execute(f"DESCRIBE extracted.{entity.table}").fetchall()
-        if r[0].lower() not in contract and r[0] not in BOOKKEEPING
-    )
+    extras = extra_columns(con, entity)
     return EntityLoad(
         table=entity.table,
         rows=rows,
