@@ -27,9 +27,9 @@ run: setup
 	$(BIN)/python -m pipeline.run
 
 # The demo extracts of the example company, into FUNNEL_LANDING_DIR (make run writes them only into an empty
-# default data/landing).
+# default data/landing); only into a new or empty folder unless FORCE=1.
 demo: setup
-	$(BIN)/python -m demo.example $(FUNNEL_LANDING_DIR)
+	$(BIN)/python -m demo.example $(FUNNEL_LANDING_DIR) $(if $(filter 1 yes true,$(FORCE)),--force)
 
 # The report test renders report/index.html in Debian's headless Chromium.
 chromium:
@@ -93,4 +93,4 @@ backup: setup
 
 restore: setup
 	@test -n "$(DIR)" || (echo "usage: make restore DIR=backup/folder [FORCE=1]" && exit 2)
-	$(BIN)/python -m pipeline.warehouse.backup restore '$(DIR)' $(if $(FORCE),--force)
+	$(BIN)/python -m pipeline.warehouse.backup restore '$(DIR)' $(if $(filter 1 yes true,$(FORCE)),--force)

@@ -4,6 +4,7 @@ import hashlib
 
 import pandas as pd
 
+from demo import example
 from demo import generator as demo
 
 
@@ -61,3 +62,14 @@ def test_rates_sit_within_the_domain_benchmarks(tmp_path):
     assert 0.03 <= churned <= 0.20  # logo churn at first renewal
     monthly = pd.to_datetime(leads["created_at"].str[:7]).value_counts().sort_index()
     assert monthly.max() / monthly.min() > 1.2  # seasonality and growth, not flat
+
+
+def test_make_demo_refuses_a_folder_that_already_holds_files(tmp_path, capsys):
+    """Pointed by mistake at a real landing folder, the demo writes nothing beside the real extracts."""
+    real = tmp_path / "landing" / "sfa" / "leads" / "2026-11.csv"
+    real.parent.mkdir(parents=True)
+    real.write_text("lead_id\n00Q1\n")
+    assert example.main([str(tmp_path / "landing")]) == 2
+    assert "already holds 1 file(s)" in capsys.readouterr().err
+    assert [p for p in (tmp_path / "landing").rglob("*") if p.is_file()] == [real]
+    assert real.read_text() == "lead_id\n00Q1\n"

@@ -37,7 +37,7 @@ class Entity:
     key: tuple[str, ...] = ()  # columns that identify one record; duplicates across files resolve to the newest
     #: Columns of personal data (APPI, GDPR): emptied when the person asks to be erased (pipeline/privacy).
     personal: tuple[str, ...] = ()
-    #: (column, kind) pairs naming the person a row is about, by kind of identity (pipeline/privacy/identity.py):
+    #: (column, kind) pairs naming the person a row is about, by kind of identity (pipeline/privacy/redaction.py):
     #: a row of an erased person keeps its ids and timestamps, but loses its personal and extra columns.
     person: tuple[tuple[str, str], ...] = ()
 
