@@ -46,8 +46,11 @@ def holder(exc: BaseException) -> str:
     return describe(int(found.group(1))) if found else "another process"
 
 
-def open_retrying(open_file: Callable[[], T], path: str | Path, timeout: float) -> T:
-    """`open_file()`, retried while another process holds `path`, for at most `timeout` seconds."""
+def open_retrying(
+    open_file: Callable[[], T], path: str | Path, timeout: float, on_wait: Callable[[str], None] | None = None
+) -> T:
+    """`open_file()`, retried while another process holds `path`, for at most `timeout` seconds. `on_wait` is
+    told the holder once, when the wait begins (`make run` says whom it waits for)."""
     deadline = time.monotonic() + timeout
     pause = FIRST_PAUSE
     while True:
@@ -67,5 +70,7 @@ def open_retrying(open_file: Callable[[], T], path: str | Path, timeout: float) 
                     "notebook or BI connection that uses it (BI tools read the published marts.duckdb), or wait "
                     "for that run to end."
                 ) from exc
+            if on_wait is not None and pause == FIRST_PAUSE:
+                on_wait(holder(exc))
             time.sleep(min(pause, left))
             pause = min(pause * 2, MAX_PAUSE)
