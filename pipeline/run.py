@@ -15,7 +15,8 @@ Exit codes:
     1  a step failed, or an ERROR-severity check failed (listed; the funnel table is still printed when every
        step ran, so the numbers and the failure are both on the screen)
     2  before anything is written: a configuration file or FUNNEL_ variable is wrong (every mistake is printed as
-       `file, line N: key: problem`), the warehouse folder is missing or read-only, or there are no extracts
+       `file, line N: key: problem`), the warehouse folder is missing or read-only, the warehouse file is not a
+       DuckDB database, or there are no extracts
     75 the warehouse stayed busy for FUNNEL_LOCK_TIMEOUT_SECONDS: another process (a DuckDB CLI, a notebook) had
        the file open, or a live run held its pool slot; one message names the holder. Before the run starts
        nothing is written; when a holder appears mid-run, the steps it kept out are listed on one line and what

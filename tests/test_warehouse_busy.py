@@ -143,3 +143,14 @@ def test_a_held_warehouse_is_reported_busy_when_make_run_looks_whether_the_demo_
     assert err.count(f"is held by process {holder.pid} (") == 1 and "waited 1 s for it" in err
     assert "Nothing was written." in err and "cannot be read" not in err
     assert list(default.iterdir()) == []  # no demo extracts
+
+
+def test_a_warehouse_path_that_is_not_a_duckdb_file_stops_make_run_before_any_step_with_exit_2(landing, tmp_path):
+    deployment = Deployment(tmp_path, landing)
+    deployment.warehouse.write_text("lead_id,email\n1,a@example.com\n")  # FUNNEL_WAREHOUSE pointed at an extract
+    before = _digest(deployment.warehouse)
+    assert deployment.start("not-duckdb").wait(timeout=120) == 2
+    said = deployment.output("not-duckdb")
+    assert said.count(f"{deployment.warehouse} cannot be opened (") == 1 and "nothing was run" in said
+    assert "Traceback" not in said and deployment.instance.get_runs() == []
+    assert _digest(deployment.warehouse) == before

@@ -21,7 +21,8 @@ through a supervisor:
   had written is as safe as after SIGKILL (transactions, write-ahead log).
 - When the run ends, any slot it still holds is freed and a run left unfinished is marked failed or canceled.
 Signal handlers can only be set in the main thread, so supervise() must be called there.
-Exit codes: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), EXIT_WAREHOUSE_BUSY when the warehouse stayed busy.
+Exit codes: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), EXIT_WAREHOUSE_BUSY when the warehouse stayed busy,
+EXIT_CONFIG_ERROR when the warehouse file cannot be opened for another reason (it is not a DuckDB file).
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ from typing import Generic, TypeVar
 import dagster as dg
 import psutil
 
+from pipeline.config.files import EXIT_CONFIG_ERROR
 from pipeline.config.settings import WAREHOUSE_POOL
 from pipeline.outcome import EXIT_WAREHOUSE_BUSY
 from pipeline.runs.processes import describe, processes_of, this_process
 from pipeline.runs.recovery import recover
+from pipeline.warehouse.locks import WarehouseLocationError
 from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 
 #: How long a step may take to stop after Ctrl-C or SIGTERM before the supervisor stops the run itself.
@@ -148,6 +151,8 @@ class RunSupervisor:
             outcome.stopped, outcome.exit_code = str(exc), EXIT_WAREHOUSE_BUSY
         except WarehouseBusyError as exc:
             outcome.stopped, outcome.exit_code = f"{exc} Nothing was run.", EXIT_WAREHOUSE_BUSY
+        except WarehouseLocationError as exc:  # not a DuckDB file, say: every step would fail on it
+            outcome.stopped, outcome.exit_code = f"{exc}: nothing was run", EXIT_CONFIG_ERROR
         finally:
             self._done.set()
             watcher.join()

@@ -4,7 +4,8 @@ DuckDB lets one process at a time open a file for writing, and a reader blocks a
 finished (a dbt step's process exiting) or a reader that looks for a moment holds the file briefly, so a lock
 conflict is retried with growing pauses until FUNNEL_LOCK_TIMEOUT_SECONDS have passed; then the run stops with
 a message that names the holding process (DuckDB's error gives its id, psutil its command line). Any other
-error opening the file (a missing or read-only folder) is not a lock and is not retried.
+error opening the file (a missing or read-only folder, a file that is not DuckDB's) is not a lock and is not
+retried.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def open_retrying(
         except duckdb.IOException as exc:
             if not is_conflict(exc):
                 raise WarehouseLocationError(
-                    f"{path} cannot be opened ({str(exc).split(': ')[-1]}): check that its folder exists and is "
-                    "writable (FUNNEL_WAREHOUSE)"
+                    f"{path} cannot be opened ({str(exc).split(': ')[-1]}): FUNNEL_WAREHOUSE must name a DuckDB "
+                    "file in an existing, writable folder"
                 ) from exc
             left = deadline - time.monotonic()
             if left <= 0:
