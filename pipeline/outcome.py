@@ -3,19 +3,32 @@
 A run fails (exit code 1) when a step failed or when any check of severity ERROR failed, blocking or not: the
 Great Expectations suites and most dbt tests do not stop the run, yet their failure means numbers built on bad
 input. Checks of severity WARN that fail are listed briefly and leave the exit code 0.
+
+A step that failed because another process held the warehouse file past the lock timeout (WarehouseBusyError,
+pipeline/warehouse/locks.py, found anywhere in the step's chain of errors) did not fail on its own: when every
+failed step failed so, and no ERROR check failed, the run exits EXIT_WAREHOUSE_BUSY, and the busy steps share
+one line, since each step waited for the same holder and says the same thing.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dagster as dg
+
+from pipeline.warehouse.locks import WarehouseBusyError
+
+if TYPE_CHECKING:
+    from dagster_shared.error import SerializableErrorInfo  # Dagster's serialized exception (event data)
 
 #: Exit codes of `make run` (pipeline/run.py, README.md).
 EXIT_OK = 0
 EXIT_FAILED = 1  # a step or an ERROR-severity check failed
 # 2: a configuration mistake or no extracts, before anything ran (pipeline.config.files.EXIT_CONFIG_ERROR)
+#: Another process or live run held the warehouse for the whole lock timeout (sysexits' EX_TEMPFAIL: try later).
+EXIT_WAREHOUSE_BUSY = 75
 
 #: At most this many failed checks of each severity are listed; the rest are counted (all are in `make ui`).
 LISTED = {"ERROR": 10, "WARN": 5}
@@ -36,6 +49,7 @@ class FailedCheck:
 class FailedStep:
     key: str
     reason: str
+    busy: bool = False  # it failed because the warehouse stayed held by another process
 
 
 @dataclass(frozen=True)
@@ -58,13 +72,29 @@ class Outcome:
         return [c for c in self.failed_checks if c.severity != "ERROR"]
 
     @property
+    def busy_steps(self) -> list[FailedStep]:
+        return [s for s in self.failed_steps if s.busy]
+
+    @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.run_succeeded and not self.errors else EXIT_FAILED
+        if self.run_succeeded and not self.errors:
+            return EXIT_OK
+        if self.failed_steps and all(s.busy for s in self.failed_steps) and not self.errors:
+            return EXIT_WAREHOUSE_BUSY  # only the busy warehouse stopped it: a later run may well succeed
+        return EXIT_FAILED
 
     def lines(self) -> list[str]:
-        """One summary line, then the failed steps and checks (ERROR first, then WARN), each list capped."""
+        """One summary line, then the failed steps (those the busy warehouse stopped on one line per holder's
+        message) and checks (ERROR first, then WARN), each list capped."""
         lines = [f"materialized {self.materialized} assets; {self.passed}/{self.checks} checks passed"]
-        lines += [f"  step failed: {s.key}: {s.reason}" for s in self.failed_steps]
+        lines += [f"  step failed: {s.key}: {s.reason}" for s in self.failed_steps if not s.busy]
+        by_reason: dict[str, list[str]] = {}
+        for step in self.busy_steps:
+            by_reason.setdefault(step.reason, []).append(step.key)
+        lines += [
+            f"  {len(keys)} step(s) failed, the warehouse busy ({', '.join(keys)}): {reason}"
+            for reason, keys in by_reason.items()
+        ]
         for severity, failed in (("ERROR", self.errors), ("WARN", self.warnings)):
             lines += [c.line() for c in failed[: LISTED[severity]]]
             if len(failed) > LISTED[severity]:
@@ -73,6 +103,11 @@ class Outcome:
 
     def verdict(self) -> str | None:
         """The closing line for stderr when the exit code is not 0."""
+        if self.exit_code == EXIT_WAREHOUSE_BUSY:
+            return (
+                "the warehouse stayed busy (FUNNEL_LOCK_TIMEOUT_SECONDS), so the run could not finish; what it wrote "
+                f"is kept and the next run carries on from there: exit code {EXIT_WAREHOUSE_BUSY}"
+            )
         if not self.run_succeeded:
             return "the run failed; see above (the tool log and `make ui` have the details): exit code 1"
         if self.errors:
@@ -97,8 +132,25 @@ def check_reason(evaluation: dg.AssetCheckEvaluation) -> str:
     return text if len(text) <= 160 else text[:159] + "…"
 
 
+def _chain(error: SerializableErrorInfo | None) -> list[SerializableErrorInfo]:
+    """The error and every error it was raised from or while handling, outermost first."""
+    found = []
+    while error is not None:
+        found.append(error)
+        error = error.cause or error.context
+    return found
+
+
+def busy_error(event: dg.DagsterEvent) -> SerializableErrorInfo | None:
+    """The WarehouseBusyError behind a failed step, however the step's code wrapped it (Great Expectations does)."""
+    return next((e for e in _chain(event.step_failure_data.error) if e.cls_name == WarehouseBusyError.__name__), None)
+
+
 def step_reason(event: dg.DagsterEvent) -> str:
-    """The error of a failed step on one line: the class, the message with long quoted commands elided."""
+    """The error of a failed step on one line: the class, the message with long quoted commands elided; for a
+    busy warehouse, the message that names the holding process."""
+    if busy := busy_error(event):
+        return " ".join((busy.message.partition(": ")[2] or busy.message).split())
     error = event.step_failure_data.error
     error = error.cause if error and error.cause else error
     if error is None:
@@ -123,6 +175,8 @@ def outcome_of(result: dg.ExecuteInProcessResult) -> Outcome:
             ),
             key=lambda c: c.severity != "ERROR",
         ),
-        failed_steps=[FailedStep(e.step_key, step_reason(e)) for e in events if e.is_step_failure],
+        failed_steps=[
+            FailedStep(e.step_key, step_reason(e), busy_error(e) is not None) for e in events if e.is_step_failure
+        ],
         run_succeeded=result.success,
     )

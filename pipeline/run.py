@@ -15,12 +15,16 @@ Exit codes:
     1  a step failed, or an ERROR-severity check failed (listed; the funnel table is still printed when every
        step ran, so the numbers and the failure are both on the screen)
     2  before anything is written: a configuration file or FUNNEL_ variable is wrong (every mistake is printed as
-       `file, line N: key: problem`), the warehouse folder is missing or read-only, or there are no extracts
-    75 the warehouse stayed busy (another process or live run held it) for FUNNEL_LOCK_TIMEOUT_SECONDS; try later
+       `file, line N: key: problem`), the warehouse folder is missing or read-only, the warehouse file is not a
+       DuckDB database, or there are no extracts
+    75 the warehouse stayed busy for FUNNEL_LOCK_TIMEOUT_SECONDS: another process (a DuckDB CLI, a notebook) had
+       the file open, or a live run held its pool slot; one message names the holder. Before the run starts
+       nothing is written; when a holder appears mid-run, the steps it kept out are listed on one line and what
+       earlier steps wrote is kept. Try again later
     130, 143  stopped by Ctrl-C or SIGTERM: the run is marked canceled or failed and its warehouse slot freed
 
 A run left unfinished by a process that died (kill -9, out of memory) is marked failed, and its slot freed, before
-this one starts (pipeline/runs/).
+this one starts and while it waits for that run's slot (pipeline/runs/).
 """
 
 import argparse
@@ -42,10 +46,11 @@ from pipeline.config.settings import DEFAULT_LANDING_DIR, PROJECT_ROOT, Settings
 from pipeline.config.sources import load_sources
 from pipeline.housekeeping import Retention, housekeep
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
-from pipeline.outcome import outcome_of
+from pipeline.outcome import EXIT_WAREHOUSE_BUSY, outcome_of
 from pipeline.progress import RunProgress, display_for, progress_logger
 from pipeline.runs.supervisor import supervise
 from pipeline.warehouse.location import location_problem
+from pipeline.warehouse.locks import WarehouseBusyError, WarehouseLocationError
 from pipeline.warehouse.resource import Warehouse
 
 #: The landing folder of a fresh checkout: the only one `make run` writes demo extracts into.
@@ -59,11 +64,17 @@ def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> b
     return not any(matched_files(s, m) for s in sources for m in s.entities.values())
 
 
-def loaded_files(warehouse: Path) -> int:
-    """How many extract files the warehouse's load log holds (0 for a new or missing file)."""
-    if not warehouse.exists():
+def warehouse_of(settings: Settings) -> Warehouse:
+    """The warehouse the run writes, opened with the configured patience for another process's hold."""
+    return Warehouse(path=settings.warehouse_path, lock_timeout_seconds=settings.lock_timeout_seconds)
+
+
+def loaded_files(warehouse: Warehouse) -> int:
+    """How many extract files the warehouse's load log holds (0 for a new or missing file). WarehouseBusyError when
+    another process holds the file for the whole lock timeout."""
+    if not Path(warehouse.path).exists():
         return 0
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with warehouse.connect(read_only=True) as con:
         logs = {f"{s}.{t}" for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
         log = next((t for t in ("extracted.load_log", "raw.load_log") if t in logs), None)  # raw: before 0.2.0
         return con.execute(f"select count(*) from {log}").fetchall()[0][0] if log else 0
@@ -71,7 +82,8 @@ def loaded_files(warehouse: Path) -> int:
 
 def no_extracts(settings: Settings) -> str | None:
     """Why the run must stop before writing anything when the landing folder has no extract, or None when the
-    demo extracts may be written: only into the default landing folder, and never over loaded files."""
+    demo extracts may be written: only into the default landing folder, and never over loaded files.
+    WarehouseBusyError when the warehouse cannot be looked at because another process holds it."""
     landing, warehouse = Path(settings.landing_dir), Path(settings.warehouse_path)
     if landing.resolve() != DEFAULT_LANDING.resolve():
         state = "does not exist" if not landing.exists() else "holds no extract"
@@ -80,8 +92,8 @@ def no_extracts(settings: Settings) -> str | None:
             f"{DEFAULT_LANDING} or by `make demo`; {warehouse} was not touched."
         )
     try:
-        files = loaded_files(warehouse)
-    except duckdb.Error as exc:
+        files = loaded_files(warehouse_of(settings))
+    except (duckdb.Error, WarehouseLocationError) as exc:
         return f"{landing} holds no extract and {warehouse} cannot be read to check it holds none ({exc})"
     if files:
         return (
@@ -242,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG_ERROR
     landing = Path(settings.landing_dir)
     if landing_is_empty(landing, Path(settings.sources_config)):
-        problem = no_extracts(settings)
+        try:
+            problem = no_extracts(settings)
+        except WarehouseBusyError as exc:
+            print(f"{exc} Nothing was written.", file=sys.stderr)
+            return EXIT_WAREHOUSE_BUSY
         if problem:
             print(problem, file=sys.stderr)
             return EXIT_CONFIG_ERROR
@@ -259,9 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             with log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
                 # dagster-dbt echoes every dbt event to stdout: into the tool log
                 logger = progress_logger(RunProgress(display), out, instance)
-                run = supervise(
-                    instance, settings.lock_timeout_seconds, partial(materialize_all, settings, instance, logger)
-                )
+                run = supervise(instance, warehouse_of(settings), partial(materialize_all, settings, instance, logger))
         finally:
             display.close()
         if run.stopped:

@@ -220,9 +220,12 @@ def _recorded_run(deployment: Deployment, holder: subprocess.Popen) -> str:
     return deployment.instance.create_run_for_job(refresh, tags=tags, status=dg.DagsterRunStatus.STARTED).run_id
 
 
-def test_a_run_waiting_for_a_live_run_stops_after_the_timeout_naming_it_and_ctrl_c_stops_the_wait(landing, tmp_path):
+def test_a_run_waiting_for_a_live_run_stops_after_the_timeout_naming_it_ctrl_c_stops_the_wait_and_its_death_ends_it(
+    landing, tmp_path
+):
     deployment = Deployment(tmp_path, landing, lock_timeout=3)
     holder, holding_run = _live_holder(deployment)
+    proceeding = None
     try:
         waiting = deployment.start("busy")
         assert waiting.wait(timeout=120) == EXIT_WAREHOUSE_BUSY
@@ -238,10 +241,25 @@ def test_a_run_waiting_for_a_live_run_stops_after_the_timeout_naming_it_and_ctrl
         assert interrupted.wait(timeout=30) == 128 + signal.SIGINT
         assert "stopped by SIGINT" in deployment.output("ctrl-c") and "Traceback" not in deployment.output("ctrl-c")
         assert deployment.slot_holders() == {holding_run}
+
+        proceeding = deployment.start("holder-dies")
+        wait_until(lambda: "waiting for the warehouse" in deployment.output("holder-dies"), proceeding, "the wait", 120)
+        holder.kill()
+        holder.wait()
+        took = wait_until(lambda: bool(deployment.started_steps(proceeding)), proceeding, "a step", 60)
+        print(f"the waiting run started its first step {took:.1f} s after the holder was killed")
+        assert f"crash recovery: run {holding_run} (refresh) was left STARTED by process {holder.pid}" in (
+            deployment.output("holder-dies")
+        )
+        assert deployment.instance.get_run_by_id(holding_run).status == dg.DagsterRunStatus.FAILURE
+        os.killpg(proceeding.pid, signal.SIGINT)  # it goes on; the rest of a run is tested above
+        assert proceeding.wait(timeout=60) == 128 + signal.SIGINT
     finally:
         holder.kill()
         holder.wait()
-    assert deployment.slot_holders() == {holding_run}  # a dead holder is recovered by the next run, not before
+        if proceeding is not None:
+            kill_quietly(proceeding)
+    assert deployment.slot_holders() == set()
 
 
 def test_a_step_that_waits_inside_the_run_for_a_live_runs_slot_stops_the_run_after_the_timeout(landing, tmp_path):
@@ -270,6 +288,42 @@ def test_a_step_that_waits_inside_the_run_for_a_live_runs_slot_stops_the_run_aft
     run = deployment.run_of(process)
     claimed = deployment.instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
     assert run.status == dg.DagsterRunStatus.FAILURE and {s.run_id for s in claimed} == {other}
+
+
+def test_a_step_waiting_inside_the_run_for_a_run_that_dies_goes_on_once_that_run_is_recovered(landing, tmp_path):
+    deployment = Deployment(tmp_path, landing, lock_timeout=120)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    other = _recorded_run(deployment, holder)
+    storage = deployment.instance.event_log_storage
+    process = deployment.start("holder-dies-in-run")
+    try:
+        wait_until(step_started(deployment, process, "extracted__"), process, "the first step")
+        wait_until(
+            lambda: storage.claim_concurrency_slot(WAREHOUSE_POOL, other, "dbt_models").is_claimed, process, "a claim"
+        )
+        run_id = deployment.run_of(process).run_id
+        wait_until(lambda: run_id in deployment.slot_holders() - _claimants(deployment), process, "a step's wait")
+        started = len(deployment.started_steps(process))
+        holder.kill()
+        holder.wait()
+        took = wait_until(lambda: len(deployment.started_steps(process)) > started, process, "the next step", 60)
+        print(f"the waiting step started {took:.1f} s after the other run's process was killed")
+        said = deployment.output("holder-dies-in-run")
+        assert f"crash recovery: run {other} (refresh) was left STARTED by process {holder.pid}" in said
+        assert deployment.instance.get_run_by_id(other).status == dg.DagsterRunStatus.FAILURE
+        os.killpg(process.pid, signal.SIGINT)  # it goes on; the rest of a run is tested above
+        assert process.wait(timeout=60) == 128 + signal.SIGINT
+    finally:
+        holder.kill()
+        holder.wait()
+        kill_quietly(process)
+    assert deployment.slot_holders() == set()
+
+
+def _claimants(deployment: Deployment) -> set[str]:
+    """The runs holding a slot of the pool (slot_holders also names the runs whose steps wait for one)."""
+    info = deployment.instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+    return {s.run_id for s in info.claimed_slots}
 
 
 def kill_quietly(process: subprocess.Popen) -> None:

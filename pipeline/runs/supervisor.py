@@ -6,17 +6,23 @@ that run holds it; and a run stopped inside a step does not give back the slot t
 through a supervisor:
 
 - First the runs whose processes are gone give back what they hold (recovery.py), and the run waits, asleep, while
-  a live run holds the pool's slot: at most the lock timeout, then it stops and names the holder.
+  a live run holds the pool's slot: at most the lock timeout, then it stops and names the holder. Recovery is
+  tried again at every look, so a holder that dies during the wait is recovered and the wait ends.
+- Then the warehouse file is opened once, read/write as the steps will, and closed: a program outside Dagster
+  that has it open (a DuckDB CLI, a notebook) is waited for once, at most the lock timeout, and named, rather
+  than by every step in turn, each failing after the whole timeout with the same message.
 - The run is tagged with its process (processes.py), so a later run can tell if it dies.
 - A thread watches it. Told of Ctrl-C or SIGTERM (through the signal wake-up fd, which Dagster leaves alone while it
   holds the signals), it lets Dagster interrupt the running step (dagster-dbt passes SIGINT on to dbt); when the run
   waits for a slot, or its step has not ended GRACE_SECONDS after the signal, the thread stops the run itself. A
-  step that waits for the slot longer than the lock timeout stops the run too. Stopping records the run as canceled
-  or failed, frees its slots, ends its child processes (dbt) and exits the process, since Dagster's loop cannot be
-  left any other way; what DuckDB had written is as safe as after SIGKILL (transactions, write-ahead log).
+  step that waits for the slot longer than the lock timeout stops the run too, unless the holder dies: it is
+  recovered as it would be before the run. Stopping records the run as canceled or failed, frees its slots, ends
+  its child processes (dbt) and exits the process, since Dagster's loop cannot be left any other way; what DuckDB
+  had written is as safe as after SIGKILL (transactions, write-ahead log).
 - When the run ends, any slot it still holds is freed and a run left unfinished is marked failed or canceled.
 Signal handlers can only be set in the main thread, so supervise() must be called there.
-Exit codes: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), EXIT_WAREHOUSE_BUSY when the warehouse stayed busy.
+Exit codes: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), EXIT_WAREHOUSE_BUSY when the warehouse stayed busy,
+EXIT_CONFIG_ERROR when the warehouse file cannot be opened for another reason (it is not a DuckDB file).
 """
 
 from __future__ import annotations
@@ -37,12 +43,14 @@ from typing import Generic, TypeVar
 import dagster as dg
 import psutil
 
+from pipeline.config.files import EXIT_CONFIG_ERROR
 from pipeline.config.settings import WAREHOUSE_POOL
+from pipeline.outcome import EXIT_WAREHOUSE_BUSY
 from pipeline.runs.processes import describe, processes_of, this_process
 from pipeline.runs.recovery import recover
+from pipeline.warehouse.locks import WarehouseLocationError
+from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 
-#: Exit code when the warehouse stayed busy for the whole lock timeout (sysexits' EX_TEMPFAIL: try again later).
-EXIT_WAREHOUSE_BUSY = 75
 #: How long a step may take to stop after Ctrl-C or SIGTERM before the supervisor stops the run itself.
 GRACE_SECONDS = 15.0
 #: How often the pool and the signals are looked at.
@@ -99,29 +107,32 @@ class Supervised(Generic[R]):
 
 def supervise(
     instance: dg.DagsterInstance,
-    lock_timeout: float,
+    warehouse: Warehouse,
     execute: Callable[[str, dict[str, str]], R],
     pool: str = WAREHOUSE_POOL,
 ) -> Supervised[R]:
-    """`execute(run_id, tags)` (a job's execute_in_process with that run id and tags) under a supervisor."""
-    return RunSupervisor(instance, lock_timeout, pool).run(execute)
+    """`execute(run_id, tags)` (a job's execute_in_process with that run id and tags, writing `warehouse`) under a
+    supervisor; every wait is bounded by the warehouse's lock timeout."""
+    return RunSupervisor(instance, warehouse, pool).run(execute)
 
 
 class RunSupervisor:
     """Supervises the one run this process executes (see the module's docstring)."""
 
-    def __init__(self, instance: dg.DagsterInstance, lock_timeout: float, pool: str) -> None:
-        self.instance, self.lock_timeout, self.pool = instance, lock_timeout, pool
+    def __init__(self, instance: dg.DagsterInstance, warehouse: Warehouse, pool: str) -> None:
+        self.instance, self.warehouse, self.pool = instance, warehouse, pool
+        self.lock_timeout = warehouse.lock_timeout_seconds
         self.run_id = str(uuid.uuid4())  # the form of a Dagster run id
         self._signum: int | None = None
         self._signaled_at = 0.0
+        self.recovered: list[str] = []  # what crash recovery did while this run started and waited
         self._done = threading.Event()
         self._stopping = threading.Lock()
 
     # --- in the main thread ---------------------------------------------------------------------------------------
 
     def run(self, execute: Callable[[str, dict[str, str]], R]) -> Supervised[R]:
-        outcome: Supervised[R] = Supervised(self.run_id)
+        outcome: Supervised[R] = Supervised(self.run_id, recovered=self.recovered)
         handlers = {s: signal.signal(s, _raise_stopped) for s in STOP_SIGNALS}
         self._reader, writer = socket.socketpair()
         writer.setblocking(False)
@@ -130,15 +141,18 @@ class RunSupervisor:
         watcher = threading.Thread(target=self._watch, name="run-supervisor", daemon=True)
         watcher.start()
         try:
-            outcome.recovered = [str(r) for r in recover(self.instance)]
-            for line in outcome.recovered:
-                print(f"crash recovery: {line}", file=sys.stderr, flush=True)
+            self._recover()
             self._wait_for_pool()
+            self._wait_for_file()
             outcome.result = execute(self.run_id, this_process())
         except Stopped as exc:
             self._signum = self._signum or exc.signum
         except WarehouseBusy as exc:
             outcome.stopped, outcome.exit_code = str(exc), EXIT_WAREHOUSE_BUSY
+        except WarehouseBusyError as exc:
+            outcome.stopped, outcome.exit_code = f"{exc} Nothing was run.", EXIT_WAREHOUSE_BUSY
+        except WarehouseLocationError as exc:  # not a DuckDB file, say: every step would fail on it
+            outcome.stopped, outcome.exit_code = f"{exc}: nothing was run", EXIT_CONFIG_ERROR
         finally:
             self._done.set()
             watcher.join()
@@ -154,8 +168,17 @@ class RunSupervisor:
             outcome.stopped, outcome.exit_code = self._signal_message(), 128 + self._signum
         return outcome
 
+    def _recover(self) -> bool:
+        """Recover the runs whose processes are gone (recovery.py), saying so on stderr; whether there were any."""
+        recovered = [str(r) for r in recover(self.instance)]
+        for line in recovered:
+            os.write(self._stderr, f"crash recovery: {line}\n".encode())  # fd 2 is Dagster's while the run executes
+        self.recovered.extend(recovered)
+        return bool(recovered)
+
     def _wait_for_pool(self) -> None:
-        """Sleep while a live run holds the pool's slot, at most the lock timeout; WarehouseBusy after that."""
+        """Sleep while a live run holds the pool's slot, at most the lock timeout; WarehouseBusy after that. The
+        holder's death ends the wait: it is recovered at the next look."""
         deadline, told = time.monotonic() + self.lock_timeout, False
         while (holders := _holders(self.instance, self.pool, self.run_id)) is not None:
             if time.monotonic() >= deadline:
@@ -164,6 +187,17 @@ class RunSupervisor:
                 print(f"waiting for the warehouse, held by {holders}", file=sys.stderr, flush=True)
                 told = True
             time.sleep(POLL_SECONDS)
+            self._recover()
+
+    def _wait_for_file(self) -> None:
+        """Open the warehouse as the steps will (read/write) and close it, waiting at most the lock timeout for a
+        process that has it open; WarehouseBusyError, naming that process, after that."""
+
+        def tell(holder: str) -> None:
+            print(f"waiting for the warehouse, held by {holder}", file=sys.stderr, flush=True)
+
+        with self.warehouse.connect(on_wait=tell):
+            pass
 
     def _busy_message(self, holders: str) -> str:
         return (
@@ -203,6 +237,8 @@ class RunSupervisor:
             if self._done.is_set() or run is None or run.is_finished:
                 continue
             holders = self._blocked_by()
+            if holders and self._recover():  # the holder died: its slot is free, and any new wait starts now
+                holders, blocked_since = self._blocked_by(), None
             now = time.monotonic()
             blocked_since = (blocked_since or now) if holders else None
             if self._signum is not None and (holders or now - self._signaled_at > GRACE_SECONDS):

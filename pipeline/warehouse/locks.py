@@ -4,7 +4,8 @@ DuckDB lets one process at a time open a file for writing, and a reader blocks a
 finished (a dbt step's process exiting) or a reader that looks for a moment holds the file briefly, so a lock
 conflict is retried with growing pauses until FUNNEL_LOCK_TIMEOUT_SECONDS have passed; then the run stops with
 a message that names the holding process (DuckDB's error gives its id, psutil its command line). Any other
-error opening the file (a missing or read-only folder) is not a lock and is not retried.
+error opening the file (a missing or read-only folder, a file that is not DuckDB's) is not a lock and is not
+retried.
 """
 
 from __future__ import annotations
@@ -46,8 +47,11 @@ def holder(exc: BaseException) -> str:
     return describe(int(found.group(1))) if found else "another process"
 
 
-def open_retrying(open_file: Callable[[], T], path: str | Path, timeout: float) -> T:
-    """`open_file()`, retried while another process holds `path`, for at most `timeout` seconds."""
+def open_retrying(
+    open_file: Callable[[], T], path: str | Path, timeout: float, on_wait: Callable[[str], None] | None = None
+) -> T:
+    """`open_file()`, retried while another process holds `path`, for at most `timeout` seconds. `on_wait` is
+    told the holder once, when the wait begins (`make run` says whom it waits for)."""
     deadline = time.monotonic() + timeout
     pause = FIRST_PAUSE
     while True:
@@ -56,8 +60,8 @@ def open_retrying(open_file: Callable[[], T], path: str | Path, timeout: float) 
         except duckdb.IOException as exc:
             if not is_conflict(exc):
                 raise WarehouseLocationError(
-                    f"{path} cannot be opened ({str(exc).split(': ')[-1]}): check that its folder exists and is "
-                    "writable (FUNNEL_WAREHOUSE)"
+                    f"{path} cannot be opened ({str(exc).split(': ')[-1]}): FUNNEL_WAREHOUSE must name a DuckDB "
+                    "file in an existing, writable folder"
                 ) from exc
             left = deadline - time.monotonic()
             if left <= 0:
@@ -67,5 +71,7 @@ def open_retrying(open_file: Callable[[], T], path: str | Path, timeout: float) 
                     "notebook or BI connection that uses it (BI tools read the published marts.duckdb), or wait "
                     "for that run to end."
                 ) from exc
+            if on_wait is not None and pause == FIRST_PAUSE:
+                on_wait(holder(exc))
             time.sleep(min(pause, left))
             pause = min(pause * 2, MAX_PAUSE)

@@ -7,7 +7,7 @@ file is waited for, up to the lock timeout, and then named (locks.py). The first
 file written by an earlier version migrates it (pipeline/warehouse/migrate.py).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dagster as dg
@@ -31,9 +31,12 @@ class Warehouse(dg.ConfigurableResource):
     lock_timeout_seconds: float = Environment.model_fields["lock_timeout_seconds"].default
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, read_only: bool = False, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one unit of work; `on_wait` is told who holds the file if it has to wait (locks.py)."""
         con = open_retrying(
-            lambda: duckdb.connect(self.path, read_only=read_only), self.path, self.lock_timeout_seconds
+            lambda: duckdb.connect(self.path, read_only=read_only), self.path, self.lock_timeout_seconds, on_wait
         )
         try:
             if not read_only and self.path not in _CHECKED:
