@@ -94,3 +94,8 @@ backup: setup
 restore: setup
 	@test -n "$(DIR)" || (echo "usage: make restore DIR=backup/folder [FORCE=1]" && exit 2)
 	$(BIN)/python -m pipeline.warehouse.backup restore '$(DIR)' $(if $(filter 1 yes true,$(FORCE)),--force)
+
+# The alerts of the alert ledger not delivered yet: pending, being sent, given up (docs/operations.md#alerts).
+.PHONY: alerts
+alerts: setup
+	$(BIN)/python -m pipeline.alerts.ledger

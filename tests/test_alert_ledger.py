@@ -1,5 +1,6 @@
 """The alert ledger on its own: claims across threads and processes, a sender killed mid-send, channels that
-fail one at a time, the last retry, and templates that would break an alert only when it is due."""
+fail one at a time, the last retry, no channel at all, a missing warehouse folder, templates that would break an
+alert only when it is due, and `python -m pipeline.alerts.ledger`, which lists what was not delivered."""
 
 import os
 import signal
@@ -13,10 +14,11 @@ import pytest
 
 from pipeline.alerts.delivery import deliver_due
 from pipeline.alerts.detection import raise_run_failure
-from pipeline.alerts.ledger import CLAIM_SECONDS, INTERRUPTED, Ledger, LedgerError
+from pipeline.alerts.ledger import CLAIM_SECONDS, INTERRUPTED, Ledger, LedgerError, MissingFolder, main
 from pipeline.alerts.settings import AlertSettings
 from pipeline.config.files import ConfigError
 from pipeline.config.settings import PROJECT_ROOT, read_environment
+from pipeline.serving.paths import alert_ledger_file
 from tests.alert_receiver import Receiver
 
 
@@ -135,11 +137,22 @@ def test_back_off_doubles_and_the_last_attempt_fails_the_alert(tmp_path):
     assert receiver.requests == 3
 
 
-def test_no_channel_is_final_and_nothing_is_sent(tmp_path):
+def test_without_a_channel_alerts_wait_unattempted_and_are_sent_once_a_channel_is_set(tmp_path):
+    """A process without FUNNEL_ALERT_URLS (a sensor preview in a bare shell, a developer's `make ui`) must leave
+    the alerts to the daemon that has the channels."""
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    _raise(ledger, 2, time.time())
-    assert {a.delivery_status for a in deliver_due(ledger, _settings())} == {"no_channel"}
-    assert deliver_due(ledger, _settings()) == []
+    ids = _raise(ledger, 2, time.time())
+    for _ in range(2):
+        assert deliver_due(ledger, _settings()) == []
+    assert {(a.delivery_status, a.attempts, a.last_error) for a in ledger.alerts()} == {("pending", 0, None)}
+    assert ledger.waiting() == len(ids)
+
+    receiver = Receiver()
+    assert sorted(a.alert_id for a in deliver_due(ledger, _settings(receiver.url))) == sorted(ids)
+    assert deliver_due(ledger, _settings(receiver.url)) == []
+    assert sorted(receiver.ids()) == sorted(ids)
+    assert {(a.delivery_status, a.attempts) for a in ledger.alerts()} == {("delivered", 1)}
+    assert ledger.waiting() == 0
 
 
 def test_a_run_failure_is_raised_once_whoever_reports_it(tmp_path):
@@ -147,6 +160,22 @@ def test_a_run_failure_is_raised_once_whoever_reports_it(tmp_path):
     _raise(ledger, 1, time.time())
     _raise(Ledger(tmp_path / "ledger.sqlite"), 1, time.time() + 5)
     assert len(ledger.alerts()) == 1
+
+
+def test_the_ledger_never_creates_a_missing_warehouse_folder(tmp_path):
+    folder = tmp_path / "wharehouse"  # a typo in FUNNEL_WAREHOUSE
+    with pytest.raises(MissingFolder, match=f"the warehouse folder {folder} does not exist"):
+        Ledger(folder / "alert_ledger.sqlite")
+    assert not folder.exists()
+
+    folder.mkdir()
+    ledger = Ledger(folder / "alert_ledger.sqlite")
+    _raise(ledger, 1, time.time())
+    folder.joinpath("alert_ledger.sqlite").unlink()
+    folder.rmdir()  # removed while in use
+    with pytest.raises(MissingFolder):
+        ledger.waiting()
+    assert not folder.exists()
 
 
 def test_a_ledger_that_cannot_be_created_names_its_file(tmp_path):
@@ -172,3 +201,37 @@ def test_a_template_that_would_break_an_alert_stops_the_settings(tmp_path, edit,
     with pytest.raises(ConfigError) as error:
         read_environment({"FUNNEL_ALERT_TEMPLATES": str(tmp_path)})
     assert problem in str(error.value) and str(tmp_path / "en.yml") in str(error.value)
+
+
+def test_the_command_lists_the_alerts_not_delivered(tmp_path, monkeypatch, capsys):
+    warehouse = tmp_path / "warehouse" / "themodel.duckdb"
+    monkeypatch.setenv("FUNNEL_WAREHOUSE", str(warehouse))
+    assert main() == 2  # the folder is missing: FUNNEL_WAREHOUSE is wrong
+    assert f"{warehouse.parent} does not exist" in capsys.readouterr().err and not warehouse.parent.exists()
+    warehouse.parent.mkdir()
+    assert main() == 0  # nothing raised yet; reading does not create the ledger
+    assert "no alert raised yet" in capsys.readouterr().out and not alert_ledger_file(warehouse).exists()
+
+    ledger = Ledger(alert_ledger_file(warehouse))
+    now = time.time()
+    refused = _raise(ledger, 2, now)  # the oldest two: refused on their one attempt, so given up
+    delivered = raise_run_failure(ledger, _settings().templates(), "run-ok", "refresh", "boom", now + 1).alert_id
+    deliver_due(ledger, _settings(Receiver(fail_first=2).url, max_attempts=1), now=now + 1)
+    waiting = raise_run_failure(ledger, _settings().templates(), "run-new", "refresh", "boom", now + 2).alert_id
+    expected = {a: ("failed", "1") for a in refused} | {waiting: ("pending", "0")}
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "pipeline.alerts.ledger"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "FUNNEL_WAREHOUSE": str(warehouse)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listing.returncode == 0, listing.stderr
+    header, *rows, summary = listing.stdout.splitlines()
+    assert header.split() == ["raised", "alert_id", "status", "attempts", "last_error"]
+    listed = {row.split()[2]: (row.split()[3], row.split()[4]) for row in rows}  # raised is a date and a time
+    assert listed == expected and delivered not in listing.stdout
+    assert all("500" in row for row in rows if "failed" in row)
+    assert summary == f"3 of 4 alert(s) in {alert_ledger_file(warehouse)} not delivered: 2 failed, 1 pending"

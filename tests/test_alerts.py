@@ -136,6 +136,29 @@ def test_an_alert_held_while_the_sink_is_down_arrives_once_when_it_is_back_with_
     assert sorted(row[3] for row in copied) == [1] + [3] * len(bad)
 
 
+def test_an_evaluation_without_a_channel_leaves_the_alerts_to_one_that_has_it(published_copy, monkeypatch, capfd):
+    """`dagster sensor preview` from a shell without the environment file, or a developer's `make ui` on the same
+    warehouse, evaluates with no FUNNEL_ALERT_URLS: the alerts wait, unattempted, for the daemon that has it."""
+    monkeypatch.delenv("FUNNEL_ALERT_URLS", raising=False)
+    expected = sorted(f"goal_miss|{month}|{stage}|1" for month, stage in _bad(published_copy))
+    ledger = Ledger(alert_ledger_file(published_copy.warehouse_path))
+    with dg.DagsterInstance.ephemeral() as instance:
+        _seeded(instance, published_copy)
+        _publish(instance)
+        for _ in range(2):
+            _evaluate(instance, published_copy)
+        assert sorted(a.alert_id for a in ledger.alerts()) == expected
+        assert {(a.delivery_status, a.attempts) for a in ledger.alerts()} == {("pending", 0)}
+        assert f"{len(expected)} alert(s) wait for a channel: FUNNEL_ALERT_URLS is not set" in capfd.readouterr().err
+
+        receiver = Receiver()
+        monkeypatch.setenv("FUNNEL_ALERT_URLS", receiver.url)
+        for _ in range(2):
+            _evaluate(instance, published_copy)
+    assert sorted(receiver.ids()) == expected
+    assert {(a.delivery_status, a.attempts) for a in ledger.alerts()} == {("delivered", 1)}
+
+
 def test_two_deployments_at_once_and_a_sensor_preview_send_each_alert_once(published_copy, alert_env, tmp_path):
     receiver = Receiver(delay=0.05)
     alert_env(receiver)
@@ -219,6 +242,7 @@ def test_a_migrated_warehouse_does_not_send_its_delivered_alerts_again(published
     bad = _bad(published_copy)
     alert_ledger_file(published_copy.warehouse_path).unlink()
     pending_month, pending_stage = bad[-1]
+    unsent_month, unsent_stage = bad[1]  # raised while 0.1.0 had no channel: old news now, not sent
     with duckdb.connect(published_copy.warehouse_path) as con:
         con.execute("create schema funnel")  # the 0.1.0 layout: pipeline/warehouse/migrate.py moves marts.alerts
         con.execute("""
@@ -227,7 +251,7 @@ def test_a_migrated_warehouse_does_not_send_its_delivered_alerts_again(published
                 previous_status varchar, title varchar, body varchar, run_id varchar, raised_at timestamptz,
                 delivery_status varchar, attempts integer, delivered_at timestamptz, last_error varchar)""")
         for month, stage in bad:
-            pending = (month, stage) == (pending_month, pending_stage)
+            status = {(pending_month, pending_stage): "pending", (unsent_month, unsent_stage): "no_channel"}
             con.execute(
                 "insert into marts.alerts values (?, 'goal_miss', ?, ?, 'missed', null, ?, 'body', 'old-run', "
                 "now(), ?, 1, null, null)",
@@ -236,7 +260,7 @@ def test_a_migrated_warehouse_does_not_send_its_delivered_alerts_again(published
                     month,
                     stage,
                     f"0.1.0 alert {stage}, {month}",
-                    "pending" if pending else "delivered",
+                    status.get((month, stage), "delivered"),
                 ],
             )
 
@@ -248,6 +272,8 @@ def test_a_migrated_warehouse_does_not_send_its_delivered_alerts_again(published
         for _ in range(2):
             _evaluate(instance, published_copy)
         assert receiver.titles() == [f"0.1.0 alert {pending_stage}, {pending_month}"]
+        copied = {row[0]: row[2] for row in _copied(published_copy)}
+        assert copied[f"goal_miss|{unsent_month}|{unsent_stage}|1"] == "no_channel"  # loaded, kept as it was
 
         month, stage = bad[0]
         _recover(published_copy, month, stage)
@@ -305,3 +331,28 @@ def test_a_failed_run_is_reported_to_on_call(tmp_path, monkeypatch):
     assert message["title"] == f"[failed] Dagster run {result.run_id} of __ephemeral_asset_job__"
     assert "extracted__ma_leads" in message["message"] and "no extract found" in message["message"]
     assert receiver.ids() == [f"run_failure|{result.run_id}|1"]
+
+
+def test_a_failed_run_with_a_mistyped_warehouse_folder_is_skipped_and_the_folder_not_created(tmp_path, monkeypatch):
+    receiver = Receiver()
+    monkeypatch.setenv("FUNNEL_ALERT_URLS", receiver.url)
+    folder = tmp_path / "wharehouse"
+    settings = Settings(landing_dir=str(tmp_path / "empty"), warehouse_path=str(folder / "themodel.duckdb"))
+    leads = build_definitions(settings).resolve_assets_def(dg.AssetKey(["extracted", "ma_leads"]))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([leads], instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alerts",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=failure,
+            resources={"settings": settings},
+        ).for_run_failure()
+        skipped = run_failure_alerts(context)
+    assert isinstance(skipped, dg.SkipReason)
+    assert f"run {result.run_id}" in skipped.skip_message and f"the warehouse folder {folder} does not exist" in (
+        skipped.skip_message
+    )
+    assert not folder.exists() and receiver.accepted == []

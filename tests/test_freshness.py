@@ -56,6 +56,7 @@ def _check_only(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteI
 def test_a_stale_extract_raises_one_alert_per_stale_episode(landing, tmp_path, monkeypatch):
     receiver = Receiver()
     monkeypatch.setenv("FUNNEL_ALERT_URLS", receiver.url)
+    (tmp_path / "warehouse").mkdir()
     settings = Settings(
         landing_dir=str(landing), warehouse_path=str(tmp_path / "warehouse" / "themodel.duckdb"), stale_after_hours=48
     )
@@ -120,3 +121,24 @@ def test_a_missing_extract_is_stale_and_nothing_is_raised_before_the_ledger_took
         (alert,) = ledger.alerts()
     assert alert.alert_id == "data_stale|crm_contracts|1" and alert.delivery_status == "pending"
     assert "is missing: no file matches it" in alert.body and str(landing) in alert.body
+
+
+def test_a_mistyped_warehouse_folder_is_never_created_and_the_check_still_reports(landing, tmp_path, monkeypatch):
+    """The sensors run every 30 s under `make serve`: had they created the folder, the next run would build a new,
+    empty warehouse in it."""
+    monkeypatch.setenv("FUNNEL_ALERT_URLS", Receiver().url)
+    folder = tmp_path / "wharehouse"
+    settings = Settings(landing_dir=str(landing), warehouse_path=str(folder / "themodel.duckdb"))
+    _age(landing, "ma/leads", 72)
+    with dg.DagsterInstance.ephemeral() as instance:
+        for sensor in (stale_data, goal_alerts):
+            skipped = _sensor(sensor, instance, settings)
+            assert isinstance(skipped, dg.SkipReason)
+            assert f"the warehouse folder {folder} does not exist" in skipped.skip_message
+        run = _check_only(settings, instance)
+        assert run.success
+        results = {e.asset_key.path[-1]: e.passed for e in run.get_asset_check_evaluations()}
+        assert results == {e.table: e.table != "ma_leads" for e in declared_entities()}
+        logged = [entry.user_message for entry in instance.all_logs(run.run_id)]
+        assert any(f"the warehouse folder {folder} does not exist" in m and "no data_stale alert" in m for m in logged)
+    assert not folder.exists()

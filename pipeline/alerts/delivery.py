@@ -5,7 +5,11 @@ Slack, Teams, e-mail, PagerDuty, JSON webhooks...; the secrets stay in the envir
 so two evaluators never send it both. Each channel is tried on its own and remembered once it accepts, so a
 retry goes only to the channels that have not: one channel down does not make the others receive it twice. A
 failed attempt schedules the next after FUNNEL_ALERT_RETRY_SECONDS x 2^(attempts - 1); after
-FUNNEL_ALERT_MAX_ATTEMPTS the alert is `failed`. With no URL set, an alert is `no_channel` and never sent.
+FUNNEL_ALERT_MAX_ATTEMPTS the alert is `failed`.
+
+With no URL set, nothing is attempted: the alerts stay `pending`, no attempt counted, until an evaluation that has
+a channel delivers them. A process started without the environment file (`dagster sensor preview` in a shell, a
+developer's `make ui` on the same warehouse) must not use up or drop the alerts the daemon is there to send.
 """
 
 import hashlib
@@ -44,9 +48,6 @@ def _send(alert: Alert, url: str) -> str | None:
 
 def attempt(alert: Alert, settings: AlertSettings, now: float) -> Alert:
     """One delivery attempt of a claimed alert, to each channel that has not accepted it yet; sets the outcome."""
-    if not settings.urls:
-        alert.delivery_status, alert.last_error = "no_channel", None
-        return alert
     errors = []
     for url in settings.urls:
         if fingerprint(url) in alert.delivered_channels:
@@ -69,7 +70,10 @@ def attempt(alert: Alert, settings: AlertSettings, now: float) -> Alert:
 def deliver_due(ledger: Ledger, settings: AlertSettings, now: float | None = None) -> list[Alert]:
     """Claim and send every alert that is due, each once, for up to BUDGET_SECONDS; the outcomes recorded.
 
-    `now` fixes the clock the ledger schedules by (tests move it); by default it is the wall clock."""
+    `now` fixes the clock the ledger schedules by (tests move it); by default it is the wall clock. Without a
+    channel nothing is claimed: every alert stays as it is."""
+    if not settings.urls:
+        return []
     owner = uuid.uuid4().hex
     started = time.monotonic()
     done: list[Alert] = []

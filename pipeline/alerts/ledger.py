@@ -6,6 +6,10 @@ second deployment starts with an empty one, and each would send every alert agai
 by a sensor while a run writes it. SQLite lets several processes share one file: every change here is one short
 transaction begun with BEGIN IMMEDIATE, so a second writer waits (up to LOCK_TIMEOUT_SECONDS) instead of failing.
 
+The ledger never creates its folder, the warehouse folder (MissingFolder): the sensors open it every 30 s, so with
+a mistyped FUNNEL_WAREHOUSE the folder would appear and the next run would build a new, empty warehouse there,
+which pipeline/warehouse/location.py refuses a missing folder to prevent.
+
 An alert's id is its kind, its subject and its number among the subject's alerts, counted here
 (`goal_miss|2026-10|marketing|1`, `recovered|2026-10|marketing|2`, `data_stale|ma_leads|1`,
 `run_failure|<run id>|1`): every evaluator that sees a transition computes the same id, and the transaction that
@@ -16,25 +20,40 @@ claimer and a deadline), so two evaluators never send the same alert. A claim wh
 a process that died: it counts as a failed attempt and the alert is due again. That is the one window for a
 duplicate: a process that dies after a channel accepted the message and before it recorded that here. The
 alert id is in every message, so a receiver can drop the second copy.
+
+    python -m pipeline.alerts.ledger
+
+lists the alerts not delivered (pending, being sent, given up) of the ledger beside FUNNEL_WAREHOUSE: exit 0, or
+2 when FUNNEL_* or the warehouse folder is wrong, 1 when the ledger cannot be read.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import sys
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
+from pipeline.config.settings import read_environment
+from pipeline.serving.paths import alert_ledger_file
 
 #: How long a writer waits for another process's transaction before the ledger reports it busy.
 LOCK_TIMEOUT_SECONDS = 30.0
 #: How long a claim holds an alert. Far longer than Apprise takes to give up on a channel (a few seconds
 #: each), so a live sender always records its result before another process may take the alert over.
 CLAIM_SECONDS = 300.0
-#: Delivery statuses: `pending` (due at next_attempt_at), `sending` (claimed), and the final ones.
-FINAL = ("delivered", "failed", "no_channel")
+# Delivery statuses: `pending` (due at next_attempt_at), `sending` (claimed), `delivered` and `failed` (given up).
+# A history taken over from 0.1.0 or 0.2.0 may also hold `no_channel` (raised while no channel was set): such an
+# alert is kept as it was and never sent, since it is old news by now.
+#: The last error of an alert whose sender's claim expired.
 INTERRUPTED = "the process sending it stopped before it recorded the result"
 
 _SCHEMA = """
@@ -54,6 +73,10 @@ CREATE INDEX IF NOT EXISTS alerts_due ON alerts (delivery_status, next_attempt_a
 
 class LedgerError(RuntimeError):
     """The ledger file cannot be opened or written; the message names it."""
+
+
+class MissingFolder(LedgerError):
+    """The warehouse folder, where the ledger is kept, does not exist; the message names it."""
 
 
 @dataclass
@@ -139,10 +162,9 @@ class Ledger:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(f"cannot open the alert ledger {self.path}: {exc}") from exc
+            raise self._error("open", exc) from exc
         con.row_factory = sqlite3.Row
         try:
             con.execute("BEGIN IMMEDIATE")
@@ -153,9 +175,18 @@ class Ledger:
                 raise
             con.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            raise LedgerError(f"cannot write the alert ledger {self.path}: {exc}") from exc
+            raise self._error("write", exc) from exc
         finally:
             con.close()
+
+    def _error(self, doing: str, exc: Exception) -> LedgerError:
+        folder = self.path.parent
+        if not folder.exists():  # SQLite creates the file, never its folder
+            return MissingFolder(
+                f"the warehouse folder {folder} does not exist, so the alert ledger {self.path.name} cannot be kept "
+                "there: create the folder, or correct FUNNEL_WAREHOUSE"
+            )
+        return LedgerError(f"cannot {doing} the alert ledger {self.path}: {exc}")
 
     @staticmethod
     def _meta(con: sqlite3.Connection, key: str) -> str | None:
@@ -330,11 +361,21 @@ class Ledger:
             self._changed(con)
             return True
 
-    # --- the warehouse copy -----------------------------------------------------------------------------------
+    # --- reading ----------------------------------------------------------------------------------------------
 
     def alerts(self) -> list[Alert]:
+        """Every alert, oldest first (what `python -m pipeline.alerts.ledger` lists the undelivered ones of)."""
         with self._transaction() as con:
             return [_alert(r) for r in con.execute("SELECT * FROM alerts ORDER BY raised_at, alert_id")]
+
+    def waiting(self) -> int:
+        """How many alerts are still to be delivered: pending (due or backing off) or being sent."""
+        with self._transaction() as con:
+            return con.execute(
+                "SELECT count(*) FROM alerts WHERE delivery_status IN ('pending', 'sending')"
+            ).fetchone()[0]
+
+    # --- the warehouse copy -----------------------------------------------------------------------------------
 
     def snapshot(self) -> tuple[int, list[Alert]]:
         """The ledger's version and every alert, read in one transaction, for the warehouse copy."""
@@ -361,3 +402,54 @@ class Ledger:
     def mark_seeded(self, now: float) -> None:
         """Nothing to take over: there is no warehouse file, so no alert history."""
         self.seed([], now, {})
+
+
+def table(alerts: list[Alert], zone: ZoneInfo) -> list[str]:
+    """One line per alert (raised in `zone`, id, status, attempts, last error), under a header; none for none."""
+    rows = [
+        [
+            datetime.fromtimestamp(a.raised_at, zone).strftime("%Y-%m-%d %H:%M") if a.raised_at is not None else "-",
+            a.alert_id,
+            a.delivery_status,
+            str(a.attempts),
+            a.last_error or "-",
+        ]
+        for a in alerts
+    ]
+    if not rows:
+        return []
+    rows.insert(0, ["raised", "alert_id", "status", "attempts", "last_error"])
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["  ".join([*(r[i].ljust(widths[i]) for i in range(4)), r[4]]) for r in rows]
+
+
+def main() -> int:
+    """List the alerts of the ledger beside FUNNEL_WAREHOUSE that are not delivered; the exit code."""
+    try:
+        env = read_environment()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    path = alert_ledger_file(env.warehouse_path)
+    if not path.parent.is_dir():
+        print(f"{path.parent} does not exist (FUNNEL_WAREHOUSE={env.warehouse_path})", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if not path.exists():  # reading must not create it
+        print(f"no alert raised yet: {path} does not exist")
+        return 0
+    try:
+        alerts = Ledger(path).alerts()
+    except LedgerError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    undelivered = [a for a in alerts if a.delivery_status != "delivered"]
+    for line in table(undelivered, ZoneInfo(env.reporting_tz)):
+        print(line)
+    statuses = Counter(a.delivery_status for a in undelivered)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    print(f"{len(undelivered)} of {len(alerts)} alert(s) in {path} not delivered" + (f": {summary}" if summary else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,9 @@ fresh cursor, `dagster sensor preview`, a restarted daemon or a second deploymen
 
 Until the ledger has taken over the alert history a warehouse may hold (its first `alerts_job` run; at once
 when there is no warehouse file yet), no goal or stale alert is raised, so an upgrade sends nothing again.
+When the warehouse folder does not exist (a mistyped FUNNEL_WAREHOUSE), every sensor skips and names it: the
+ledger is kept there and never creates it. Without FUNNEL_ALERT_URLS nothing is sent and the evaluation says how
+many alerts wait for a channel.
 """
 
 import json
@@ -25,7 +28,7 @@ import dagster as dg
 from pipeline.alerts.assets import PUBLISHED, alerts_job
 from pipeline.alerts.delivery import deliver_due
 from pipeline.alerts.detection import raise_goal_alerts, raise_run_failure
-from pipeline.alerts.ledger import Ledger
+from pipeline.alerts.ledger import Ledger, MissingFolder
 from pipeline.alerts.settings import AlertSettings
 from pipeline.alerts.statuses import read_statuses
 from pipeline.config.files import ConfigError
@@ -70,6 +73,28 @@ def copy_requests(instance: dg.DagsterInstance, ledger: Ledger, settings: Settin
     return [dg.RunRequest()]
 
 
+#: What a sensor function is given: its log is all these helpers use.
+Context = dg.SensorEvaluationContext | dg.RunStatusSensorContext
+
+
+def _skipped(context: Context, reason: str) -> dg.SkipReason:
+    context.log.warning(reason)
+    return dg.SkipReason(reason)
+
+
+def _deliver(context: Context, ledger: Ledger, alert_settings: AlertSettings) -> None:
+    """Send every alert that is due; without a channel, say how many wait for one."""
+    if not alert_settings.urls:
+        if waiting := ledger.waiting():
+            context.log.warning(
+                f"{waiting} alert(s) wait for a channel: FUNNEL_ALERT_URLS is not set in this process's environment, "
+                "so they stay pending until an evaluation that has it delivers them"
+            )
+        return
+    for alert in deliver_due(ledger, alert_settings):
+        context.log.info(f"{alert.delivery_status} after {alert.attempts} attempt(s): {alert.alert_id}")
+
+
 def _last_publication(cursor: str | None) -> int:
     """The storage id of the last publication read; a cursor of 0.2.0 (with statuses and pending alerts) too."""
     try:
@@ -83,8 +108,15 @@ def _last_publication(cursor: str | None) -> int:
     minimum_interval_seconds=read_environment().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.SensorResult:
+def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.SensorResult | dg.SkipReason:
     """Raises goal-miss and recovered alerts after each publication of the marts; delivers every alert due."""
+    try:
+        return _goal_alerts(context, settings)
+    except MissingFolder as exc:
+        return _skipped(context, str(exc))
+
+
+def _goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.SensorResult:
     alert_settings = AlertSettings.from_env()
     ledger = Ledger(alert_ledger_file(settings.warehouse_path))
     now = time.time()
@@ -104,8 +136,7 @@ def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.S
                 context.log.warning(f"{published} was published but is gone: its statuses cannot be read")
     else:
         context.log.info(WAITING)
-    for alert in deliver_due(ledger, alert_settings):
-        context.log.info(f"{alert.delivery_status} after {alert.attempts} attempt(s): {alert.alert_id}")
+    _deliver(context, ledger, alert_settings)
     return dg.SensorResult(
         run_requests=copy_requests(context.instance, ledger, settings, now),
         cursor=json.dumps({"last_storage_id": last}),
@@ -116,13 +147,17 @@ def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.S
 def stale_data(context: dg.SensorEvaluationContext, settings: Settings) -> dg.SensorResult | dg.SkipReason:
     """Evaluates the freshness of every extract between runs; an extract turning stale raises one alert."""
     now = time.time()
-    if not ledger_ready(Ledger(alert_ledger_file(settings.warehouse_path)), settings, now):
-        return dg.SkipReason(WAITING)
     try:
-        measured = measure(settings, now)
-    except ConfigError as exc:
-        return dg.SkipReason(f"the sources cannot be read: {exc}")
-    changed = {change.subject: change for change in record(settings, measured, now, None)}
+        ledger = Ledger(alert_ledger_file(settings.warehouse_path))
+        if not ledger_ready(ledger, settings, now):
+            return dg.SkipReason(WAITING)
+        try:
+            measured = measure(settings, now)
+        except ConfigError as exc:
+            return dg.SkipReason(f"the sources cannot be read: {exc}")
+        changed = {change.subject: change for change in record(ledger, settings, measured, now, None)}
+    except MissingFolder as exc:
+        return _skipped(context, str(exc))
     for change in changed.values():
         if change.alert:
             context.log.info(f"raised {change.alert.alert_id}: {change.alert.title}")
@@ -143,17 +178,20 @@ def _cause(error) -> str:
     monitor_all_code_locations=False,
     minimum_interval_seconds=read_environment().sensor_interval_seconds,
 )
-def run_failure_alerts(context: dg.RunFailureSensorContext, settings: Settings) -> None:
+def run_failure_alerts(context: dg.RunFailureSensorContext, settings: Settings) -> dg.SkipReason | None:
     """Tells on-call staff when a run fails: one alert per run, delivered with the rest."""
     alert_settings = AlertSettings.from_env()
-    ledger = Ledger(alert_ledger_file(settings.warehouse_path))
     run = context.dagster_run
     steps = [_cause(e.step_failure_data.error) for e in context.get_step_failure_events() if e.step_failure_data.error]
     error = "\n".join([context.failure_event.message or "", *steps]).strip()
-    alert = raise_run_failure(ledger, alert_settings.templates(), run.run_id, run.job_name, error, time.time())
-    context.log.info(f"raised {alert.alert_id}: {alert.title}")
-    for delivered in deliver_due(ledger, alert_settings):
-        context.log.info(f"{delivered.delivery_status} after {delivered.attempts} attempt(s): {delivered.alert_id}")
+    try:
+        ledger = Ledger(alert_ledger_file(settings.warehouse_path))
+        alert = raise_run_failure(ledger, alert_settings.templates(), run.run_id, run.job_name, error, time.time())
+        context.log.info(f"raised {alert.alert_id}: {alert.title}")
+        _deliver(context, ledger, alert_settings)
+    except MissingFolder as exc:
+        return _skipped(context, f"the failure of run {run.run_id} ({run.job_name}) is not reported: {exc}")
+    return None
 
 
 alert_sensors = [goal_alerts, stale_data, run_failure_alerts]

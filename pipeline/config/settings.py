@@ -178,7 +178,7 @@ class Settings(dg.ConfigurableResource):
     improvement_config: str = str(PROJECT_ROOT / "improvement.yml")
     hypotheses: str = str(PROJECT_ROOT / "hypotheses.yml")
     sources_config: str = str(PROJECT_ROOT / "sources.yml")
-    stale_after_hours: float = 48.0
+    stale_after_hours: float = Environment.model_fields["stale_after_hours"].default
     lock_timeout_seconds: float = Environment.model_fields["lock_timeout_seconds"].default
 
     @classmethod

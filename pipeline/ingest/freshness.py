@@ -10,7 +10,8 @@ and it needs no warehouse connection, so the check runs beside a run that holds 
 `-p`) makes them look new.
 
 The check warns (WARN severity: `make run` does not fail on it); its turning stale raises one `data_stale`
-alert per stale episode through the alert ledger (pipeline/alerts/detection.py).
+alert per stale episode through the alert ledger (pipeline/alerts/detection.py). When the warehouse folder, where
+the ledger is kept, does not exist, the check still reports and raises nothing: the ledger never creates it.
 """
 
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.alerts.detection import raise_stale_alerts
-from pipeline.alerts.ledger import Ledger
+from pipeline.alerts.ledger import Ledger, MissingFolder
 from pipeline.alerts.settings import AlertSettings
 from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
@@ -114,16 +115,9 @@ def evaluation(freshness: Freshness) -> dict:
     }
 
 
-def record(settings: Settings, measured: list[Freshness], now: float, run_id: str | None) -> list:
+def record(ledger: Ledger, settings: Settings, measured: list[Freshness], now: float, run_id: str | None) -> list:
     """Record the freshness of each entity in the alert ledger; a newly stale one raises its alert. The changes."""
-    return raise_stale_alerts(
-        Ledger(alert_ledger_file(settings.warehouse_path)),
-        measured,
-        AlertSettings.from_env().templates(),
-        settings,
-        now,
-        run_id,
-    )
+    return raise_stale_alerts(ledger, measured, AlertSettings.from_env().templates(), settings, now, run_id)
 
 
 @dg.multi_asset_check(
@@ -144,11 +138,15 @@ def extract_freshness(context: dg.AssetCheckExecutionContext, settings: Settings
     """The freshness of every declared entity's extracts; needs no warehouse connection, so it is in no pool."""
     now = time.time()
     measured = measure(settings, now)
-    if Ledger(alert_ledger_file(settings.warehouse_path)).seeded():
-        record(settings, measured, now, context.run.run_id)
-    else:
-        context.log.info(
-            "the alert ledger has not taken over the alert history yet: the stale_data sensor records this"
-        )
+    try:
+        ledger = Ledger(alert_ledger_file(settings.warehouse_path))
+        if ledger.seeded():
+            record(ledger, settings, measured, now, context.run.run_id)
+        else:
+            context.log.info(
+                "the alert ledger has not taken over the alert history yet: the stale_data sensor records this"
+            )
+    except MissingFolder as exc:
+        context.log.warning(f"{exc}; the freshness is reported here, and no data_stale alert is raised")
     for freshness in measured:
         yield dg.AssetCheckResult(**evaluation(freshness))
