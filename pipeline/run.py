@@ -29,10 +29,13 @@ this one starts and while it waits for that run's slot (pipeline/runs/).
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -239,6 +242,21 @@ def reconciliation_errors(warehouse: Path) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def libraries_logging_to(out: TextIO) -> Iterator[None]:
+    """What the libraries log while the run executes (SQLAlchemy under Great Expectations closing a connection a
+    stop interrupted, dbt adapters' warnings) goes to the tool log, not to the screen: Python's last-resort handler
+    would print it, tracebacks included, on stderr."""
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--months", type=int, default=6, help="how many latest months to print (default 6)")
@@ -272,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     with instance:
         display = display_for(sys.stdout)  # the terminal, before stdout becomes the tool log
         try:
-            with log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
+            with log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out), libraries_logging_to(out):
                 # dagster-dbt echoes every dbt event to stdout: into the tool log
                 logger = progress_logger(RunProgress(display), out, instance)
                 run = supervise(instance, warehouse_of(settings), partial(materialize_all, settings, instance, logger))
