@@ -22,13 +22,13 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.config.settings import read_environment
+from pipeline.runs.statuses import FINISHED
 from pipeline.transforms.project import DBT_PROJECT_DIR, dbt_project
 
 #: dagster-dbt names an invocation's folder `<op name>-<first 7 of the run id>-<7 hex>`, or `<7 hex>` outside a run.
 INVOCATION = re.compile(r"^(?:(?P<op>\w+)-(?P<run>[0-9a-f]{7})-)?[0-9a-f]{7}$")
 
 #: Statuses after which a run changes no more; any other run may still be writing.
-FINISHED = frozenset({dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED})
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pipeline.alerts.statuses import read_statuses
 from pipeline.config.files import ConfigError
 from pipeline.config.settings import Settings, read_environment
 from pipeline.ingest.freshness import evaluation, measure, record
+from pipeline.runs.statuses import WAITING_TO_START
 from pipeline.serving.paths import alert_ledger_file, published_file
 
 #: After a run of alerts_job failed before it copied the ledger, how long before another is requested, so a
@@ -62,7 +63,7 @@ def copy_requests(instance: dg.DagsterInstance, ledger: Ledger, settings: Settin
         return []
     waiting = dg.RunsFilter(
         job_name=alerts_job.name,
-        statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING],
+        statuses=list(WAITING_TO_START),
     )
     if instance.get_runs(filters=waiting, limit=1):
         return []

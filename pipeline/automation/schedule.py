@@ -9,14 +9,7 @@ time zone (FUNNEL_REPORTING_TZ), so "0 7 * * *" is 07:00 where the months are cu
 
 import dagster as dg
 
-#: A run in one of these states has not finished yet.
-UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
+from pipeline.runs.statuses import UNFINISHED
 
 
 def daily_schedule(cron: str, timezone: str) -> dg.ScheduleDefinition:
@@ -35,7 +28,7 @@ def daily_schedule(cron: str, timezone: str) -> dg.ScheduleDefinition:
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         unfinished = context.instance.get_run_records(
-            filters=dg.RunsFilter(job_name="refresh", statuses=UNFINISHED), limit=1
+            filters=dg.RunsFilter(job_name="refresh", statuses=list(UNFINISHED)), limit=1
         )
         if unfinished:
             run = unfinished[0].dagster_run

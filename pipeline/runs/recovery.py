@@ -17,14 +17,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from pipeline.runs.processes import processes_of
-
-#: The statuses of a run that a dead process leaves behind.
-UNFINISHED = [
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
+from pipeline.runs.statuses import PAST_THE_QUEUE
 
 
 @dataclass(frozen=True)
@@ -58,7 +51,7 @@ def recover(instance: dg.DagsterInstance) -> list[Recovered]:
     if not instance.event_log_storage.supports_global_concurrency_limits:
         return []
     recovered = []
-    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED)):
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=list(PAST_THE_QUEUE))):
         run = record.dagster_run
         processes = processes_of(instance, run)
         if not processes or any(p.alive() for p in processes):

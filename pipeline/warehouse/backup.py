@@ -42,6 +42,7 @@ from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
 from pipeline.config.settings import PROJECT_ROOT, Settings
 from pipeline.privacy.erase import reapply
 from pipeline.privacy.redaction import recorded
+from pipeline.runs.statuses import EXECUTING
 from pipeline.warehouse.locks import WarehouseLocationError
 from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 from pipeline.warehouse.rewrite import fsync, replace, temporary, wal
@@ -55,7 +56,6 @@ EXIT_BAD_BACKUP = 4
 #: How many of the files a restore kept it lists.
 SHOWN = 20
 #: Run statuses during which a run may write the warehouse or Dagster's storage.
-IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
 class BackupError(Exception):
@@ -77,7 +77,7 @@ def runs_in_progress(home: Path | None) -> list[str]:
     if home is None:
         return []
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        records = instance.get_run_records(filters=dg.RunsFilter(statuses=IN_PROGRESS))
+        records = instance.get_run_records(filters=dg.RunsFilter(statuses=list(EXECUTING)))
         return [f"{r.dagster_run.run_id} ({r.dagster_run.job_name}, {r.dagster_run.status.value})" for r in records]
 
 
