@@ -40,13 +40,14 @@ from packaging.version import Version
 
 from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
 from pipeline.config.settings import PROJECT_ROOT, Settings
+from pipeline.ingest.sources.loader import sha256
 from pipeline.privacy.erase import reapply
 from pipeline.privacy.redaction import recorded
 from pipeline.runs.statuses import EXECUTING
 from pipeline.warehouse.locks import WarehouseLocationError
 from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 from pipeline.warehouse.rewrite import fsync, replace, temporary, wal
-from pipeline.warehouse.snapshot import Entry, copy_in, copy_out, is_duckdb, is_sqlite, sha256, state_files
+from pipeline.warehouse.snapshot import Entry, copy_in, copy_out, is_duckdb, is_sqlite, state_files
 
 FORMAT = 1
 MANIFEST = "manifest.json"

@@ -17,7 +17,6 @@ published files because a run only ever renames new ones into place.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from pipeline.warehouse.rewrite import fsync, replace, temporary
 SQLITE_HEADER = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"
 SIDECARS = (".wal", "-wal", "-shm", "-journal")
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -69,14 +67,6 @@ def state_files(folder: Path, config_at_top: bool = False) -> list[Path]:
             continue
         found.append(relative)
     return sorted(found)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def copy_out(source: Path, target: Path, sqlite: bool) -> None:

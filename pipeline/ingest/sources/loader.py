@@ -94,11 +94,9 @@ def file_id(path: Path, landing_dir: Path) -> str:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The SHA-256 of a file's bytes, as the load log, the landing sensor and backups record it."""
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def reading_digest(source: SourceMapping, mapping: EntityMapping, source_tz: str, reporting_tz: str) -> str:
