@@ -218,15 +218,7 @@ def test_an_alert_given_up_after_the_last_retry_fails_the_run_that_records_it(pu
         assert all(f"goal_miss|{m}|{s}|1" in check.description for m, s in bad)
         assert {row[2] for row in _copied(published_copy)} == {"failed"}
 
-        failure = next(e for e in failed_run.all_events if e.event_type_value == "PIPELINE_FAILURE")
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alerts",
-            dagster_instance=instance,
-            dagster_run=failed_run.dagster_run,
-            dagster_event=failure,
-            resources={"settings": published_copy},
-        ).for_run_failure()
-        run_failure_alerts(context)
+        _report_failure(instance, failed_run, published_copy)
         reported = [a for a in ledger.alerts() if a.kind == "run_failure"]
         assert [a.alert_id for a in reported] == [f"run_failure|{failed_run.run_id}|1"]
         assert "alerting/alerts" in reported[0].body
@@ -317,16 +309,8 @@ def test_a_failed_run_is_reported_to_on_call(tmp_path, monkeypatch):
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize([leads], instance=instance, raise_on_error=False)
         assert not result.success
-        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
         for _ in range(2):  # reported twice (a sensor preview, a second daemon): sent once
-            context = dg.build_run_status_sensor_context(
-                sensor_name="run_failure_alerts",
-                dagster_instance=instance,
-                dagster_run=result.dagster_run,
-                dagster_event=failure,
-                resources={"settings": settings},
-            ).for_run_failure()
-            run_failure_alerts(context)
+            _report_failure(instance, result, settings)
     (message,) = receiver.accepted
     assert message["title"] == f"[failed] Dagster run {result.run_id} of __ephemeral_asset_job__"
     assert "extracted__ma_leads" in message["message"] and "no extract found" in message["message"]
@@ -342,17 +326,22 @@ def test_a_failed_run_with_a_mistyped_warehouse_folder_is_skipped_and_the_folder
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize([leads], instance=instance, raise_on_error=False)
         assert not result.success
-        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alerts",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=failure,
-            resources={"settings": settings},
-        ).for_run_failure()
-        skipped = run_failure_alerts(context)
+        skipped = _report_failure(instance, result, settings)
     assert isinstance(skipped, dg.SkipReason)
     assert f"run {result.run_id}" in skipped.skip_message and f"the warehouse folder {folder} does not exist" in (
         skipped.skip_message
     )
     assert not folder.exists() and receiver.accepted == []
+
+
+def _report_failure(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, settings: Settings):
+    """run_failure_alerts evaluated as the daemon would for the failed run of `result`."""
+    failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alerts",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=failure,
+        resources={"settings": settings},
+    ).for_run_failure()
+    return run_failure_alerts(context)
