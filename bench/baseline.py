@@ -14,7 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import duckdb  # noqa: E402
+
+from bench.measure import file_bytes  # noqa: E402
 
 SCRIPT = Path(__file__).with_name("baseline.sql")
 SECTION = re.compile(r"^-- section: (\w+)\s*$", re.MULTILINE)
@@ -29,12 +33,6 @@ def sections(script: str) -> dict[str, str]:
 def files(folder: Path) -> tuple[Path, Path]:
     """The baseline's warehouse and published file in `folder`."""
     return folder / "baseline.duckdb", folder / "baseline-marts.duckdb"
-
-
-def file_bytes(path: Path) -> int:
-    """Size of a DuckDB file with its write-ahead log, if one is left."""
-    wal = path.with_name(path.name + ".wal")
-    return sum(p.stat().st_size for p in (path, wal) if p.exists())
 
 
 def run(landing: Path, folder: Path) -> dict:
