@@ -29,6 +29,13 @@ class Step:
     seconds: float
 
 
+@dataclass(frozen=True)
+class RunSteps:
+    run_id: str
+    steps: list[Step]
+    checks_evaluated: int  # check evaluations the run recorded (the run without checks keeps the inseparable ones)
+
+
 def phase_of(materialized: list[dg.AssetMaterialization], checked: bool) -> str:
     """The phase of a step from the materializations it produced and whether it evaluated checks."""
     if any(DBT_METADATA in m.metadata for m in materialized):
@@ -39,15 +46,15 @@ def phase_of(materialized: list[dg.AssetMaterialization], checked: bool) -> str:
     return phases.pop() if len(phases) == 1 else OTHER
 
 
-def run_steps(dagster_home: Path, job: str = "refresh") -> tuple[str, list[Step]]:
-    """The id of the latest run of `job` recorded in `dagster_home`, and its steps with their phases."""
+def run_steps(dagster_home: Path, job: str = "refresh") -> RunSteps:
+    """The latest run of `job` recorded in `dagster_home`: its id, its steps with their phases, its checks."""
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         runs = instance.get_runs(filters=dg.RunsFilter(job_name=job), limit=1)
         if not runs:
             raise SystemExit(f"no run of {job} recorded in {dagster_home}")
         run_id = runs[0].run_id
         materialized: dict[str, list[dg.AssetMaterialization]] = defaultdict(list)
-        checked: set[str] = set()
+        checked: list[str] = []
         cursor = None
         while True:
             page = instance.get_records_for_run(
@@ -61,7 +68,7 @@ def run_steps(dagster_home: Path, job: str = "refresh") -> tuple[str, list[Step]
                 if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
                     materialized[event.step_key].append(event.event_specific_data.materialization)
                 else:
-                    checked.add(event.step_key)
+                    checked.append(event.step_key)
             if not page.has_more:
                 break
             cursor = page.cursor
@@ -70,7 +77,7 @@ def run_steps(dagster_home: Path, job: str = "refresh") -> tuple[str, list[Step]
             for s in instance.get_run_step_stats(run_id)
             if s.start_time is not None and s.end_time is not None
         ]
-    return run_id, steps
+    return RunSteps(run_id, steps, len(checked))
 
 
 def seconds_by_phase(steps: list[Step], wall_seconds: float) -> dict[str, float]:
