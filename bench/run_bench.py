@@ -149,7 +149,9 @@ def render(table: list[Row]) -> str:
     ]
     for row in table:
         ratio = f"+{row.share:.0%}" if row.share is not None else (f"{row.ratio:.1f}×" if row.ratio else "-")
-        verdicts = [("yes" if v["met"] else "NO") + ("" if v["applies"] else " (other scale)") for v in row.verdicts]
+        verdicts = [
+            ("yes" if v["met"] else "NO") if v["applies"] else ("(yes)" if v["met"] else "(no)") for v in row.verdicts
+        ]
         lines.append(
             f"{row.phase + ' (' + row.unit + ')':<20} {_num(row.baseline, row.unit):>9} "
             f"{_num(row.product, row.unit):>9} {ratio:>7}  {'; '.join(t.text() for t in row.targets) or '-':<28} "
@@ -321,9 +323,10 @@ def main() -> int:
     print()
     print(render(table))
     print(
-        "\nproduct transforms include dbt's tests (they run inside dbt's steps); checks = what every check adds to the"
-        "\nrun without them, end to end. The baseline leaves out what bench/baseline.sql lists (no checks, quarantine,"
-        "\nload log, record versions, redaction or as-of; one mart published)."
+        "\n(yes), (no): the target is set for another scale. Product transforms include dbt's tests (they run inside"
+        "\ndbt's steps); checks = what every check adds to the run without them, end to end. The baseline leaves out"
+        "\nwhat bench/baseline.sql lists (no checks, quarantine, load log, record versions, redaction or as-of; one"
+        "\nmart published)."
     )
     print(f"missed: {', '.join(missed)}" if missed else "every target that applies at this scale is met")
     print(f"results: {out}")
