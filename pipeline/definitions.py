@@ -4,7 +4,6 @@ import dagster as dg
 
 from pipeline.alerts.assets import alert_assets, alerts_job
 from pipeline.alerts.sensors import alert_sensors
-from pipeline.analysis.assets import hypothesis_tests
 from pipeline.automation.landing import landing_sensor
 from pipeline.automation.schedule import daily_schedule
 from pipeline.config.preflight import check_config
@@ -15,11 +14,10 @@ from pipeline.housekeeping import housekeeping_job, housekeeping_schedule
 from pipeline.ingest.assets import ingest_assets
 from pipeline.ingest.freshness import extract_freshness
 from pipeline.quality.gx_checks import build_gx_checks
-from pipeline.quality.reconciliation import quality_checks
 from pipeline.runs.sensor import recover_dead_runs
 from pipeline.serving.publish import published_marts
 from pipeline.serving.report import funnel_report
-from pipeline.transforms.assets import dbt_models, kpi_marts
+from pipeline.transforms.assets import dbt_models
 from pipeline.transforms.project import dbt_resource
 from pipeline.warehouse.resource import Warehouse
 
@@ -48,13 +46,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *goal_assets,
             *reference_assets,
             dbt_models,
-            kpi_marts,
-            hypothesis_tests,
             published_marts,
             funnel_report,
             *alert_assets,
         ],
-        asset_checks=[*quality_checks, *build_gx_checks(), extract_freshness],
+        asset_checks=[*build_gx_checks(), extract_freshness],
         jobs=[refresh, alerts_job, housekeeping_job],
         sensors=[
             *alert_sensors,

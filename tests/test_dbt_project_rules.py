@@ -21,10 +21,18 @@ from pipeline.config.settings import PROJECT_ROOT
 from pipeline.transforms.project import ensure_manifest
 
 #: Layers by folder of models/, in build order: a model reads its own layer or earlier ones.
-LAYERS = {"staging": 0, "intermediate": 1, "stages": 2, "marts": 3, "improvement": 3, "reconciliation": 3}
 #: An intermediate model built on stage tables prepares marts (int_handover_pairs for the reconciliation
-#: marts): it ranks after the stages, so no stage table may read it.
+#: marts): it ranks after the stages, so no stage table may read it; so does the Python model of models/analysis.
 AFTER_STAGES = 2.5
+LAYERS = {
+    "staging": 0,
+    "intermediate": 1,
+    "stages": 2,
+    "analysis": AFTER_STAGES,
+    "marts": 3,
+    "improvement": 3,
+    "reconciliation": 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +157,27 @@ def test_counts_of_a_condition_go_through_count_where(manifest):
         path for path in macros if re.search(r"\bcount_if\s*\(", (PROJECT_ROOT / "transforms" / path).read_text())
     ]
     assert not offenders, offenders
+
+
+def test_the_hypothesis_model_reads_every_stage_table_of_the_registry(manifest):
+    """A Python model declares its parents by literal dbt.ref() calls (transforms/models/analysis/hypothesis_tests.py):
+    a stage added to the registry without its ref there would be read before dbt built it."""
+    from pipeline.config.registry import funnel
+
+    parents = manifest["nodes"]["model.themodel.hypothesis_tests"]["depends_on"]["nodes"]
+    assert {f"model.themodel.{stage.table}" for stage in funnel().stages} | {"model.themodel.int_as_of"} == set(parents)
+
+
+def test_every_kpi_mart_waits_for_the_reconciliation_gate(manifest):
+    """`dbt build` skips the children of a model whose ERROR test fails: each model tagged kpi depends on
+    marts.reconciliation (`-- depends_on`), whose test reconciliation_gate is the gate."""
+    kpi = [node for node in models(manifest).values() if "kpi" in node["config"]["tags"]]
+    assert len(kpi) >= 13
+    ungated = [n["name"] for n in kpi if "model.themodel.reconciliation" not in n["depends_on"]["nodes"]]
+    assert ungated == []
+    gate = [
+        n for n in manifest["nodes"].values() if n["resource_type"] == "test" and n["name"] == "reconciliation_gate"
+    ]
+    assert [(n["attached_node"], n["config"]["severity"].lower()) for n in gate] == [
+        ("model.themodel.reconciliation", "error")
+    ]

@@ -20,7 +20,6 @@ DBT_MODELS = {
         "stg_reference__reconciliation_rules",
         "stg_reference__improvement_settings",
         "stg_reference__reapproach_waits",
-        "stg_analysis__hypothesis_tests",
     ],
     "intermediate": [
         "int_as_of",
@@ -31,6 +30,7 @@ DBT_MODELS = {
         "int_contracts_as_of",
         "int_account_mrr_monthly",
     ],
+    "analysis": ["hypothesis_tests"],
     "stages": ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],
     "marts": [
         "funnel_kpi_monthly",
@@ -62,10 +62,7 @@ def test_definitions_load_with_every_asset_in_its_group():
     specs = _specs()
     expected = {dg.AssetKey(["extracted", e.table]): "ingest" for e in ENTITIES}
     expected |= {dg.AssetKey(["reference", table]): "reference" for table in REFERENCE}
-    expected |= {
-        dg.AssetKey(["alerting", "alerts"]): "alerts",
-        dg.AssetKey(["analysis", "hypothesis_tests"]): "analysis",
-    }
+    expected |= {dg.AssetKey(["alerting", "alerts"]): "alerts"}
     expected |= {dg.AssetKey([group, m]): group for group, models in DBT_MODELS.items() for m in models}
     expected |= {
         dg.AssetKey(["serving", "published_marts"]): "serving",
@@ -102,16 +99,19 @@ def test_every_writer_is_in_the_single_warehouse_pool():
     assert set(pools.values()) == {WAREHOUSE_POOL}, pools
 
 
-def test_the_reconciliation_gate_is_a_blocking_check_on_stage_tables_and_kpi_marts():
+def test_the_reconciliation_gate_holds_back_every_kpi_mart_in_the_one_dbt_step():
+    """The gate is a dbt test on marts.reconciliation: `dbt build` skips what depends on a model whose ERROR test
+    failed, so every KPI mart (the dbt tag `kpi`) must be downstream of marts/reconciliation."""
     graph = defs.resolve_asset_graph()
-    gated = {k.asset_key for k in graph.asset_check_keys if k.name == "reconciliation_gate"}
-    assert gated == {
-        dg.AssetKey(["stages", f"{s}_entries"])
-        for s in ("marketing", "inside_sales", "field_sales", "customer_success")
-    } | {dg.AssetKey(["marts", "funnel_kpi_monthly"]), dg.AssetKey(["marts", "funnel_kpi_fiscal_quarterly"])}
-    for key in graph.asset_check_keys:
-        if key.name == "reconciliation_gate":
-            assert graph.get_check_spec(key).blocking, key
+    gate = dg.AssetCheckKey(dg.AssetKey(["marts", "reconciliation"]), "reconciliation_gate")
+    warning = dg.AssetCheckKey(dg.AssetKey(["marts", "reconciliation"]), "reconciliation_exceptions_below_tolerance")
+    assert {gate, warning} <= graph.asset_check_keys
+    assert not [k for k in graph.asset_check_keys if k.name == "reconciliation_gate" and k != gate]
+    kpi = {key for key in graph.get_all_asset_keys() if "kpi" in graph.get(key).tags}
+    assert {dg.AssetKey(["marts", "funnel_kpi_monthly"]), dg.AssetKey(["marts", "hypothesis_results"])} <= kpi
+    assert not [key for key in kpi if gate.asset_key not in graph.get(key).parent_keys], "a KPI mart is not gated"
+    steps = [node.name for node in defs.resolve_job_def("refresh").graph.node_dict.values()]
+    assert [s for s in steps if s.startswith("dbt")] == ["dbt_models"], "one dbt invocation per run"
 
 
 def test_definitions_with_a_broken_configuration_file_do_not_load(tmp_path):

@@ -1,1 +1,1 @@
-"""Analysis in Python: hypothesis verification with statsmodels."""
+"""Analysis in Python: hypothesis verification with statsmodels, run by the dbt Python model analysis.hypothesis_tests."""

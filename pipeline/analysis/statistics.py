@@ -10,8 +10,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
 from scipy.stats import fisher_exact
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
 
@@ -74,7 +75,7 @@ def _did(treated: Counts, control: Counts, alpha: float) -> tuple[float, float, 
     design = np.array([[1, 0, 1, 0], [1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 0, 0]], dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # identity link outside the canonical domain; saturated fit
-        fit = sm.GLM(x / n, design, family=sm.families.Binomial(link=sm.families.links.Identity()), var_weights=n).fit()
+        fit = GLM(x / n, design, family=families.Binomial(link=families.links.Identity()), var_weights=n).fit()
     low, high = fit.conf_int(alpha=2 * alpha)[3]
     return float(fit.params[3]), float(low), float(high), float(fit.pvalues[3])
 

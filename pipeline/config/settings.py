@@ -196,4 +196,5 @@ class Settings(dg.ConfigurableResource):
             "FUNNEL_AS_OF": self.as_of or "",
             "FUNNEL_MARKETING_AGING_DAYS": str(self.marketing_aging_days),
             "FUNNEL_SPEED_TO_LEAD_SLA_DAYS": str(self.speed_to_lead_sla_business_days),
+            "FUNNEL_HYPOTHESES": self.hypotheses,
         }

@@ -1,1 +1,1 @@
-"""Data quality: the reconciliation gates and Great Expectations suites of the extracted layer."""
+"""Data quality: the Great Expectations suites of the extracted layer (the reconciliation gate is a dbt test)."""

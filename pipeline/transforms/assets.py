@@ -1,8 +1,11 @@
-"""Every dbt model is a Dagster asset and every dbt test an asset check (dagster-dbt), in two steps.
+"""Every dbt model is a Dagster asset and every dbt test an asset check (dagster-dbt), in one `dbt build`.
 
-The KPI marts (tag `kpi`) are a second step so the blocking reconciliation gate on the stage tables can hold
-them back. Settings reach dbt through the environment of each invocation (Settings.dbt_env), the same way
-they reach a `dbt build` run by hand from transforms/.
+One invocation per run, because each dbt start costs seconds (start-up, manifest, adapter): the hypothesis
+tests are a dbt Python model (transforms/models/analysis) rather than a Python asset between two dbt steps, and
+the reconciliation gate is a dbt test on marts.reconciliation that every KPI mart depends on, so dbt build
+itself skips the KPI marts when it fails (transforms/models/reconciliation/reconciliation.yml). Settings reach
+dbt through the environment of the invocation (Settings.dbt_env), the same way they reach a `dbt build` run by
+hand from transforms/.
 """
 
 import os
@@ -13,11 +16,8 @@ from contextlib import contextmanager
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from pipeline.config.settings import WAREHOUSE_POOL, Settings
+from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
 from pipeline.transforms.project import DBT_PROJECT_DIR, dbt_project, ensure_manifest
-
-#: dbt tag of the KPI marts (transforms/dbt_project.yml), built only after the reconciliation gate passed.
-KPI_TAG = "kpi"
 
 MANIFEST = ensure_manifest()
 
@@ -47,37 +47,23 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
-    with environment(settings.dbt_env()):
-        invocation = dbt.cli(["build"], context=context)
-    yield from invocation.stream()
-    # dagster-dbt starts each invocation from the project's partial-parse state; keeping the state of this
-    # invocation lets the next one (the KPI marts, the next run) skip a full re-parse.
-    state = invocation.target_path / "partial_parse.msgpack"
-    if state.exists():
-        shutil.copyfile(state, DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack")
-
-
 @dbt_assets(
     manifest=MANIFEST,
     project=dbt_project,
     dagster_dbt_translator=WarehouseDbtTranslator(),
-    exclude=f"tag:{KPI_TAG}",
     pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
-    """Staging views, the intermediate models, the stage tables and the reconciliation marts, with their tests."""
-    yield from _dbt_build(context, dbt, settings)
-
-
-@dbt_assets(
-    manifest=MANIFEST,
-    project=dbt_project,
-    dagster_dbt_translator=WarehouseDbtTranslator(),
-    select=f"tag:{KPI_TAG}",
-    name="kpi_marts",
-    pool=WAREHOUSE_POOL,
-)
-def kpi_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
-    """The KPI marts. A separate step, so the reconciliation gate on the stage tables can hold them back."""
-    yield from _dbt_build(context, dbt, settings)
+    """Every model, the hypothesis tests and every dbt data test, in one `dbt build`."""
+    # The Python model imports the pipeline package: the one this process runs, wherever it is installed.
+    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    with environment(settings.dbt_env() | {"PYTHONPATH": python_path}):
+        # dbt's unit tests check the SQL on fixed inputs, so a data refresh cannot change their result: they run
+        # where the SQL changes (`dbt build` by hand, tests/test_dbt_standalone.py), not in every run.
+        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+    yield from invocation.stream()
+    # dagster-dbt starts each invocation from the project's partial-parse state; keeping the state of this
+    # invocation lets the next run skip a full re-parse.
+    state = invocation.target_path / "partial_parse.msgpack"
+    if state.exists():
+        shutil.copyfile(state, DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack")

@@ -4,6 +4,7 @@
     Month 0 is the onboarding month itself; its end-of-month MRR is the cohort's starting MRR.
 -#}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with account_months as (
     select * from {{ ref('int_account_mrr_monthly') }}
 ),

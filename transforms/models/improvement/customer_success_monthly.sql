@@ -7,6 +7,7 @@
     as-of (int_contracts_as_of), so a renewal counts once its contract has begun.
 -#}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with account_months as (
     select * from {{ ref('int_account_mrr_monthly') }}
 ),

@@ -13,6 +13,7 @@
 
 -- Generated per stage or hand-over of the registry: Jinja, not sqlfluff, lays out what the loops write.
 -- noqa: disable=LT02
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with stage_rows as (
     {%- for stage in funnel_stages() %}
     select

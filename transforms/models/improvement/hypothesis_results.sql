@@ -1,12 +1,13 @@
 {#-
     仮説検証: each hypothesis of hypotheses.yml with its rate before and after the change, the difference
     with its confidence interval, the one-sided p-value, the sample still needed and the verdict. The
-    statistics are computed by the Dagster asset analysis/hypothesis_tests (statsmodels); this model publishes
+    statistics are computed by the dbt Python model analysis.hypothesis_tests (statsmodels); this model publishes
     them with the as-of instant they were computed at.
 -#}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with tests as (
-    select * from {{ ref('stg_analysis__hypothesis_tests') }}
+    select * from {{ ref('hypothesis_tests') }}
 ),
 
 as_of as (

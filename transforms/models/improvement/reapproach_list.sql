@@ -8,6 +8,7 @@
     counts for the loss right before it, not for every earlier loss too).
 -#}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with field_sales as (
     select * from {{ ref('field_sales_entries') }}
 ),

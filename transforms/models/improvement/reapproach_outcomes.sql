@@ -4,6 +4,7 @@
     after the loss the re-approach came. The evidence for tuning the waits in improvement.yml.
 -#}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with reapproaches as (
     select * from {{ ref('reapproach_list') }}
 )

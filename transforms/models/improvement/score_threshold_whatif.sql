@@ -6,6 +6,7 @@
     and the won deals to expect: passing × opportunity rate × win rate, in total and per month.
 -#}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with inside_sales as (
     select * from {{ ref('inside_sales_entries') }}
     where entry_type = 'handover' and mql_score is not null

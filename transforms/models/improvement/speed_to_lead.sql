@@ -9,6 +9,7 @@
 
 {%- set sla_days = var('speed_to_lead_sla_business_days') | int -%}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with leads as (
     select
         sfa_lead_id,

@@ -3,6 +3,7 @@
     stage (to the exit, or to the as-of instant while still open), and the open entries with their age.
 -#}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with stage_rows as (
     {{ union_stage_tables('entered_month, outcome, days_in_stage') }}
 )

@@ -9,6 +9,7 @@
 
 -- Generated per stage or hand-over of the registry: Jinja, not sqlfluff, lays out what the loops write.
 -- noqa: disable=LT02
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with kpis as (
     select * from {{ ref('funnel_kpi_monthly') }}
     where view = 'period' and stage_order <= {{ win }}

@@ -1,5 +1,6 @@
 {%- set fy_start = var('fiscal_year_start_month') | int -%}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with kpis as (
     {{ funnel_kpis(fiscal_quarter_start, "interval 3 month") }}
 )

@@ -1,5 +1,6 @@
 {#- The monthly targets back-calculated from targets.yml, one row per month and stage. -#}
 
+-- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with targets as (
     select * from {{ ref('stg_reference__funnel_targets') }}
 )

@@ -1,0 +1,30 @@
+"""hypotheses.yml tested against the stage tables (statsmodels), as a dbt-duckdb Python model.
+
+A Python model runs inside the dbt process on dbt's own DuckDB connection, so the statistics are built in the
+same `dbt build` as the SQL models around them (one dbt invocation per run). The counting and the statistics
+live in pipeline/analysis; this file only wires them to dbt. The file's path and the reporting time zone come
+from the dbt vars `hypotheses` and `reporting_tz` (FUNNEL_HYPOTHESES, FUNNEL_REPORTING_TZ), as every setting
+reaches dbt.
+
+dbt reads a Python model's dependencies from literal dbt.ref() calls: every stage table of the funnel's
+registry is named below (tests/test_dbt_project_rules.py fails when a stage is missing).
+"""
+
+from pathlib import Path
+
+from pipeline.analysis.counts import COLUMNS, hypothesis_rows
+from pipeline.config.hypotheses import load_hypotheses
+
+
+def model(dbt, session):
+    # lazy relations, referenced for the build order only: hypothesis_rows reads the tables by name
+    dbt.ref("int_as_of")
+    dbt.ref("marketing_entries")
+    dbt.ref("inside_sales_entries")
+    dbt.ref("field_sales_entries")
+    dbt.ref("customer_success_entries")
+    config = load_hypotheses(Path(dbt.config.get("hypotheses")))
+    frame = hypothesis_rows(session, config, dbt.config.get("reporting_tz"))
+    session.register("hypothesis_rows", frame)
+    typed = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in COLUMNS.items())
+    return session.sql(f"select {typed} from hypothesis_rows")
