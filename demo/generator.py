@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 
 from demo import faults as demo_faults
 from demo.faults import FaultRates
+from demo.months import month_tables
 
 DAY = 86_400
 DEFAULT_END = "2026-10-20T18:00:00"
@@ -148,11 +149,16 @@ def _plus_year(day_start: np.ndarray) -> np.ndarray:
     return end.astype("datetime64[s]").astype(np.int64)
 
 
-def _write(table: pa.Table, out: Path, system: str, entity: str, part: int) -> int:
+def _write(table: pa.Table, out: Path, system: str, entity: str, name: str) -> int:
     folder = out / system / entity
     folder.mkdir(parents=True, exist_ok=True)
-    pacsv.write_csv(table, folder / f"part-{part:05d}.csv", pacsv.WriteOptions(quoting_style="needed"))
+    pacsv.write_csv(table, folder / f"{name}.csv", pacsv.WriteOptions(quoting_style="needed"))
     return table.num_rows
+
+
+def month_label(seconds: int) -> str:
+    """`YYYY-MM` of a month's first second (epoch seconds, local): how monthly files are named, so they sort in time."""
+    return str(np.datetime64(int(seconds), "s").astype("datetime64[M]"))
 
 
 class _Chunk:
@@ -587,8 +593,13 @@ def generate(
     progress: bool = False,
     faults: FaultRates | None = None,
     effect: Effect | None = None,
+    by_month: bool = False,
 ) -> dict[str, int]:
     """Write the demo extracts under `out` (one folder per system and entity); return rows per entity.
+
+    By month, each entity is written as one file per month and chunk, `YYYY-MM-<chunk>.csv`, holding what that
+    month's export would (demo/months.py): its new records and the earlier ones changed in it, as of its end.
+    Without, one file per chunk, `part-<chunk>.csv`, with every record in its final state.
 
     With an effect, the planted change in conversion is part of the history (for hypothesis tests).
 
@@ -614,9 +625,16 @@ def generate(
             manifests.append(manifest)
         for name, table in extracts.items():
             system, entity = FOLDERS[name]
-            totals[f"{system}/{entity}"] = totals.get(f"{system}/{entity}", 0) + _write(
-                table, out, system, entity, index
-            )
+            if by_month:
+                parts = zip(
+                    map(month_label, window.months),
+                    month_tables(name, table, window.months, extracts["opportunities"]),
+                    strict=True,
+                )
+                written = sum(_write(t, out, system, entity, f"{m}-{index:05d}") for m, t in parts if t.num_rows)
+            else:
+                written = _write(table, out, system, entity, f"part-{index:05d}")
+            totals[f"{system}/{entity}"] = totals.get(f"{system}/{entity}", 0) + written
         if progress:
             print(f"  chunk {index + 1}/{chunks}: {size:,} leads", file=sys.stderr)
     if manifests:
@@ -637,6 +655,11 @@ def main(argv: list[str] | None = None) -> None:
         help=f"last moment of the history, local time (default {DEFAULT_END})",
     )
     parser.add_argument("--chunk-size", type=int, default=CHUNK, help="leads generated per chunk and file")
+    parser.add_argument(
+        "--by-month",
+        action="store_true",
+        help="one file per month (YYYY-MM-<chunk>.csv): its new records and the changes to earlier ones",
+    )
     for field in fields(FaultRates):
         parser.add_argument(
             f"--fault-{field.name.replace('_', '-')}",
@@ -665,6 +688,7 @@ def main(argv: list[str] | None = None) -> None:
         progress=True,
         faults=faults,
         effect=args.effect,
+        by_month=args.by_month,
     )
     for entity, rows in totals.items():
         print(f"{entity:20s} {rows:>12,} rows")

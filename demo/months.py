@@ -1,0 +1,131 @@
+"""The demo history as monthly exports: for each month, the records a CRM export of that month would carry.
+
+A month's file holds the records created in the month and the earlier records that changed in it (an SFA lead
+contacted, converted or disqualified; an opportunity closed; a contract churned), each as it stood at the month's
+end: a change dated later is not in it yet. Loaded in order, the files resolve (newest file wins, docs/sources.md,
+"Duplicates") to exactly the records of the whole history, so an incremental run that adds one month's files can be
+compared with a full build of all of them. The last month carries everything else, in its final state.
+
+Timestamps are local wall-clock text in fixed-width formats, so comparing text with a month's first instant
+written the same way compares times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MA_TIME = "%Y-%m-%dT%H:%M:%S"  # the MA's text starts like this (then the offset)
+SFA_TIME = "%Y/%m/%d %H:%M:%S"
+DATE = "%Y/%m/%d"
+#: The stage an opportunity shows while it is still open at a month's end, when it closes later.
+OPEN_STAGE = "Negotiation"
+#: A customer's won deal's closing time, the moment its record exists (a column of the split only).
+WON_AT = "_won_at"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How one extract's records are born and change: `born` dates a record, each of `events` is a change
+    (a timestamp column and the columns it brings with it)."""
+
+    born: str
+    born_format: str
+    events: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    event_format: str = SFA_TIME
+
+
+#: extract name (generator FOLDERS) -> its shape
+SHAPES = {
+    "leads": Shape("created_at", MA_TIME),
+    "mql_events": Shape("mql_at", MA_TIME),
+    "sfa_leads": Shape(
+        "created_at",
+        SFA_TIME,
+        (
+            ("first_contact_at", ()),
+            ("converted_at", ("converted_opportunity_id",)),
+            ("disqualified_at", ("disqualified_reason",)),
+        ),
+    ),
+    "opportunities": Shape("created_at", SFA_TIME, (("closed_at", ("lost_reason",)),)),
+    # born when its deal is won (WON_AT, added by month_tables); onboarded later, as the whole history has it
+    "customers": Shape(WON_AT, SFA_TIME, (("onboarded_at", ()),)),
+    "contracts": Shape("start_date", DATE, (("churned_at", ("churn_reason",)),)),
+}
+
+
+def _text(seconds: int, fmt: str) -> str:
+    return np.datetime64(seconds, "s").astype(object).strftime(fmt)
+
+
+def _before(column: pa.Array, seconds: int | None, fmt: str) -> pa.Array:
+    """True where the timestamp text is before the instant (None: the end of time); empty text is never before."""
+    if seconds is None:
+        return pc.is_valid(column)
+    return pc.fill_null(pc.less(column, _text(seconds, fmt)), False)
+
+
+def _as_of(name: str, table: pa.Table, cutoff: int | None) -> pa.Table:
+    """The table's records as they stood just before `cutoff` (changes dated from then on undone)."""
+    shape = SHAPES[name]
+    if cutoff is None or not shape.events:
+        return table
+    columns = {c: table[c] for c in table.column_names}
+    if name == "customers":
+        # like the whole history, whose onboarding is never after its end: a customer of a deal won before the
+        # month's end is onboarded by then, and its real onboarding time comes as a change next month
+        onboarded = _before(table["onboarded_at"], cutoff, SFA_TIME)
+        columns["onboarded_at"] = pc.if_else(onboarded, table["onboarded_at"], _text(cutoff - 1, SFA_TIME))
+        return pa.table(columns)
+    for event, carried in shape.events:
+        happened = _before(table[event], cutoff, shape.event_format)
+        for column in (event, *carried):
+            columns[column] = pc.if_else(happened, table[column], pa.nulls(len(table), table[column].type))
+    if name == "sfa_leads":
+        contacted = pc.is_valid(columns["first_contact_at"])
+        left = pc.or_(pc.is_valid(columns["converted_at"]), pc.is_valid(columns["disqualified_at"]))
+        pending = pc.if_else(contacted, pa.scalar("working"), pa.scalar("open"))
+        columns["status"] = pc.if_else(left, table["status"], pending)
+    if name == "opportunities":
+        closed = pc.is_valid(columns["closed_at"])
+        columns["is_closed"] = pc.and_(table["is_closed"], closed)
+        columns["is_won"] = pc.and_(table["is_won"], closed)
+        still_open = pc.and_(table["is_closed"], pc.invert(closed))
+        columns["stage_name"] = pc.if_else(still_open, pa.scalar(OPEN_STAGE), table["stage_name"])
+    return pa.table(columns)
+
+
+def month_tables(name: str, table: pa.Table, months: np.ndarray, opportunities: pa.Table) -> list[pa.Table]:
+    """The extract `name` split into one table per month of `months` (epoch seconds of each month's first second,
+    local): month i carries the records born in it or changed in it, as they stood at its end. `opportunities` (the
+    whole extract) dates customers by their won deal."""
+    shape = SHAPES[name]
+    if name == "customers":
+        closed = pc.index_in(table["won_opportunity_id"], opportunities["opportunity_id"])
+        won_at = pc.take(opportunities["closed_at"], closed)
+        table = table.append_column(WON_AT, pc.coalesce(won_at, table["onboarded_at"]))
+    parts = []
+    for i in range(months.size):
+        start = int(months[i]) if i else None
+        end = int(months[i + 1]) if i + 1 < months.size else None
+        born = _before(table[shape.born], end, shape.born_format)
+        fresh = (
+            born if start is None else pc.and_(born, pc.invert(_before(table[shape.born], start, shape.born_format)))
+        )
+        changed = pa.array(np.zeros(len(table), bool))
+        if start is not None and name == "customers":  # onboarding still to come: shown again each month
+            changed = pc.invert(_before(table["onboarded_at"], start, SFA_TIME))
+        elif start is not None:
+            for event, _ in shape.events:
+                dated = pc.and_(_before(table[event], end, shape.event_format), pc.is_valid(table[event]))
+                since = pc.invert(_before(table[event], start, shape.event_format))
+                changed = pc.or_(changed, pc.and_(dated, since))
+        rows = pc.or_(fresh, pc.and_(born, changed))
+        parts.append(
+            _as_of(name, table.filter(rows), end).drop_columns([c for c in [WON_AT] if c in table.column_names])
+        )
+    return parts

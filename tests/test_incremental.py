@@ -1,0 +1,203 @@
+"""A new month on top of a built warehouse gives exactly the marts a full build of every file gives.
+
+The demo history is written as monthly exports (demo/months.py). Months 1..N-1 are built; month N lands with the
+changes it carries to earlier records (SFA leads converted or disqualified, opportunities closed) plus a lost
+opportunity of an early month reopened and an early lead's company renamed; the second run loads only the new files
+on top of the versions already loaded. A full build of the same files into a fresh warehouse is the other route:
+every published mart table must match it, row for row.
+"""
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from demo.generator import generate
+from pipeline.serving.paths import published_file
+from pipeline.serving.publish import MARTS
+from tests.conftest import materialize
+
+LEADS, MONTHS, SEED = 2_000, 12, 11
+
+
+def _copy_months(months: Path, landing: Path, keep) -> list[Path]:
+    copied = []
+    for path in sorted(months.rglob("*.csv")):
+        if keep(path.name[:7]):
+            target = landing / path.relative_to(months)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            copied.append(target)
+    return copied
+
+
+def _reopen_a_lost_deal(landing: Path, months: list[str], last: str) -> str:
+    """Append to the last month's opportunities file a lost new-business deal of an early month, reopened."""
+    early = [landing / "sfa" / "opportunities" / f"{m}-00000.csv" for m in months[:4]]
+    frame = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in early if p.exists()])
+    lost = frame[(frame["is_closed"] == "true") & (frame["is_won"] == "false") & (frame["type"] == "new_business")]
+    assert len(lost), "the demo has no lost deal in its first months to reopen"
+    row = lost.iloc[0].copy()
+    row[["is_closed", "closed_at", "lost_reason", "stage_name"]] = ["false", "", "", "Negotiation"]
+    target = landing / "sfa" / "opportunities" / f"{last}-00000.csv"
+    current = pd.read_csv(target, dtype=str, keep_default_na=False)
+    pd.concat([current, row.to_frame().T]).to_csv(target, index=False)
+    return row["opportunity_id"]
+
+
+def _tables(path: Path, schema: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of the DuckDB file (of `schema`, when given), as schema.name -> rows."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = con.execute(
+            "select schema_name, table_name from duckdb_tables() where ? is null or schema_name = ?", [schema, schema]
+        ).fetchall()
+        return {f"{s}.{t}": con.execute(f'select * from "{s}"."{t}"').df() for s, t in names}
+
+
+def _same(left: pd.DataFrame, right: pd.DataFrame, name: str) -> None:
+    """All rows and columns equal, in any order; floats to 1e-9."""
+    assert list(left.columns) == list(right.columns), name
+    assert len(left) == len(right), f"{name}: {len(left)} rows incrementally, {len(right)} in a full build"
+    floats = [c for c in left.columns if pd.api.types.is_float_dtype(left[c])]
+    others = [c for c in left.columns if c not in floats]
+
+    def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+        text = frame[others].astype(str).assign(**{c: frame[c].round(9) for c in floats})
+        return frame.loc[text.sort_values(list(text.columns)).index].reset_index(drop=True)
+
+    a, b = ordered(left), ordered(right)
+    for column in others:
+        assert a[column].astype(str).tolist() == b[column].astype(str).tolist(), f"{name}.{column} differs"
+    for column in floats:
+        x, y = a[column].to_numpy(float), b[column].to_numpy(float)
+        assert np.allclose(x, y, rtol=0, atol=1e-9, equal_nan=True), f"{name}.{column} differs"
+
+
+def _rename_a_company(months: Path, landing: Path, last: str) -> tuple[str, str]:
+    """Two MA leads of the first month no later file mentions: the first is left alone; the second's company is
+    renamed in the last month's leads file (an edit of an early record). Their ids."""
+    files = sorted((months / "ma" / "leads").glob("*.csv"))
+    mentioned = set()
+    for path in months.rglob("*.csv"):
+        if path.parent.name in ("leads", "mql_events") and path.parent.parent.name == "ma" and path != files[0]:
+            mentioned |= set(pd.read_csv(path, dtype=str)["lead_id"])
+    first = pd.read_csv(files[0], dtype=str, keep_default_na=False)
+    alone, edited = first[~first["lead_id"].isin(mentioned)].iloc[:2].itertuples(index=False)
+    target = landing / "ma" / "leads" / f"{last}-00000.csv"
+    current = pd.read_csv(target, dtype=str, keep_default_na=False)
+    renamed = pd.DataFrame([edited._asdict()]).assign(company="株式会社リネーム")
+    pd.concat([current, renamed]).to_csv(target, index=False)
+    return alone.lead_id, edited.lead_id
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("incremental")
+    months = root / "months"
+    generate(LEADS, MONTHS, SEED, months, by_month=True)
+    labels = sorted({p.name[:7] for p in months.rglob("*.csv")})
+    last = labels[-1]
+    landing = root / "landing"
+    first_files = _copy_months(months, landing, lambda m: m < last)
+    warehouse = root / "incremental" / "themodel.duckdb"
+    warehouse.parent.mkdir()
+    first = materialize(landing, warehouse)
+    assert first.result.success, "building months 1..N-1 failed"
+    with duckdb.connect(str(warehouse)) as con:
+        logged = con.execute("select file, loaded_at from extracted.load_log").fetchall()
+
+    new_files = _copy_months(months, landing, lambda m: m == last)
+    reopened = _reopen_a_lost_deal(landing, labels, last)
+    alone, edited = _rename_a_company(months, landing, last)
+    second = materialize(landing, warehouse)
+    assert second.result.success, "the run after the new month landed failed"
+
+    full_warehouse = root / "full" / "themodel.duckdb"
+    full_warehouse.parent.mkdir()
+    full = materialize(landing, full_warehouse)
+    assert full.result.success, "the full build failed"
+    return {
+        "first_files": first_files,
+        "new_files": new_files,
+        "landing": landing,
+        "warehouse": warehouse,
+        "full": full_warehouse,
+        "logged": dict(logged),
+        "leads": (alone, edited),
+        "reopened": reopened,
+    }
+
+
+def test_files_loaded_before_are_skipped(runs):
+    with duckdb.connect(str(runs["warehouse"]), read_only=True) as con:
+        now = dict(con.execute("select file, loaded_at from extracted.load_log").fetchall())
+    old = {p.relative_to(runs["landing"]).as_posix() for p in runs["first_files"]}
+    new = {p.relative_to(runs["landing"]).as_posix() for p in runs["new_files"]}
+    assert set(now) == old | new
+    assert {f: now[f] for f in old} == {f: runs["logged"][f] for f in old}, "a file loaded before was loaded again"
+    assert min(now[f] for f in new) > max(runs["logged"].values())
+
+
+def test_the_renamed_company_is_the_newest_version(runs):
+    """The lead the new month renamed reads with its new company; the untouched lead keeps its first one."""
+    alone, edited = runs["leads"]
+    with duckdb.connect(str(runs["warehouse"]), read_only=True) as con:
+        company = dict(
+            con.execute(
+                "select ma_lead_id, company from staging.stg_ma__leads where ma_lead_id in (?, ?)", [alone, edited]
+            ).fetchall()
+        )
+    assert company[edited] == "株式会社リネーム" and company[alone] not in (None, "", "株式会社リネーム")
+
+
+def test_the_reopened_deal_is_open_again(runs):
+    with duckdb.connect(str(runs["warehouse"]), read_only=True) as con:
+        outcome = con.execute(
+            "select outcome from stages.field_sales_entries where opportunity_id = ?", [runs["reopened"]]
+        ).fetchone()
+    assert outcome == ("open",)
+
+
+@pytest.mark.parametrize("published", [True, False], ids=["published copy", "warehouse marts schema"])
+def test_marts_equal_a_full_build(runs, published):
+    def tables(warehouse: Path) -> dict[str, pd.DataFrame]:
+        return _tables(published_file(warehouse)) if published else _tables(warehouse, "marts")
+
+    incremental, full = tables(runs["warehouse"]), tables(runs["full"])
+    assert sorted(incremental) == sorted(full) and len(full) >= len(MARTS)
+    for name in full:
+        _same(incremental[name], full[name], name)
+
+
+def test_monthly_exports_resolve_to_the_whole_history(tmp_path):
+    """Loaded in order, newest file winning, the monthly files are the records generate() writes in one piece."""
+    generate(LEADS, MONTHS, SEED, tmp_path / "whole")
+    generate(LEADS, MONTHS, SEED, tmp_path / "months", by_month=True)
+    keys = {
+        "ma/leads": "lead_id",
+        "ma/mql_events": "lead_id, mql_at",
+        "sfa/leads": "lead_id",
+        "sfa/opportunities": "opportunity_id",
+        "crm/customers": "account_id",
+        "crm/contracts": "contract_id",
+    }
+    con = duckdb.connect()
+    for entity, key in keys.items():
+        whole = f"select * from read_csv('{tmp_path}/whole/{entity}/*.csv', all_varchar = true)"
+        months = (
+            f"select * exclude (filename) from read_csv('{tmp_path}/months/{entity}/*.csv', all_varchar = true, "
+            f"filename = true) qualify row_number() over (partition by {key} order by filename desc) = 1"
+        )
+        files = sorted(p.name for p in (tmp_path / "months" / entity).glob("*.csv"))
+        assert len(files) > 1, entity
+        differ = con.execute(f"select count(*) from (({whole}) except all ({months}))").fetchone()[0]
+        extra = con.execute(f"select count(*) from (({months}) except all ({whole}))").fetchone()[0]
+        assert (differ, extra) == (0, 0), entity
+    edited = con.execute(
+        f"select count(*) from read_csv('{tmp_path}/months/sfa/leads/*.csv', all_varchar = true) "
+        "group by lead_id having count(*) > 1"
+    ).fetchall()
+    assert edited, "no SFA lead changes after the month it was created in"
