@@ -43,14 +43,15 @@ def _intact(folder: Path, wanted: dict) -> dict | None:
     return manifest
 
 
-def demo_extracts(folder: Path, leads: int, months: int, seed: int) -> Extracts:
-    """Demo extracts of `leads` over `months` with `seed` in `folder`: the ones there if intact, else new ones."""
-    wanted = {"leads": leads, "months": months, "seed": seed}
+def demo_extracts(folder: Path, leads: int, months: int, seed: int, by_month: bool = False) -> Extracts:
+    """Demo extracts of `leads` over `months` with `seed` in `folder` (as monthly exports when `by_month`,
+    demo/months.py): the ones there if intact, else new ones."""
+    wanted = {"leads": leads, "months": months, "seed": seed} | ({"by_month": True} if by_month else {})
     if manifest := _intact(folder, wanted):
         return Extracts(folder, manifest["rows"], None)
     shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
-    rows = demo.generate(leads, months, seed, folder)
+    rows = demo.generate(leads, months, seed, folder, by_month=by_month)
     seconds = round(time.perf_counter() - started, 2)
     manifest = {"arguments": wanted, "rows": rows, "files": _files(folder)}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
