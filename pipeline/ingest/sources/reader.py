@@ -79,7 +79,8 @@ def scan(path: Path) -> FileScan:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
             lf += chunk.count(b"\n")
-            crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
+            if b"\r" in chunk or previous.endswith(b"\r"):  # most files have none: a fast scan says so
+                crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
             previous = chunk
     return FileScan(digest.hexdigest(), crlf, lf, lf + (previous[-1:] not in (b"\n", b"")))
 
