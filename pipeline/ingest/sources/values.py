@@ -72,30 +72,41 @@ def _re_literal(char: str) -> str:
     return "\\" + char if char.isascii() and not char.isalnum() else char
 
 
-def shape(date_format: str) -> str | None:
-    """An RE2 pattern that all text the strptime `date_format` reads matches in full: digits, whitespace and the
-    format's own characters; None when the format has a directive that reads anything else (%b, %p, %z ...)."""
-    literals, end = set(), 0
+def _parts(date_format: str) -> tuple[set[str], bool]:
+    """The characters a strptime format must find as they are (whitespace aside: DuckDB matches any run of it), and
+    whether all its directives read digits only."""
+    literals, end, digits = set(), 0, True
     for directive in _DIRECTIVE.finditer(date_format):
         literals |= set(date_format[end : directive.start()])
         end = directive.end()
         if directive[1] == "%":
             literals.add("%")
         elif directive[1] not in DIGIT_DIRECTIVES:
-            return None
+            digits = False
     literals |= set(date_format[end:])
-    escaped = "".join(_re_literal(c) for c in sorted(literals) if not c.isspace())
-    return f"[0-9{_WHITESPACE}{escaped}]+"
+    return {c for c in literals if not c.isspace()}, digits
+
+
+def shape(date_format: str) -> str | None:
+    """An RE2 pattern that all text the strptime `date_format` reads matches in full: digits, whitespace and the
+    format's own characters; None when the format has a directive that reads anything else (%b, %p, %z ...)."""
+    literals, digits = _parts(date_format)
+    if not digits:
+        return None
+    return f"[0-9{_WHITESPACE}{''.join(_re_literal(c) for c in sorted(literals))}]+"
 
 
 def strptime(v: str, formats) -> str:
     """SQL for the naive TIMESTAMP the first of `formats` reads from `v` (NULL if none does), like DuckDB's
-    try_strptime(v, [formats]), but each format only tried on text of its `shape`."""
+    try_strptime(v, [formats]), but each format only tried on text that holds its own characters (a cheap test
+    first) and is of its `shape`."""
     tried = []
     for date_format in formats:
+        tests = [f"contains({v}, {lit(c)})" for c in sorted(_parts(date_format)[0])]
+        if pattern := shape(date_format):
+            tests.append(f"regexp_full_match({v}, {lit(pattern)})")
         call = f"try_strptime({v}, {lit(date_format)})"
-        pattern = shape(date_format)
-        tried.append(f"CASE WHEN regexp_full_match({v}, {lit(pattern)}) THEN {call} END" if pattern else call)
+        tried.append(f"CASE WHEN {' AND '.join(tests)} THEN {call} END" if tests else call)
     if not tried:
         return "NULL::TIMESTAMP"
     return tried[0] if len(tried) == 1 else f"coalesce({', '.join(tried)})"
@@ -143,7 +154,7 @@ def typed(
             own_days,
             ISO_DATE,
             [f for f in DATE_FORMATS if f not in own_days],
-            f"CASE WHEN regexp_full_match({v}, {lit(EXCEL_DAY)}) THEN {_serial(v)} END",
+            f"CASE WHEN strlen({v}) = 5 AND regexp_full_match({v}, {lit(EXCEL_DAY)}) THEN {_serial(v)} END",
         )
         naive = _first_parse(v, own_times, NAIVE_ISO, [f for f in DATE_TIME_FORMATS if f not in own_times], _serial(v))
         # 2024/4/1 as 2024-4-1, and no space before an offset, so DuckDB's cast reads them; a zone name keeps its /
@@ -168,10 +179,11 @@ def _serial(v: str) -> str:
 
 def _first_parse(v: str, own: list[str], iso: str, builtin: list[str], serial: str) -> str:
     """SQL for the first reading of `v` as a naive TIMESTAMP: the source's own formats, DuckDB's cast of ISO text
-    matching `iso`, the built-in formats, then `serial`."""
+    matching `iso` (which has a `-`, a cheaper test first), the built-in formats, then `serial`."""
     own_sql = f"{strptime(v, own)}, " if own else ""
     return (
-        f"coalesce({own_sql}CASE WHEN regexp_full_match({v}, {lit(iso)}) THEN try_cast({v} AS TIMESTAMP) END, "
+        f"coalesce({own_sql}CASE WHEN contains({v}, '-') AND regexp_full_match({v}, {lit(iso)}) "
+        f"THEN try_cast({v} AS TIMESTAMP) END, "
         f"{strptime(v, builtin)}, {serial})"
     )
 
