@@ -158,7 +158,10 @@ def typed(
         )
         naive = _first_parse(v, own_times, NAIVE_ISO, [f for f in DATE_TIME_FORMATS if f not in own_times], _serial(v))
         # 2024/4/1 as 2024-4-1, and no space before an offset, so DuckDB's cast reads them; a zone name keeps its /
-        zoned = f"regexp_replace(regexp_replace({v}, '^(\\d+)/(\\d+)/(\\d+)', '\\1-\\2-\\3'), '\\s+([+-]\\d)', '\\1')"
+        # (each rewrite only where it can apply: a regexp_replace costs more than the tests before it)
+        slashed = f"CASE WHEN contains({v}, '/') THEN regexp_replace({v}, '^(\\d+)/(\\d+)/(\\d+)', '\\1-\\2-\\3') ELSE {v} END"
+        spaced = " OR ".join(f"contains({v}, chr({code}))" for code in (32, 9, 10, 12, 13))  # what RE2's \s matches
+        zoned = f"CASE WHEN {spaced} THEN regexp_replace({slashed}, '\\s+([+-]\\d)', '\\1') ELSE {slashed} END"
         return (
             f"CASE WHEN regexp_matches({v}, {lit(WITH_OFFSET)}) "
             f"THEN try_cast({zoned} AS TIMESTAMPTZ) "
