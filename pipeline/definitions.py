@@ -63,7 +63,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "settings": settings,
-            "warehouse": Warehouse(path=settings.warehouse_path, lock_timeout_seconds=settings.lock_timeout_seconds),
+            "warehouse": Warehouse.of(settings),
             "dbt": dbt_resource(),
         },
     )

@@ -69,7 +69,7 @@ def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> b
 
 def warehouse_of(settings: Settings) -> Warehouse:
     """The warehouse the run writes, opened with the configured patience for another process's hold."""
-    return Warehouse(path=settings.warehouse_path, lock_timeout_seconds=settings.lock_timeout_seconds)
+    return Warehouse.of(settings)
 
 
 def loaded_files(warehouse: Warehouse) -> int:

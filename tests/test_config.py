@@ -309,6 +309,8 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
         "sources_config",
         "stale_after_hours",
         "lock_timeout_seconds",
+        "duckdb_memory_limit",
+        "duckdb_threads",
     }
     assert settings.lock_timeout_seconds == 30.0
     monkeypatch.setenv("FUNNEL_LOCK_TIMEOUT_SECONDS", "4000")

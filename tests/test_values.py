@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from pipeline.ingest.contract import Column
-from pipeline.ingest.sources.values import lit, typed
+from pipeline.ingest.sources.values import DATE_FORMATS, DATE_TIME_FORMATS, lit, shape, strptime, typed
 
 
 def _read(kind: str, text: str | None, **dialect):
@@ -171,3 +171,42 @@ def test_booleans(text, expected):
 def test_ids_keep_leading_zeros_and_text_keeps_spaces():
     assert _read("id", " 000123 ") == "000123"
     assert _read("text", "  株式会社 あ  ") == "  株式会社 あ  "
+
+
+def test_a_format_is_tried_only_on_text_of_its_shape_and_reads_what_strptime_reads():
+    """The guarded formats read exactly what DuckDB's try_strptime over the same list reads, on text near and far
+    from each format: leading, trailing and doubled whitespace, other separators, signs, letters, missing parts."""
+    formats = [*DATE_FORMATS, *DATE_TIME_FORMATS, "%d.%m.%Y", "%m/%d/%Y %I:%M %p", "%Y%m%d", "%y/%-m/%-d"]
+    texts = [
+        "2024-04-01",
+        " 2024/4/1 ",
+        "2024/04/01  10:00:00",
+        "2024/04/01\t10:00",
+        "2024年4月1日",
+        "2024年04月01日 9:05",
+        "2024.04.01",
+        "2024-04-01T10:00:00",
+        "2024-04-01t10:00:00",
+        "2024/04/01T10:00:00",
+        "+2024/04/01",
+        "-2024-04-01",
+        "2024-04-01 10:00:00+09",
+        "01.04.2024",
+        "04/01/2024 10:00 PM",
+        "04/01/2024 10:00",
+        "20240401",
+        "24/4/1",
+        "2024/4/1 10:00:00.5",
+        "2024/13/01",
+        "2024/04/01 25:00",
+        "abc",
+        "2024-04",
+        "2024/04/01 10:00 ",
+    ]
+    guarded = strptime("v", formats)
+    con = duckdb.connect()
+    listed = "[" + ", ".join(lit(f) for f in formats) + "]"
+    for text in texts:
+        expected = con.execute(f"SELECT try_strptime({lit(text)}, {listed})").fetchall()[0][0]
+        assert con.execute(f"SELECT {guarded} FROM (SELECT {lit(text)} AS v)").fetchall()[0][0] == expected, text
+    assert shape("%b %d %Y") is None  # a month name is not guarded: every text is tried

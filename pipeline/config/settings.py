@@ -82,6 +82,16 @@ def _host(value: str) -> str:
     return value
 
 
+_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*$|^\s*\d{1,2}\s*%\s*$", re.IGNORECASE)
+
+
+def _memory_limit(value: str) -> str:
+    """A size as DuckDB's memory_limit takes it, checked here so that a typo fails before any run starts."""
+    if not _SIZE.match(value):
+        raise ValueError("not a size such as 2GB, 1500MB or 4GiB (or a share of the machine's memory such as 25%)")
+    return value
+
+
 def _words(value: Any) -> Any:
     """URLs separated by spaces or commas, as one variable holds them."""
     return value.replace(",", " ").split() if isinstance(value, str) else value
@@ -137,6 +147,10 @@ class Environment(pydantic.BaseModel):
     retain_runs: int = _variable("FUNNEL_RETAIN_RUNS", 200, ge=1, le=1_000_000)
     retain_run_days: int = _variable("FUNNEL_RETAIN_RUN_DAYS", 90, ge=1, le=36_500)
     lock_timeout_seconds: float = _variable("FUNNEL_LOCK_TIMEOUT_SECONDS", 30.0, ge=0, le=3600)
+    duckdb_memory_limit: Annotated[str, pydantic.AfterValidator(_memory_limit)] = _variable(
+        "FUNNEL_DUCKDB_MEMORY_LIMIT", "2GB"
+    )
+    duckdb_threads: int = _variable("FUNNEL_DUCKDB_THREADS", 2, ge=1, le=256)
 
     @pydantic.model_validator(mode="after")
     def _alert_template(self) -> Environment:
@@ -180,6 +194,8 @@ class Settings(dg.ConfigurableResource):
     sources_config: str = str(PROJECT_ROOT / "sources.yml")
     stale_after_hours: float = Environment.model_fields["stale_after_hours"].default
     lock_timeout_seconds: float = Environment.model_fields["lock_timeout_seconds"].default
+    duckdb_memory_limit: str = Environment.model_fields["duckdb_memory_limit"].default
+    duckdb_threads: int = Environment.model_fields["duckdb_threads"].default
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -197,4 +213,6 @@ class Settings(dg.ConfigurableResource):
             "FUNNEL_MARKETING_AGING_DAYS": str(self.marketing_aging_days),
             "FUNNEL_SPEED_TO_LEAD_SLA_DAYS": str(self.speed_to_lead_sla_business_days),
             "FUNNEL_HYPOTHESES": self.hypotheses,
+            "FUNNEL_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "FUNNEL_DUCKDB_THREADS": str(self.duckdb_threads),
         }

@@ -121,7 +121,7 @@ def reapply(con: duckdb.DuckDBPyConnection, path: Path, erased: dict[str, str]) 
 def erase(settings: Settings, emails: list[str], lead_ids: list[str], dagster_home: Path | None) -> Erasure:
     """Erase the person from the warehouse, keep them out of later loads, and look for what is left of them."""
     path = Path(settings.warehouse_path)
-    warehouse = Warehouse(path=str(path), lock_timeout_seconds=settings.lock_timeout_seconds)
+    warehouse = Warehouse.of(settings)
     with warehouse.connect() as con:
         erasure = Erasure(find_person(con, emails, lead_ids))
         erased = digests(con, erasure.person.pairs())

@@ -127,7 +127,7 @@ def create(settings: Settings, home: Path | None, target: Path) -> list[Entry]:
     _refuse_runs(home, "back up", damaged_ok=False)
     target.mkdir(parents=True, exist_ok=True)
     entries = []
-    with Warehouse(path=str(warehouse), lock_timeout_seconds=settings.lock_timeout_seconds).connect() as con:
+    with Warehouse.of(settings).connect() as con:
         con.execute("CHECKPOINT")  # the file alone holds everything; this connection keeps writers out
         for area, folder in areas.items():
             for relative in state_files(folder, config_at_top=area == "dagster_home"):

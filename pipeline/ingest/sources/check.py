@@ -102,12 +102,13 @@ def report(
                     ok = False
                 names = mapping.entity.column_names
                 rows = con.execute(
-                    f"SELECT {', '.join(names)} FROM _check WHERE _bad_column IS NULL "
+                    f"SELECT {', '.join(names)} FROM {prepared.rows} WHERE _keep AND _bad_column IS NULL "
                     f"ORDER BY _source_row LIMIT {samples}"
                 ).fetchall()
                 for row in rows:
                     lines.append("    sample: " + ", ".join(f"{n}={v}" for n, v in zip(names, row) if v is not None))
                 con.execute("DROP TABLE _check")
+                con.execute("DROP TABLE IF EXISTS _check_skips")
     return lines, ok
 
 

@@ -1,16 +1,19 @@
 """Loading one contract entity from every configured source into `extracted`, file by file, losing no row.
 
-Each file is read and typed on its own. A row that DuckDB cannot parse, or whose values break the contract, goes
-to extracted.quarantine with its line; if a file's bad share exceeds the source's threshold the whole load stops and
-nothing is written. A load log keeps each file's SHA-256 and one of how it is read (mapping, dialect, time zones,
-lookup files): unchanged files are skipped, a changed file (or reading) replaces the rows it loaded before, a
-file that disappeared takes its rows with it (unless none is left), and new files append. Every loaded row lives
-in extracted.<table>, changed in one transaction with the quarantine and the log; which row of a record is the
-newest is decided by its dbt staging model (docs/sources.md, "Duplicates"). The rows and quarantined lines of people
-erased on request are emptied in the same transaction (pipeline/privacy/redaction.py), so they are never written.
+Each file is read and typed on its own, in one DuckDB statement that parses and types its records into a temp
+table (the text of a record is kept only when it is bad); the rows are then written once, into extracted.<table>.
+A row that DuckDB cannot parse, or whose values break the contract, goes to extracted.quarantine with its line; if
+a file's bad share exceeds the source's threshold the whole load stops and nothing is written. A load log keeps
+each file's SHA-256 and one of how it is read (mapping, dialect, time zones, lookup files): unchanged files are
+skipped, a changed file (or reading) replaces the rows it loaded before, a file that disappeared takes its rows
+with it (unless none is left), and new files append. Every loaded row lives in extracted.<table>, changed in one
+transaction with the quarantine and the log; which row of a record is the newest is decided by its dbt staging
+model (docs/sources.md, "Duplicates"). The rows and quarantined lines of people erased on request are emptied in
+the same transaction (pipeline/privacy/redaction.py), so they are never written.
 """
 
 import hashlib
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,10 +24,13 @@ import pandas as pd
 
 from pipeline.ingest.contract import DUCKDB_TYPES, Column, Entity
 from pipeline.ingest.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
-from pipeline.ingest.sources.reader import ReadError, Staged, record_text, stage, unstage
+from pipeline.ingest.sources.reader import FileScan, ReadError, Staged, read, record_text, scan, stage, unstage
 from pipeline.ingest.sources.values import bad, lit, q, typed
 from pipeline.privacy.redaction import recorded, redact_quarantine, redact_rows
 
+#: Mapping SQL that reads the file as a table (`FROM _src`), not only a row's own columns (`_src.Id`): such a file's
+#: text is held in temp table `_src` before it is typed.
+_WHOLE_FILE = re.compile(r"\b_src\b(?!\s*\.)")
 #: How many bad lines an error message quotes.
 FIRST_BAD_LINES = 5
 #: Bookkeeping columns of extracted.<table>: where each row came from, and when its record last changed.
@@ -77,10 +83,13 @@ class EntityLoad:
 
 @dataclass
 class Prepared:
-    """A file read and typed into temp table `table`, checked against its threshold, not yet written."""
+    """A file read and typed into temp table `table`, checked against its threshold, not yet written. `rows` is a
+    FROM-item of that table's rows with their `_source_row`; the rows to load are those `_keep` and without a
+    `_bad_column`; extra column i is `_x<i>`."""
 
     file: FileLoad
     table: str
+    rows: str
     extras: list[str]
     quarantine: list[dict]
 
@@ -168,30 +177,13 @@ def prepare_file(
     reporting_tz: str,
     work_dir: Path,
     table: str,
+    scanned: FileScan | None = None,
 ) -> Prepared:
     """Read and type one file into temp table `table`; collect its quarantine; enforce the bad-row threshold.
-    Naive timestamps are read in the dialect's time zone, else `source_tz`; dates alone in `reporting_tz`."""
+    Naive timestamps are read in the dialect's time zone, else `source_tz`; dates alone in `reporting_tz`.
+    `scanned` is the file's scan when the caller has it."""
     entity = mapping.entity
     load = FileLoad(source.name, file_id(path, landing_dir), "new")
-    try:
-        staged = stage(con, path, source.dialect, work_dir)
-    except ReadError as exc:
-        raise IngestError(
-            f"{exc} ({entity.table}, source {source.name}); extracted.{entity.table} was not changed"
-        ) from exc
-    present = {h.lower() for h in staged.header}
-    absent = tuple(dict.fromkeys(c for c in mapping.optional_columns if c.lower() not in present))
-    if absent:
-        staged.view(con, absent)
-        present |= {c.lower() for c in absent}
-    needed = [s.column for s in [*mapping.columns.values(), mapping.last_modified] if s is not None and s.column]
-    missing = [c for c in dict.fromkeys(needed) if c.lower() not in present]
-    if missing:
-        raise IngestError(
-            f"{path}: missing required column(s) {', '.join(missing)} for {entity.table} (source {source.name}); "
-            f"the file has: {', '.join(staged.header)}; extracted.{entity.table} was not changed"
-        )
-
     specs = dict(mapping.columns)
     if "currency" in entity.column_names and "currency" not in specs and source.dialect.currency:
         specs["currency"] = ColumnSpec(value=source.dialect.currency)
@@ -211,28 +203,72 @@ def prepare_file(
         column = Column("last_modified", "timestamp")
         modified = typed(column, _text(mapping.last_modified), **options)
         checked.append((column, _text(mapping.last_modified), modified))
+    keep = f"coalesce(({mapping.where}), false)" if mapping.where else "true"
     checks = " ".join(
         f"WHEN {bad(c, text, value)} OR contains({text}, chr(0)) THEN {lit(c.name)}" for c, text, value in checked
     )
     mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
-    extras = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
-            + ", ".join(f"CAST({values[c.name]} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in entity.columns)
-            + "".join(f", {q(x)}" for x in extras)
-            + f", {lit(source.name)} AS _source, {lit(load.file)} AS _source_file, _source_row, "
-            f"CAST({modified} AS TIMESTAMPTZ) AS _modified_at, CASE {checks} END AS _bad_column "
-            f"FROM {staged.table} WHERE coalesce(({mapping.where or 'true'}), false)"
+    whole_file = any(
+        _WHOLE_FILE.search(sql or "")
+        for sql in [mapping.where, *(s.sql for s in [*mapping.columns.values(), mapping.last_modified] if s)]
+    )
+    extras: list[str] = []
+
+    def typed_rows(staged: Staged, records: str) -> int:
+        """Parse and type the records in one statement; the fields and checked texts of a bad row are kept."""
+        present = {h.lower() for h in staged.header}
+        absent = tuple(dict.fromkeys(c for c in mapping.optional_columns if c.lower() not in present))
+        needed = [s.column for s in [*mapping.columns.values(), mapping.last_modified] if s is not None and s.column]
+        missing = [c for c in dict.fromkeys(needed) if c.lower() not in present | {a.lower() for a in absent}]
+        if missing:
+            raise IngestError(
+                f"{path}: missing required column(s) {', '.join(missing)} for {entity.table} (source "
+                f"{source.name}); the file has: {', '.join(staged.header)}; extracted.{entity.table} was not changed"
+            )
+        extras[:] = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
+        named = ", ".join(
+            [f"c{i + 1} AS {q(h)}" for i, h in enumerate(staged.header)] + [f"NULL::VARCHAR AS {q(a)}" for a in absent]
         )
-        kept, bad_rows = con.execute(f"SELECT count(*), count(_bad_column) FROM {table}").fetchall()[0]
+        valued = [
+            f"CASE WHEN {keep} THEN CAST({values[c.name]} AS {DUCKDB_TYPES[c.type]}) END AS {q(c.name)}"
+            for c in entity.columns
+        ]
+        kept_text = [f"{q(x)} AS _x{i}" for i, x in enumerate(extras)]
+        fields = [f"{q(h)} AS _f{i}" for i, h in enumerate(staged.header)]
+        shown = [f"{text} AS _t{i}" for i, (_, text, _) in enumerate(checked)]
+        passed = [f"_f{i}" for i in range(len(fields))] + [f"_t{i}" for i in range(len(shown))]
+        origin = f"(SELECT {named} FROM {records}) AS _src"
+        if whole_file:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _src AS SELECT {named} FROM {records}")
+            origin = "_src"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * EXCLUDE ({', '.join(passed)}), "
+            f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_t{i}' for i in range(len(shown)))}] END AS _shown, "
+            f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_f{i}' for i in range(len(fields)))}] END AS _fields "
+            f"FROM (SELECT {', '.join(valued + kept_text)}, CAST({modified} AS TIMESTAMPTZ) AS _modified_at, "
+            f"{keep} AS _keep, CASE WHEN NOT {keep} THEN NULL {checks} END AS _bad_column, "
+            f"{', '.join(fields + shown)} FROM {origin})"
+        )
+        con.execute("DROP TABLE IF EXISTS _src")
+        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+    try:
+        staged = read(con, path, source.dialect, work_dir, typed_rows, table, scanned)
+        kept, bad_rows = con.execute(f"SELECT count(*) FILTER (_keep), count(_bad_column) FROM {table}").fetchall()[0]
+        rows = staged.numbered(con, table)
+    except ReadError as exc:
+        raise IngestError(
+            f"{exc} ({entity.table}, source {source.name}); extracted.{entity.table} was not changed"
+        ) from exc
     except duckdb.Error as exc:
         raise IngestError(
             f"{path}: mapping of source {source.name} for {entity.table} does not apply to this file: "
             f"{exc}; extracted.{entity.table} was not changed"
         ) from exc
 
-    quarantine = _quarantine_rows(con, staged, table, entity, source, load, checked)
+    quarantine = (
+        _quarantine_rows(con, staged, rows, entity, source, load, checked) if bad_rows or staged.rejects else []
+    )
     load.data_rows = staged.data_rows
     load.quarantined = len(quarantine)
     load.excluded = staged.rows - kept
@@ -247,13 +283,13 @@ def prepare_file(
         )
     for row in quarantine:
         del row["_message"]
-    return Prepared(load, table, extras, quarantine)
+    return Prepared(load, table, rows, extras, quarantine)
 
 
 def _quarantine_rows(
     con,
     staged: Staged,
-    table: str,
+    rows: str,
     entity: Entity,
     source: SourceMapping,
     load: FileLoad,
@@ -262,7 +298,7 @@ def _quarantine_rows(
     """Quarantine records (with a `_message` for errors) for the lines DuckDB rejected and the rows whose values
     break the contract, in line order."""
     base = {"source": source.name, "entity": entity.table, "file": load.file}
-    rows = [
+    found = [
         {
             **base,
             "line": r.line,
@@ -274,18 +310,15 @@ def _quarantine_rows(
         for r in staged.rejects
     ]
     bad_rows = con.execute(
-        f"SELECT b._source_row, b._bad_column, s._shown, s._fields FROM (SELECT _source_row, "
-        f"[{', '.join(text for _, text, _ in checked)}] AS _shown, "
-        f"[{', '.join(q(h) for h in staged.header)}] AS _fields FROM {staged.table}) AS s "
-        f"JOIN (SELECT _source_row, _bad_column FROM {table} WHERE _bad_column IS NOT NULL) AS b "
-        "USING (_source_row) ORDER BY b._source_row"
+        f"SELECT _source_row, _bad_column, _shown, _fields FROM {rows} WHERE _bad_column IS NOT NULL "
+        "ORDER BY _source_row"
     ).fetchall()
     names = [c.name for c, _, _ in checked]
     for source_row, column, shown, fields in bad_rows:
         line = staged.line(source_row)
         problem = _problem(checked[names.index(column)][0], shown[names.index(column)])
         where = f"column {column!r}, data row {source_row}" + (f" (line {line})" if staged.delimiter else "")
-        rows.append(
+        found.append(
             {
                 **base,
                 "line": line,
@@ -295,7 +328,7 @@ def _quarantine_rows(
                 "_message": f"{where}: {problem}",
             }
         )
-    return sorted(rows, key=lambda r: r["line"])
+    return sorted(found, key=lambda r: r["line"])
 
 
 def extra_columns(con: duckdb.DuckDBPyConnection, entity: Entity) -> list[str]:
@@ -372,8 +405,11 @@ def _write(
                 have.add(extra.lower())
         con.execute(f"DELETE FROM {table} WHERE (_source, _source_file) IN ({_pairs(replaced)})")
         for p in prepared:
+            columns = [q(c.name) for c in entity.columns] + [f"_x{i} AS {q(x)}" for i, x in enumerate(p.extras)]
             con.execute(
-                f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (_bad_column) FROM {p.table} WHERE _bad_column IS NULL"
+                f"INSERT INTO {table} BY NAME SELECT {', '.join(columns)}, {lit(p.file.source)} AS _source, "
+                f"{lit(p.file.file)} AS _source_file, _source_row, _modified_at FROM {p.rows} "
+                "WHERE _keep AND _bad_column IS NULL"
             )
         for name in ("quarantine", "load_log"):
             con.execute(
@@ -451,7 +487,8 @@ def load_entity(
         for source, path in found:
             mapping = source.entities[entity.table]
             lookups.setdefault(source.name, [])
-            digest = sha256(path)
+            scanned = scan(path)  # its hash, and the line ends the reader needs: one pass over the bytes
+            digest = scanned.sha256
             key = (source.name, file_id(path, landing_dir))
             if key in logged and (logged[key].sha256, logged[key].reading_sha256) == (digest, reading[source.name]):
                 files.append(logged[key])  # skipped, with the counts of the load that still stands
@@ -468,6 +505,7 @@ def load_entity(
                 reporting_tz,
                 work_dir,
                 f"_ready_{len(prepared)}",
+                scanned,
             )
             p.file.sha256, p.file.reading_sha256 = digest, reading[source.name]
             p.file.action = "changed" if key in logged else "new"
@@ -483,9 +521,10 @@ def load_entity(
     finally:
         for i in range(len(found)):
             con.execute(f"DROP TABLE IF EXISTS _ready_{i}")
+            con.execute(f"DROP TABLE IF EXISTS _ready_{i}_skips")
         for name in (n for names in lookups.values() for n in names):
             con.execute(f"DROP TABLE IF EXISTS {q(name)}")
-        unstage(con, "_src")
+        con.execute("DROP TABLE IF EXISTS _src")
         for leftover in work_dir.iterdir():
             leftover.unlink()
         work_dir.rmdir()

@@ -1,21 +1,28 @@
-"""Reading one extract into a temp view of text: encoding, CSV dialect, and the lines DuckDB cannot parse.
+"""Reading one extract: encoding, CSV dialect, and the lines DuckDB cannot parse.
 
-DuckDB's CSV reader does the parsing. Files in an encoding other than UTF-8 (CP932/Shift_JIS from Japanese
-Excel) are transcoded to a temporary UTF-8 file first, in chunks, because DuckDB's encodings extension is not
-always installable. Malformed lines (too few or too many fields, a stray quote) are collected from DuckDB's
-rejects table with their text, so they can be quarantined while the rest of the file loads. Every record, loaded
-or rejected, gets one number: its data row (1 = the first record after the header; blank lines are no records)
-and the physical line where it starts (docs/input-contract.md).
+DuckDB's CSV reader does the parsing, in one statement of the caller's (`read`): the loader types the records as
+DuckDB reads them, so a file's text is never held as a table of its own (`stage` does hold it, for the small
+files of lookups and searches). Python reads a UTF-8 file's bytes once, for its SHA-256 and line ends (`scan`);
+DuckDB checks the encoding as it parses, and only a file it finds invalid bytes in is inspected further. Files in
+an encoding other than UTF-8 (CP932/Shift_JIS from Japanese Excel) are transcoded to a temporary UTF-8 file first,
+in chunks, because DuckDB's encodings extension is not always installable. Malformed lines (too few or too many
+fields, a stray quote, invalid bytes) are collected from DuckDB's rejects table with their text, so they can be
+quarantined while the rest of the file loads. Every record, loaded or rejected, gets one number: its data row
+(1 = the first record after the header; blank lines are no records) and the physical line where it starts
+(docs/input-contract.md).
 """
 
 import codecs
 import csv
+import dataclasses
 import gzip
+import hashlib
 import io
 import re
 import shutil
 import tempfile
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +43,8 @@ UTF8_MAJORITY = 10
 #: Counting stops at this many invalid bytes when they outnumber the valid characters: not UTF-8, whatever follows.
 NOT_UTF8 = 100
 _ESCAPED = re.compile("[\udc80-\udcff]")  # an invalid byte, as surrogateescape decodes it
+#: DuckDB's error type for a record with bytes that are not UTF-8.
+INVALID_ENCODING = "invalid encoding"
 
 
 class ReadError(Exception):
@@ -51,11 +60,42 @@ class Reject:
     raw: str
 
 
+@dataclass(frozen=True)
+class FileScan:
+    """What one pass over a file's bytes tells: the SHA-256 the load log keeps, and its line ends."""
+
+    sha256: str
+    crlf: int  # CRLF line ends
+    lf: int  # LF line ends, CRLF ones included
+    lines: int  # physical lines; a last line without a line end counts
+
+
+def scan(path: Path) -> FileScan:
+    """Hash the file and count its line ends in one streaming read."""
+    digest = hashlib.sha256()
+    crlf = lf = 0
+    previous = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            lf += chunk.count(b"\n")
+            if b"\r" in chunk or previous.endswith(b"\r"):  # most files have none: a fast scan says so
+                crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
+            previous = chunk
+    return FileScan(digest.hexdigest(), crlf, lf, lf + (previous[-1:] not in (b"\n", b"")))
+
+
+#: The caller's statement reading a file's records: it gets the Staged file (its header) and a FROM-item with the
+#: records as text columns c1, c2, ... in file order, and returns how many records it read.
+Into = Callable[["Staged", str], int]
+
+
 @dataclass
 class Staged:
-    """A file read into temp view `table`: one text column per header field, plus `_source_row`, the data row
-    (numbered like Reject.row). The view reads `table`_data, whose columns are positional (c1, c2, ...), so a
-    column the file itself calls `rowid` cannot hide the order DuckDB read the rows in."""
+    """A file as read: its header, encoding, records and rejects. After `stage`, temp view `table` holds one text
+    column per header field, plus `_source_row`, the data row (numbered like Reject.row); the view reads
+    `table`_data, whose columns are positional (c1, c2, ...), so a column the file itself calls `rowid` cannot hide
+    the order DuckDB read the rows in."""
 
     table: str
     header: list[str]
@@ -76,28 +116,31 @@ class Staged:
             return row
         return self.starts[row - 1] if self.starts is not None and row <= len(self.starts) else row + 1
 
+    def numbered(self, con: duckdb.DuckDBPyConnection, source: str) -> str:
+        """A FROM-item of the rows of table `source`, which holds this file's parsed records in file order (and no
+        column named rowid), each with its `_source_row`; temp table `table`_skips keeps the rejected records."""
+        if not self.rejects:
+            return f"(SELECT rowid + 1 AS _source_row, * FROM {source})"
+        # rejected records shift the data rows after them: n of them precede every parsed row k >= adj
+        shifts = {reject.row - n: n for n, reject in enumerate(self.rejects, 1)}
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.table}_skips AS SELECT * FROM (VALUES "
+            + ", ".join(f"({adj}, {n})" for adj, n in shifts.items())
+            + ") AS t(adj, n)"
+        )
+        return (
+            f"(SELECT d._k + 1 + coalesce(k.n, 0) AS _source_row, d.* EXCLUDE (_k) FROM "
+            f"(SELECT rowid AS _k, * FROM {source}) AS d ASOF LEFT JOIN {self.table}_skips AS k ON d._k >= k.adj)"
+        )
+
     def view(self, con: duckdb.DuckDBPyConnection, added: tuple[str, ...] = ()) -> None:
-        """(Re)create the view, with `added` as further empty columns."""
+        """(Re)create the view over `table`_data, with `added` as further empty columns."""
         self.added += added
         columns = [f"c{i + 1} AS {q(name)}" for i, name in enumerate(self.header)]
         columns += [f"NULL::VARCHAR AS {q(name)}" for name in self.added]
-        source, row = f"{self.table}_data", "rowid + 1"
-        if self.rejects:
-            # rejected records shift the data rows after them: n of them precede every parsed row k >= adj
-            shifts = {reject.row - n: n for n, reject in enumerate(self.rejects, 1)}
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {self.table}_skips AS SELECT * FROM (VALUES "
-                + ", ".join(f"({adj}, {n})" for adj, n in shifts.items())
-                + ") AS t(adj, n)"
-            )
-            source = (
-                f"(SELECT rowid AS _k, * FROM {self.table}_data) AS d "
-                f"ASOF LEFT JOIN {self.table}_skips AS k ON d._k >= k.adj"
-            )
-            row = "_k + 1 + coalesce(k.n, 0)"
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {self.table} AS SELECT {row} AS _source_row, "
-            f"{', '.join(columns)} FROM {source}"
+            f"CREATE OR REPLACE TEMP VIEW {self.table} AS SELECT _source_row, {', '.join(columns)} "
+            f"FROM {self.numbered(con, f'{self.table}_data')}"
         )
 
 
@@ -188,18 +231,6 @@ def transcode(path: Path, encoding: str, work_dir: Path, shown: Path | None = No
     return target
 
 
-def line_ends(path: Path) -> tuple[int, int, int]:
-    """CRLF and LF line ends, and the physical lines (a last line without a line end counts), in one pass."""
-    crlf = lf = 0
-    previous = b""
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            lf += chunk.count(b"\n")
-            crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
-            previous = chunk
-    return crlf, lf, lf + (previous[-1:] not in (b"\n", b""))
-
-
 def _first_record(path: Path, quote: str, shown: Path) -> str:
     """The header record's text (quoted line breaks included). Only the header must be valid UTF-8: a bad byte
     further down is DuckDB's to reject with its line."""
@@ -254,27 +285,46 @@ def _check_reserved(names: list[str], shown: Path) -> None:
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir: Path, table: str = "_src") -> Staged:
     """Read `path` into temp view `table` (all text, with each row's `_source_row`) and collect rejects."""
+
+    def into(_: Staged, source: str) -> int:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_data AS SELECT * FROM {source}")
+        return con.execute(f"SELECT count(*) FROM {table}_data").fetchall()[0][0]
+
+    staged = read(con, path, dialect, work_dir, into, table)
+    staged.view(con)
+    return staged
+
+
+def read(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    dialect: Dialect,
+    work_dir: Path,
+    into: Into,
+    table: str,
+    scanned: FileScan | None = None,
+) -> Staged:
+    """Read `path` with the statement `into` and collect the rejects; `table` names what Staged.numbered creates.
+    `scanned` is the file's scan when the caller has it (a UTF-8 file's bytes are then read once in Python)."""
     if path.name.lower().endswith(PARQUET_SUFFIXES):
         source = f"read_parquet({lit(str(path))})"
         try:
             header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
             _check_reserved(header, path)
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table}_data AS SELECT "
-                f"{', '.join(f'#{i + 1}::VARCHAR AS c{i + 1}' for i in range(len(header)))} FROM {source}"
+            staged = Staged(table, header, "parquet", None, 0, [])
+            staged.rows = into(
+                staged,
+                f"(SELECT {', '.join(f'#{i + 1}::VARCHAR AS c{i + 1}' for i in range(len(header)))} FROM {source})",
             )
         except duckdb.Error as exc:
             raise ReadError(f"{path}: cannot be read as Parquet: {exc}") from exc
-        rows = con.execute(f"SELECT count(*) FROM {table}_data").fetchall()[0][0]
-        staged = Staged(table, header, "parquet", None, rows, [])
-        staged.view(con)
         return staged
 
     plain = path
     if path.name.lower().endswith(".gz"):
-        plain = gunzip(path, work_dir)
+        plain, scanned = gunzip(path, work_dir), None
     try:
-        return _stage_csv(con, path, plain, dialect, work_dir, table)
+        return _read_csv_file(con, path, plain, dialect, work_dir, into, table, scanned)
     finally:
         if plain != path:
             plain.unlink(missing_ok=True)
@@ -292,25 +342,54 @@ def gunzip(path: Path, work_dir: Path) -> Path:
     return target
 
 
-def _stage_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, plain: Path, dialect: Dialect, work_dir: Path, table: str
+def _first_glance(path: Path, shown: Path) -> str | None:
+    """`utf-8-sig` with a BOM; None (UTF-8, unless DuckDB finds bytes that are not) when the first chunk is UTF-8;
+    else what detect_encoding finds (CP932 text shows in the first chunk)."""
+    with open(path, "rb") as f:
+        head = f.read(CHUNK)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut off at the chunk's end is no error
+    except UnicodeDecodeError:
+        return detect_encoding(path, shown)
+    return None
+
+
+def _read_csv_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    plain: Path,
+    dialect: Dialect,
+    work_dir: Path,
+    into: Into,
+    table: str,
+    scanned: FileScan | None,
 ) -> Staged:
-    """Stage the CSV `plain` (the file itself, or its decompressed copy); errors name `path`."""
-    encoding = dialect.encoding or detect_encoding(plain, path)
+    """Read the CSV `plain` (the file itself, or its decompressed copy); errors name `path`."""
+    encoding = dialect.encoding or _first_glance(plain, path)
     readable = plain
     # CRLF and LF both end a record, as in Python's csv module; DuckDB wants one kind per file, so a file
     # in another encoding (transcoded anyway) or mixing both gets a copy with CRLF as LF
-    if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+    if encoding is not None and codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
         readable = transcode(plain, encoding, work_dir, path)
-        lines = line_ends(readable)[2]
+        lines = scan(readable).lines
     else:
-        crlf, lf, lines = line_ends(plain)
-        if 0 < crlf < lf:  # CRLF and bare LF mixed (concatenated exports)
+        ends = scanned or scan(plain)
+        if 0 < ends.crlf < ends.lf:  # CRLF and bare LF mixed (concatenated exports)
             readable = normalize_newlines(plain, work_dir)
+        lines = ends.lines
     try:
         header, delimiter = read_header(readable, dialect, path)
-        staged = Staged(table, header, encoding, delimiter, 0, [])
-        staged.rows, rejects = _read_csv(con, readable, staged, dialect.quote)
+        staged = Staged(table, header, encoding or "utf-8", delimiter, 0, [])
+        staged.rows, rejects = _read_csv(con, readable, staged, dialect.quote, into)
+        if encoding is None and any(reason.startswith(INVALID_ENCODING) for _, reason, _ in rejects.values()):
+            # bytes that are not UTF-8: quarantined when they are a few strays, else the file is read again as
+            # what it is (or fails, naming the first of them)
+            found = detect_encoding(plain, path)
+            if codecs.lookup(found).name != "utf-8":
+                found_dialect = dataclasses.replace(dialect, encoding=found)
+                return _read_csv_file(con, path, plain, found_dialect, work_dir, into, table, scanned)
         records = staged.rows + len(rejects)
         if lines != records + 1:
             # blank lines or line breaks inside quoted values: DuckDB's reject lines count records and blank
@@ -319,7 +398,6 @@ def _stage_csv(
         else:
             data_row = {line: line - 1 for line in rejects}
         staged.rejects = [_reject(staged, data_row, line, *fields) for line, fields in rejects.items()]
-        staged.view(con)
     except duckdb.Error as exc:
         raise ReadError(f"{path}: cannot be read as CSV: {exc}") from exc
     finally:
@@ -339,21 +417,21 @@ def _reject(
     return Reject(row, staged.line(row), column, reason, raw)
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, quote: str) -> tuple[int, dict]:
-    """DuckDB reads the data lines into `<table>_data` with positional columns, strictly; malformed records go to
-    its rejects table. Returns the rows read and, per DuckDB reject line, the first error's column, reason and
-    text."""
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, quote: str, into: Into) -> tuple[int, dict]:
+    """The statement `into` reads the data lines through DuckDB's CSV reader with positional columns, strictly;
+    malformed records go to its rejects table. Returns the rows read and, per DuckDB reject line, the first
+    error's column, reason and text."""
     names = {f"c{i + 1}": name for i, name in enumerate(staged.header)}
     columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in names) + "}"
     con.execute("DROP TABLE IF EXISTS _rejects")
     con.execute("DROP TABLE IF EXISTS _reject_scans")
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {staged.table}_data AS SELECT * FROM read_csv("
-            f"{lit(str(path))}, auto_detect = false, header = true, columns = {columns}, "
+        rows = into(
+            staged,
+            f"read_csv({lit(str(path))}, auto_detect = false, header = true, columns = {columns}, "
             f"delim = {lit(staged.delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, "
             f"max_line_size = {MAX_LINE_SIZE}, store_rejects = true, rejects_table = '_rejects', "
-            "rejects_scan = '_reject_scans')"
+            "rejects_scan = '_reject_scans')",
         )
         rejects: dict[int, tuple] = {}
         for line, column, kind, message, raw in con.execute(
@@ -361,7 +439,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, quote:
         ).fetchall():
             # one per record, its first error; the text without the blank lines DuckDB counts into it
             rejects.setdefault(line, (names.get(column, column), f"{kind.lower()}: {message}", raw.strip("\r\n")))
-        return con.execute(f"SELECT count(*) FROM {staged.table}_data").fetchall()[0][0], rejects
+        return rows, rejects
     finally:
         con.execute("DROP TABLE IF EXISTS _rejects")
         con.execute("DROP TABLE IF EXISTS _reject_scans")
