@@ -51,6 +51,7 @@ from pipeline.housekeeping import Retention, housekeep
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
 from pipeline.outcome import EXIT_WAREHOUSE_BUSY, outcome_of
 from pipeline.progress import RunProgress, display_for, progress_logger
+from pipeline.runs.storage import history_instance
 from pipeline.runs.supervisor import supervise
 from pipeline.warehouse.location import location_problem
 from pipeline.warehouse.locks import WarehouseBusyError, WarehouseLocationError
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
     print(f"tool log (dbt's line per model and test, Dagster's event log): {log}", flush=True)
     # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = history_instance() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
         display = display_for(sys.stdout)  # the terminal, before stdout becomes the tool log
         try:
