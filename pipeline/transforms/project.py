@@ -2,12 +2,22 @@
 
 The manifest is parsed when missing or older than any model, macro, test or project file, never committed.
 `python -m pipeline.transforms.project --prepare` builds it ahead of `dagster dev`.
+
+The resource skips two things dagster-dbt does before every run's first dbt invocation that this project does not
+use: it runs `dbt --version` (a second dbt start-up, which also asks pypi.org for the latest release: seconds, and
+a network call from every run) to learn the version of the dbt it runs, which is the dbt-core installed beside
+this Python; and it loads a dbt adapter with the project's macros inside the run's process for each invocation,
+which serves only to fetch row counts or column metadata after the build (`fetch_row_counts`,
+`fetch_column_metadata`), never called here.
 """
 
 import sys
+from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging.version import Version
 
 from pipeline.config.settings import PROJECT_ROOT
 
@@ -19,8 +29,19 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
+class ProjectDbtCli(DbtCliResource):
+    """DbtCliResource for the dbt beside this Python, without the version probe and in-process adapter (above)."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(version("dbt-core"))  # DBT_EXECUTABLE is this environment's dbt
+
+    def _initialize_dbt_core_adapter(self, args: list[str]) -> None:
+        return None  # an invocation without an adapter streams its events all the same
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+    return ProjectDbtCli(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 
 def _sources_changed_since(manifest: Path) -> bool:
