@@ -41,7 +41,6 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 
-from demo.example import write_example
 from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
 from pipeline.config.preflight import check_config
 from pipeline.config.registry import funnel
@@ -281,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(problem, file=sys.stderr)
             return EXIT_CONFIG_ERROR
+        from demo.example import write_example  # numpy, pandas and pyarrow: only for a fresh checkout
+
         write_example(landing)
     log = run_log(settings)
     log.parent.mkdir(parents=True, exist_ok=True)
