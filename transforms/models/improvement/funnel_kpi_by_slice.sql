@@ -35,18 +35,19 @@ with stage_rows as (
     {%- endfor %}
 ),
 
-sliced as (
-    {%- for dimension in dimensions %}
+-- Each stage row's periods, once per grain, before the rows are repeated per dimension below.
+periods as (
+    {%- for grain, period in grains.items() %}
     select
+        '{{ grain }}' as grain,
         stage,
         stage_order,
         entry_type,
         outcome,
-        entered_at,
-        advanced_at,
-        dropped_at,
-        '{{ dimension | replace("_id", "") }}' as dimension,
-        coalesce({{ dimension }}, '(none)') as slice_value
+        {{ period('entered_at') }} as entered_period,
+        {{ period('advanced_at') }} as advanced_period,
+        {{ period('dropped_at') }} as dropped_period,
+        {{ dimensions | join(', ') }}
     from stage_rows
     {%- if not loop.last %}
     union all
@@ -55,19 +56,19 @@ sliced as (
 ),
 
 events as (
-    {%- for grain, period in grains.items() %}
+    {%- for dimension in dimensions %}
     select
-        '{{ grain }}' as grain,
+        grain,
         stage,
         stage_order,
-        dimension,
-        slice_value,
+        '{{ dimension | replace("_id", "") }}' as dimension,
+        coalesce({{ dimension }}, '(none)') as slice_value,
         entry_type,
         outcome,
-        {{ period('entered_at') }} as entered_period,
-        {{ period('advanced_at') }} as advanced_period,
-        {{ period('dropped_at') }} as dropped_period
-    from sliced
+        entered_period,
+        advanced_period,
+        dropped_period
+    from periods
     {%- if not loop.last %}
     union all
     {%- endif %}
