@@ -6,6 +6,8 @@
 -#}
 {%- set as_of = var('as_of') -%}
 
+-- One scan of each staging relation (a view that resolves every record's newest version): greatest() of the
+-- columns' maxima, which like max() skips NULLs.
 with event_times as (
     {%- if has_system('ma') %}
     select max(created_at) as event_at from {{ ref('stg_ma__leads') }}
@@ -13,17 +15,10 @@ with event_times as (
     select max(mql_at) as event_at from {{ ref('stg_ma__mql_events') }}
     union all
     {%- endif %}
-    select max(created_at) as event_at from {{ ref('stg_sfa__leads') }}
+    select greatest(max(created_at), max(first_contact_at), max(converted_at), max(disqualified_at)) as event_at
+    from {{ ref('stg_sfa__leads') }}
     union all
-    select max(first_contact_at) as event_at from {{ ref('stg_sfa__leads') }}
-    union all
-    select max(converted_at) as event_at from {{ ref('stg_sfa__leads') }}
-    union all
-    select max(disqualified_at) as event_at from {{ ref('stg_sfa__leads') }}
-    union all
-    select max(created_at) as event_at from {{ ref('stg_sfa__opportunities') }}
-    union all
-    select max(closed_at) as event_at from {{ ref('stg_sfa__opportunities') }}
+    select greatest(max(created_at), max(closed_at)) as event_at from {{ ref('stg_sfa__opportunities') }}
     union all
     select max(onboarded_at) as event_at from {{ ref('stg_crm__customers') }}
     union all
