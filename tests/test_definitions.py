@@ -29,6 +29,7 @@ DBT_MODELS = {
         "int_handover_pairs",
         "int_contracts_as_of",
         "int_account_mrr_monthly",
+        "int_stage_tables",
     ],
     "analysis": ["hypothesis_tests"],
     "stages": ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],

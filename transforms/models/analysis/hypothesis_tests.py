@@ -6,8 +6,9 @@ live in pipeline/analysis; this file only wires them to dbt. The file's path and
 from the dbt vars `hypotheses` and `reporting_tz` (FUNNEL_HYPOTHESES, FUNNEL_REPORTING_TZ), as every setting
 reaches dbt.
 
-dbt reads a Python model's dependencies from literal dbt.ref() calls: every stage table of the funnel's
-registry is named below (tests/test_dbt_project_rules.py fails when a stage is missing).
+dbt reads a Python model's dependencies from literal dbt.ref() calls only, so the stage tables are not named
+here: intermediate.int_stage_tables, generated from the funnel's registry, depends on every one of them, and
+this model refs it.
 """
 
 from pathlib import Path
@@ -19,10 +20,7 @@ from pipeline.config.hypotheses import load_hypotheses
 def model(dbt, session):
     # lazy relations, referenced for the build order only: hypothesis_rows reads the tables by name
     dbt.ref("int_as_of")
-    dbt.ref("marketing_entries")
-    dbt.ref("inside_sales_entries")
-    dbt.ref("field_sales_entries")
-    dbt.ref("customer_success_entries")
+    dbt.ref("int_stage_tables")
     config = load_hypotheses(Path(dbt.config.get("hypotheses")))
     frame = hypothesis_rows(session, config, dbt.config.get("reporting_tz"))
     session.register("hypothesis_rows", frame)
