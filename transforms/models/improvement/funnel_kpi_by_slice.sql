@@ -55,6 +55,15 @@ periods as (
     {%- endfor %}
 ),
 
+-- Stage rows alike in everything counted below, counted once: far fewer rows to repeat per dimension.
+alike as (
+    select
+        *,
+        count(*) as entry_count
+    from periods
+    group by all
+),
+
 events as (
     {%- for dimension in dimensions %}
     select
@@ -67,15 +76,16 @@ events as (
         outcome,
         entered_period,
         advanced_period,
-        dropped_period
-    from periods
+        dropped_period,
+        entry_count
+    from alike
     {%- if not loop.last %}
     union all
     {%- endif %}
     {%- endfor %}
 ),
 
-{{ period_counts('events', 'grain, stage, stage_order, dimension, slice_value') }},
+{{ period_counts('events', 'grain, stage, stage_order, dimension, slice_value', weight='entry_count') }},
 
 combined as (
     select
