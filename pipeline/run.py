@@ -67,11 +67,6 @@ def landing_is_empty(landing_dir: Path, sources_config: Path | None = None) -> b
     return not any(matched_files(s, m) for s in sources for m in s.entities.values())
 
 
-def warehouse_of(settings: Settings) -> Warehouse:
-    """The warehouse the run writes, opened with the configured patience for another process's hold."""
-    return Warehouse.of(settings)
-
-
 def loaded_files(warehouse: Warehouse) -> int:
     """How many extract files the warehouse's load log holds (0 for a new or missing file). WarehouseBusyError when
     another process holds the file for the whole lock timeout."""
@@ -95,7 +90,7 @@ def no_extracts(settings: Settings) -> str | None:
             f"{DEFAULT_LANDING} or by `make demo`; {warehouse} was not touched."
         )
     try:
-        files = loaded_files(warehouse_of(settings))
+        files = loaded_files(Warehouse.of(settings))
     except (duckdb.Error, WarehouseLocationError) as exc:
         return f"{landing} holds no extract and {warehouse} cannot be read to check it holds none ({exc})"
     if files:
@@ -295,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             with log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out), libraries_logging_to(out):
                 # dagster-dbt echoes every dbt event to stdout: into the tool log
                 logger = progress_logger(RunProgress(display), out, instance)
-                run = supervise(instance, warehouse_of(settings), partial(materialize_all, settings, instance, logger))
+                run = supervise(instance, Warehouse.of(settings), partial(materialize_all, settings, instance, logger))
         finally:
             display.close()
         if run.stopped:
