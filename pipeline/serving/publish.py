@@ -38,6 +38,7 @@ MARTS = [
     "customer_retention_cohorts",
     "score_threshold_whatif",
     "hypothesis_results",
+    "campaign_performance",
     "reconciliation",
     "reconciliation_exceptions",
 ]
