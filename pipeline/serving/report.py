@@ -4,7 +4,8 @@ Built with Plotly from the published marts (marts.duckdb), with plotly.js embedd
 without a network: the funnel of a chosen month, the monthly trend per stage (with targets when a
 targets are set), a month x stage heat map (goal attainment against targets, or conversion rate
 while no targets are configured), the reconciliation status per month and hand-over, and the
-improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts.
+improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts; and
+the campaign table (campaign_table.py): what each campaign's leads became, against its spend.
 """
 
 import html
@@ -20,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
+from pipeline.serving.campaign_table import campaign_table
 from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
 from pipeline.warehouse.resource import Warehouse
 
@@ -183,7 +185,13 @@ def _read(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
     return con.execute(f"select * from main.{table}").df() if exists else None
 
 
-REPORTED_MARTS = ("funnel_kpi_monthly", "reconciliation", "funnel_bottleneck", "hypothesis_results")
+REPORTED_MARTS = (
+    "funnel_kpi_monthly",
+    "reconciliation",
+    "funnel_bottleneck",
+    "hypothesis_results",
+    "campaign_performance",
+)
 
 
 def load_marts(published: Path) -> dict[str, pd.DataFrame | None]:
@@ -224,6 +232,7 @@ table.hypotheses td,table.hypotheses th{{border-bottom:1px solid #ddd;padding:0.
 to the next stage; one stage's goal is the next stage's base. Built from {PUBLISHED_FILE}.</p>
 {charts}
 {_hypotheses_table(hypotheses) if hypotheses is not None and not hypotheses.empty else ""}
+{campaign_table(marts.get("campaign_performance"))}
 </body></html>
 """
     out_dir.mkdir(parents=True, exist_ok=True)
