@@ -8,14 +8,20 @@ one currency (the reporting one), a month without spend and campaigns without a 
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.transforms.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from tests.independent_funnel import TZ, _bool, _month, _read, _ts, stage_entries
+from tests.test_dbt_standalone import funnel_environment
 
 KEY = ["period_start", "source", "campaign_id"]
 COUNTS = ["leads", "mqls", "opportunities", "won_deals"]
@@ -166,6 +172,36 @@ def test_no_spend_gives_null_costs_and_no_won_deal_an_roi_of_minus_one(mart):
     assert len(never_won) > 0, "a campaign with spend and no won deal"
     assert (never_won["roi"] == -1).all() and never_won["cost_per_won_deal"].isna().all()
     assert np.allclose(never_won["cost_per_lead"], never_won["spend"] / never_won["leads"], rtol=1e-12)
+
+
+def test_without_spend_rows_the_counts_stay_and_every_cost_is_null(demo_run, mart, tmp_path):
+    """The spend extract is optional: with none loaded (extracted.ma_spend empty, as ingest leaves it without a
+    file) `dbt run` by hand rebuilds the mart with the same counts and amounts, and spend, costs and ROI NULL."""
+    copy = tmp_path / "no_spend.duckdb"
+    shutil.copyfile(demo_run.settings.warehouse_path, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("delete from extracted.ma_spend")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNNEL_", "DBT_"))}
+    env |= funnel_environment(demo_run.settings, copy)
+    done = subprocess.run(
+        [DBT_EXECUTABLE, "run", "--select", "campaign_performance"]
+        + ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    with duckdb.connect(str(copy), read_only=True) as con:
+        unspent = con.execute("select * from marts.campaign_performance").df()
+    unspent[["source", "campaign_id"]] = unspent[["source", "campaign_id"]].fillna(NONE)
+    unspent["period_start"] = pd.to_datetime(unspent["period_start"])
+    unspent = unspent.sort_values(KEY).reset_index(drop=True)
+    with_leads = mart[mart["leads"] > 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(unspent[KEY + COUNTS], with_leads[KEY + COUNTS])
+    pd.testing.assert_frame_equal(unspent[AMOUNTS[:2]], with_leads[AMOUNTS[:2]])
+    assert unspent[["spend", *RATIOS]].isna().all().all()
 
 
 def test_per_campaign_the_counts_agree_with_the_funnel_slices(mart, demo_run):
