@@ -17,9 +17,9 @@ MONTHS = 12
 ROWS = 20
 
 STYLE = (
-    "<style>table.campaigns{border-collapse:collapse;font-size:0.9em}"
-    "table.campaigns td,table.campaigns th{border-bottom:1px solid #ddd;padding:0.3em 0.6em;text-align:left}"
-    "table.campaigns td:nth-child(n+3){text-align:right}</style>"
+    "<style>table.campaigns{border-collapse:collapse;font-size:0.85em}"
+    "table.campaigns td,table.campaigns th{border-bottom:1px solid #ddd;padding:0.25em 0.4em;text-align:left;"
+    "white-space:nowrap}table.campaigns :is(td,th):nth-child(n+3){text-align:right}</style>"
 )
 #: Each count and the name of one of it, as the cost columns say it.
 COUNTS = {"leads": "lead", "mqls": "mql", "opportunities": "opportunity", "won_deals": "won_deal"}
@@ -77,9 +77,10 @@ def campaign_table(performance: pd.DataFrame | None) -> str:
     return (
         f"{STYLE}<h2>Campaigns (first touch), leads of {first:%Y-%m} to {last:%Y-%m}</h2>"
         "<p>Each lead counts under the campaign and source it came in with and the month it first entered "
-        "marketing, with everything it did by the as-of instant. Amounts in the reporting currency. Costs and ROI "
-        "over the months with spend; – where no spend is recorded or nothing to divide by.</p>"
+        "marketing, with everything it did by the as-of instant (opps: new-business opportunities). Amounts in the "
+        "reporting currency. Cost per lead, opportunity and won deal, and ROI, over the months with spend; – where no "
+        "spend is recorded or nothing to divide by.</p>"
         '<table class="campaigns"><tr><th>campaign</th><th>source</th><th>months</th><th>leads</th><th>MQLs</th>'
-        "<th>opportunities</th><th>won</th><th>pipeline</th><th>won amount</th><th>spend</th><th>per lead</th>"
-        f"<th>per opportunity</th><th>per won deal</th><th>ROI</th></tr>{body}</table>{more}"
+        "<th>opps</th><th>won</th><th>pipeline</th><th>won amount</th><th>spend</th><th>per lead</th>"
+        f"<th>per opp</th><th>per won</th><th>ROI</th></tr>{body}</table>{more}"
     )
