@@ -269,3 +269,26 @@ def test_the_spreadsheet_spend_sheet_and_team_list_load_through_the_example_mapp
     assert set(loaded["role"]) == {"inside_sales", "field_sales", "customer_success", "sales_manager"}
     assert loaded["ended_on"].tolist() == pd.to_datetime(team["離任日"]).tolist()
     assert con.execute("SELECT count(*) FROM extracted.quarantine").fetchall() == [(0,)]
+
+
+def test_check_source_passes_a_mapping_whose_optional_spend_sheet_is_not_there_yet(tmp_path, capsys):
+    from pipeline.ingest.sources.check import main
+
+    landing = tmp_path / "landing"
+    _write(landing, "sheets/leads.csv", "id,created\nL1,2026-04-01 10:00:00\n")
+    mapping = tmp_path / "sheets.yml"
+    mapping.write_text(
+        "source: sheets\nfiles_dir: sheets\nentities:\n"
+        "  ma_leads: {files: leads*.csv, columns: {lead_id: id, created_at: created}}\n"
+        "  ma_spend: {files: spend*.csv, columns: {month: m, cost_type: t, amount: a}}\n",
+        encoding="utf-8",
+    )
+    assert main([str(mapping), "--landing", str(landing)]) == 0
+    assert (
+        "ma_spend: 0 file(s) match spend*.csv (an optional entity: it would load as empty)" in capsys.readouterr().out
+    )
+    contracts = "  crm_contracts: {files: k*.csv, columns: {contract_id: c, account_id: a, start_date: s}}\n"
+    mapping.write_text(mapping.read_text() + contracts, encoding="utf-8")
+    assert main([str(mapping), "--landing", str(landing)]) == 1  # a required entity without a file is not ok
+    out = capsys.readouterr().out
+    assert "crm_contracts: 0 file(s) match k*.csv\n" in out and "NOT OK" in out
