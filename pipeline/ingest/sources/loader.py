@@ -9,8 +9,9 @@ skipped, a changed file (or reading) replaces the rows it loaded before, a file 
 with it (unless none is left), and new files append. An optional entity (docs/input-contract.md) that no source
 has a file of is no error: its table is created empty, or keeps the rows of the files loaded before. Every loaded
 row lives in extracted.<table>, changed in one transaction with the quarantine and the log; which row of a record
-is the newest is decided by its dbt staging model (docs/sources.md, "Duplicates"). The rows and quarantined lines of people erased on request are emptied in
-the same transaction (pipeline/privacy/redaction.py), so they are never written.
+is the newest is decided by its dbt staging model (docs/sources.md, "Duplicates"). The rows and quarantined lines
+of people erased on request are emptied in the same transaction (pipeline/privacy/redaction.py), so they are
+never written.
 """
 
 import hashlib
