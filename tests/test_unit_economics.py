@@ -278,3 +278,26 @@ def test_the_quick_ratio_is_the_mrr_bridge_of_customer_success_monthly_exactly(d
     # months the bridge has no row for (before a segment's first customer) have no movement and no ratio
     others = mart.drop(index=bridge.index)
     assert (others[["new_customers", *MOVEMENTS]].astype(float) == 0).all().all() and others["quick_ratio"].isna().all()
+
+
+def test_the_report_panel_draws_the_company_rows_with_gaps_for_months_without_spend(demo_run):
+    from pipeline.serving.paths import published_file
+    from pipeline.serving.report import _unit_economics, load_marts
+
+    marts = load_marts(published_file(demo_run.settings.warehouse_path))
+    figure = _unit_economics(marts["unit_economics_monthly"], marts["unit_economics_fiscal_quarterly"])
+    traces = {trace.name: trace for trace in figure.data}
+    company = _mart(demo_run, "unit_economics_monthly").loc[("all", "all")]
+    for name, column in [
+        ("CAC (blended)", "cac"),
+        ("CAC (paid sources)", "paid_cac"),
+        ("payback", "cac_payback_months"),
+        ("LTV / CAC", "ltv_to_cac"),
+        ("Quick Ratio", "quick_ratio"),
+    ]:
+        drawn = np.asarray(traces[name].y, dtype=float)
+        assert np.allclose(drawn, company[column].astype(float), equal_nan=True), name
+    assert np.isnan(np.asarray(traces["CAC (blended)"].y, dtype=float)).any(), "no CAC drawn where spend is unknown"
+    quarters = _mart(demo_run, "unit_economics_fiscal_quarterly").loc[("all", "all"), "magic_number"]
+    assert np.allclose(np.asarray(traces["magic number"].y, dtype=float), quarters.astype(float), equal_nan=True)
+    assert "no spend data for" in figure.layout.title.text
