@@ -27,6 +27,7 @@ paid_sources as (
 ),
 
 spend as (
+    {%- if has_system('ma') %}
     select
         spend.month as period_start,
         spend.cost_type,
@@ -37,6 +38,16 @@ spend as (
     cross join as_of
     left join paid_sources on spend.source = paid_sources.source
     where spend.month <= as_of.as_of_month
+    {%- else %}
+    -- no marketing-automation system (vars.funnel.systems), so no spend extract: spend is unknown throughout
+    select
+        cast(null as date) as period_start,
+        cast(null as varchar) as cost_type,
+        cast(null as varchar) as source,
+        cast(null as decimal(18, 2)) as amount,
+        false as is_paid
+    where false
+    {%- endif %}
 ),
 
 bridge as (
