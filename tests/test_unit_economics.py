@@ -73,6 +73,16 @@ def _channels(landing: Path) -> pd.Series:
     return source.where(lead.notna(), "sales_sourced").where(won.notna(), "existing_customer")
 
 
+def _as_of_local(run) -> pd.Timestamp:
+    as_of = run.query("select as_of from intermediate.int_as_of")["as_of"][0]
+    return pd.Timestamp(as_of).tz_convert("Asia/Tokyo").tz_localize(None)
+
+
+def _ended(start, months: int, as_of: pd.Timestamp) -> bool:
+    """Whether the period of `months` from `start` had ended (its last microsecond passed) by the as-of."""
+    return as_of >= pd.Timestamp(start) + pd.DateOffset(months=months) - pd.Timedelta(microseconds=1)
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator and not math.isnan(denominator) else NAN
 
@@ -82,6 +92,7 @@ def expected_monthly(run) -> pd.DataFrame:
     improvement = _improvement(run)
     margin, paid = improvement["gross_margin"], set(improvement.get("paid_sources", []))
     as_of_month = _as_of_date(run).to_period("M").to_timestamp().date()
+    as_of = _as_of_local(run)
     accounts = _account_months(run)
     accounts["channel"] = accounts["account_id"].map(_channels(run.landing)).fillna("(none)")
     new = accounts[(accounts["start_mrr"] == 0) & (accounts["end_mrr"] > 0)]
@@ -116,6 +127,7 @@ def expected_monthly(run) -> pd.DataFrame:
                 "period_start": month,
                 "channel": channel,
                 "segment": segment,
+                "is_complete": _ended(month, 1, as_of),
                 "is_paid_channel": None if channel == "all" else channel in paid,
                 "marketing_spend": total(costs[costs["cost_type"] == "marketing"]),
                 "sales_spend": total(costs[costs["cost_type"] == "sales"]),
@@ -166,7 +178,7 @@ def _fiscal_quarter(month) -> object:
     return (shifted + pd.DateOffset(months=FISCAL_YEAR_START - 1)).date()
 
 
-def expected_quarterly(monthly: pd.DataFrame, margin: float, as_of_month) -> pd.DataFrame:
+def expected_quarterly(monthly: pd.DataFrame, margin: float, as_of: pd.Timestamp) -> pd.DataFrame:
     """The months added up per fiscal quarter; spend only for quarters with spend in every month to the as-of."""
     rows = []
     flat = monthly.reset_index()
@@ -175,11 +187,18 @@ def expected_quarterly(monthly: pd.DataFrame, margin: float, as_of_month) -> pd.
         months = months.sort_values("period_start")
         due = len(
             pd.period_range(
-                quarter, min(pd.Timestamp(quarter) + pd.DateOffset(months=2), pd.Timestamp(as_of_month)), freq="M"
+                quarter,
+                min(pd.Timestamp(quarter) + pd.DateOffset(months=2), as_of.to_period("M").to_timestamp()),
+                freq="M",
             )
         )
         known = months["spend"].notna().sum() == due
-        row = {"channel": channel, "segment": segment, "period_start": quarter}
+        row = {
+            "channel": channel,
+            "segment": segment,
+            "period_start": quarter,
+            "is_complete": _ended(quarter, 3, as_of),
+        }
         row |= {c: months[c].sum() if known else NAN for c in MONEY}
         row |= {c: months[c].sum(min_count=1) for c in ["new_customers", "paid_new_customers", "new_mrr"]}
         row |= {c: months[c].sum(min_count=1) for c in ["expansion_mrr", "contraction_mrr", "churned_mrr"]}
@@ -208,6 +227,7 @@ def _mart(run, name: str) -> pd.DataFrame:
 
 def _assert_same(mart: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert list(mart.index) == list(expected.index)
+    assert mart["is_complete"].tolist() == expected["is_complete"].tolist()
     for column in COLUMNS:
         got, want = mart[column].astype(float).to_numpy(), expected[column].astype(float).to_numpy()
         assert np.array_equal(np.isnan(got), np.isnan(want)), f"{column}: NULL in different rows"
@@ -233,8 +253,7 @@ def test_every_monthly_number_matches_the_independent_computation(demo_run, expe
 
 
 def test_every_quarterly_number_matches_the_months_added_up(demo_run, expected):
-    as_of_month = _as_of_date(demo_run).to_period("M").to_timestamp().date()
-    want = expected_quarterly(expected, _improvement(demo_run)["gross_margin"], as_of_month)
+    want = expected_quarterly(expected, _improvement(demo_run)["gross_margin"], _as_of_local(demo_run))
     mart = _mart(demo_run, "unit_economics_fiscal_quarterly")
     _assert_same(mart, want)
     assert mart.loc[("all", "all"), "magic_number"].notna().any()
@@ -301,3 +320,5 @@ def test_the_report_panel_draws_the_company_rows_with_gaps_for_months_without_sp
     quarters = _mart(demo_run, "unit_economics_fiscal_quarterly").loc[("all", "all"), "magic_number"]
     assert np.allclose(np.asarray(traces["magic number"].y, dtype=float), quarters.astype(float), equal_nan=True)
     assert "no spend data for" in figure.layout.title.text
+    open_quarters = [label for label in traces["magic number"].x if label.endswith("(so far)")]
+    assert len(open_quarters) == 1, "the quarter of the as-of is the one still open"

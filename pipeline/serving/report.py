@@ -160,8 +160,8 @@ def _bottleneck(bottleneck: pd.DataFrame) -> go.Figure:
 
 def _unit_economics(monthly: pd.DataFrame, quarterly: pd.DataFrame | None) -> go.Figure:
     """The company's unit economics per month: blended and paid CAC, CAC payback, LTV / CAC and the SaaS Quick
-    Ratio against their usual bars (3 and 4), and the magic number per fiscal quarter. Months without spend data
-    have no CAC point rather than a zero."""
+    Ratio against their usual bars (3 and 4), and the magic number per fiscal quarter (the open one marked "so far").
+    Months without spend data have no CAC point rather than a zero."""
     company = monthly[(monthly["channel"] == "all") & (monthly["segment"] == "all")].sort_values("period_start")
     figure = make_subplots(
         rows=2,
@@ -184,7 +184,10 @@ def _unit_economics(monthly: pd.DataFrame, quarterly: pd.DataFrame | None) -> go
     if quarterly is not None:
         quarters = quarterly[(quarterly["channel"] == "all") & (quarterly["segment"] == "all")]
         quarters = quarters.sort_values("period_start")
-        labels = [f"FY{y} Q{q}" for y, q in zip(quarters["fiscal_year"], quarters["fiscal_quarter"])]
+        labels = [
+            f"FY{y} Q{q}{'' if complete else ' (so far)'}"
+            for y, q, complete in zip(quarters["fiscal_year"], quarters["fiscal_quarter"], quarters["is_complete"])
+        ]
         figure.add_bar(x=labels, y=quarters["magic_number"], name="magic number", marker_color="#00838f", row=2, col=2)
     known = company["spend"].notna()
     note = "" if known.all() else f" (no spend data for {(~known).sum()} of {len(company)} months: no CAC there)"

@@ -18,7 +18,10 @@ with monthly as (
 ),
 
 as_of as (
-    select max(period_start) as as_of_month from monthly
+    select
+        as_of,
+        {{ month_start('as_of') }} as as_of_month
+    from {{ ref('int_as_of') }}
 ),
 
 settings as (
@@ -67,6 +70,9 @@ rated as (
     select
         spent.*,
         settings.gross_margin,
+        -- the quarter has ended by the as-of instant (the open quarter's numbers are so far)
+        as_of.as_of >= {{ date_to_instant('spent.period_start + interval 3 month') }} - interval 1 microsecond
+            as is_complete,
         spent.spend / nullif(spent.new_customers, 0) as cac,
         12 * (spent.end_mrr - spent.start_mrr) as net_new_arr,
         lag(spent.spend) over (
@@ -77,6 +83,7 @@ rated as (
         ) as quarter_before
     from spent
     cross join settings
+    cross join as_of
 )
 
 select
@@ -88,6 +95,7 @@ select
     cast(period_start + interval 3 month - interval 1 day as date) as period_end,
     channel,
     segment,
+    is_complete,
     is_paid_channel,
     cast(marketing_spend as decimal(18, 2)) as marketing_spend,
     cast(sales_spend as decimal(18, 2)) as sales_spend,

@@ -15,7 +15,10 @@
 
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with as_of as (
-    select {{ month_start('as_of') }} as as_of_month from {{ ref('int_as_of') }}
+    select
+        as_of,
+        {{ month_start('as_of') }} as as_of_month
+    from {{ ref('int_as_of') }}
 ),
 
 settings as (
@@ -196,6 +199,9 @@ spent as (
 rated as (
     select
         spent.*,
+        -- the month has ended by the as-of instant (the open month's numbers are so far)
+        as_of.as_of >= {{ date_to_instant('spent.period_start + interval 1 month') }} - interval 1 microsecond
+            as is_complete,
         spent.spend / nullif(spent.new_customers, 0) as cac,
         spent.paid_spend / nullif(spent.paid_new_customers, 0) as paid_cac,
         spent.new_mrr / nullif(spent.new_customers, 0) as new_mrr_per_customer,
@@ -207,6 +213,7 @@ rated as (
         end as spend_3m_before
     from spent
     cross join settings
+    cross join as_of
     window
         by_month as (partition by spent.channel, spent.segment order by spent.period_start),
         three_months_before as (
@@ -219,6 +226,7 @@ select
     period_start,
     channel,
     segment,
+    is_complete,
     is_paid_channel,
     cast(marketing_spend as decimal(18, 2)) as marketing_spend,
     cast(sales_spend as decimal(18, 2)) as sales_spend,
