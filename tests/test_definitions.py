@@ -50,6 +50,8 @@ DBT_MODELS = {
         "reapproach_outcomes",
         "customer_success_monthly",
         "customer_retention_cohorts",
+        "unit_economics_monthly",
+        "unit_economics_fiscal_quarterly",
         "score_threshold_whatif",
         "hypothesis_results",
     ],

@@ -63,6 +63,8 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
             "reapproach_outcomes",
             "customer_success_monthly",
             "customer_retention_cohorts",
+            "unit_economics_monthly",
+            "unit_economics_fiscal_quarterly",
             "score_threshold_whatif",
             "hypothesis_results",
             "campaign_performance",

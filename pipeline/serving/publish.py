@@ -36,6 +36,8 @@ MARTS = [
     "reapproach_outcomes",
     "customer_success_monthly",
     "customer_retention_cohorts",
+    "unit_economics_monthly",
+    "unit_economics_fiscal_quarterly",
     "score_threshold_whatif",
     "hypothesis_results",
     "campaign_performance",

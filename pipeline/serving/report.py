@@ -3,9 +3,10 @@
 Built with Plotly from the published marts (marts.duckdb), with plotly.js embedded once, so it opens
 without a network: the funnel of a chosen month, the monthly trend per stage (with targets when a
 targets are set), a month x stage heat map (goal attainment against targets, or conversion rate
-while no targets are configured), the reconciliation status per month and hand-over, and the
-improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts; and
-the campaign table (campaign_table.py): what each campaign's leads became, against its spend.
+while no targets are configured), the reconciliation status per month and hand-over, the
+improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts, the
+unit economics (CAC, payback, LTV / CAC, Quick Ratio, magic number), and the campaign table
+(campaign_table.py): what each campaign's leads became, against its spend.
 """
 
 import html
@@ -159,6 +160,43 @@ def _bottleneck(bottleneck: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def _unit_economics(monthly: pd.DataFrame, quarterly: pd.DataFrame | None) -> go.Figure:
+    """The company's unit economics per month: blended and paid CAC, CAC payback, LTV / CAC and the SaaS Quick
+    Ratio against their usual bars (3 and 4), and the magic number per fiscal quarter (the open one marked "so far").
+    Months without spend data have no CAC point rather than a zero."""
+    company = monthly[(monthly["channel"] == "all") & (monthly["segment"] == "all")].sort_values("period_start")
+    figure = make_subplots(
+        rows=2,
+        cols=2,
+        subplot_titles=[
+            "CAC, blended and paid",
+            "CAC payback (months of gross margin)",
+            "LTV / CAC and SaaS Quick Ratio",
+            "Magic number per fiscal quarter",
+        ],
+    )
+    x = company["period_start"]
+    figure.add_bar(x=x, y=company["cac"], name="CAC (blended)", marker_color="#1f5fa8", row=1, col=1)
+    figure.add_bar(x=x, y=company["paid_cac"], name="CAC (paid sources)", marker_color="#8fb3d9", row=1, col=1)
+    figure.add_scatter(x=x, y=company["cac_payback_months"], name="payback", line_color="#d9822b", row=1, col=2)
+    figure.add_scatter(x=x, y=company["ltv_to_cac"], name="LTV / CAC", line_color="#4caf50", row=2, col=1)
+    figure.add_scatter(x=x, y=company["quick_ratio"], name="Quick Ratio", line_color="#7b1fa2", row=2, col=1)
+    for level, color in ((3, "#4caf50"), (4, "#7b1fa2")):
+        figure.add_hline(y=level, line=dict(dash="dot", color=color, width=1), row=2, col=1)
+    if quarterly is not None:
+        quarters = quarterly[(quarterly["channel"] == "all") & (quarterly["segment"] == "all")]
+        quarters = quarters.sort_values("period_start")
+        labels = [
+            f"FY{y} Q{q}{'' if complete else ' (so far)'}"
+            for y, q, complete in zip(quarters["fiscal_year"], quarters["fiscal_quarter"], quarters["is_complete"])
+        ]
+        figure.add_bar(x=labels, y=quarters["magic_number"], name="magic number", marker_color="#00838f", row=2, col=2)
+    known = company["spend"].notna()
+    note = "" if known.all() else f" (no spend data for {(~known).sum()} of {len(company)} months: no CAC there)"
+    figure.update_layout(title=f"Unit economics{note}", barmode="group", height=620)
+    return figure
+
+
 def _hypotheses_table(hypotheses: pd.DataFrame) -> str:
     """The verdict of every hypothesis of hypotheses.yml, as an HTML table."""
 
@@ -190,6 +228,8 @@ REPORTED_MARTS = (
     "reconciliation",
     "funnel_bottleneck",
     "hypothesis_results",
+    "unit_economics_monthly",
+    "unit_economics_fiscal_quarterly",
     "campaign_performance",
 )
 
@@ -217,6 +257,9 @@ def build_report(marts: dict[str, pd.DataFrame | None], out_dir: Path, reporting
         figures.append(_reconciliation(reconciliation))
     if bottleneck is not None and bottleneck["won_deals_shortfall"].notna().any():
         figures.append(_bottleneck(bottleneck))
+    unit_economics = marts.get("unit_economics_monthly")
+    if unit_economics is not None and not unit_economics.empty:
+        figures.append(_unit_economics(unit_economics, marts.get("unit_economics_fiscal_quarterly")))
     as_of = pd.Timestamp(monthly["as_of"].max()).tz_convert(reporting_tz)
     charts = "\n".join(
         f'<section class="chart">{figure.to_html(full_html=False, include_plotlyjs=i == 0)}</section>'

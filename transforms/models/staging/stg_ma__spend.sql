@@ -11,9 +11,30 @@ renamed as (
         lower(source) as source,
         campaign_id,
         amount,
-        amount as amount_original,
         upper(trim(currency)) as currency
     from source
+),
+
+-- rows of one campaign on different days of a month add up: one row per month, cost type, source, campaign
+-- and currency
+monthly as (
+    select
+        month,
+        cost_type,
+        source,
+        campaign_id,
+        currency,
+        sum(amount) as amount_original
+    from renamed
+    group by all
 )
 
-select * from renamed
+select
+    month,
+    cost_type,
+    source,
+    campaign_id,
+    amount_original as amount,
+    amount_original,
+    currency
+from monthly
