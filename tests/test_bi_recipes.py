@@ -29,6 +29,7 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "funnel_targets.csv",
         "stage_velocity.csv",
         "speed_to_lead.csv",
+        "owner_performance.csv",
         "reconciliation.csv",
         "reconciliation_exceptions.csv",
         "funnel_kpi_by_slice.csv",

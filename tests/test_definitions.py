@@ -18,6 +18,7 @@ DBT_MODELS = {
         "stg_crm__customers",
         "stg_crm__contracts",
         "stg_reference__funnel_targets",
+        "stg_reference__owner_targets",
         "stg_reference__business_calendar",
         "stg_reference__reconciliation_rules",
         "stg_reference__improvement_settings",
@@ -43,6 +44,7 @@ DBT_MODELS = {
         "funnel_targets",
         "stage_velocity",
         "speed_to_lead",
+        "owner_performance",
         "reconciliation",
         "reconciliation_exceptions",
         "funnel_kpi_by_slice",
@@ -58,6 +60,7 @@ DBT_MODELS = {
 }
 REFERENCE = [
     "funnel_targets",
+    "owner_targets",
     "business_calendar",
     "reconciliation_rules",
     "improvement_settings",

@@ -56,6 +56,7 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
             "funnel_targets",
             "stage_velocity",
             "speed_to_lead",
+            "owner_performance",
             "reconciliation",
             "reconciliation_exceptions",
             "funnel_kpi_by_slice",

@@ -32,6 +32,7 @@ MARTS = [
     "funnel_targets",
     "stage_velocity",
     "speed_to_lead",
+    "owner_performance",
     "reapproach_list",
     "reapproach_outcomes",
     "customer_success_monthly",
