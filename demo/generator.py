@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from demo import currency as demo_currency
 from demo import faults as demo_faults
 from demo.faults import FaultRates
 from demo.months import month_tables
@@ -594,6 +595,7 @@ def generate(
     faults: FaultRates | None = None,
     effect: Effect | None = None,
     by_month: bool = False,
+    foreign_share: float = 0.0,
 ) -> dict[str, int]:
     """Write the demo extracts under `out` (one folder per system and entity); return rows per entity.
 
@@ -605,11 +607,17 @@ def generate(
 
     With fault rates, the injected faults are listed in `out`/_injected_faults.csv (the ingest reads
     only the system folders, so the file is not loaded).
+
+    With a foreign share, that share of customer accounts deals in US dollars, and `sfa/exchange_rates.csv` holds
+    the monthly rates (demo/currency.py).
     """
     if leads < 1 or months < 1:
         raise ValueError("--leads and --months must be at least 1")
+    if not 0 <= foreign_share <= 1:
+        raise ValueError("--foreign-share must be between 0 and 1")
     end = end or datetime.fromisoformat(DEFAULT_END)
     window = _window(months, end)
+    rates = demo_currency.monthly_rates(window.months, seed) if foreign_share else {}
     totals: dict[str, int] = {}
     manifests = []
     chunks = -(-leads // chunk_size)
@@ -620,6 +628,9 @@ def generate(
         chunk.field_sales()
         chunk.customer_success()
         extracts = chunk.extracts()
+        if foreign_share:
+            accounts = demo_currency.foreign_accounts(extracts, foreign_share, seed, index)
+            extracts = demo_currency.convert(extracts, rates, accounts)
         if faults and faults.any():
             extracts, manifest = demo_faults.inject(extracts, faults, pd.Timestamp(end))
             manifests.append(manifest)
@@ -639,6 +650,8 @@ def generate(
             print(f"  chunk {index + 1}/{chunks}: {size:,} leads", file=sys.stderr)
     if manifests:
         pd.concat(manifests, ignore_index=True).to_csv(out / FAULT_MANIFEST, index=False)
+    if rates:
+        totals["sfa/exchange_rates"] = demo_currency.write_rates(rates, out)
     return totals
 
 
@@ -670,6 +683,13 @@ def main(argv: list[str] | None = None) -> None:
             help=f"inject '{field.name}' faults into this share of the eligible records",
         )
     parser.add_argument(
+        "--foreign-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of customer accounts that deal in USD; writes sfa/exchange_rates.csv (default 0: all JPY)",
+    )
+    parser.add_argument(
         "--effect",
         type=Effect.parse,
         metavar="SOURCE:YYYY-MM-DD:LIFT",
@@ -689,6 +709,7 @@ def main(argv: list[str] | None = None) -> None:
         faults=faults,
         effect=args.effect,
         by_month=args.by_month,
+        foreign_share=args.foreign_share,
     )
     for entity, rows in totals.items():
         print(f"{entity:20s} {rows:>12,} rows")

@@ -27,6 +27,7 @@ class Column:
     name: str
     type: ColumnType
     required: bool = False  # a value must be present in every row
+    optional: bool = False  # a file of the landing layout may lack the column (added later): read as NULL
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Entity:
     #: (column, kind) pairs naming the person a row is about, by kind of identity (pipeline/privacy/redaction.py):
     #: a row of an erased person keeps its ids and timestamps, but loses its personal and extra columns.
     person: tuple[tuple[str, str], ...] = ()
+    #: An optional entity may have no file in any source: its extracted table then exists with no rows.
+    optional: bool = False
 
     @property
     def table(self) -> str:
@@ -52,12 +55,13 @@ class Entity:
 
 
 def _cols(*specs: str) -> tuple[Column, ...]:
-    """Columns from 'name:type' specs; a trailing '!' marks a value every row must have."""
+    """Columns from 'name:type' specs; a trailing '!' marks a value every row must have, a trailing '?' a column a
+    file may lack."""
     columns = []
     for spec in specs:
         name, kind = spec.split(":")
-        required = kind.endswith("!")
-        columns.append(Column(name, kind.rstrip("!"), required))  # type: ignore[arg-type]
+        required, optional = kind.endswith("!"), kind.endswith("?")
+        columns.append(Column(name, kind.rstrip("!?"), required, optional))  # type: ignore[arg-type]
     return tuple(columns)
 
 
@@ -151,8 +155,20 @@ ENTITIES: tuple[Entity, ...] = (
             "renewal_of_contract_id:id",
             "churned_at:timestamp",
             "churn_reason:text",
+            "currency:text?",
         ),
         ("contract_id",),
+    ),
+    Entity(
+        "sfa",
+        "exchange_rates",
+        _cols(
+            "month:date!",
+            "currency:text!",
+            "rate:number!",
+        ),
+        ("month", "currency"),
+        optional=True,
     ),
 )
 

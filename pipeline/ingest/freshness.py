@@ -47,7 +47,9 @@ class Freshness:
 
     @property
     def stale(self) -> bool:
-        return self.age_hours is None or self.age_hours > self.stale_after_hours
+        if self.age_hours is None:
+            return not self.entity.optional  # an optional entity never delivered is not late
+        return self.age_hours > self.stale_after_hours
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -92,7 +94,7 @@ def evaluation(freshness: Freshness) -> dict:
     """The check's result, as the arguments of an AssetCheckResult (in a run) or AssetCheckEvaluation (a sensor)."""
     f = freshness
     if f.newest_file is None:
-        description = f"no extract of {f.entity.table} found"
+        description = f"no extract of {f.entity.table} found" + (" (optional)" if f.entity.optional else "")
     else:
         description = (
             f"newest extract {f.newest_file} is {f.age_hours:.1f} h old; "

@@ -470,7 +470,9 @@ def load_entity(
     started = time.perf_counter()
     found = [(s, p) for s in sources if entity.table in s.entities for p in matched_files(s, s.entities[entity.table])]
     logged = _logged(con, entity)
-    if not found:
+    if not found and entity.optional and not logged:
+        _write(con, entity, [], [], {})  # an optional entity never delivered: its table exists, with no rows
+    elif not found:
         raise _no_files_error(entity, sources, len(logged))
     current = {(s.name, file_id(p, landing_dir)) for s, p in found}
     gone = [FileLoad(s, f, "removed") for (s, f) in logged if (s, f) not in current]
