@@ -40,8 +40,8 @@
                 then error(
                     'no exchange rate for ' || {{ records }}.currency || ' in '
                     || strftime({{ records }}.rate_month, '%Y-%m') || ' ({{ what }} ' || {{ records }}.{{ id }}
-                    || ' is in it): add the rate to sfa/exchange_rates (docs/input-contract.md) or correct the '
-                    || 'currency; amounts are reported in ' || {{ reporting_currency() }}
+                    || '): add it to sfa/exchange_rates or correct the currency (amounts are reported in '
+                    || {{ reporting_currency() }} || ')'
                 )
             else true
         end
