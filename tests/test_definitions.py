@@ -20,6 +20,7 @@ DBT_MODELS = {
         "stg_reference__reconciliation_rules",
         "stg_reference__improvement_settings",
         "stg_reference__reapproach_waits",
+        "stg_sfa__exchange_rates",
     ],
     "intermediate": [
         "int_as_of",
