@@ -27,7 +27,7 @@ class Column:
     name: str
     type: ColumnType
     required: bool = False  # a value must be present in every row
-    optional: bool = False  # a file of the landing layout may lack the column (added later): read as NULL
+    may_be_absent: bool = False  # a file's header may lack the column (it reads as empty)
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,19 @@ class Entity:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def may_be_absent(self) -> tuple[str, ...]:
+        """The columns a file's header may lack."""
+        return tuple(c.name for c in self.columns if c.may_be_absent)
+
 
 def _cols(*specs: str) -> tuple[Column, ...]:
-    """Columns from 'name:type' specs; a trailing '!' marks a value every row must have, a trailing '?' a column a
-    file may lack."""
+    """Columns from 'name:type' specs; a trailing '!' marks a value every row must have, a trailing '?' a column
+    a file may leave out."""
     columns = []
     for spec in specs:
         name, kind = spec.split(":")
-        required, optional = kind.endswith("!"), kind.endswith("?")
-        columns.append(Column(name, kind.rstrip("!?"), required, optional))  # type: ignore[arg-type]
+        columns.append(Column(name, kind.rstrip("!?"), kind.endswith("!"), kind.endswith("?")))  # type: ignore[arg-type]
     return tuple(columns)
 
 

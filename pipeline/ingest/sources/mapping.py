@@ -293,7 +293,7 @@ def landing_layout(
                 entity=e,
                 files=(f"{e.system}/{e.name}.*", f"{e.system}/{e.name}/**/*"),
                 columns={c.name: ColumnSpec(column=c.name) for c in e.columns},
-                optional_columns=tuple(c.name for c in e.columns if c.optional),
+                optional_columns=e.may_be_absent,
                 keep_extra_columns=True,
             )
             for e in ENTITIES
