@@ -18,7 +18,6 @@ DEMO_LEADS = 4_000
 DEMO_MONTHS = 18
 DEMO_SEED = 11
 EDGE_AS_OF = "2026-06-30"
-FOREIGN_LEADS = 2_500
 FOREIGN_SHARE = 0.3
 MID_MONTH_AS_OF = "2026-09-15"
 
@@ -65,7 +64,7 @@ def demo_run(demo_landing, tmp_path_factory) -> Materialized:
 def foreign_landing(tmp_path_factory) -> Path:
     """Demo extracts where a share of the customers deal in US dollars, with sfa/exchange_rates.csv."""
     landing = tmp_path_factory.mktemp("foreign")
-    demo.generate(FOREIGN_LEADS, DEMO_MONTHS, DEMO_SEED, landing, foreign_share=FOREIGN_SHARE)
+    demo.generate(DEMO_LEADS, DEMO_MONTHS, DEMO_SEED, landing, foreign_share=FOREIGN_SHARE)
     return landing
 
 
