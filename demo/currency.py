@@ -1,10 +1,11 @@
-"""Demo deals and contracts in a second currency, and the monthly exchange rates that convert them back.
+"""Demo deals, contracts and spend in a second currency, and the monthly exchange rates that convert them back.
 
 A share of the demo's customer accounts (`foreign_share`) buys in US dollars: every opportunity and contract of
 such an account is written in USD, its yen amount divided by the month's rate (deals to whole hundreds of
 dollars, MRR to whole tens), so the history tells the same story once converted into the reporting currency
-(JPY). The rate of a month is a seeded random walk around 150 yen per dollar, written to
-`sfa/exchange_rates.csv`; with a share of 0 nothing changes and no rates file is written.
+(JPY). The same share of the marketing spend rows (campaigns run by an agency abroad) is paid in dollars. The
+rate of a month is a seeded random walk around 150 yen per dollar, written to `sfa/exchange_rates.csv`; with a
+share of 0 nothing changes and no rates file is written.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ FOREIGN = "USD"
 HOME = "JPY"
 #: Yen per dollar the walk starts from, and its monthly volatility.
 START_RATE, MONTHLY_SIGMA = 150.0, 0.02
-#: Rounding of converted amounts: deals to whole hundreds, MRR to whole tens of dollars.
+#: Rounding of converted amounts: deals and spend to whole hundreds, MRR to whole tens of dollars.
 DEAL_STEP, MRR_STEP = 100, 10
 
 
@@ -82,3 +83,17 @@ def convert(extracts: dict[str, pa.Table], rates: dict[str, float], accounts: se
     contracts = contracts.set_column(contracts.schema.get_field_index("mrr"), "mrr", pa.array(mrr.astype(np.int64)))
     contracts = contracts.append_column("currency", pa.array(np.where(foreign, FOREIGN, HOME)))
     return {**extracts, "opportunities": opp, "contracts": contracts}
+
+
+def convert_spend(spend: pa.Table, rates: dict[str, float], share: float, seed: int) -> pa.Table:
+    """The spend with `share` of its marketing rows in dollars, at the rate of their month."""
+    rng = np.random.default_rng([seed, 4217, 1])
+    marketing = np.array(spend["cost_type"].to_pylist(), dtype=object) == "marketing"
+    foreign = marketing & (rng.random(spend.num_rows) < share)
+    rate = np.array([rates[m] for m in _month(spend["month"])]) if spend.num_rows else np.zeros(0)
+    yen = np.array(spend["amount"].to_pylist(), dtype=float)
+    amount = np.where(foreign, _in_dollars(yen, rate, DEAL_STEP), yen)
+    spend = spend.set_column(spend.schema.get_field_index("amount"), "amount", pa.array(amount.astype(np.int64)))
+    return spend.set_column(
+        spend.schema.get_field_index("currency"), "currency", pa.array(np.where(foreign, FOREIGN, HOME), pa.string())
+    )

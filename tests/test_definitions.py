@@ -11,8 +11,10 @@ DBT_MODELS = {
     "staging": [
         "stg_ma__leads",
         "stg_ma__mql_events",
+        "stg_ma__spend",
         "stg_sfa__leads",
         "stg_sfa__opportunities",
+        "stg_sfa__users",
         "stg_crm__customers",
         "stg_crm__contracts",
         "stg_reference__funnel_targets",
@@ -20,6 +22,7 @@ DBT_MODELS = {
         "stg_reference__reconciliation_rules",
         "stg_reference__improvement_settings",
         "stg_reference__reapproach_waits",
+        "stg_reference__paid_sources",
         "stg_sfa__exchange_rates",
     ],
     "intermediate": [
@@ -52,7 +55,14 @@ DBT_MODELS = {
         "hypothesis_results",
     ],
 }
-REFERENCE = ["funnel_targets", "business_calendar", "reconciliation_rules", "improvement_settings", "reapproach_waits"]
+REFERENCE = [
+    "funnel_targets",
+    "business_calendar",
+    "reconciliation_rules",
+    "improvement_settings",
+    "reapproach_waits",
+    "paid_sources",
+]
 
 
 def _specs():

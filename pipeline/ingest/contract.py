@@ -1,6 +1,9 @@
 """The canonical input contract: which entities the landing folder holds, their columns and types.
 
-docs/input-contract.md documents the same contract for people; tests check that the two agree.
+docs/input-contract.md documents the same contract for people; tests check that the two agree. An optional entity
+(acquisition spend, the team list) may be absent from every source: its table is then empty, and what needs it is
+NULL downstream. A column added to an entity after operators were already writing its files may be absent from a
+file's header, so their files keep loading; it reads as empty.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class Entity:
     #: (column, kind) pairs naming the person a row is about, by kind of identity (pipeline/privacy/redaction.py):
     #: a row of an erased person keeps its ids and timestamps, but loses its personal and extra columns.
     person: tuple[tuple[str, str], ...] = ()
-    #: An optional entity may have no file in any source: its extracted table then exists with no rows.
+    #: No file in any source is no error: extracted.<table> is then empty (docs/input-contract.md).
     optional: bool = False
 
     @property
@@ -144,6 +147,7 @@ ENTITIES: tuple[Entity, ...] = (
             "onboarded_at:timestamp!",
             "segment:text",
             "industry:text",
+            "owner_id:id?",
         ),
         ("account_id",),
     ),
@@ -162,6 +166,35 @@ ENTITIES: tuple[Entity, ...] = (
             "currency:text?",
         ),
         ("contract_id",),
+    ),
+    Entity(
+        "ma",
+        "spend",
+        _cols(
+            "month:date!",
+            "cost_type:text!",
+            "source:text?",
+            "campaign_id:id?",
+            "amount:decimal!",
+            "currency:text?",
+        ),
+        ("month", "cost_type", "source", "campaign_id"),
+        optional=True,
+    ),
+    Entity(
+        "sfa",
+        "users",
+        _cols(
+            "user_id:id!",
+            "name:text?",
+            "role:text!",
+            "team:text?",
+            "started_on:date?",
+            "ended_on:date?",
+        ),
+        ("user_id",),
+        personal=("name",),
+        optional=True,
     ),
     Entity(
         "sfa",

@@ -11,12 +11,12 @@
 {%- endmacro %}
 
 {#-
-    The rows of CTE `records` with `amount` converted: every column of `records`, plus the rate month's `rate`
-    (NULL when none is needed) and the converted amount as `converted_<amount>`. `records` has `currency`
-    (upper-cased, the reporting currency when empty) and `rate_month` (a DATE, first of the month).
-    A row that needs a rate the extract lacks stops every query reading it with DuckDB's error(), naming the
-    currency, the month and the record (`what` and `id`): dbt build fails on it rather than adding unconverted
-    amounts. The check is a filter, not a column, so it holds whichever columns a reader selects.
+    The rows of CTE `records` with `amount` converted: every column of `records` plus `converted_<amount>`.
+    `records` has `currency` (upper-cased, the reporting currency when empty) and `rate_month` (a DATE, first of
+    the month). A row that needs a rate the extract lacks stops every query reading it with DuckDB's error(),
+    naming the currency, the month and the record (`what`, then `id`, an expression over the columns of
+    `records`): dbt build fails on it rather than adding unconverted amounts. The check is a filter, not a
+    column, so it holds whichever columns a reader selects.
 -#}
 {% macro converted_to_reporting_currency(records, amount, what, id) -%}
     select
@@ -39,7 +39,7 @@
                 and rates.rate is null
                 then error(
                     'no exchange rate for ' || {{ records }}.currency || ' in '
-                    || strftime({{ records }}.rate_month, '%Y-%m') || ' ({{ what }} ' || {{ records }}.{{ id }}
+                    || strftime({{ records }}.rate_month, '%Y-%m') || ' ({{ what }} ' || {{ id }}
                     || '): add it to sfa/exchange_rates or correct the currency (amounts are reported in '
                     || {{ reporting_currency() }} || ')'
                 )

@@ -1,0 +1,36 @@
+{{ config(enabled=has_system('ma')) }}
+
+{#-
+    Amounts are in the reporting currency (macros/currency.sql), converted at the rate of the month the spend
+    belongs to; the original amount and currency are kept.
+-#}
+
+with source as (
+    {{ newest_records(source('ma', 'spend'), ['month', 'cost_type', 'source', 'campaign_id']) }}
+),
+
+renamed as (
+    select
+        cast(date_trunc('month', month) as date) as month,
+        lower(trim(cost_type)) as cost_type,
+        lower(source) as source,
+        campaign_id,
+        amount,
+        coalesce(upper(trim(currency)), {{ reporting_currency() }}) as currency,
+        cast(date_trunc('month', month) as date) as rate_month
+    from source
+),
+
+converted as (
+    {{ converted_to_reporting_currency('renamed', 'amount', 'spend', "cost_type || coalesce(' ' || campaign_id, '')") }}
+)
+
+select
+    month,
+    cost_type,
+    source,
+    campaign_id,
+    converted_amount as amount,
+    amount as amount_original,
+    currency
+from converted
