@@ -49,3 +49,9 @@ def opportunity_amount(opportunities: pd.DataFrame, landing: Path) -> pd.Series:
     closed = opportunities["is_closed"].str.lower().eq("true")
     month = _month(opportunities["closed_at"].where(closed, opportunities["created_at"]))
     return converted(opportunities["amount"], opportunities["currency"], month, landing)
+
+
+def spend_amount(spend: pd.DataFrame, landing: Path) -> pd.Series:
+    """Spend in the reporting currency, at the rate of its month."""
+    currency = spend["currency"] if "currency" in spend else pd.Series(None, index=spend.index)
+    return converted(spend["amount"], currency, _month(spend["month"]), landing)

@@ -79,6 +79,25 @@ def test_contract_mrr_is_converted_at_the_rate_of_its_start_month(foreign_run):
     assert (staged["currency"] == contracts["currency"]).all()
 
 
+def test_spend_is_converted_at_the_rate_of_its_month(foreign_run):
+    spend = _csvs(foreign_run.landing, "ma", "spend")
+    spend["expected"] = exchange.spend_amount(spend, foreign_run.landing)
+    assert (spend["currency"] == "USD").any() and (spend["currency"] == "JPY").any()
+    staged = foreign_run.query(
+        "select strftime(month, '%Y-%m') as month, cost_type, coalesce(campaign_id, '') as campaign_id, amount, "
+        "amount_original, currency from staging.stg_ma__spend"
+    )
+    spend["month"] = spend["month"].str.slice(0, 7).str.replace("/", "-")
+    keys = ["month", "cost_type", "campaign_id"]
+    merged = spend.fillna({"campaign_id": ""}).merge(staged, on=keys, suffixes=("_csv", ""), validate="one_to_one")
+    assert len(merged) == len(spend) == len(staged)
+    assert np.allclose(merged["amount"].astype(float), merged["expected"], rtol=0, atol=0.005)
+    assert (merged["currency"] == merged["currency_csv"]).all()
+    # the month's marketing spend, summed in one currency
+    by_month = merged[merged["cost_type"] == "marketing"].groupby("month")[["amount", "expected"]].sum()
+    assert np.allclose(by_month["amount"].astype(float), by_month["expected"], rtol=0, atol=0.01)
+
+
 def test_one_currency_needs_no_rates_and_changes_nothing(demo_run):
     """The plain demo has no rates extract: the optional table exists, empty, and every amount stays as it is."""
     rates = demo_run.query("select count(*) as n from extracted.sfa_exchange_rates")
