@@ -29,6 +29,7 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "funnel_targets.csv",
         "stage_velocity.csv",
         "speed_to_lead.csv",
+        "owner_performance.csv",
         "reconciliation.csv",
         "reconciliation_exceptions.csv",
         "funnel_kpi_by_slice.csv",
@@ -36,6 +37,8 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "reapproach_outcomes.csv",
         "customer_success_monthly.csv",
         "customer_retention_cohorts.csv",
+        "unit_economics_monthly.csv",
+        "unit_economics_fiscal_quarterly.csv",
         "score_threshold_whatif.csv",
         "hypothesis_results.csv",
     }

@@ -7,10 +7,11 @@ a file's bad share exceeds the source's threshold the whole load stops and nothi
 each file's SHA-256 and one of how it is read (mapping, dialect, time zones, lookup files): unchanged files are
 skipped, a changed file (or reading) replaces the rows it loaded before, a file that disappeared takes its rows
 with it (unless none is left), and new files append. An optional entity (docs/input-contract.md) that no source
-has a file of is no error: its table is created empty, or keeps the rows of the files loaded before. Every loaded row lives in extracted.<table>, changed in one
-transaction with the quarantine and the log; which row of a record is the newest is decided by its dbt staging
-model (docs/sources.md, "Duplicates"). The rows and quarantined lines of people erased on request are emptied in
-the same transaction (pipeline/privacy/redaction.py), so they are never written.
+has a file of is no error: its table is created empty, or keeps the rows of the files loaded before. Every loaded
+row lives in extracted.<table>, changed in one transaction with the quarantine and the log; which row of a record
+is the newest is decided by its dbt staging model (docs/sources.md, "Duplicates"). The rows and quarantined lines
+of people erased on request are emptied in the same transaction (pipeline/privacy/redaction.py), so they are
+never written.
 """
 
 import hashlib

@@ -16,13 +16,27 @@ renamed as (
         lower(source) as source,
         campaign_id,
         amount,
-        coalesce(upper(trim(currency)), {{ reporting_currency() }}) as currency,
-        cast(date_trunc('month', month) as date) as rate_month
+        coalesce(upper(trim(currency)), {{ reporting_currency() }}) as currency
     from source
 ),
 
+-- rows of one campaign on different days of a month add up: one row per month, cost type, source, campaign
+-- and currency
+monthly as (
+    select
+        month,
+        cost_type,
+        source,
+        campaign_id,
+        currency,
+        month as rate_month,
+        sum(amount) as amount
+    from renamed
+    group by all
+),
+
 converted as (
-    {{ converted_to_reporting_currency('renamed', 'amount', 'spend', "cost_type || coalesce(' ' || campaign_id, '')") }}
+    {{ converted_to_reporting_currency('monthly', 'amount', 'spend', "cost_type || coalesce(' ' || campaign_id, '')") }}
 )
 
 select
