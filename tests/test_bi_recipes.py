@@ -41,6 +41,7 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "unit_economics_fiscal_quarterly.csv",
         "score_threshold_whatif.csv",
         "hypothesis_results.csv",
+        "campaign_performance.csv",
     }
     monthly = tmp_path / "funnel_kpi_monthly.csv"
     assert monthly.read_bytes().startswith(b"\xef\xbb\xbfview,period_start,stage")

@@ -41,6 +41,7 @@ MARTS = [
     "unit_economics_fiscal_quarterly",
     "score_threshold_whatif",
     "hypothesis_results",
+    "campaign_performance",
     "reconciliation",
     "reconciliation_exceptions",
 ]

@@ -5,8 +5,9 @@ without a network: the funnel of a chosen month, the monthly trend per stage (wi
 targets are set), a month x stage heat map (goal attainment against targets, or conversion rate
 while no targets are configured), the reconciliation status per month and hand-over, the
 improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts, the
-unit economics (CAC, payback, LTV / CAC, Quick Ratio, magic number), and the team: each person's numbers in
-their own stage for the last closed month, against their target.
+unit economics (CAC, payback, LTV / CAC, Quick Ratio, magic number), the team: each person's numbers in
+their own stage for the last closed month, against their target, and the campaign table (campaign_table.py):
+what each campaign's leads became, against its spend.
 """
 
 import html
@@ -22,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
+from pipeline.serving.campaign_table import campaign_table
 from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
 from pipeline.warehouse.resource import Warehouse
 
@@ -282,6 +284,7 @@ REPORTED_MARTS = (
     "unit_economics_monthly",
     "unit_economics_fiscal_quarterly",
     "owner_performance",
+    "campaign_performance",
 )
 
 
@@ -330,6 +333,7 @@ to the next stage; one stage's goal is the next stage's base. Built from {PUBLIS
 {charts}
 {_hypotheses_table(hypotheses) if hypotheses is not None and not hypotheses.empty else ""}
 {_owners_table(owners, monthly["period_start"].max()) if owners is not None else ""}
+{campaign_table(marts.get("campaign_performance"))}
 </body></html>
 """
     out_dir.mkdir(parents=True, exist_ok=True)
