@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from demo import currency as demo_currency
 from demo import faults as demo_faults
 from demo.faults import FaultRates
 from demo.months import month_tables
@@ -726,6 +727,7 @@ def generate(
     faults: FaultRates | None = None,
     effect: Effect | None = None,
     by_month: bool = False,
+    foreign_share: float = 0.0,
 ) -> dict[str, int]:
     """Write the demo extracts under `out` (one folder per system and entity); return rows per entity. The team
     (sfa/users/users.csv) and the spend (ma/spend/spend.csv) are one file each, whatever the chunks and months.
@@ -738,11 +740,17 @@ def generate(
 
     With fault rates, the injected faults are listed in `out`/_injected_faults.csv (the ingest reads
     only the system folders, so the file is not loaded).
+
+    With a foreign share, that share of customer accounts deals in US dollars, as does that share of the
+    marketing spend, and `sfa/exchange_rates.csv` holds the monthly rates (demo/currency.py).
     """
     if leads < 1 or months < 1:
         raise ValueError("--leads and --months must be at least 1")
+    if not 0 <= foreign_share <= 1:
+        raise ValueError("--foreign-share must be between 0 and 1")
     end = end or datetime.fromisoformat(DEFAULT_END)
     window = _window(months, end)
+    rates = demo_currency.monthly_rates(window.months, seed) if foreign_share else {}
     totals: dict[str, int] = {}
     manifests = []
     chunks = -(-leads // chunk_size)
@@ -757,6 +765,9 @@ def generate(
         for key, count in chunk.leads_per_campaign().items():
             campaigns[key] = campaigns.get(key, 0) + count
         extracts = chunk.extracts()
+        if foreign_share:
+            accounts = demo_currency.foreign_accounts(extracts, foreign_share, seed, index)
+            extracts = demo_currency.convert(extracts, rates, accounts)
         if faults and faults.any():
             extracts, manifest = demo_faults.inject(extracts, faults, pd.Timestamp(end))
             manifests.append(manifest)
@@ -775,9 +786,14 @@ def generate(
         if progress:
             print(f"  chunk {index + 1}/{chunks}: {size:,} leads", file=sys.stderr)
     totals["sfa/users"] = _write(_users(team), out, "sfa", "users", "users")
-    totals["ma/spend"] = _write(_spend(campaigns, team, window, seed, leads / months), out, "ma", "spend", "spend")
+    spend = _spend(campaigns, team, window, seed, leads / months)
+    if foreign_share:
+        spend = demo_currency.convert_spend(spend, rates, foreign_share, seed)
+    totals["ma/spend"] = _write(spend, out, "ma", "spend", "spend")
     if manifests:
         pd.concat(manifests, ignore_index=True).to_csv(out / FAULT_MANIFEST, index=False)
+    if rates:
+        totals["sfa/exchange_rates"] = demo_currency.write_rates(rates, out)
     return totals
 
 
@@ -809,6 +825,13 @@ def main(argv: list[str] | None = None) -> None:
             help=f"inject '{field.name}' faults into this share of the eligible records",
         )
     parser.add_argument(
+        "--foreign-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of customer accounts that deal in USD; writes sfa/exchange_rates.csv (default 0: all JPY)",
+    )
+    parser.add_argument(
         "--effect",
         type=Effect.parse,
         metavar="SOURCE:YYYY-MM-DD:LIFT",
@@ -828,6 +851,7 @@ def main(argv: list[str] | None = None) -> None:
         faults=faults,
         effect=args.effect,
         by_month=args.by_month,
+        foreign_share=args.foreign_share,
     )
     for entity, rows in totals.items():
         print(f"{entity:20s} {rows:>12,} rows")

@@ -32,6 +32,14 @@ EXIT_WAREHOUSE_BUSY = 75
 
 #: At most this many failed checks of each severity are listed; the rest are counted (all are in `make ui`).
 LISTED = {"ERROR": 10, "WARN": 5}
+#: At most this many of the errors of a failed dbt build are quoted (all are in the tool log).
+LISTED_DBT_ERRORS = 3
+
+#: Where dagster-dbt's error quotes dbt's log, whose colour codes are dropped; each error there is a header line
+#: ("Runtime Error in test unique_… (models/…)") followed by what went wrong.
+_DBT_ERRORS = "Errors parsed from dbt logs:"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_DBT_ERROR_HEADER = re.compile(r"^\s*[\w ]*Error in \w+ ")
 
 
 @dataclass(frozen=True)
@@ -126,9 +134,14 @@ def check_reason(evaluation: dg.AssetCheckEvaluation) -> str:
         text += ": " + ", ".join(e for e in expectations if e)
     if not text:
         failures, status = metadata.get("dagster_dbt/failed_row_count"), metadata.get("status")
-        text = (
-            f"{failures:,} failing row(s)" if isinstance(failures, int) else (f"dbt status {status}" if status else "")
-        )
+        if status == "error":
+            text = "the test could not run (the dbt build's error says why)"
+        else:
+            text = (
+                f"{failures:,} failing row(s)"
+                if isinstance(failures, int)
+                else (f"dbt status {status}" if status else "")
+            )
     return text if len(text) <= 160 else text[:159] + "…"
 
 
@@ -146,11 +159,30 @@ def busy_error(event: dg.DagsterEvent) -> SerializableErrorInfo | None:
     return next((e for e in _chain(event.step_failure_data.error) if e.cls_name == WarehouseBusyError.__name__), None)
 
 
+def dbt_errors(message: str) -> list[str]:
+    """What went wrong in each error of a failed dbt build, as dagster-dbt quotes dbt's log in its error: the line
+    after each error's header, once per distinct text (a missing exchange rate names its currency and month)."""
+    if _DBT_ERRORS not in message:
+        return []
+    lines = [line.strip() for line in _ANSI.sub("", message.partition(_DBT_ERRORS)[2]).splitlines()]
+    found: list[str] = []
+    for header, detail in zip(lines, lines[1:], strict=False):
+        if _DBT_ERROR_HEADER.match(header) and detail and detail not in found:
+            found.append(detail)
+    return found
+
+
 def step_reason(event: dg.DagsterEvent) -> str:
     """The error of a failed step on one line: the class, the message with long quoted commands elided; for a
-    busy warehouse, the message that names the holding process."""
+    busy warehouse, the message that names the holding process; for a failed dbt build, what dbt said went wrong,
+    one line per error."""
     if busy := busy_error(event):
         return " ".join((busy.message.partition(": ")[2] or busy.message).split())
+    for error in _chain(event.step_failure_data.error):
+        if found := dbt_errors(error.message):
+            more = len(found) - LISTED_DBT_ERRORS
+            quoted = [f"\n      {text}" for text in found[:LISTED_DBT_ERRORS]]
+            return "dbt build failed:" + "".join(quoted) + (f"\n      … and {more} more (tool log)" if more > 0 else "")
     error = event.step_failure_data.error
     error = error.cause if error and error.cause else error
     if error is None:

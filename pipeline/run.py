@@ -172,7 +172,7 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
     return "\n".join(lines).rstrip()
 
 
-def improvement_loop(warehouse: Path) -> str:
+def improvement_loop(warehouse: Path, currency: str) -> str:
     """The latest closed month's bottleneck and the verdict of every hypothesis in hypotheses.yml."""
     with Warehouse(path=str(warehouse)).connect(read_only=True) as con:
         bottleneck = con.execute(
@@ -193,7 +193,8 @@ def improvement_loop(warehouse: Path) -> str:
     for month, stage, actual, planned, deals, revenue in bottleneck:
         lines.append(
             f"Bottleneck of {month:%Y-%m}: {stage} converted {_pct(actual)} against a plan of {_pct(planned)}, "
-            f"costing about {deals:,.1f} won deals (¥{revenue or 0:,.0f}) downstream (marts.funnel_bottleneck)."
+            f"costing about {deals:,.1f} won deals ({revenue or 0:,.0f} {currency}) downstream "
+            "(marts.funnel_bottleneck)."
         )
     lines.append(
         "Hypotheses (hypotheses.yml -> marts.hypothesis_results):"
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(funnel_table(Path(settings.warehouse_path), args.months, settings.reporting_tz))
             print()
-            print(improvement_loop(Path(settings.warehouse_path)))
+            print(improvement_loop(Path(settings.warehouse_path), settings.reporting_currency))
             print(f"\nDuckDB warehouse: {settings.warehouse_path}")
         elif any(
             c.check_name == "reconciliation_gate" and not c.passed and c.severity.value == "ERROR"

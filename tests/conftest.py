@@ -18,6 +18,7 @@ DEMO_LEADS = 4_000
 DEMO_MONTHS = 18
 DEMO_SEED = 11
 EDGE_AS_OF = "2026-06-30"
+FOREIGN_SHARE = 0.3
 MID_MONTH_AS_OF = "2026-09-15"
 
 
@@ -56,6 +57,22 @@ def demo_run(demo_landing, tmp_path_factory) -> Materialized:
     """The plain demo extracts, as `make run` materializes them."""
     run = materialize(demo_landing, tmp_path_factory.mktemp("warehouse") / "themodel.duckdb")
     assert run.result.success, "materializing the demo extracts failed"
+    return run
+
+
+@pytest.fixture(scope="session")
+def foreign_landing(tmp_path_factory) -> Path:
+    """Demo extracts where a share of the customers deal in US dollars, with sfa/exchange_rates.csv."""
+    landing = tmp_path_factory.mktemp("foreign")
+    demo.generate(DEMO_LEADS, DEMO_MONTHS, DEMO_SEED, landing, foreign_share=FOREIGN_SHARE)
+    return landing
+
+
+@pytest.fixture(scope="session")
+def foreign_run(foreign_landing, tmp_path_factory) -> Materialized:
+    """The dollar-and-yen demo extracts, reported in yen (the default FUNNEL_REPORTING_CURRENCY)."""
+    run = materialize(foreign_landing, tmp_path_factory.mktemp("foreign_warehouse") / "themodel.duckdb")
+    assert run.result.success, "materializing the demo extracts in two currencies failed"
     return run
 
 

@@ -298,6 +298,7 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
         "source_tz",
         "reporting_tz",
         "fiscal_year_start_month",
+        "reporting_currency",
         "as_of",
         "marketing_aging_days",
         "quality_config",

@@ -24,6 +24,7 @@ DBT_MODELS = {
         "stg_reference__improvement_settings",
         "stg_reference__reapproach_waits",
         "stg_reference__paid_sources",
+        "stg_sfa__exchange_rates",
     ],
     "intermediate": [
         "int_as_of",

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from pipeline.config.settings import PROJECT_ROOT
+from tests import exchange
 from tests.conftest import MID_MONTH_AS_OF
 
 TZ = "Asia/Tokyo"
@@ -84,14 +85,15 @@ def test_slices_by_source_recount_the_stage_tables(demo_run):
 
 
 def _account_months(run) -> pd.DataFrame:
-    """Start- and end-of-month MRR per account, straight from the contract extracts, of the contracts that had
-    started by the as-of date. (No churn needs dropping: the as-of is a day's end or the latest event.)"""
+    """Start- and end-of-month MRR per account, straight from the contract extracts (in the reporting currency at
+    their start month's rate, tests/exchange.py), of the contracts that had started by the as-of date. (No churn
+    needs dropping: the as-of is a day's end or the latest event.)"""
     contracts = _csvs(run.landing, "crm", "contracts")
     customers = _csvs(run.landing, "crm", "customers")
     contracts["start"] = pd.to_datetime(contracts["start_date"].str.replace("/", "-"))
     contracts["end"] = pd.to_datetime(contracts["end_date"].str.replace("/", "-"))
     contracts["churned_on"] = pd.to_datetime(contracts["churned_at"].str.slice(0, 10).str.replace("/", "-"))
-    contracts["mrr"] = contracts["mrr"].astype(float)
+    contracts["mrr"] = exchange.contract_mrr(contracts, run.landing)
     as_of = _as_of_date(run)
     contracts = contracts[contracts["start"] <= as_of]
     months = pd.period_range(contracts["start"].min(), as_of, freq="M")
@@ -120,7 +122,7 @@ def _account_months(run) -> pd.DataFrame:
     return out[out["period_start"] >= out["first_month"]]
 
 
-@pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run"])
+@pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run", "foreign_run"])
 def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(request, fixture):
     run = request.getfixturevalue(fixture)
     accounts = _account_months(run)
@@ -209,7 +211,7 @@ def test_renewal_rate_counts_contracts_due_and_their_renewals(request, fixture):
     assert customers["account_id"].isin(contracts["account_id"]).all()
 
 
-@pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run"])
+@pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run", "foreign_run"])
 def test_cohort_retention_follows_each_onboarding_month(request, fixture):
     run = request.getfixturevalue(fixture)
     accounts = _account_months(run)

@@ -1,5 +1,5 @@
 """The data-quality settings file (quality.yml): reconciliation tolerance and grace periods per hand-over, and the
-currencies opportunities may be in.
+currencies opportunities, contracts, spend and exchange rates may be in.
 
 Defaults apply to every hand-over of the registry; `handoffs` overrides them for named hand-overs, whose names
 must be the registry's (`marketing_to_inside_sales`), so a renamed or misspelt one fails instead of being ignored.
@@ -77,6 +77,7 @@ def load_handoff_rules(path: Path) -> dict[str, HandoffRule]:
 
 
 def load_currencies(path: Path) -> frozenset[str]:
-    """The currency codes opportunities may carry: the optional `currencies` list, else any ISO 4217 code."""
+    """The currency codes opportunities, contracts, spend and rates may carry: the optional `currencies` list, else any
+    ISO 4217 code."""
     codes = load(QualityFile, path).currencies
     return ISO_4217 if codes is None else frozenset(codes)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 import holidays
 import pydantic
+from iso4217 import Currency
 
 from pipeline.alerts.messages import template_problems
 from pipeline.config.files import Problems, validate
@@ -51,6 +52,13 @@ def _as_of(value: str) -> str:
         except ValueError:
             continue
     raise ValueError("not an ISO date (2024-06-30) or timestamp (2024-06-30T18:00:00+09:00)")
+
+
+def _currency(value: str) -> str:
+    """An ISO 4217 code as the iso4217 package lists them (upper case), so a typo fails before any run starts."""
+    if value not in {currency.code for currency in Currency}:
+        raise ValueError("not an ISO 4217 currency code in upper case (JPY, USD, EUR, ...)")
+    return value
 
 
 def _calendar(value: str) -> str:
@@ -123,6 +131,9 @@ class Environment(pydantic.BaseModel):
     source_tz: TimeZone = _variable("FUNNEL_SOURCE_TZ", "Asia/Tokyo")
     reporting_tz: TimeZone = _variable("FUNNEL_REPORTING_TZ", "Asia/Tokyo")
     fiscal_year_start_month: int = _variable("FUNNEL_FISCAL_YEAR_START_MONTH", 4, ge=1, le=12)
+    reporting_currency: Annotated[str, pydantic.AfterValidator(_currency)] = _variable(
+        "FUNNEL_REPORTING_CURRENCY", "JPY"
+    )
     as_of: Annotated[str, pydantic.AfterValidator(_as_of)] | None = _variable("FUNNEL_AS_OF")
     marketing_aging_days: int = _variable("FUNNEL_MARKETING_AGING_DAYS", 180, ge=1, le=3650)
     quality_config: EnvPath = _variable("FUNNEL_QUALITY_CONFIG", relative="quality.yml")
@@ -183,6 +194,7 @@ class Settings(dg.ConfigurableResource):
     source_tz: str = "Asia/Tokyo"
     reporting_tz: str = "Asia/Tokyo"
     fiscal_year_start_month: int = 4
+    reporting_currency: str = Environment.model_fields["reporting_currency"].default
     as_of: str | None = None
     marketing_aging_days: int = 180
     quality_config: str = str(PROJECT_ROOT / "quality.yml")
@@ -209,6 +221,7 @@ class Settings(dg.ConfigurableResource):
             "FUNNEL_WAREHOUSE": self.warehouse_path,
             "FUNNEL_REPORTING_TZ": self.reporting_tz,
             "FUNNEL_FISCAL_YEAR_START_MONTH": str(self.fiscal_year_start_month),
+            "FUNNEL_REPORTING_CURRENCY": self.reporting_currency,
             "FUNNEL_AS_OF": self.as_of or "",
             "FUNNEL_MARKETING_AGING_DAYS": str(self.marketing_aging_days),
             "FUNNEL_SPEED_TO_LEAD_SLA_DAYS": str(self.speed_to_lead_sla_business_days),

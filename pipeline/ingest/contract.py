@@ -163,6 +163,7 @@ ENTITIES: tuple[Entity, ...] = (
             "renewal_of_contract_id:id",
             "churned_at:timestamp",
             "churn_reason:text",
+            "currency:text?",
         ),
         ("contract_id",),
     ),
@@ -193,6 +194,17 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         ("user_id",),
         personal=("name",),
+        optional=True,
+    ),
+    Entity(
+        "sfa",
+        "exchange_rates",
+        _cols(
+            "month:date!",
+            "currency:text!",
+            "rate:number!",
+        ),
+        ("month", "currency"),
         optional=True,
     ),
 )

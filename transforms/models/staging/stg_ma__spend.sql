@@ -1,5 +1,10 @@
 {{ config(enabled=has_system('ma')) }}
 
+{#-
+    Amounts are in the reporting currency (macros/currency.sql), converted at the rate of the month the spend
+    belongs to; the original amount and currency are kept.
+-#}
+
 with source as (
     {{ newest_records(source('ma', 'spend'), ['month', 'cost_type', 'source', 'campaign_id']) }}
 ),
@@ -11,7 +16,7 @@ renamed as (
         lower(source) as source,
         campaign_id,
         amount,
-        upper(trim(currency)) as currency
+        coalesce(upper(trim(currency)), {{ reporting_currency() }}) as currency
     from source
 ),
 
@@ -24,9 +29,14 @@ monthly as (
         source,
         campaign_id,
         currency,
-        sum(amount) as amount_original
+        month as rate_month,
+        sum(amount) as amount
     from renamed
     group by all
+),
+
+converted as (
+    {{ converted_to_reporting_currency('monthly', 'amount', 'spend', "cost_type || coalesce(' ' || campaign_id, '')") }}
 )
 
 select
@@ -34,7 +44,7 @@ select
     cost_type,
     source,
     campaign_id,
-    amount_original as amount,
-    amount_original,
+    converted_amount as amount,
+    amount as amount_original,
     currency
-from monthly
+from converted

@@ -1,3 +1,8 @@
+{#-
+    Amounts are in the reporting currency (macros/currency.sql), converted at the rate of the month the deal
+    closed in, or, while it is open, the month it was created in; the original amount and currency are kept.
+-#}
+
 with source as (
     {{ newest_records(source('sfa', 'opportunities'), ['opportunity_id']) }}
 ),
@@ -15,9 +20,29 @@ renamed as (
         coalesce(is_won, false) as is_won,
         closed_at,
         amount,
-        upper(currency) as currency,
-        lost_reason
+        coalesce(upper(trim(currency)), {{ reporting_currency() }}) as currency,
+        lost_reason,
+        {{ month_start('coalesce(case when is_closed then closed_at end, created_at)') }} as rate_month
     from source
+),
+
+converted as (
+    {{ converted_to_reporting_currency('renamed', 'amount', 'opportunity', 'opportunity_id') }}
 )
 
-select * from renamed
+select
+    opportunity_id,
+    sfa_lead_id,
+    account_id,
+    owner_id,
+    opportunity_type,
+    created_at,
+    stage_name,
+    is_closed,
+    is_won,
+    closed_at,
+    converted_amount as amount,
+    amount as amount_original,
+    currency,
+    lost_reason
+from converted

@@ -1,0 +1,48 @@
+{#-
+    Money in one currency: every amount is converted into the reporting currency (var reporting_currency,
+    FUNNEL_REPORTING_CURRENCY) with the rate of its currency in its rate month from stg_sfa__exchange_rates, so
+    sums never add yen to dollars. An amount in the reporting currency, or with no currency (read as the
+    reporting currency), is kept as it is.
+-#}
+
+{#- The reporting currency as an SQL literal. -#}
+{% macro reporting_currency() -%}
+    '{{ var("reporting_currency") }}'
+{%- endmacro %}
+
+{#-
+    The rows of CTE `records` with `amount` converted: every column of `records` plus `converted_<amount>`.
+    `records` has `currency` (upper-cased, the reporting currency when empty) and `rate_month` (a DATE, first of
+    the month). A row that needs a rate the extract lacks stops every query reading it with DuckDB's error(),
+    naming the currency, the month and the record (`what`, then `id`, an expression over the columns of
+    `records`): dbt build fails on it rather than adding unconverted amounts. The check is a filter, not a
+    column, so it holds whichever columns a reader selects.
+-#}
+{% macro converted_to_reporting_currency(records, amount, what, id) -%}
+    select
+        {{ records }}.*,
+        case
+            when {{ records }}.currency = {{ reporting_currency() }} or {{ records }}.{{ amount }} is null
+                then {{ records }}.{{ amount }}
+            else cast({{ records }}.{{ amount }} * rates.rate as decimal(18, 2))
+        end as converted_{{ amount }}
+    from {{ records }}
+    left join {{ ref('stg_sfa__exchange_rates') }} as rates
+        on
+            {{ records }}.currency = rates.currency
+            and {{ records }}.rate_month = rates.month
+    where
+        case
+            when
+                {{ records }}.currency != {{ reporting_currency() }}
+                and {{ records }}.{{ amount }} is not null
+                and rates.rate is null
+                then error(
+                    'no exchange rate for ' || {{ records }}.currency || ' in '
+                    || strftime({{ records }}.rate_month, '%Y-%m') || ' ({{ what }} ' || {{ id }}
+                    || '): add it to sfa/exchange_rates or correct the currency (amounts are reported in '
+                    || {{ reporting_currency() }} || ')'
+                )
+            else true
+        end
+{%- endmacro %}
