@@ -3,7 +3,8 @@
     python -m demo.excel --landing data/landing --out data/excel
 
 CP932 (Shift_JIS), Japanese file and column names, `2024年4月1日 09:05:03` timestamps, contract dates as Excel
-serial numbers, `￥1,200,000` amounts (full-width yen, as CP932 has no other), はい/いいえ flags and Japanese status and type names. The canonical
+serial numbers, `￥1,200,000` amounts (full-width yen, as CP932 has no other), はい/いいえ flags and Japanese status and type names;
+a spend sheet by month (`2025年12月`) and a team list with Japanese role names. The canonical
 extracts are loaded with the canonical layout first, so the re-export holds exactly the same records; loading
 it back through docs/examples/excel_ja.yml must give the same warehouse, which the tests and `make bench` use.
 """
@@ -30,6 +31,13 @@ STATUS = {
     "recycled": "ナーチャリング",
 }
 TYPE = {"new_business": "新規", "upsell": "アップセル", "cross_sell": "クロスセル", "renewal": "更新"}
+COST_TYPE = {"marketing": "マーケティング", "sales": "営業"}
+ROLE = {
+    "inside_sales": "インサイドセールス",
+    "field_sales": "フィールドセールス",
+    "customer_success": "カスタマーサクセス",
+    "sales_manager": "営業マネージャー",
+}
 
 
 def _ts(column: str) -> str:
@@ -115,6 +123,7 @@ EXPORTS = {
             ("オンボーディング日時", _ts("onboarded_at")),
             ("セグメント", "segment"),
             ("業種", "industry"),
+            ("担当CSM", "owner_id"),
         ],
     ),
     "契約.csv": (
@@ -128,6 +137,29 @@ EXPORTS = {
             ("更新元契約ID", "renewal_of_contract_id"),
             ("解約日時", _ts("churned_at")),
             ("解約理由", "churn_reason"),
+        ],
+    ),
+    # a spend sheet kept by month (`2025年12月`, no day) and a team list, as marketing and sales ops keep them
+    "費用.csv": (
+        "ma_spend",
+        [
+            ("月", "strftime(month, '%Y年%-m月')"),
+            ("費用区分", _case("cost_type", COST_TYPE)),
+            ("チャネル", "source"),
+            ("キャンペーンID", "campaign_id"),
+            ("金額", _yen("amount")),
+            ("通貨", "currency"),
+        ],
+    ),
+    "チーム.csv": (
+        "sfa_users",
+        [
+            ("ユーザーID", "user_id"),
+            ("氏名", "name"),
+            ("役割", _case("role", ROLE)),
+            ("チーム", "team"),
+            ("着任日", "strftime(started_on, '%Y/%-m/%-d')"),
+            ("離任日", "strftime(ended_on, '%Y/%-m/%-d')"),
         ],
     ),
 }

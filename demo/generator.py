@@ -11,6 +11,12 @@ log-normal lags between stages, disqualified and recycled leads (some re-qualify
 opportunities, lost deals with reasons (some approached again months later), annual contracts that renew with expansion or churn, and
 upsell, cross-sell and renewal opportunities for customers. Local times are Asia/Tokyo; the MA writes
 ISO-8601 with offset, the SFA and CRM write `YYYY/MM/DD HH:MM:SS` without one, as Japanese exports do.
+
+Besides the funnel's extracts: the team (sfa/users: the reps who own leads, deals and customers, a customer-success
+manager who joins mid-period and one who leaves), each customer's customer-success manager (crm/customers.owner_id)
+and the acquisition spend (ma/spend: per paid channel and campaign, in proportion to the leads it brought; the
+sales team's cost per month). Both come from random streams of their own, so the funnel's extracts of a seed stay
+what they were before them; the first month has no spend at all.
 """
 
 from __future__ import annotations
@@ -74,6 +80,21 @@ OPEN_OPPORTUNITY_STAGES = np.array(["Qualification", "Needs Analysis", "Proposal
 IS_REPS = np.array([f"005IS{n:010d}" for n in range(1, 9)])
 AE_REPS = np.array([f"005AE{n:010d}" for n in range(1, 7)])
 CSM_REPS = np.array([f"005CS{n:010d}" for n in range(1, 5)])
+#: Customer-success managers who own no opportunity: one joins a third into the history (on a month's 16th).
+CSM_JOINER = "005CS0000000005"
+#: A sales manager: on the team list, in no funnel stage (role `other`).
+MANAGER = "005MG0000000001"
+FAMILY_NAMES = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤"]
+GIVEN_NAMES = ["健太", "美咲", "翔", "陽菜", "大輔", "さくら", "拓也", "結衣", "直樹", "愛"]
+#: Marketing spend per lead of each paid channel (JPY, before noise); the other channels (web_form, referral,
+#: partner) are organic and cost nothing.
+COST_PER_LEAD = {"paid_ads": 18_000, "webinar": 9_000, "event": 30_000, "content_download": 6_000}
+#: The monthly cost of one active inside- or field-sales person (JPY) at the default demo's lead volume; the
+#: sales cost scales with the leads per month, so CAC stays plausible at any --leads.
+SALES_COST_PER_PERSON = 900_000
+DEFAULT_LEADS_PER_MONTH = 20_000 / 24
+#: Random streams of the extracts added after the funnel's (team, owners, spend): chunks use [seed, chunk].
+OWNER_STREAM, SPEND_STREAM = 1, 1_000_003
 
 
 @dataclass(frozen=True)
@@ -149,6 +170,91 @@ def _plus_year(day_start: np.ndarray) -> np.ndarray:
     return end.astype("datetime64[s]").astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Team:
+    """The people of sfa/users: id, role, team, first and last day (epoch seconds at local midnight, -1 = none)."""
+
+    user_id: np.ndarray
+    role: np.ndarray
+    team: np.ndarray
+    started: np.ndarray
+    ended: np.ndarray
+
+    def active(self, ids: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """For each of `ids` (rows of the team), whether the person works on each of `day`: a (len(day), len(ids))
+        matrix."""
+        started, ended = self.started[ids], self.ended[ids]
+        return (day[:, None] >= started[None, :]) & ((ended[None, :] < 0) | (day[:, None] <= ended[None, :]))
+
+
+def _team(window: Window) -> Team:
+    """The demo's team. The reps who own leads and deals worked through the whole history (the funnel's extracts
+    assign them at random over it); customer-success manager 4 leaves two thirds into it (on a month's 15th) and
+    CSM_JOINER joins a third into it (on a month's 16th), so only the customers onboarded while each works are
+    theirs."""
+    ids = [*IS_REPS, *AE_REPS, *CSM_REPS, CSM_JOINER, MANAGER]
+    roles = ["inside_sales"] * IS_REPS.size + ["field_sales"] * AE_REPS.size
+    roles += ["customer_success"] * (CSM_REPS.size + 1) + ["sales_manager"]
+    teams = [f"IS {'East' if i < IS_REPS.size // 2 else 'West'}" for i in range(IS_REPS.size)]
+    teams += [f"FS {'Enterprise' if i < AE_REPS.size // 3 else 'Growth'}" for i in range(AE_REPS.size)]
+    teams += ["CS"] * (CSM_REPS.size + 1) + ["Sales"]
+    months = window.months.size
+    started = window.start - (np.arange(len(ids)) % 7 + 1) * 53 * DAY  # staggered, all before the history
+    started[ids.index(CSM_JOINER)] = window.months[months // 3] + 15 * DAY
+    ended = np.full(len(ids), -1, np.int64)
+    ended[ids.index(CSM_REPS[-1])] = window.months[(2 * months) // 3] + 14 * DAY
+    return Team(np.array(ids), np.array(roles), np.array(teams), (started // DAY) * DAY, ended)
+
+
+def _users(team: Team) -> pa.Table:
+    n = team.user_id.size
+    names = [f"{FAMILY_NAMES[i % len(FAMILY_NAMES)]} {GIVEN_NAMES[(3 * i) % len(GIVEN_NAMES)]}" for i in range(n)]
+    return pa.table(
+        {
+            "user_id": pa.array(team.user_id),
+            "name": pa.array(names),
+            "role": pa.array(team.role),
+            "team": pa.array(team.team),
+            "started_on": _dates(team.started),
+            "ended_on": _dates(team.ended, team.ended >= 0),
+        }
+    )
+
+
+def _spend(
+    leads: dict[tuple[str, str], int], team: Team, window: Window, seed: int, leads_per_month: float
+) -> pa.Table:
+    """ma/spend: each paid channel's campaign of a month costs its leads times the channel's cost per lead (with
+    noise); the sales cost of a month is its active inside- and field-sales people times their cost. Nothing is
+    spent in the first month. `leads` counts the leads per (campaign, source)."""
+    rng = np.random.default_rng([seed, SPEND_STREAM])
+    rows = []
+    for (campaign, source), count in sorted(leads.items()):
+        month = np.datetime64(f"{campaign[-6:-2]}-{campaign[-2:]}", "M")
+        if source in COST_PER_LEAD and month > window.months[0].astype("datetime64[s]").astype("datetime64[M]"):
+            amount = count * COST_PER_LEAD[source] * rng.lognormal(0.0, 0.15)
+            rows.append((str(month.astype("datetime64[D]")), "marketing", source, campaign, round(amount, -3)))
+    sales = np.flatnonzero(np.isin(team.role, ["inside_sales", "field_sales"]))
+    scale = leads_per_month / DEFAULT_LEADS_PER_MONTH
+    for first in window.months[1:]:
+        people = team.active(sales, np.array([int(first)])).sum()
+        amount = people * SALES_COST_PER_PERSON * scale * rng.lognormal(0.0, 0.03)
+        rows.append(
+            (str(np.datetime64(int(first), "s").astype("datetime64[D]")), "sales", None, None, round(amount, -3))
+        )
+    month, cost_type, source, campaign, amount = zip(*rows, strict=True) if rows else ((),) * 5
+    return pa.table(
+        {
+            "month": pa.array(month, pa.string()),
+            "cost_type": pa.array(cost_type, pa.string()),
+            "source": pa.array(source, pa.string()),
+            "campaign_id": pa.array(campaign, pa.string()),
+            "amount": pa.array(np.asarray(amount, np.int64)),
+            "currency": pa.array(["JPY"] * len(rows), pa.string()),
+        }
+    )
+
+
 def _write(table: pa.Table, out: Path, system: str, entity: str, name: str) -> int:
     folder = out / system / entity
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,8 +270,12 @@ def month_label(seconds: int) -> str:
 class _Chunk:
     """One chunk of leads and everything that follows from them downstream."""
 
-    def __init__(self, index: int, leads: int, window: Window, seed: int, effect: Effect | None = None) -> None:
+    def __init__(
+        self, index: int, leads: int, window: Window, seed: int, team: Team, effect: Effect | None = None
+    ) -> None:
         self.rng = np.random.default_rng([seed, index])
+        self.owner_rng = np.random.default_rng([seed, index, OWNER_STREAM])
+        self.team = team
         self.effect = effect
         self.base = index * ID_BLOCK
         self.n = leads
@@ -452,6 +562,7 @@ class _Chunk:
                 "onboarded_at": _times(onboarded, None, "%Y/%m/%d %H:%M:%S"),
                 "segment": pa.array(SEGMENTS[won["segment"]]),
                 "industry": pa.array(industry),
+                "owner_id": pa.array(self._account_managers(onboarded)),
             }
         )
         contracts, opportunities = [], []
@@ -537,6 +648,27 @@ class _Chunk:
         self.tables["contracts"] = pa.concat_tables(contracts)
         self.tables["opportunities"].extend(opportunities)
 
+    def _account_managers(self, onboarded: np.ndarray) -> np.ndarray:
+        """A customer-success manager per customer, among those working the day it was onboarded (own stream)."""
+        csm = np.flatnonzero(self.team.role == "customer_success")
+        active = self.team.active(csm, (onboarded // DAY) * DAY)
+        pick = (self.owner_rng.random(onboarded.size) * active.sum(axis=1)).astype(int)
+        chosen = np.argmax(np.cumsum(active, axis=1) > pick[:, None], axis=1)
+        return self.team.user_id[csm[chosen]]
+
+    def leads_per_campaign(self) -> dict[tuple[str, str], int]:
+        """(campaign_id, source) -> leads of this chunk."""
+        counts = self.tables["ma", "leads"].group_by(["campaign_id", "source"]).aggregate([("lead_id", "count")])
+        return {
+            (c, s): n
+            for c, s, n in zip(
+                counts["campaign_id"].to_pylist(),
+                counts["source"].to_pylist(),
+                counts["lead_id_count"].to_pylist(),
+                strict=True,
+            )
+        }
+
     def _expansion(self, numbers, accounts, kind, created, closes, closed, won, amount) -> pa.Table:
         rng = self.rng
         k = numbers.size
@@ -595,7 +727,8 @@ def generate(
     effect: Effect | None = None,
     by_month: bool = False,
 ) -> dict[str, int]:
-    """Write the demo extracts under `out` (one folder per system and entity); return rows per entity.
+    """Write the demo extracts under `out` (one folder per system and entity); return rows per entity. The team
+    (sfa/users/users.csv) and the spend (ma/spend/spend.csv) are one file each, whatever the chunks and months.
 
     By month, each entity is written as one file per month and chunk, `YYYY-MM-<chunk>.csv`, holding what that
     month's export would (demo/months.py): its new records and the earlier ones changed in it, as of its end.
@@ -613,12 +746,16 @@ def generate(
     totals: dict[str, int] = {}
     manifests = []
     chunks = -(-leads // chunk_size)
+    team = _team(window)
+    campaigns: dict[tuple[str, str], int] = {}
     for index in range(chunks):
         size = min(chunk_size, leads - index * chunk_size)
-        chunk = _Chunk(index, size, window, seed, effect)
+        chunk = _Chunk(index, size, window, seed, team, effect)
         chunk.marketing()
         chunk.field_sales()
         chunk.customer_success()
+        for key, count in chunk.leads_per_campaign().items():
+            campaigns[key] = campaigns.get(key, 0) + count
         extracts = chunk.extracts()
         if faults and faults.any():
             extracts, manifest = demo_faults.inject(extracts, faults, pd.Timestamp(end))
@@ -637,6 +774,8 @@ def generate(
             totals[f"{system}/{entity}"] = totals.get(f"{system}/{entity}", 0) + written
         if progress:
             print(f"  chunk {index + 1}/{chunks}: {size:,} leads", file=sys.stderr)
+    totals["sfa/users"] = _write(_users(team), out, "sfa", "users", "users")
+    totals["ma/spend"] = _write(_spend(campaigns, team, window, seed, leads / months), out, "ma", "spend", "spend")
     if manifests:
         pd.concat(manifests, ignore_index=True).to_csv(out / FAULT_MANIFEST, index=False)
     return totals

@@ -57,7 +57,9 @@ def _bool(values: pd.Series) -> pd.Series:
 def stage_entries(
     landing: Path, as_of: pd.Timestamp | None = None, with_ma: bool = True
 ) -> tuple[dict[str, pd.DataFrame], pd.Timestamp]:
-    """Per stage, one row per entry with entry_type, entered_at, advanced_at and dropped_at (as of as_of).
+    """Per stage, one row per entry with entry_type, entered_at, advanced_at and dropped_at (as of as_of), and
+    who owns it: owner_id (inside and field sales; inside sales also received_at and first_contact_at, field sales
+    the amount) or account_id (customer success).
     Without an MA (with_ma=False) there is no marketing stage and every SFA lead starts in inside sales."""
     empty = pd.DataFrame(
         {
@@ -157,6 +159,9 @@ def stage_entries(
             "entered_at": sfa["mql_at"].fillna(sfa["created_at"]),
             "advanced_at": sfa["converted_at"].where(advanced),
             "dropped_at": sfa["disqualified_at"].where(~advanced & done(sfa["disqualified_at"])),
+            "owner_id": sfa["owner_id"],
+            "received_at": sfa["created_at"],
+            "first_contact_at": sfa["first_contact_at"].where(done(sfa["first_contact_at"])),
         }
     )
 
@@ -171,6 +176,8 @@ def stage_entries(
             "entered_at": nb["converted"].where(nb["lead_id"].notna()).fillna(nb["created_at"]),
             "advanced_at": nb["closed_at"].where(won),
             "dropped_at": nb["closed_at"].where(lost),
+            "owner_id": nb["owner_id"],
+            "amount": pd.to_numeric(nb["amount"], errors="coerce"),
         }
     )
 
@@ -190,6 +197,7 @@ def stage_entries(
             "entered_at": _lookup(cust["won_opportunity_id"], win_time).fillna(cust["onboarded"]),
             "advanced_at": renewed.where(done(renewed)),
             "dropped_at": churned.where(~done(renewed) & done(churned)),
+            "account_id": cust["account_id"],
         }
     )
 

@@ -29,6 +29,7 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "funnel_targets.csv",
         "stage_velocity.csv",
         "speed_to_lead.csv",
+        "owner_performance.csv",
         "reconciliation.csv",
         "reconciliation_exceptions.csv",
         "funnel_kpi_by_slice.csv",
@@ -36,8 +37,11 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "reapproach_outcomes.csv",
         "customer_success_monthly.csv",
         "customer_retention_cohorts.csv",
+        "unit_economics_monthly.csv",
+        "unit_economics_fiscal_quarterly.csv",
         "score_threshold_whatif.csv",
         "hypothesis_results.csv",
+        "campaign_performance.csv",
     }
     monthly = tmp_path / "funnel_kpi_monthly.csv"
     assert monthly.read_bytes().startswith(b"\xef\xbb\xbfview,period_start,stage")

@@ -11,15 +11,19 @@ DBT_MODELS = {
     "staging": [
         "stg_ma__leads",
         "stg_ma__mql_events",
+        "stg_ma__spend",
         "stg_sfa__leads",
         "stg_sfa__opportunities",
+        "stg_sfa__users",
         "stg_crm__customers",
         "stg_crm__contracts",
         "stg_reference__funnel_targets",
+        "stg_reference__owner_targets",
         "stg_reference__business_calendar",
         "stg_reference__reconciliation_rules",
         "stg_reference__improvement_settings",
         "stg_reference__reapproach_waits",
+        "stg_reference__paid_sources",
     ],
     "intermediate": [
         "int_as_of",
@@ -40,6 +44,7 @@ DBT_MODELS = {
         "funnel_targets",
         "stage_velocity",
         "speed_to_lead",
+        "owner_performance",
         "reconciliation",
         "reconciliation_exceptions",
         "funnel_kpi_by_slice",
@@ -47,11 +52,21 @@ DBT_MODELS = {
         "reapproach_outcomes",
         "customer_success_monthly",
         "customer_retention_cohorts",
+        "unit_economics_monthly",
+        "unit_economics_fiscal_quarterly",
         "score_threshold_whatif",
         "hypothesis_results",
     ],
 }
-REFERENCE = ["funnel_targets", "business_calendar", "reconciliation_rules", "improvement_settings", "reapproach_waits"]
+REFERENCE = [
+    "funnel_targets",
+    "owner_targets",
+    "business_calendar",
+    "reconciliation_rules",
+    "improvement_settings",
+    "reapproach_waits",
+    "paid_sources",
+]
 
 
 def _specs():

@@ -260,10 +260,16 @@ def test_entity_files_finds_single_files_and_folders_but_nothing_else(tmp_path):
 def test_the_contract_document_lists_every_column_of_the_code(tmp_path):
     doc = (Path(__file__).parent.parent / "docs" / "input-contract.md").read_text(encoding="utf-8")
     for entity in ENTITIES:
-        assert f"`{entity.system}/{entity.name}`" in doc
-        section = doc.split(f"`{entity.system}/{entity.name}`", 1)[1].split("\n## ", 1)[0]
+        heading = f"\n## `{entity.system}/{entity.name}`\n"
+        assert heading in doc
+        section = doc.split(heading, 1)[1].split("\n## ", 1)[0]
+        assert section.strip().startswith("Optional.") == entity.optional, entity.table
         for column in entity.columns:
-            assert f"| `{column.name}` | {column.type} |" in section, (entity.table, column.name)
+            row = f"| `{column.name}` | {column.type} |"
+            assert row in section, (entity.table, column.name)
+            line = section.split(row, 1)[1].split("\n", 1)[0]
+            assert line.startswith(" yes |") == column.required, (entity.table, column.name)
+            assert ("the file may leave this column out" in line) == column.may_be_absent, (entity.table, column.name)
 
 
 def test_a_warehouse_held_by_another_process_is_reported_as_such(tmp_path):

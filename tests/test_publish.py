@@ -56,6 +56,7 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
             "funnel_targets",
             "stage_velocity",
             "speed_to_lead",
+            "owner_performance",
             "reconciliation",
             "reconciliation_exceptions",
             "funnel_kpi_by_slice",
@@ -63,8 +64,11 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
             "reapproach_outcomes",
             "customer_success_monthly",
             "customer_retention_cohorts",
+            "unit_economics_monthly",
+            "unit_economics_fiscal_quarterly",
             "score_threshold_whatif",
             "hypothesis_results",
+            "campaign_performance",
         }
         for table in tables:
             rows = con.execute(f"select count(*) from marts.{table}").fetchall()[0][0]

@@ -1,4 +1,5 @@
-"""The improvement-loop settings file (improvement.yml): gross margin for LTV, re-approach waits per reason."""
+"""The improvement-loop settings file (improvement.yml): gross margin for LTV, re-approach waits per reason, and
+which acquisition sources are paid (for paid CAC)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,24 @@ class Reapproach(Strict):
     wait_days_by_reason: dict[str, Days] = {}
 
 
+#: An ma_leads.source value as the models compare it: trimmed, lower case, not empty.
+Source = Annotated[str, pydantic.StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=200)]
+
+
 class ImprovementConfig(Strict):
     gross_margin: Annotated[float, pydantic.Field(gt=0, le=1)] = 0.75
     reapproach: Reapproach = Reapproach()
+    #: The ma_leads.source values whose leads are bought (paid ads, sponsored events): paid CAC weighs the
+    #: marketing spend of these sources against the customers they brought. None: no source counts as paid.
+    paid_sources: list[Source] = []
+
+    @pydantic.field_validator("paid_sources")
+    @classmethod
+    def _once_each(cls, sources: list[str]) -> list[str]:
+        repeated = sorted({s for s in sources if sources.count(s) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return sources
 
     def wait_days(self) -> dict[str, int]:
         """Re-approach waits per reason, lower case, as the models compare reasons."""

@@ -1,7 +1,7 @@
 """Configuration files the dbt models need, written as reference tables so dbt reads them like any source.
 
 quality.yml (reconciliation tolerance and grace period per hand-over) and improvement.yml (gross margin,
-re-approach waits) used to reach dbt as --vars of the Dagster run, so a `dbt build` run by hand computed
+re-approach waits, paid sources) used to reach dbt as --vars of the Dagster run, so a `dbt build` run by hand computed
 something else. As tables in `reference`, declared as the dbt source `reference`, both routes read the same.
 """
 
@@ -61,16 +61,23 @@ def reconciliation_rules(warehouse: Warehouse, settings: Settings) -> dg.Materia
             kinds={"duckdb", "yaml"},
             description="improvement.yml's re-approach wait per lost or disqualification reason.",
         ),
+        dg.AssetSpec(
+            [REFERENCE, "paid_sources"],
+            group_name="reference",
+            kinds={"duckdb", "yaml"},
+            description="improvement.yml's paid_sources: the lead sources whose spend is paid acquisition.",
+        ),
     ],
     pool=WAREHOUSE_POOL,
 )
 def improvement_settings(warehouse: Warehouse, settings: Settings):
-    """The improvement-loop settings of improvement.yml as two reference tables."""
+    """The improvement-loop settings of improvement.yml as three reference tables."""
     config = load_improvement_config(Path(settings.improvement_config))
     scalars = pd.DataFrame(
         [{"gross_margin": config.gross_margin, "reapproach_default_wait_days": config.reapproach.default_wait_days}]
     )
     waits = pd.DataFrame(list(config.wait_days().items()), columns=["reason", "wait_days"])
+    paid = pd.DataFrame({"source": config.paid_sources}, dtype=object)
     with warehouse.connect() as con:
         replace_table(
             con,
@@ -80,8 +87,10 @@ def improvement_settings(warehouse: Warehouse, settings: Settings):
             {"gross_margin": "DOUBLE", "reapproach_default_wait_days": "INTEGER"},
         )
         replace_table(con, REFERENCE, "reapproach_waits", waits, {"reason": "VARCHAR", "wait_days": "INTEGER"})
+        replace_table(con, REFERENCE, "paid_sources", paid, {"source": "VARCHAR"})
     yield dg.MaterializeResult(asset_key=[REFERENCE, "improvement_settings"], metadata={"dagster/row_count": 1})
     yield dg.MaterializeResult(asset_key=[REFERENCE, "reapproach_waits"], metadata={"dagster/row_count": len(waits)})
+    yield dg.MaterializeResult(asset_key=[REFERENCE, "paid_sources"], metadata={"dagster/row_count": len(paid)})
 
 
 reference_assets = [reconciliation_rules, improvement_settings]

@@ -4,6 +4,8 @@ The file gives, per month, a revenue target (with the average deal size) or a wo
 conversion of each stage (defaults at the top, overrides per month), optional explicit goals per stage and the
 planned lag of each stage. Stage names are the registry's; every stage up to the win needs a planned rate in
 every month, because the back-calculation (pipeline/goals/back_calculation.py) divides through each of them.
+An optional `people` section gives a person's own monthly goal (marts.owner_performance); without one, a person's
+target is their share of the team's stage target, which the mart computes from the team list.
 """
 
 from __future__ import annotations
@@ -70,11 +72,26 @@ class MonthTarget(Strict):
         return self
 
 
+class PersonTargets(Strict):
+    """One person's monthly goals: the goal of the stage of their role in the team list (sfa/users)."""
+
+    user_id: str = pydantic.Field(min_length=1)  # the SFA user id; quote one that YAML would read as a number
+    goals: dict[Month, Amount] = pydantic.Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class PersonTarget:
+    user_id: str
+    month: date
+    goal: float
+
+
 class TargetsFile(Strict):
     average_deal_size: Amount | None = None
     conversion: dict[StageName, Rate] = {}
     lag_days: dict[StageName, Amount] = {}
     months: list[MonthTarget] = pydantic.Field(min_length=1)
+    people: list[PersonTargets] = []
 
     @pydantic.model_validator(mode="after")
     def _plannable(self, info: pydantic.ValidationInfo) -> TargetsFile:
@@ -91,6 +108,11 @@ class TargetsFile(Strict):
             if entry.month in seen:
                 problems.append((("months", i, "month"), f"month {entry.month:%Y-%m} repeated"))
             seen.add(entry.month)
+        people: set[str] = set()
+        for i, person in enumerate(self.people):
+            if person.user_id in people:
+                problems.append((("people", i, "user_id"), f"user_id {person.user_id} repeated"))
+            people.add(person.user_id)
         index = sorted(m.year * 12 + m.month - 1 for m in seen)
         gaps = sorted(set(range(index[0], index[-1] + 1)) - set(index))
         if gaps:
@@ -125,6 +147,19 @@ class TargetsFile(Strict):
                 )
             )
         return plans
+
+    def person_targets(self) -> list[PersonTarget]:
+        """Every person's goal per month, ordered by person and month."""
+        return [
+            PersonTarget(person.user_id, month, float(goal))
+            for person in sorted(self.people, key=lambda p: p.user_id)
+            for month, goal in sorted(person.goals.items())
+        ]
+
+
+def load_person_targets(path: Path) -> list[PersonTarget]:
+    """The per-person monthly goals of a targets file (`people`); a ConfigError lists every mistake with its line."""
+    return load(TargetsFile, path).person_targets()
 
 
 def load_plans(path: Path) -> list[MonthPlan]:

@@ -1,4 +1,4 @@
-"""The goal assets: the back-calculated targets and the business calendar as reference tables.
+"""The goal assets: the back-calculated targets, per-person targets and the business calendar as reference tables.
 
 Only the Dagster side lives here (reading targets.yml and the setting, writing the tables, metadata); the
 arithmetic is in back_calculation.py and calendar.py.
@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
-from pipeline.config.targets import load_plans
+from pipeline.config.targets import load_person_targets, load_plans
 from pipeline.goals.back_calculation import target_rows
 from pipeline.goals.calendar import business_calendar
 from pipeline.warehouse.layers import REFERENCE
@@ -47,6 +47,25 @@ def funnel_targets(context: dg.AssetExecutionContext, warehouse: Warehouse, sett
     )
 
 
+OWNER_TARGET_COLUMNS = {"user_id": "VARCHAR", "month": "DATE", "target_goal": "DOUBLE"}
+
+
+@dg.asset(key=[REFERENCE, "owner_targets"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb", "yaml"})
+def owner_targets(warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
+    """Per-person monthly goals from targets.yml's `people` (empty without them); others get a team share."""
+    path = Path(settings.targets)
+    targets = load_person_targets(path) if path.exists() else []
+    frame = pd.DataFrame(
+        [{"user_id": t.user_id, "month": t.month, "target_goal": t.goal} for t in targets],
+        columns=list(OWNER_TARGET_COLUMNS),
+    )
+    with warehouse.connect() as con:
+        replace_table(con, REFERENCE, "owner_targets", frame, OWNER_TARGET_COLUMNS)
+    return dg.MaterializeResult(
+        metadata={"targets_file": str(path), "people": frame["user_id"].nunique(), "dagster/row_count": len(frame)}
+    )
+
+
 @dg.asset(key=[REFERENCE, "business_calendar"], group_name="reference", pool=WAREHOUSE_POOL, kinds={"duckdb"})
 def business_calendar_table(warehouse: Warehouse, settings: Settings) -> dg.MaterializeResult:
     """Business days (weekdays less public holidays of FUNNEL_HOLIDAY_CALENDAR) for pacing the open month."""
@@ -68,4 +87,4 @@ def business_calendar_table(warehouse: Warehouse, settings: Settings) -> dg.Mate
     )
 
 
-goal_assets = [funnel_targets, business_calendar_table]
+goal_assets = [funnel_targets, owner_targets, business_calendar_table]

@@ -4,7 +4,9 @@ The sources file (sources.yml, docs/sources.md) says which sources exist: the ca
 docs/input-contract.md, and mapping files for Salesforce, HubSpot, Marketo or any other export. The work is done
 in pipeline/ingest/sources: DuckDB reads and types each file, bad rows go to extracted.quarantine, and
 extracted.<table> is brought up to date in one transaction. Only the entities of the source systems the
-registry declares (transforms/dbt_project.yml, vars.funnel.systems) are assets. Each asset reports its quarantine as an asset check that warns when non-zero.
+registry declares (transforms/dbt_project.yml, vars.funnel.systems) are assets. Each asset reports its quarantine as
+an asset check that warns when non-zero. An optional entity (spend, the team list) without a file is an empty
+table, not a failure.
 """
 
 from pathlib import Path
@@ -76,6 +78,7 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
         description=(
             f"`{entity.system}/{entity.name}` extracts from every configured source (docs/sources.md), typed per "
             f"the input contract (docs/input-contract.md) into extracted.{entity.table}; bad rows to extracted.quarantine."
+            + (" Optional: without a file the table is empty." if entity.optional else "")
         ),
     )
     def ingest_entity(
@@ -84,13 +87,18 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             result = ingest(con, entity, settings)
             check = _quarantine_check(con, entity)
-        context.log.info(
-            f"extracted.{result.table}: {result.rows} records; files new {result.count('new')}, changed "
-            f"{result.count('changed')}, unchanged {result.count('unchanged')}, removed {result.count('removed')}"
-        )
+        if result.absent:
+            kept = f"keeps the {result.rows} records of the files loaded before" if result.rows else "is empty"
+            context.log.info(f"no source has a file of optional entity {entity.table}; extracted.{entity.table} {kept}")
+        else:
+            context.log.info(
+                f"extracted.{result.table}: {result.rows} records; files new {result.count('new')}, changed "
+                f"{result.count('changed')}, unchanged {result.count('unchanged')}, removed {result.count('removed')}"
+            )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows,
+                "absent": result.absent,
                 "files": len([f for f in result.files if f.action != "removed"]),
                 "files_loaded": result.count("new") + result.count("changed"),
                 "files_replaced": result.count("changed"),

@@ -1,6 +1,9 @@
 """The canonical input contract: which entities the landing folder holds, their columns and types.
 
-docs/input-contract.md documents the same contract for people; tests check that the two agree.
+docs/input-contract.md documents the same contract for people; tests check that the two agree. An optional entity
+(acquisition spend, the team list) may be absent from every source: its table is then empty, and what needs it is
+NULL downstream. A column added to an entity after operators were already writing its files may be absent from a
+file's header, so their files keep loading; it reads as empty.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Column:
     name: str
     type: ColumnType
     required: bool = False  # a value must be present in every row
+    may_be_absent: bool = False  # a file's header may lack the column (it reads as empty)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class Entity:
     #: (column, kind) pairs naming the person a row is about, by kind of identity (pipeline/privacy/redaction.py):
     #: a row of an erased person keeps its ids and timestamps, but loses its personal and extra columns.
     person: tuple[tuple[str, str], ...] = ()
+    #: No file in any source is no error: extracted.<table> is then empty (docs/input-contract.md).
+    optional: bool = False
 
     @property
     def table(self) -> str:
@@ -50,14 +56,19 @@ class Entity:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def may_be_absent(self) -> tuple[str, ...]:
+        """The columns a file's header may lack."""
+        return tuple(c.name for c in self.columns if c.may_be_absent)
+
 
 def _cols(*specs: str) -> tuple[Column, ...]:
-    """Columns from 'name:type' specs; a trailing '!' marks a value every row must have."""
+    """Columns from 'name:type' specs; a trailing '!' marks a value every row must have, a trailing '?' a column
+    a file may leave out."""
     columns = []
     for spec in specs:
         name, kind = spec.split(":")
-        required = kind.endswith("!")
-        columns.append(Column(name, kind.rstrip("!"), required))  # type: ignore[arg-type]
+        columns.append(Column(name, kind.rstrip("!?"), kind.endswith("!"), kind.endswith("?")))  # type: ignore[arg-type]
     return tuple(columns)
 
 
@@ -136,6 +147,7 @@ ENTITIES: tuple[Entity, ...] = (
             "onboarded_at:timestamp!",
             "segment:text",
             "industry:text",
+            "owner_id:id?",
         ),
         ("account_id",),
     ),
@@ -153,6 +165,35 @@ ENTITIES: tuple[Entity, ...] = (
             "churn_reason:text",
         ),
         ("contract_id",),
+    ),
+    Entity(
+        "ma",
+        "spend",
+        _cols(
+            "month:date!",
+            "cost_type:text!",
+            "source:text?",
+            "campaign_id:id?",
+            "amount:decimal!",
+            "currency:text?",
+        ),
+        ("month", "cost_type", "source", "campaign_id"),
+        optional=True,
+    ),
+    Entity(
+        "sfa",
+        "users",
+        _cols(
+            "user_id:id!",
+            "name:text?",
+            "role:text!",
+            "team:text?",
+            "started_on:date?",
+            "ended_on:date?",
+        ),
+        ("user_id",),
+        personal=("name",),
+        optional=True,
     ),
 )
 

@@ -7,7 +7,8 @@ modification time of the files the configured sources match for the entity (the 
 from the load log: it tells when the exporting system last delivered, whether or not a run has loaded it since,
 and it needs no warehouse connection, so the check runs beside a run that holds the warehouse, and the
 `stale_data` sensor evaluates it between runs. Copying extracts in without keeping their times (`cp` without
-`-p`) makes them look new.
+`-p`) makes them look new. An optional entity (spend, the team list) without any file is not stale: once its files
+arrive, they age like any other.
 
 The check warns (WARN severity: `make run` does not fail on it); its turning stale raises one `data_stale`
 alert per stale episode through the alert ledger (pipeline/alerts/detection.py). When the warehouse folder, where
@@ -47,7 +48,10 @@ class Freshness:
 
     @property
     def stale(self) -> bool:
-        return self.age_hours is None or self.age_hours > self.stale_after_hours
+        """An extract older than the limit, or a required one missing: an optional entity never delivered is not."""
+        if self.age_hours is None:
+            return not self.entity.optional
+        return self.age_hours > self.stale_after_hours
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -92,7 +96,9 @@ def evaluation(freshness: Freshness) -> dict:
     """The check's result, as the arguments of an AssetCheckResult (in a run) or AssetCheckEvaluation (a sensor)."""
     f = freshness
     if f.newest_file is None:
-        description = f"no extract of {f.entity.table} found"
+        description = f"no extract of {f.entity.table} found" + (
+            " (optional: none expected)" if f.entity.optional else ""
+        )
     else:
         description = (
             f"newest extract {f.newest_file} is {f.age_hours:.1f} h old; "

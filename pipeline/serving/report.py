@@ -3,8 +3,11 @@
 Built with Plotly from the published marts (marts.duckdb), with plotly.js embedded once, so it opens
 without a network: the funnel of a chosen month, the monthly trend per stage (with targets when a
 targets are set), a month x stage heat map (goal attainment against targets, or conversion rate
-while no targets are configured), the reconciliation status per month and hand-over, and the
-improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts.
+while no targets are configured), the reconciliation status per month and hand-over, the
+improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts, the
+unit economics (CAC, payback, LTV / CAC, Quick Ratio, magic number), the team: each person's numbers in
+their own stage for the last closed month, against their target, and the campaign table (campaign_table.py):
+what each campaign's leads became, against its spend.
 """
 
 import html
@@ -20,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
+from pipeline.serving.campaign_table import campaign_table
 from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
 from pipeline.warehouse.resource import Warehouse
 
@@ -157,6 +161,43 @@ def _bottleneck(bottleneck: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def _unit_economics(monthly: pd.DataFrame, quarterly: pd.DataFrame | None) -> go.Figure:
+    """The company's unit economics per month: blended and paid CAC, CAC payback, LTV / CAC and the SaaS Quick
+    Ratio against their usual bars (3 and 4), and the magic number per fiscal quarter (the open one marked "so far").
+    Months without spend data have no CAC point rather than a zero."""
+    company = monthly[(monthly["channel"] == "all") & (monthly["segment"] == "all")].sort_values("period_start")
+    figure = make_subplots(
+        rows=2,
+        cols=2,
+        subplot_titles=[
+            "CAC, blended and paid",
+            "CAC payback (months of gross margin)",
+            "LTV / CAC and SaaS Quick Ratio",
+            "Magic number per fiscal quarter",
+        ],
+    )
+    x = company["period_start"]
+    figure.add_bar(x=x, y=company["cac"], name="CAC (blended)", marker_color="#1f5fa8", row=1, col=1)
+    figure.add_bar(x=x, y=company["paid_cac"], name="CAC (paid sources)", marker_color="#8fb3d9", row=1, col=1)
+    figure.add_scatter(x=x, y=company["cac_payback_months"], name="payback", line_color="#d9822b", row=1, col=2)
+    figure.add_scatter(x=x, y=company["ltv_to_cac"], name="LTV / CAC", line_color="#4caf50", row=2, col=1)
+    figure.add_scatter(x=x, y=company["quick_ratio"], name="Quick Ratio", line_color="#7b1fa2", row=2, col=1)
+    for level, color in ((3, "#4caf50"), (4, "#7b1fa2")):
+        figure.add_hline(y=level, line=dict(dash="dot", color=color, width=1), row=2, col=1)
+    if quarterly is not None:
+        quarters = quarterly[(quarterly["channel"] == "all") & (quarterly["segment"] == "all")]
+        quarters = quarters.sort_values("period_start")
+        labels = [
+            f"FY{y} Q{q}{'' if complete else ' (so far)'}"
+            for y, q, complete in zip(quarters["fiscal_year"], quarters["fiscal_quarter"], quarters["is_complete"])
+        ]
+        figure.add_bar(x=labels, y=quarters["magic_number"], name="magic number", marker_color="#00838f", row=2, col=2)
+    known = company["spend"].notna()
+    note = "" if known.all() else f" (no spend data for {(~known).sum()} of {len(company)} months: no CAC there)"
+    figure.update_layout(title=f"Unit economics{note}", barmode="group", height=620)
+    return figure
+
+
 def _hypotheses_table(hypotheses: pd.DataFrame) -> str:
     """The verdict of every hypothesis of hypotheses.yml, as an HTML table."""
 
@@ -178,12 +219,73 @@ def _hypotheses_table(hypotheses: pd.DataFrame) -> str:
     )
 
 
+#: Per stage, the owner_performance columns the team table shows beside entries, hand-overs and the target.
+OWNER_MEASURES = {
+    "inside_sales": [("median hours to first contact", "median_hours_to_first_contact", "{:.1f}")],
+    "field_sales": [
+        ("win rate", "win_rate", "{:.0%}"),
+        ("受注単価", "average_deal_size", "{:,.0f}"),
+        ("sales cycle (median days)", "median_sales_cycle_days", "{:.0f}"),
+    ],
+    "customer_success": [
+        ("customers", "customers_owned", "{:,}"),
+        ("renewal rate", "renewal_rate", "{:.0%}"),
+        ("churned", "churned_customers", "{:,}"),
+    ],
+}
+
+
+def _owners_table(owners: pd.DataFrame, as_of_month: pd.Timestamp) -> str:
+    """Each person's row in their own stage for the last closed month (the one before the as-of month), per stage;
+    empty when the mart has no row for that month."""
+    month = as_of_month - pd.DateOffset(months=1)
+    rows = owners[owners["period_start"] == month]
+    if rows.empty:
+        return ""
+
+    def cell(value: object, pattern: str) -> str:
+        return pattern.format(value) if pd.notna(value) else "–"
+
+    sections = []
+    for stage, measures in OWNER_MEASURES.items():
+        people = rows[rows["stage"] == stage].sort_values(["team", "owner_id"], na_position="last")
+        if people.empty:
+            continue
+        head = "".join(f"<th>{html.escape(label)}</th>" for label, _, _ in measures)
+        body = "".join(
+            f"<tr><td>{html.escape(p.owner_id if isinstance(p.owner_id, str) else '(no owner)')}</td>"
+            f"<td>{html.escape(p.team if isinstance(p.team, str) else '')}</td>"
+            f"<td>{p.entries:,}</td><td>{p.handovers:,}</td><td>{cell(p.conversion_rate, '{:.0%}')}</td>"
+            + "".join(f"<td>{cell(getattr(p, column), pattern)}</td>" for _, column, pattern in measures)
+            + f"<td>{cell(p.target_goal, '{:.1f}')}</td><td>{cell(p.goal_attainment, '{:.0%}')}</td></tr>"
+            for p in people.itertuples()
+        )
+        sections.append(
+            f'<h3>{html.escape(stage)}</h3><table class="owners"><tr><th>owner</th><th>team</th><th>entries</th>'
+            f"<th>hand-overs</th><th>conversion</th>{head}<th>target</th><th>attainment</th></tr>{body}</table>"
+        )
+    return (
+        f"<h2>Team performance, {pd.Timestamp(month):%Y-%m} (marts.owner_performance)</h2>"
+        "<p>Each person in their own stage; the target is their own goal in targets.yml or their share of the "
+        "team's target, pro rata to the days they were active.</p>" + "".join(sections)
+    )
+
+
 def _read(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
     exists = con.execute("select count(*) from duckdb_tables() where table_name = ?", [table]).fetchall()[0][0]
     return con.execute(f"select * from main.{table}").df() if exists else None
 
 
-REPORTED_MARTS = ("funnel_kpi_monthly", "reconciliation", "funnel_bottleneck", "hypothesis_results")
+REPORTED_MARTS = (
+    "funnel_kpi_monthly",
+    "reconciliation",
+    "funnel_bottleneck",
+    "hypothesis_results",
+    "unit_economics_monthly",
+    "unit_economics_fiscal_quarterly",
+    "owner_performance",
+    "campaign_performance",
+)
 
 
 def load_marts(published: Path) -> dict[str, pd.DataFrame | None]:
@@ -203,12 +305,16 @@ def build_report(marts: dict[str, pd.DataFrame | None], out_dir: Path, reporting
     """Write out_dir/index.html from the marts of load_marts; return its path."""
     monthly, reconciliation = marts["funnel_kpi_monthly"], marts.get("reconciliation")
     bottleneck, hypotheses = marts.get("funnel_bottleneck"), marts.get("hypothesis_results")
+    owners = marts.get("owner_performance")
     with_targets = bool(monthly["target_goal"].notna().any())
     figures = [_funnel(monthly), _trends(monthly, with_targets), _heatmap(monthly, with_targets)]
     if reconciliation is not None and not reconciliation.empty:
         figures.append(_reconciliation(reconciliation))
     if bottleneck is not None and bottleneck["won_deals_shortfall"].notna().any():
         figures.append(_bottleneck(bottleneck))
+    unit_economics = marts.get("unit_economics_monthly")
+    if unit_economics is not None and not unit_economics.empty:
+        figures.append(_unit_economics(unit_economics, marts.get("unit_economics_fiscal_quarterly")))
     as_of = pd.Timestamp(monthly["as_of"].max()).tz_convert(reporting_tz)
     charts = "\n".join(
         f'<section class="chart">{figure.to_html(full_html=False, include_plotlyjs=i == 0)}</section>'
@@ -218,12 +324,16 @@ def build_report(marts: dict[str, pd.DataFrame | None], out_dir: Path, reporting
 <html lang="en"><head><meta charset="utf-8"><title>THE MODEL funnel report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
 .chart{{margin:1.5em 0}} table.hypotheses{{border-collapse:collapse;font-size:0.9em}}
-table.hypotheses td,table.hypotheses th{{border-bottom:1px solid #ddd;padding:0.3em 0.6em;text-align:left}}</style></head>
+table.hypotheses td,table.hypotheses th{{border-bottom:1px solid #ddd;padding:0.3em 0.6em;text-align:left}}
+table.owners{{border-collapse:collapse;font-size:0.9em}}
+table.owners td,table.owners th{{border-bottom:1px solid #ddd;padding:0.3em 0.6em;text-align:right}}</style></head>
 <body><h1>THE MODEL funnel</h1>
 <p>As of {html.escape(f"{as_of:%Y-%m-%d %H:%M}")} {html.escape(reporting_tz)}. Base (母数) = entries into a stage; goal (ゴール) = hand-overs
 to the next stage; one stage's goal is the next stage's base. Built from {PUBLISHED_FILE}.</p>
 {charts}
 {_hypotheses_table(hypotheses) if hypotheses is not None and not hypotheses.empty else ""}
+{_owners_table(owners, monthly["period_start"].max()) if owners is not None else ""}
+{campaign_table(marts.get("campaign_performance"))}
 </body></html>
 """
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -65,8 +65,9 @@ def report(
     with tempfile.TemporaryDirectory(prefix="funnel-check-") as work:
         for table, mapping in source.entities.items():
             files = matched_files(source, mapping)
-            lines.append(f"\n{table}: {len(files)} file(s) match {', '.join(mapping.files)}")
-            ok &= bool(files)
+            absent = "" if files or not mapping.entity.optional else " (an optional entity: it would load as empty)"
+            lines.append(f"\n{table}: {len(files)} file(s) match {', '.join(mapping.files)}{absent}")
+            ok &= bool(files) or mapping.entity.optional
             for lookup in mapping.lookups:
                 lines.append(
                     f"  lookup {lookup.name}: {len(matched_files(source, lookup))} file(s) match "

@@ -6,10 +6,12 @@ A row that DuckDB cannot parse, or whose values break the contract, goes to extr
 a file's bad share exceeds the source's threshold the whole load stops and nothing is written. A load log keeps
 each file's SHA-256 and one of how it is read (mapping, dialect, time zones, lookup files): unchanged files are
 skipped, a changed file (or reading) replaces the rows it loaded before, a file that disappeared takes its rows
-with it (unless none is left), and new files append. Every loaded row lives in extracted.<table>, changed in one
-transaction with the quarantine and the log; which row of a record is the newest is decided by its dbt staging
-model (docs/sources.md, "Duplicates"). The rows and quarantined lines of people erased on request are emptied in
-the same transaction (pipeline/privacy/redaction.py), so they are never written.
+with it (unless none is left), and new files append. An optional entity (docs/input-contract.md) that no source
+has a file of is no error: its table is created empty, or keeps the rows of the files loaded before. Every loaded
+row lives in extracted.<table>, changed in one transaction with the quarantine and the log; which row of a record
+is the newest is decided by its dbt staging model (docs/sources.md, "Duplicates"). The rows and quarantined lines
+of people erased on request are emptied in the same transaction (pipeline/privacy/redaction.py), so they are
+never written.
 """
 
 import hashlib
@@ -76,6 +78,8 @@ class EntityLoad:
     bytes: int
     seconds: float
     quarantine: list[dict] = field(default_factory=list)  # rows written to extracted.quarantine by this load
+    #: An optional entity no source has a file of: its table is kept as it was, empty unless files were loaded before.
+    absent: bool = False
 
     def count(self, action: str) -> int:
         return sum(f.action == action for f in self.files)
@@ -474,15 +478,17 @@ def load_entity(
     timestamps are read in `source_tz` (unless a source's dialect names its zone), dates alone in `reporting_tz`.
 
     Raises IngestError (naming the file, the bad lines and the reasons) when a file cannot be read, lacks a
-    mapped column, or has more bad rows than its threshold; the extracted rows, quarantine and log are then unchanged.
+    mapped column, or has more bad rows than its threshold, or when no source has a file of a required entity; the
+    extracted rows, quarantine and log are then unchanged.
     """
     started = time.perf_counter()
     found = [(s, p) for s in sources if entity.table in s.entities for p in matched_files(s, s.entities[entity.table])]
     logged = _logged(con, entity)
-    if not found:
+    if not found and not entity.optional:
         raise _no_files_error(entity, sources, len(logged))
     current = {(s.name, file_id(p, landing_dir)) for s, p in found}
-    gone = [FileLoad(s, f, "removed") for (s, f) in logged if (s, f) not in current]
+    # no file at all keeps what was loaded (a missing or unmounted folder), as for a required entity
+    gone = [FileLoad(s, f, "removed") for (s, f) in logged if (s, f) not in current] if found else []
     files: list[FileLoad] = []
     prepared: list[Prepared] = []
     work_dir = Path(tempfile.mkdtemp(prefix="funnel-ingest-"))
@@ -520,7 +526,7 @@ def load_entity(
             p.file.action = "changed" if key in logged else "new"
             prepared.append(p)
             files.append(p.file)
-        if prepared or gone:
+        if prepared or gone or not found:  # an optional entity without files still gets its (empty) table
             try:
                 _write(con, entity, prepared, gone, recorded(con))
             except duckdb.Error as exc:
@@ -549,4 +555,5 @@ def load_entity(
         bytes=sum(p.stat().st_size for _, p in found),
         seconds=time.perf_counter() - started,
         quarantine=[r for p in prepared for r in p.quarantine],
+        absent=not found,
     )

@@ -281,7 +281,8 @@ def load_mapping(path: Path, landing_dir: Path, default_threshold: float = DEFAU
 def landing_layout(
     landing_dir: Path, threshold: float = DEFAULT_THRESHOLD, floor: int = DEFAULT_FLOOR
 ) -> SourceMapping:
-    """The canonical layout of docs/input-contract.md as a mapping: every column by its own name, extras kept."""
+    """The canonical layout of docs/input-contract.md as a mapping: every column by its own name (those the
+    contract lets a file leave out may be absent), extras kept."""
     return SourceMapping(
         name="landing",
         files_dir=landing_dir,
@@ -293,6 +294,7 @@ def landing_layout(
                 entity=e,
                 files=(f"{e.system}/{e.name}.*", f"{e.system}/{e.name}/**/*"),
                 columns={c.name: ColumnSpec(column=c.name) for c in e.columns},
+                optional_columns=e.may_be_absent,
                 keep_extra_columns=True,
             )
             for e in ENTITIES

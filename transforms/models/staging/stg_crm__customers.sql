@@ -8,7 +8,8 @@ renamed as (
         won_opportunity_id,
         onboarded_at,
         lower(segment) as segment,
-        lower(industry) as industry
+        lower(industry) as industry,
+        owner_id
     from source
 )
 

@@ -1,0 +1,6 @@
+with source as (
+    select * from {{ source('reference', 'paid_sources') }}
+)
+
+select lower(source) as source
+from source
