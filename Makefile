@@ -43,9 +43,13 @@ lint: setup
 	$(BIN)/ruff format --check .
 	cd transforms && FUNNEL_WAREHOUSE=$(abspath $(FUNNEL_WAREHOUSE)) ../$(BIN)/sqlfluff lint models macros tests --nocolor
 
-# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+# pytest exits 5 when it collects no tests; that is not a failure of the suite. TEST_WORKERS processes run the
+# test files side by side (pytest-xdist), each file whole in one process so its module fixtures are built once,
+# the longest files first (tests/conftest.py, LONGEST_FIRST); TEST_WORKERS=0 runs them in this process, one after
+# another.
+TEST_WORKERS ?= 2
 test: setup chromium lint
-	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 ui: setup
 	$(BIN)/python -m pipeline.transforms.project --prepare

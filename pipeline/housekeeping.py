@@ -11,7 +11,6 @@ successful run of each job (they hold the assets' latest materializations, which
 `make run` calls `housekeep` at its end; `housekeeping_job` does the same from a Dagster schedule.
 """
 
-import os
 import re
 import shutil
 import time
@@ -23,7 +22,7 @@ import dagster as dg
 
 from pipeline.config.settings import read_environment
 from pipeline.runs.statuses import FINISHED
-from pipeline.transforms.project import DBT_PROJECT_DIR, dbt_project
+from pipeline.transforms.project import dbt_target_root
 
 #: dagster-dbt names an invocation's folder `<op name>-<first 7 of the run id>-<7 hex>`, or `<7 hex>` outside a run.
 INVOCATION = re.compile(r"^(?:(?P<op>\w+)-(?P<run>[0-9a-f]{7})-)?[0-9a-f]{7}$")
@@ -65,12 +64,6 @@ class Swept:
             f"housekeeping: {self.target_folders} dbt target folder(s) deleted ({self.target_bytes / 1e6:.1f} MB), "
             f"{self.target_folders_kept} kept; {runs}"
         )
-
-
-def dbt_target_root() -> Path:
-    """Where dagster-dbt puts invocation folders: DBT_TARGET_PATH (as dagster-dbt reads it) or target/, both
-    relative to the dbt project."""
-    return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", dbt_project.target_path)
 
 
 def _last_written(folder: Path) -> float:

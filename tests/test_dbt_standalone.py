@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.config.settings import Environment, Settings
 from pipeline.serving.publish import MARTS
-from pipeline.transforms.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_project
+from pipeline.transforms.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_target_root
 from tests.conftest import EDGE_AS_OF, Materialized, materialize
 
 #: The schemas dbt owns (pipeline/warehouse/layers.py): dropped from the copy so `dbt build` must rebuild them.
@@ -94,8 +94,9 @@ def mart_differences(dagster: str | Path, by_hand: Path) -> dict[str, str]:
 def repeated_run(demo_landing, tmp_path_factory) -> tuple[Materialized, Materialized]:
     """The demo extracts materialized twice in a row into one warehouse with the same (non-default) settings.
 
-    Back to back, because the partial-parse state dagster-dbt starts from is one file per dbt project
-    (transforms/target/partial_parse.msgpack): a run with other settings in between would replace it."""
+    Back to back, because the partial-parse state dagster-dbt starts from is one file per target root
+    (DBT_TARGET_PATH, one per test process: tests/conftest.py): a run with other settings in between would replace
+    it."""
     warehouse = tmp_path_factory.mktemp("repeated") / "funnel.duckdb"
     runs = materialize(demo_landing, warehouse, **NON_DEFAULT), materialize(demo_landing, warehouse, **NON_DEFAULT)
     assert all(run.result.success for run in runs), "materializing the demo extracts with non-default settings failed"
@@ -117,9 +118,8 @@ def test_dbt_build_by_hand_reads_every_setting_from_the_environment(repeated_run
 
 def dbt_logs(run: Materialized) -> dict[str, str]:
     """dbt.log of every dbt invocation of the run: dagster-dbt gives each its own target and log path,
-    transforms/target/<step>-<first 7 characters of the run id>-<random>/ (DbtCliResource.cli)."""
-    target = DBT_PROJECT_DIR / dbt_project.target_path
-    return {d.name: (d / "dbt.log").read_text() for d in target.glob(f"*-{run.result.run_id[:7]}-*")}
+    <DBT_TARGET_PATH or transforms/target>/<step>-<first 7 characters of the run id>-<random>/ (DbtCliResource.cli)."""
+    return {d.name: (d / "dbt.log").read_text() for d in dbt_target_root().glob(f"*-{run.result.run_id[:7]}-*")}
 
 
 def test_a_repeated_run_reuses_the_parsed_project(repeated_run):

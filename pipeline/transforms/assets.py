@@ -17,7 +17,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
-from pipeline.transforms.project import DBT_PROJECT_DIR, dbt_project, ensure_manifest
+from pipeline.transforms.project import dbt_project, ensure_manifest
+from pipeline.warehouse.rewrite import replace, temporary
 
 MANIFEST = ensure_manifest()
 
@@ -62,8 +63,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings:
         # where the SQL changes (`dbt build` by hand, tests/test_dbt_standalone.py), not in every run.
         invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
     yield from invocation.stream()
-    # dagster-dbt starts each invocation from the project's partial-parse state; keeping the state of this
-    # invocation lets the next run skip a full re-parse.
+    # dagster-dbt starts each invocation from the partial-parse state in the folder it makes invocation folders in
+    # (DBT_TARGET_PATH or transforms/target); keeping the state of this invocation there lets the next run skip a
+    # full re-parse. Copied beside it and renamed over it, so a run starting meanwhile never reads half a file.
     state = invocation.target_path / "partial_parse.msgpack"
     if state.exists():
-        shutil.copyfile(state, DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack")
+        kept = invocation.target_path.parent / state.name
+        partial = temporary(kept, "copy")
+        shutil.copyfile(state, partial)
+        replace(partial, kept)

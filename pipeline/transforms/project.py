@@ -1,7 +1,10 @@
 """The dbt project (transforms/) as dagster-dbt sees it: its manifest, built on demand, and the CLI resource.
 
 The manifest is parsed when missing or older than any model, macro, test or project file, never committed.
-`python -m pipeline.transforms.project --prepare` builds it ahead of `dagster dev`.
+`python -m pipeline.transforms.project --prepare` builds it ahead of `dagster dev`. Processes that start together
+(`make serve`'s webserver and daemon, a `make run` beside them, parallel test workers) parse it once between them:
+the first takes a file lock beside the manifest and parses, the others wait and then find it fresh; without the
+lock each would rewrite target/manifest.json while another reads it.
 
 The resource skips two things dagster-dbt does before every run's first dbt invocation that this project does not
 use: it runs `dbt --version` (a second dbt start-up, which also asks pypi.org for the latest release: seconds, and
@@ -11,12 +14,14 @@ which serves only to fetch row counts or column metadata after the build (`fetch
 `fetch_column_metadata`), never called here.
 """
 
+import os
 import sys
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+from filelock import FileLock
 from packaging.version import Version
 
 from pipeline.config.settings import PROJECT_ROOT
@@ -44,6 +49,12 @@ def dbt_resource() -> DbtCliResource:
     return ProjectDbtCli(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 
+def dbt_target_root() -> Path:
+    """Where dagster-dbt puts invocation folders and starts each from the partial-parse state: DBT_TARGET_PATH (as
+    dagster-dbt reads it) or target/, both relative to the dbt project."""
+    return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", dbt_project.target_path)
+
+
 def _sources_changed_since(manifest: Path) -> bool:
     built = manifest.stat().st_mtime
     watched = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
@@ -55,8 +66,10 @@ def _sources_changed_since(manifest: Path) -> bool:
 def ensure_manifest() -> Path:
     """Parse the dbt project when its manifest is missing or older than any model, macro or test."""
     manifest = dbt_project.manifest_path
-    if not manifest.exists() or _sources_changed_since(manifest):
-        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(manifest.with_name("manifest.json.lock")):
+        if not manifest.exists() or _sources_changed_since(manifest):
+            dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
     return manifest
 
 

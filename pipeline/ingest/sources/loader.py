@@ -191,7 +191,12 @@ def prepare_file(
     specs = dict(mapping.columns)
     if "currency" in entity.column_names and "currency" not in specs and source.dialect.currency:
         specs["currency"] = ColumnSpec(value=source.dialect.currency)
-    texts = {c.name: _text(specs.get(c.name)) for c in entity.columns}
+    # Each column's source text is computed once per row, as a column of the records (`computed` below), and the
+    # typing and checks refer to that column: the typing repeats a text dozens of times, and a mapping's SQL
+    # repeated as often (a correlated subquery over a lookup, say) made DuckDB plan each repetition (minutes for a
+    # file of a few rows).
+    sources = {c.name: _text(specs.get(c.name)) for c in entity.columns}
+    texts = {name: f"__text_{i}" for i, name in enumerate(sources)}
     options = dict(
         source_tz=source.dialect.timezone or source_tz,
         reporting_tz=reporting_tz,
@@ -205,9 +210,11 @@ def prepare_file(
     if mapping.last_modified is not None:
         # a value that does not read would lose the row its place among duplicates: quarantined like the contract's
         column = Column("last_modified", "timestamp")
-        modified = typed(column, _text(mapping.last_modified), **options)
-        checked.append((column, _text(mapping.last_modified), modified))
-    keep = f"coalesce(({mapping.where}), false)" if mapping.where else "true"
+        sources["last_modified"], texts["last_modified"] = _text(mapping.last_modified), "__text_modified"
+        modified = typed(column, texts["last_modified"], **options)
+        checked.append((column, texts["last_modified"], modified))
+    kept_by_where = f"coalesce(({mapping.where}), false)" if mapping.where else "true"
+    keep = "__keep"  # computed once per row beside the texts
     checks = " ".join(
         f"WHEN {bad(c, text, value)} OR contains({text}, chr(0)) THEN {lit(c.name)}" for c, text, value in checked
     )
@@ -241,10 +248,12 @@ def prepare_file(
         fields = [f"{q(h)} AS _f{i}" for i, h in enumerate(staged.header)]
         shown = [f"{text} AS _t{i}" for i, (_, text, _) in enumerate(checked)]
         passed = [f"_f{i}" for i in range(len(fields))] + [f"_t{i}" for i in range(len(shown))]
-        origin = f"(SELECT {named} FROM {records}) AS _src"
+        rows = f"(SELECT {named} FROM {records}) AS _src"
         if whole_file:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _src AS SELECT {named} FROM {records}")
-            origin = "_src"
+            rows = "_src"
+        computed = ", ".join([f"{sources[name]} AS {texts[name]}" for name in sources] + [f"{kept_by_where} AS {keep}"])
+        origin = f"(SELECT _src.*, {computed} FROM {rows}) AS _src"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * EXCLUDE ({', '.join(passed)}), "
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_t{i}' for i in range(len(shown)))}] END AS _shown, "
