@@ -80,7 +80,7 @@ from read_csv(
     timestampformat = '%Y/%m/%d %H:%M:%S',
     columns = {
         'account_id': 'VARCHAR', 'won_opportunity_id': 'VARCHAR', 'onboarded_at': 'TIMESTAMP',
-        'segment': 'VARCHAR', 'industry': 'VARCHAR'
+        'segment': 'VARCHAR', 'industry': 'VARCHAR', 'owner_id': 'VARCHAR'
     }
 );
 

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from bench.extracts import Extracts, demo_extracts  # noqa: E402
 from bench.measure import Measured, file_bytes, run_measured  # noqa: E402
 from bench.phases import seconds_by_phase  # noqa: E402
+from demo.months import file_month  # noqa: E402
 
 GB = 1e9
 PACKAGES = ("themodel-funnel", "duckdb", "dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "great_expectations")
@@ -220,7 +221,7 @@ def run_product(name: str, command: list[str], extracts: Path, work: Path, fresh
 def land(months: Path, landing: Path, keep) -> None:
     """Hard links (copies across file systems) in `landing` of the monthly files whose month `keep` accepts."""
     for path in sorted(months.rglob("*.csv")):
-        if keep(path.name[:7]):
+        if keep(file_month(path)):
             target = landing / path.relative_to(months)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -239,7 +240,7 @@ def run_new_month(args: argparse.Namespace, work: Path, runs: Path) -> dict:
         args.seed,
         by_month=True,
     ).folder
-    labels = sorted({p.name[:7] for p in months.rglob("*.csv")})
+    labels = sorted({file_month(p) for p in months.rglob("*.csv")} - {""})
     landing = runs / "new_month_landing"
     shutil.rmtree(landing, ignore_errors=True)
     land(months, landing, lambda m: m < labels[-1])

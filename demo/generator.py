@@ -730,7 +730,8 @@ def generate(
     foreign_share: float = 0.0,
 ) -> dict[str, int]:
     """Write the demo extracts under `out` (one folder per system and entity); return rows per entity. The team
-    (sfa/users/users.csv) and the spend (ma/spend/spend.csv) are one file each, whatever the chunks and months.
+    (sfa/users/users.csv) is one file whatever the chunks and months; so is the spend (ma/spend/spend.csv), except
+    by month, when each month with spend has its file `YYYY-MM.csv`.
 
     By month, each entity is written as one file per month and chunk, `YYYY-MM-<chunk>.csv`, holding what that
     month's export would (demo/months.py): its new records and the earlier ones changed in it, as of its end.
@@ -789,7 +790,13 @@ def generate(
     spend = _spend(campaigns, team, window, seed, leads / months)
     if foreign_share:
         spend = demo_currency.convert_spend(spend, rates, foreign_share, seed)
-    totals["ma/spend"] = _write(spend, out, "ma", "spend", "spend")
+    if by_month:  # each month's spend is that month's export, like the funnel's extracts
+        labels = pc.utf8_slice_codeunits(spend["month"], 0, 7)
+        totals["ma/spend"] = sum(
+            _write(spend.filter(pc.equal(labels, m)), out, "ma", "spend", m) for m in sorted(set(labels.to_pylist()))
+        )
+    else:
+        totals["ma/spend"] = _write(spend, out, "ma", "spend", "spend")
     if manifests:
         pd.concat(manifests, ignore_index=True).to_csv(out / FAULT_MANIFEST, index=False)
     if rates:

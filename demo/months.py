@@ -12,7 +12,9 @@ written the same way compares times.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -129,3 +131,9 @@ def month_tables(name: str, table: pa.Table, months: np.ndarray, opportunities: 
             _as_of(name, table.filter(rows), end).drop_columns([c for c in [WON_AT] if c in table.column_names])
         )
     return parts
+
+
+def file_month(path: Path) -> str:
+    """The month (`YYYY-MM`) of a monthly export file as `generate(by_month=True)` names it, or '' for a file of the
+    whole history (the team list), which sorts before every month and so lands with the first of them."""
+    return path.name[:7] if re.match(r"\d{4}-\d{2}", path.name) else ""

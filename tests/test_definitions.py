@@ -46,6 +46,7 @@ DBT_MODELS = {
         "stage_velocity",
         "speed_to_lead",
         "owner_performance",
+        "campaign_performance",
         "reconciliation",
         "reconciliation_exceptions",
         "funnel_kpi_by_slice",

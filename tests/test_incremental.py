@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from demo.generator import generate
+from demo.months import file_month
 from pipeline.serving.paths import published_file
 from pipeline.serving.publish import MARTS
 from tests.conftest import materialize
@@ -26,7 +27,7 @@ LEADS, MONTHS, SEED = 2_000, 12, 11
 def _copy_months(months: Path, landing: Path, keep) -> list[Path]:
     copied = []
     for path in sorted(months.rglob("*.csv")):
-        if keep(path.name[:7]):
+        if keep(file_month(path)):
             target = landing / path.relative_to(months)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
@@ -98,7 +99,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("incremental")
     months = root / "months"
     generate(LEADS, MONTHS, SEED, months, by_month=True)
-    labels = sorted({p.name[:7] for p in months.rglob("*.csv")})
+    labels = sorted({file_month(p) for p in months.rglob("*.csv")} - {""})
     last = labels[-1]
     landing = root / "landing"
     first_files = _copy_months(months, landing, lambda m: m < last)
