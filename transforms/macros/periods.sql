@@ -10,8 +10,24 @@
 
 {#- First day of the fiscal quarter of an instant; fiscal_year_start_month sets where quarters begin. -#}
 {% macro fiscal_quarter_start(ts) -%}
+    {{ fiscal_quarter_of(local_time(ts)) }}
+{%- endmacro %}
+
+{#- First day of the fiscal quarter a date (or local wall time) falls in. -#}
+{% macro fiscal_quarter_of(d) -%}
     {%- set shift = var("fiscal_year_start_month") | int - 1 -%}
-    cast(date_trunc('quarter', {{ local_time(ts) }} - interval {{ shift }} month) + interval {{ shift }} month as date)
+    cast(date_trunc('quarter', {{ d }} - interval {{ shift }} month) + interval {{ shift }} month as date)
+{%- endmacro %}
+
+{#-
+    The columns fiscal_year and fiscal_quarter of a fiscal quarter's first day; the fiscal year is named by the
+    calendar year it starts in (FY2024 = April 2024 - March 2025 when the year starts in April).
+-#}
+{% macro fiscal_year_and_quarter(quarter_start) -%}
+    {%- set fy_start = var("fiscal_year_start_month") | int -%}
+    cast(year({{ quarter_start }}) - case when month({{ quarter_start }}) < {{ fy_start }} then 1 else 0 end as integer)
+        as fiscal_year,
+    cast(((month({{ quarter_start }}) - {{ fy_start }} + 12) % 12) // 3 + 1 as integer) as fiscal_quarter
 {%- endmacro %}
 
 {#- The instant a calendar date begins in the reporting time zone (contract dates carry no time). -#}

@@ -1,5 +1,3 @@
-{%- set fy_start = var('fiscal_year_start_month') | int -%}
-
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with kpis as (
     {{ funnel_kpis(fiscal_quarter_start, "interval 3 month") }}
@@ -7,10 +5,7 @@ with kpis as (
 
 select
     view,
-    -- the fiscal year is named by the calendar year it starts in (FY2024 = April 2024 - March 2025)
-    cast(year(period_start) - case when month(period_start) < {{ fy_start }} then 1 else 0 end as integer)
-        as fiscal_year,
-    cast(((month(period_start) - {{ fy_start }} + 12) % 12) // 3 + 1 as integer) as fiscal_quarter,
+    {{ fiscal_year_and_quarter('period_start') }},
     period_start,
     cast(period_start + interval 3 month - interval 1 day as date) as period_end,
     stage,

@@ -4,16 +4,12 @@
     ÷ sales and marketing spend of the quarter before. A quarter's spend is known only when every one of its
     months up to the as-of month is (a missing month would understate it), NULL otherwise.
 -#}
-{%- set fy_start = var('fiscal_year_start_month') | int -%}
-{%- set shift = fy_start - 1 -%}
 
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with monthly as (
     select
         *,
-        cast(
-            date_trunc('quarter', period_start - interval {{ shift }} month) + interval {{ shift }} month as date
-        ) as quarter_start
+        {{ fiscal_quarter_of('period_start') }} as quarter_start
     from {{ ref('unit_economics_monthly') }}
 ),
 
@@ -87,10 +83,7 @@ rated as (
 )
 
 select
-    -- the fiscal year is named by the calendar year it starts in (FY2024 = April 2024 - March 2025)
-    cast(year(period_start) - case when month(period_start) < {{ fy_start }} then 1 else 0 end as integer)
-        as fiscal_year,
-    cast(((month(period_start) - {{ fy_start }} + 12) % 12) // 3 + 1 as integer) as fiscal_quarter,
+    {{ fiscal_year_and_quarter('period_start') }},
     period_start,
     cast(period_start + interval 3 month - interval 1 day as date) as period_end,
     channel,
