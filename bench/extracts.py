@@ -2,10 +2,11 @@
 
 Generating 10,000,000 leads takes most of a minute, and every benchmark at that scale reads the same files, so
 the folder keeps a manifest of what it was generated with and of every file's size. A later benchmark with the
-same arguments reuses the folder when each file is still there at its size and no other file joined them;
-otherwise it generates the folder anew.
+same arguments and the same generator code reuses the folder when each file is still there at its size and no
+other file joined them; otherwise it generates the folder anew (a changed generator writes other files).
 """
 
+import hashlib
 import json
 import shutil
 import time
@@ -22,6 +23,14 @@ class Extracts:
     folder: Path
     rows: dict[str, int] | None  # rows per entity when known (generated now or recorded in the manifest)
     generated_seconds: float | None  # None when reused or given
+
+
+def _generator_digest() -> str:
+    """SHA-256 of the demo generator's source files: extracts of other code are other extracts."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(demo.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _files(folder: Path) -> dict[str, int]:
@@ -46,7 +55,8 @@ def _intact(folder: Path, wanted: dict) -> dict | None:
 def demo_extracts(folder: Path, leads: int, months: int, seed: int, by_month: bool = False) -> Extracts:
     """Demo extracts of `leads` over `months` with `seed` in `folder` (as monthly exports when `by_month`,
     demo/months.py): the ones there if intact, else new ones."""
-    wanted = {"leads": leads, "months": months, "seed": seed} | ({"by_month": True} if by_month else {})
+    wanted = {"leads": leads, "months": months, "seed": seed, "generator": _generator_digest()}
+    wanted |= {"by_month": True} if by_month else {}
     if manifest := _intact(folder, wanted):
         return Extracts(folder, manifest["rows"], None)
     shutil.rmtree(folder, ignore_errors=True)
