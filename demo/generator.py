@@ -574,7 +574,7 @@ class _Chunk:
         alive = np.ones(n, bool)
         term = 0
         extra_no = self.base + EXPANSION
-        while alive.any():
+        while term == 0 or alive.any():  # once at least: no won deal still gives an (empty) contracts table
             idx = np.flatnonzero(alive)
             end = _plus_year(start[idx])
             churn_p = SEGMENT_ANNUAL_CHURN[won["segment"][idx]]

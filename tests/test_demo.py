@@ -73,3 +73,10 @@ def test_make_demo_refuses_a_folder_that_already_holds_files(tmp_path, capsys):
     assert "already holds 1 file(s)" in capsys.readouterr().err
     assert [p for p in (tmp_path / "landing").rglob("*") if p.is_file()] == [real]
     assert real.read_text() == "lead_id\n00Q1\n"
+
+
+def test_a_history_too_short_to_win_a_deal_writes_empty_customer_extracts(tmp_path):
+    rows = demo.generate(200, 3, 1, tmp_path)
+    assert rows["crm/customers"] == 0 and rows["crm/contracts"] == 0 and rows["sfa/opportunities"] > 0
+    contracts = pd.concat(pd.read_csv(p) for p in (tmp_path / "crm" / "contracts").glob("*.csv"))
+    assert contracts.empty and "mrr" in contracts.columns
