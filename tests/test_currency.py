@@ -21,11 +21,11 @@ from pipeline.config.settings import PROJECT_ROOT, Settings, read_environment
 from pipeline.ingest.contract import ENTITIES_BY_TABLE
 from pipeline.ingest.freshness import Freshness
 from tests import exchange
-from tests.test_improvement_loop import _csvs
+from tests.independent_mrr import read_csvs
 
 
 def _opportunities(run) -> pd.DataFrame:
-    opp = _csvs(run.landing, "sfa", "opportunities")
+    opp = read_csvs(run.landing, "sfa", "opportunities")
     opp["expected"] = exchange.opportunity_amount(opp, run.landing)
     return opp.set_index("opportunity_id")
 
@@ -70,7 +70,7 @@ def test_stage_tables_and_the_reapproach_list_carry_the_converted_amounts(foreig
 
 
 def test_contract_mrr_is_converted_at_the_rate_of_its_start_month(foreign_run):
-    contracts = _csvs(foreign_run.landing, "crm", "contracts").set_index("contract_id")
+    contracts = read_csvs(foreign_run.landing, "crm", "contracts").set_index("contract_id")
     expected = exchange.contract_mrr(contracts, foreign_run.landing)
     staged = foreign_run.query("select contract_id, mrr, mrr_original, currency from staging.stg_crm__contracts")
     staged = staged.set_index("contract_id").loc[contracts.index]
@@ -80,7 +80,7 @@ def test_contract_mrr_is_converted_at_the_rate_of_its_start_month(foreign_run):
 
 
 def test_spend_is_converted_at_the_rate_of_its_month(foreign_run):
-    spend = _csvs(foreign_run.landing, "ma", "spend")
+    spend = read_csvs(foreign_run.landing, "ma", "spend")
     spend["expected"] = exchange.spend_amount(spend, foreign_run.landing)
     assert (spend["currency"] == "USD").any() and (spend["currency"] == "JPY").any()
     staged = foreign_run.query(
@@ -133,7 +133,7 @@ def test_a_missing_rate_stops_the_run_naming_the_currency_and_the_month(tmp_path
     """As the operator sees it: `python -m pipeline.run` exits 1 and says which rate is missing, no traceback."""
     landing = tmp_path / "landing"
     demo.generate(300, 6, 5, landing, foreign_share=0.5)
-    opp = _csvs(landing, "sfa", "opportunities")
+    opp = read_csvs(landing, "sfa", "opportunities")
     closed = opp["is_closed"].eq("true")
     months = opp["closed_at"].where(closed, opp["created_at"]).str.slice(0, 7).str.replace("/", "-")
     month = sorted(months[opp["currency"] == "USD"])[0]

@@ -1,16 +1,14 @@
 """The improvement-loop marts against independent pandas computations (from the landing files where the
 mart's inputs are raw extracts, from the already-tested stage tables otherwise)."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from pipeline.config.settings import PROJECT_ROOT
-from tests import exchange
 from tests.conftest import MID_MONTH_AS_OF
+from tests.independent_mrr import account_months, as_of_date, dates, read_csvs
 
 TZ = "Asia/Tokyo"
 DIMENSIONS = {
@@ -23,23 +21,6 @@ DIMENSIONS = {
 STAGES = ["marketing", "inside_sales", "field_sales", "customer_success"]
 
 
-def _csvs(landing: Path, system: str, entity: str) -> pd.DataFrame:
-    files = sorted((landing / system / entity).rglob("*.csv"))
-    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True).replace(
-        {"": None}
-    )
-
-
-def _as_of_date(run) -> pd.Timestamp:
-    as_of = run.query("select as_of from intermediate.int_as_of")["as_of"][0]
-    return pd.Timestamp(as_of).tz_convert(TZ).tz_localize(None).normalize()
-
-
-def _dates(values: pd.Series) -> pd.Series:
-    """DuckDB DATE columns arrive as timestamps; compare them as dates."""
-    return pd.to_datetime(values).dt.date
-
-
 def _local(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True).dt.tz_convert(TZ).dt.tz_localize(None)
 
@@ -49,11 +30,11 @@ def _local(values: pd.Series) -> pd.Series:
 
 def test_every_slice_dimension_adds_up_to_the_unsliced_marts(demo_run):
     sliced = demo_run.query("select * from marts.funnel_kpi_by_slice")
-    sliced["period_start"] = _dates(sliced["period_start"])
+    sliced["period_start"] = dates(sliced["period_start"])
     assert set(sliced["dimension"]) == set(DIMENSIONS)
     for grain, mart in (("month", "funnel_kpi_monthly"), ("fiscal_quarter", "funnel_kpi_fiscal_quarterly")):
         unsliced = demo_run.query(f"select view, period_start, stage, base, goal, dropped from marts.{mart}")
-        unsliced["period_start"] = _dates(unsliced["period_start"])
+        unsliced["period_start"] = dates(unsliced["period_start"])
         expected = unsliced.set_index(["view", "period_start", "stage"]).sort_index()
         for dimension in DIMENSIONS:
             rows = sliced[(sliced["grain"] == grain) & (sliced["dimension"] == dimension)]
@@ -64,7 +45,7 @@ def test_every_slice_dimension_adds_up_to_the_unsliced_marts(demo_run):
 
 def test_slices_by_source_recount_the_stage_tables(demo_run):
     sliced = demo_run.query("select * from marts.funnel_kpi_by_slice where grain = 'month' and dimension = 'source'")
-    sliced["period_start"] = _dates(sliced["period_start"])
+    sliced["period_start"] = dates(sliced["period_start"])
     sliced = sliced.set_index(["view", "period_start", "stage", "slice_value"])
     for stage in STAGES:
         rows = demo_run.query(f"select entered_at, advanced_at, outcome, source from stages.{stage}_entries")
@@ -84,48 +65,10 @@ def test_slices_by_source_recount_the_stage_tables(demo_run):
 # --- customer success ------------------------------------------------------------------------------
 
 
-def _account_months(run) -> pd.DataFrame:
-    """Start- and end-of-month MRR per account, straight from the contract extracts (in the reporting currency at
-    their start month's rate, tests/exchange.py), of the contracts that had started by the as-of date. (No churn
-    needs dropping: the as-of is a day's end or the latest event.)"""
-    contracts = _csvs(run.landing, "crm", "contracts")
-    customers = _csvs(run.landing, "crm", "customers")
-    contracts["start"] = pd.to_datetime(contracts["start_date"].str.replace("/", "-"))
-    contracts["end"] = pd.to_datetime(contracts["end_date"].str.replace("/", "-"))
-    contracts["churned_on"] = pd.to_datetime(contracts["churned_at"].str.slice(0, 10).str.replace("/", "-"))
-    contracts["mrr"] = exchange.contract_mrr(contracts, run.landing)
-    as_of = _as_of_date(run)
-    contracts = contracts[contracts["start"] <= as_of]
-    months = pd.period_range(contracts["start"].min(), as_of, freq="M")
-
-    def mrr_on(day: pd.Timestamp) -> pd.Series:
-        active = (
-            (contracts["start"] <= day)
-            & (contracts["end"] >= day)
-            & (contracts["churned_on"].isna() | (contracts["churned_on"] > day))
-        )
-        return contracts[active].groupby("account_id")["mrr"].sum()
-
-    frames = []
-    for month in months:
-        first = month.to_timestamp()
-        start = mrr_on(first - pd.Timedelta(days=1))
-        end = mrr_on(min(month.to_timestamp(how="end").normalize(), as_of))
-        frame = pd.DataFrame({"start_mrr": start, "end_mrr": end}).fillna(0.0)
-        frame["period_start"] = first.date()
-        frames.append(frame)
-    out = pd.concat(frames).rename_axis("account_id").reset_index()
-    out["segment"] = out["account_id"].map(customers.set_index("account_id")["segment"]).fillna("(none)")
-    out["first_month"] = out["account_id"].map(
-        contracts.groupby("account_id")["start"].min().dt.to_period("M").dt.to_timestamp().dt.date
-    )
-    return out[out["period_start"] >= out["first_month"]]
-
-
 @pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run", "foreign_run"])
 def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(request, fixture):
     run = request.getfixturevalue(fixture)
-    accounts = _account_months(run)
+    accounts = account_months(run)
     s, e = accounts["start_mrr"], accounts["end_mrr"]
     accounts = accounts.assign(
         active_start=s > 0,
@@ -156,7 +99,7 @@ def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(reques
         ]
     ).sort_index()
     mart = run.query("select * from marts.customer_success_monthly")
-    mart = mart.assign(period_start=_dates(mart["period_start"])).set_index(["period_start", "segment"]).sort_index()
+    mart = mart.assign(period_start=dates(mart["period_start"])).set_index(["period_start", "segment"]).sort_index()
     assert list(mart.index) == list(expected.index)
     pairs = {
         "customers_start": "active_start",
@@ -194,9 +137,9 @@ def test_customer_success_monthly_matches_an_independent_mrr_roll_forward(reques
 @pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run"])
 def test_renewal_rate_counts_contracts_due_and_their_renewals(request, fixture):
     run = request.getfixturevalue(fixture)
-    contracts = _csvs(run.landing, "crm", "contracts")
-    customers = _csvs(run.landing, "crm", "customers")
-    as_of = _as_of_date(run)
+    contracts = read_csvs(run.landing, "crm", "contracts")
+    customers = read_csvs(run.landing, "crm", "customers")
+    as_of = as_of_date(run)
     contracts["end"] = pd.to_datetime(contracts["end_date"].str.replace("/", "-"))
     contracts["start"] = pd.to_datetime(contracts["start_date"].str.replace("/", "-"))
     successors = contracts.dropna(subset=["renewal_of_contract_id"]).groupby("renewal_of_contract_id")["start"].min()
@@ -205,7 +148,7 @@ def test_renewal_rate_counts_contracts_due_and_their_renewals(request, fixture):
     due["month"] = due["end"].dt.to_period("M").dt.to_timestamp().dt.date
     expected = due.groupby("month").agg(due=("renewed", "size"), renewed=("renewed", "sum"))
     mart = run.query("select * from marts.customer_success_monthly where segment = 'all' and contracts_due > 0")
-    mart = mart.assign(period_start=_dates(mart["period_start"])).set_index("period_start")
+    mart = mart.assign(period_start=dates(mart["period_start"])).set_index("period_start")
     assert list(mart.index) == list(expected.index)
     assert (mart["contracts_due"] == expected["due"]).all() and (mart["contracts_renewed"] == expected["renewed"]).all()
     assert customers["account_id"].isin(contracts["account_id"]).all()
@@ -214,9 +157,9 @@ def test_renewal_rate_counts_contracts_due_and_their_renewals(request, fixture):
 @pytest.mark.parametrize("fixture", ["demo_run", "mid_month_run", "foreign_run"])
 def test_cohort_retention_follows_each_onboarding_month(request, fixture):
     run = request.getfixturevalue(fixture)
-    accounts = _account_months(run)
+    accounts = account_months(run)
     mart = run.query("select * from marts.customer_retention_cohorts")
-    mart = mart.assign(cohort_month=_dates(mart["cohort_month"]), period_start=_dates(mart["period_start"]))
+    mart = mart.assign(cohort_month=dates(mart["cohort_month"]), period_start=dates(mart["period_start"]))
     mart = mart.set_index(["cohort_month", "period_start"])
     for (cohort, month), group in accounts.groupby(["first_month", "period_start"]):
         row = mart.loc[(cohort, month)]
@@ -231,7 +174,7 @@ def test_cohort_retention_follows_each_onboarding_month(request, fixture):
 def test_customers_starting_after_a_mid_month_as_of_are_in_no_cohort(mid_month_run):
     """As of the 15th, that month's cohort is the customers whose first contract had started by then: the month's
     later customers, with no MRR yet, would dilute its month-0 retention. No month after the as-of month shows."""
-    contracts = _csvs(mid_month_run.landing, "crm", "contracts")
+    contracts = read_csvs(mid_month_run.landing, "crm", "contracts")
     for column in ("start_date", "end_date"):
         contracts[column] = pd.to_datetime(contracts[column].str.replace("/", "-"))
     contracts["churned_on"] = pd.to_datetime(contracts["churned_at"].str.slice(0, 10).str.replace("/", "-"))
@@ -249,7 +192,7 @@ def test_customers_starting_after_a_mid_month_as_of_are_in_no_cohort(mid_month_r
     active = on_as_of["account_id"].nunique()
 
     cohorts = mid_month_run.query("select * from marts.customer_retention_cohorts")
-    cohort = cohorts[_dates(cohorts["cohort_month"]) == as_of.replace(day=1).date()]
+    cohort = cohorts[dates(cohorts["cohort_month"]) == as_of.replace(day=1).date()]
     assert cohort[["months_since_onboarding", "cohort_customers", "active_customers"]].values.tolist() == [
         [0, len(started), active]
     ]
@@ -260,7 +203,7 @@ def test_customers_starting_after_a_mid_month_as_of_are_in_no_cohort(mid_month_r
         "intermediate.int_account_mrr_monthly",
     ):
         last = mid_month_run.query(f"select max(period_start) as last from {model}")["last"]
-        assert _dates(last).tolist() == [as_of.replace(day=1).date()], model
+        assert dates(last).tolist() == [as_of.replace(day=1).date()], model
 
 
 # --- lost deals and re-approach ---------------------------------------------------------------------
@@ -268,7 +211,7 @@ def test_customers_starting_after_a_mid_month_as_of_are_in_no_cohort(mid_month_r
 
 def test_reapproach_list_schedules_lost_deals_and_finds_their_reapproaches(demo_run):
     config = yaml.safe_load((PROJECT_ROOT / "improvement.yml").read_text())["reapproach"]
-    opp = _csvs(demo_run.landing, "sfa", "opportunities")
+    opp = read_csvs(demo_run.landing, "sfa", "opportunities")
     opp = opp[opp["type"] == "new_business"].copy()
     opp["created"] = pd.to_datetime(opp["created_at"], format="%Y/%m/%d %H:%M:%S")
     opp["closed"] = pd.to_datetime(opp["closed_at"], format="%Y/%m/%d %H:%M:%S")
@@ -282,7 +225,7 @@ def test_reapproach_list_schedules_lost_deals_and_finds_their_reapproaches(demo_
     first = later.sort_values("created").groupby("opportunity_id").head(1)  # the re-approach: the next one
     lost["reapproached"] = lost["opportunity_id"].isin(first["opportunity_id"])
     lost["won"] = lost["opportunity_id"].isin(first.loc[first["is_won"] == "true", "opportunity_id"])
-    as_of = _as_of_date(demo_run).date()
+    as_of = as_of_date(demo_run).date()
     lost["status"] = np.where(
         lost["reapproached"], "reapproached", np.where(lost["eligible_on"] <= as_of, "eligible", "waiting")
     )
@@ -291,7 +234,7 @@ def test_reapproach_list_schedules_lost_deals_and_finds_their_reapproaches(demo_
     expected = lost.set_index("opportunity_id")
     assert sorted(mart.index) == sorted(expected.index)
     mart = mart.loc[expected.index]
-    assert (_dates(mart["eligible_on"]) == expected["eligible_on"]).all()
+    assert (dates(mart["eligible_on"]) == expected["eligible_on"]).all()
     assert (mart["status"] == expected["status"]).all() and (mart["reapproach_won"] == expected["won"]).all()
     assert expected["won"].sum() > 0 and (expected["status"] == "eligible").sum() > 0
 
@@ -305,7 +248,7 @@ def test_reapproach_list_schedules_lost_deals_and_finds_their_reapproaches(demo_
 
 
 def test_reapproach_list_has_every_recycled_and_disqualified_lead(demo_run):
-    sfa = _csvs(demo_run.landing, "sfa", "leads")
+    sfa = read_csvs(demo_run.landing, "sfa", "leads")
     left = sfa[sfa["status"].isin(["recycled", "disqualified"])].copy()
     left["at"] = pd.to_datetime(left["disqualified_at"], format="%Y/%m/%d %H:%M:%S")
     sfa["created"] = pd.to_datetime(sfa["created_at"], format="%Y/%m/%d %H:%M:%S")
@@ -352,7 +295,7 @@ def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo
         "select period_start, stage, base, goal, target_conversion_rate from marts.funnel_kpi_monthly "
         "where view = 'period' and stage <> 'customer_success' order by period_start"
     )
-    kpis["period_start"] = _dates(kpis["period_start"])
+    kpis["period_start"] = dates(kpis["period_start"])
     history = {}
     for stage, rows in kpis.groupby("stage"):
         rows = rows.set_index("period_start")
@@ -360,7 +303,7 @@ def test_bottleneck_ranks_stages_by_won_deals_lost_against_plan_and_history(demo
         history[stage] = sums["goal"] / sums["base"].replace(0, np.nan)
     history = pd.DataFrame(history)
     mart = demo_run.query("select * from marts.funnel_bottleneck")
-    mart = mart.assign(period_start=_dates(mart["period_start"])).set_index(["period_start", "stage"])
+    mart = mart.assign(period_start=dates(mart["period_start"])).set_index(["period_start", "stage"])
     checked = planned_checked = 0
     for month, rows in kpis.groupby("period_start"):
         rows = rows.set_index("stage")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.test_improvement_loop import _account_months, _as_of_date, _csvs, _dates
+from tests.independent_mrr import account_months, as_of_date, dates, read_csvs
 
 FISCAL_YEAR_START = 4  # the demo runs with the default FUNNEL_FISCAL_YEAR_START_MONTH
 NAN = float("nan")
@@ -59,11 +59,11 @@ def _spend(run) -> pd.DataFrame:
 
 def _channels(landing: Path) -> pd.Series:
     """account_id -> first-touch channel: the MA source of the lead behind the customer's won deal."""
-    customers = _csvs(landing, "crm", "customers").set_index("account_id")
-    opportunities = _csvs(landing, "sfa", "opportunities").set_index("opportunity_id")
-    sfa_leads = _csvs(landing, "sfa", "leads").set_index("lead_id")
-    mql = _csvs(landing, "ma", "mql_events").dropna(subset=["sfa_lead_id"]).sort_values("mql_at")
-    ma_leads = _csvs(landing, "ma", "leads").set_index("lead_id")
+    customers = read_csvs(landing, "crm", "customers").set_index("account_id")
+    opportunities = read_csvs(landing, "sfa", "opportunities").set_index("opportunity_id")
+    sfa_leads = read_csvs(landing, "sfa", "leads").set_index("lead_id")
+    mql = read_csvs(landing, "ma", "mql_events").dropna(subset=["sfa_lead_id"]).sort_values("mql_at")
+    ma_leads = read_csvs(landing, "ma", "leads").set_index("lead_id")
     won = customers["won_opportunity_id"]
     lead = won.map(opportunities["lead_id"])
     ma_lead = lead.map(sfa_leads["ma_lead_id"]).fillna(
@@ -91,18 +91,18 @@ def expected_monthly(run) -> pd.DataFrame:
     """Every row of unit_economics_monthly, computed one by one from the extracts."""
     improvement = _improvement(run)
     margin, paid = improvement["gross_margin"], set(improvement.get("paid_sources", []))
-    as_of_month = _as_of_date(run).to_period("M").to_timestamp().date()
+    as_of_month = as_of_date(run).to_period("M").to_timestamp().date()
     as_of = _as_of_local(run)
-    accounts = _account_months(run)
+    accounts = account_months(run)
     accounts["channel"] = accounts["account_id"].map(_channels(run.landing)).fillna("(none)")
     new = accounts[(accounts["start_mrr"] == 0) & (accounts["end_mrr"] > 0)]
     spend = _spend(run)
     spend = spend[spend["month"] <= as_of_month]
     bridge = run.query("select period_start, segment, ltv from marts.customer_success_monthly")
-    ltv = bridge.assign(period_start=_dates(bridge["period_start"])).set_index(["period_start", "segment"])["ltv"]
+    ltv = bridge.assign(period_start=dates(bridge["period_start"])).set_index(["period_start", "segment"])["ltv"]
 
     funnel = run.query("select min(period_start) as first from marts.funnel_kpi_monthly")["first"]
-    first = min(spend["month"].min(), accounts["period_start"].min(), _dates(funnel)[0])
+    first = min(spend["month"].min(), accounts["period_start"].min(), dates(funnel)[0])
     months = [p.to_timestamp().date() for p in pd.period_range(first, as_of_month, freq="M")]
     spend_channels = set(spend["source"].dropna())
     keys = [("all", s) for s in sorted({"all", *accounts["segment"]})]
@@ -221,7 +221,7 @@ def expected_quarterly(monthly: pd.DataFrame, margin: float, as_of: pd.Timestamp
 
 def _mart(run, name: str) -> pd.DataFrame:
     mart = run.query(f"select * from marts.{name}")
-    mart["period_start"] = _dates(mart["period_start"])
+    mart["period_start"] = dates(mart["period_start"])
     return mart.set_index(["channel", "segment", "period_start"]).sort_index()
 
 
@@ -282,7 +282,7 @@ def test_months_without_spend_leave_the_spend_columns_null(demo_run, expected):
 
 def test_the_quick_ratio_is_the_mrr_bridge_of_customer_success_monthly_exactly(demo_run):
     bridge = demo_run.query("select * from marts.customer_success_monthly")
-    bridge["period_start"] = _dates(bridge["period_start"])
+    bridge["period_start"] = dates(bridge["period_start"])
     bridge = bridge.set_index(["segment", "period_start"]).sort_index()
     mart = _mart(demo_run, "unit_economics_monthly").xs("all", level="channel")
     rows = mart.loc[bridge.index]
