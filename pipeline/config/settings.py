@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 import holidays
 import pydantic
-from iso4217 import Currency
 
 from pipeline.alerts.messages import template_problems
 from pipeline.config.files import Problems, validate
+from pipeline.config.quality import ISO_4217
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ def _as_of(value: str) -> str:
 
 def _currency(value: str) -> str:
     """An ISO 4217 code as the iso4217 package lists them (upper case), so a typo fails before any run starts."""
-    if value not in {currency.code for currency in Currency}:
+    if value not in ISO_4217:
         raise ValueError("not an ISO 4217 currency code in upper case (JPY, USD, EUR, ...)")
     return value
 
