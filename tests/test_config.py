@@ -13,6 +13,7 @@ from pipeline.config.files import ConfigError, load, read_yaml
 from pipeline.config.preflight import check_config
 from pipeline.config.quality import QualityFile, load_handoff_rules
 from pipeline.config.registry import Funnel, funnel
+from pipeline.config.sales_pipeline import load_sales_pipeline
 from pipeline.config.settings import PROJECT_ROOT, Settings, read_environment
 from pipeline.config.sources import load_sources
 from pipeline.config.targets import TargetsFile, load_plans
@@ -307,6 +308,7 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
         "speed_to_lead_sla_business_days",
         "improvement_config",
         "hypotheses",
+        "sales_pipeline_config",
         "sources_config",
         "stale_after_hours",
         "lock_timeout_seconds",
@@ -354,6 +356,51 @@ def test_the_projects_own_files_pass_the_preflight():
             landing_dir=str(PROJECT_ROOT / "data/landing"), warehouse_path=str(PROJECT_ROOT / "warehouse/funnel.duckdb")
         )
     )
-    for name in ("targets.yml", "quality.yml", "improvement.yml", "hypotheses.yml", "sources.yml"):
+    for name in (
+        "targets.yml",
+        "quality.yml",
+        "improvement.yml",
+        "hypotheses.yml",
+        "sources.yml",
+        "sales_pipeline.yml",
+    ):
         document, lines = read_yaml(PROJECT_ROOT / name)
         assert document and lines, name
+
+
+def test_a_sales_pipeline_file_names_every_mistake_with_its_line(tmp_path):
+    path = tmp_path / "sales_pipeline.yml"
+    path.write_text(
+        "stages:\n"
+        "  - {name: Qualification, stalled_after_days: 21}\n"
+        "  - {name: qualification, stalled_after_days: 0}\n"
+        "week_start: mondey\n"
+        "coverage: {minimum: 3, montsh: 2}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_sales_pipeline(path)
+    got = str(error.value).splitlines()
+    assert f"{path}, line 3: stages[1].stalled_after_days: Input should be greater than or equal to 1 (got 0)" in got
+    assert any(line.startswith(f"{path}, line 4: week_start: Input should be 'monday'") for line in got)
+    assert f"{path}, line 5: coverage.montsh: unknown key (a typo?)" in got
+
+
+def test_a_sales_stage_listed_twice_is_named(tmp_path):
+    path = tmp_path / "sales_pipeline.yml"
+    path.write_text(
+        "stages:\n  - {name: Proposal, stalled_after_days: 5}\n  - {name: proposal, stalled_after_days: 9}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"line 3: stages\[1\]\.name: 'proposal' is listed twice \(also stages\[0\]\)"
+    ):
+        load_sales_pipeline(path)
+    path.write_text("stages: []\n")
+    with pytest.raises(ConfigError, match="stages"):
+        load_sales_pipeline(path)
+
+
+def test_the_projects_sales_pipeline_file_reads_as_documented():
+    config = load_sales_pipeline(PROJECT_ROOT / "sales_pipeline.yml")
+    assert [s.name for s in config.stages] == ["Qualification", "Needs Analysis", "Proposal", "Negotiation"]
+    assert (config.iso_week_start, config.coverage.minimum, config.coverage.months) == (1, 3.0, 3)
+    assert (config.forecast.interval, config.forecast.min_history) == (0.8, 20)

@@ -24,6 +24,8 @@ DBT_MODELS = {
         "stg_reference__improvement_settings",
         "stg_reference__reapproach_waits",
         "stg_reference__paid_sources",
+        "stg_reference__sales_stages",
+        "stg_reference__sales_pipeline_settings",
         "stg_sfa__exchange_rates",
     ],
     "intermediate": [
@@ -68,6 +70,8 @@ REFERENCE = [
     "improvement_settings",
     "reapproach_waits",
     "paid_sources",
+    "sales_stages",
+    "sales_pipeline_settings",
 ]
 
 

@@ -13,6 +13,7 @@ from pipeline.config.hypotheses import load_hypotheses
 from pipeline.config.improvement import load_improvement_config
 from pipeline.config.quality import load_handoff_rules
 from pipeline.config.registry import funnel
+from pipeline.config.sales_pipeline import load_sales_pipeline
 from pipeline.config.settings import Settings
 from pipeline.config.sources import load_sources
 from pipeline.config.targets import load_plans
@@ -31,6 +32,7 @@ def check_config(settings: Settings) -> None:
         lambda: load_handoff_rules(Path(settings.quality_config)),
         lambda: load_improvement_config(Path(settings.improvement_config)),
         lambda: load_hypotheses(Path(settings.hypotheses)),
+        lambda: load_sales_pipeline(Path(settings.sales_pipeline_config)),
     )
     errors = []
     for check in checks:

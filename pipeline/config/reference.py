@@ -1,8 +1,9 @@
 """Configuration files the dbt models need, written as reference tables so dbt reads them like any source.
 
-quality.yml (reconciliation tolerance and grace period per hand-over) and improvement.yml (gross margin,
-re-approach waits, paid sources) used to reach dbt as --vars of the Dagster run, so a `dbt build` run by hand computed
-something else. As tables in `reference`, declared as the dbt source `reference`, both routes read the same.
+quality.yml (reconciliation tolerance and grace period per hand-over), improvement.yml (gross margin, re-approach
+waits, paid sources) and sales_pipeline.yml (sales stages, coverage and forecast settings) could reach dbt as
+--vars of the Dagster run, but then a `dbt build` run by hand would compute something else. As tables in
+`reference`, declared as the dbt source `reference`, both routes read the same.
 """
 
 from pathlib import Path
@@ -12,6 +13,7 @@ import pandas as pd
 
 from pipeline.config.improvement import load_improvement_config
 from pipeline.config.quality import load_handoff_rules
+from pipeline.config.sales_pipeline import load_sales_pipeline
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse.layers import REFERENCE
 from pipeline.warehouse.resource import Warehouse
@@ -93,4 +95,69 @@ def improvement_settings(warehouse: Warehouse, settings: Settings):
     yield dg.MaterializeResult(asset_key=[REFERENCE, "paid_sources"], metadata={"dagster/row_count": len(paid)})
 
 
-reference_assets = [reconciliation_rules, improvement_settings]
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            [REFERENCE, "sales_stages"],
+            group_name="reference",
+            kinds={"duckdb", "yaml"},
+            description="sales_pipeline.yml's open opportunity stages in order, with their stall limits.",
+        ),
+        dg.AssetSpec(
+            [REFERENCE, "sales_pipeline_settings"],
+            group_name="reference",
+            kinds={"duckdb", "yaml"},
+            description="sales_pipeline.yml's week start, coverage minimum and months, forecast settings (one row).",
+        ),
+    ],
+    pool=WAREHOUSE_POOL,
+)
+def sales_pipeline_settings(warehouse: Warehouse, settings: Settings):
+    """The sales-pipeline settings of sales_pipeline.yml as two reference tables."""
+    config = load_sales_pipeline(Path(settings.sales_pipeline_config))
+    stages = pd.DataFrame(
+        [
+            {"stage_name": stage.name, "position": position, "stalled_after_days": stage.stalled_after_days}
+            for position, stage in enumerate(config.stages, start=1)
+        ]
+    )
+    scalars = pd.DataFrame(
+        [
+            {
+                "week_start": config.iso_week_start,
+                "coverage_minimum": config.coverage.minimum,
+                "coverage_months": config.coverage.months,
+                "forecast_interval": config.forecast.interval,
+                "forecast_min_history": config.forecast.min_history,
+            }
+        ]
+    )
+    with warehouse.connect() as con:
+        replace_table(
+            con,
+            REFERENCE,
+            "sales_stages",
+            stages,
+            {"stage_name": "VARCHAR", "position": "INTEGER", "stalled_after_days": "INTEGER"},
+        )
+        replace_table(
+            con,
+            REFERENCE,
+            "sales_pipeline_settings",
+            scalars,
+            {
+                "week_start": "INTEGER",
+                "coverage_minimum": "DOUBLE",
+                "coverage_months": "INTEGER",
+                "forecast_interval": "DOUBLE",
+                "forecast_min_history": "INTEGER",
+            },
+        )
+    yield dg.MaterializeResult(
+        asset_key=[REFERENCE, "sales_stages"],
+        metadata={"dagster/row_count": len(stages), "stages": dg.MetadataValue.md(stages.to_markdown(index=False))},
+    )
+    yield dg.MaterializeResult(asset_key=[REFERENCE, "sales_pipeline_settings"], metadata={"dagster/row_count": 1})
+
+
+reference_assets = [reconciliation_rules, improvement_settings, sales_pipeline_settings]

@@ -142,6 +142,7 @@ class Environment(pydantic.BaseModel):
     speed_to_lead_sla_business_days: int = _variable("FUNNEL_SPEED_TO_LEAD_SLA_DAYS", 1, ge=0, le=60)
     improvement_config: EnvPath = _variable("FUNNEL_IMPROVEMENT_CONFIG", relative="improvement.yml")
     hypotheses: EnvPath = _variable("FUNNEL_HYPOTHESES", relative="hypotheses.yml")
+    sales_pipeline_config: EnvPath = _variable("FUNNEL_SALES_PIPELINE_CONFIG", relative="sales_pipeline.yml")
     alert_urls: Annotated[list[str], pydantic.BeforeValidator(_words)] = _variable("FUNNEL_ALERT_URLS", [])
     alert_language: str = _variable("FUNNEL_ALERT_LANGUAGE", "en")
     alert_templates: EnvPath = _variable("FUNNEL_ALERT_TEMPLATES", relative="alerts")
@@ -203,6 +204,7 @@ class Settings(dg.ConfigurableResource):
     speed_to_lead_sla_business_days: int = 1
     improvement_config: str = str(PROJECT_ROOT / "improvement.yml")
     hypotheses: str = str(PROJECT_ROOT / "hypotheses.yml")
+    sales_pipeline_config: str = str(PROJECT_ROOT / "sales_pipeline.yml")
     sources_config: str = str(PROJECT_ROOT / "sources.yml")
     stale_after_hours: float = Environment.model_fields["stale_after_hours"].default
     lock_timeout_seconds: float = Environment.model_fields["lock_timeout_seconds"].default
