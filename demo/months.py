@@ -57,6 +57,7 @@ SHAPES = {
     # born when its deal is won (WON_AT, added by month_tables); onboarded later, as the whole history has it
     "customers": Shape(WON_AT, SFA_TIME, (("onboarded_at", ()),)),
     "contracts": Shape("start_date", DATE, (("churned_at", ("churn_reason",)),)),
+    "opportunity_history": Shape("changed_at", SFA_TIME),  # one row per change: each month holds its own
 }
 
 
