@@ -789,7 +789,9 @@ def generate(
             if by_month:
                 parts = zip(
                     map(month_label, window.months),
-                    month_tables(name, table, window.months, extracts["opportunities"]),
+                    month_tables(
+                        name, table, window.months, extracts["opportunities"], extracts["opportunity_history"]
+                    ),
                     strict=True,
                 )
                 written = sum(_write(t, out, system, entity, f"{m}-{index:05d}") for m, t in parts if t.num_rows)
