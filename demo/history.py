@@ -15,7 +15,8 @@ A path, like Salesforce's OpportunityHistory, is one row per change holding ever
   stages step back once to the stage before and forward again.
 - A closed deal's last row is at its closed_at: Closed Won or Closed Lost, probability 100 or 0, forecast category
   Closed or Omitted, close date its closing day.
-- Close dates: PUSH_SHARE of the deals push their expected close date once or twice, by two to six weeks each.
+- Close dates: PUSH_SHARE of the deals push their expected close date once or twice, by two to six weeks each;
+  PULL_SHARE of the others pull it in once, by one to three weeks, to a day still ahead.
   A closed deal expected to close about when it did; an open deal's close date falls in the open month (of the
   history's end) or the next two, nearer for later stages, OVERDUE_SHARE of them already past.
 - Amounts: AMOUNT_SHARE of the deals start with an estimate 5-30 % above or below the final amount and change to
@@ -49,6 +50,7 @@ WON_FROM_PROPOSAL = 0.15  # won deals whose last open stage is Proposal (skippin
 SKIP_SHARE = 0.10  # each open stage between a deal's first and last one
 BACKWARD_SHARE = 0.10  # of the deals that pass at least two open stages
 PUSH_SHARE, SECOND_PUSH, PUSH_DAYS = 0.30, 0.30, (14, 42)
+PULL_SHARE, PULL_DAYS = 0.08, (7, 21)
 AMOUNT_SHARE, AMOUNT_CHANGE = 0.25, (0.05, 0.30)
 OVERDUE_SHARE, OVERDUE_DAYS = 0.10, 30
 PUSH_ROOM_DAYS = 7
@@ -145,6 +147,16 @@ def paths(opportunities: pa.Table, end: int, rng: np.random.Generator) -> tuple[
     pushed = (slot[:, :PUSHES] < pushes[:, None]) & (np.cumsum(push_days, axis=1) <= room[:, None])
     push_days *= pushed
     push_at = created[:, None] + 1 + (np.sort(rng.random((n, PUSHES)), axis=1) * (usable[:, None] - 1)).astype(np.int64)
+    # pull-ins: PULL_SHARE of all deals, drawn among those not pushed, bring the date forward once (in the first push
+    # slot, as a negative push), at a moment before the day it then names
+    window = np.minimum(usable - 1, expected.astype(np.int64) * DAY - created - 2)
+    eligible = long & (pushes == 0) & (window > 0)
+    pull = eligible & (rng.random(n) < min(1.0, PULL_SHARE * n / max(int(eligible.sum()), 1)))
+    pull_days = rng.integers(PULL_DAYS[0], PULL_DAYS[1] + 1, n)
+    pull_at = created + 1 + (rng.random(n) * np.maximum(window, 0)).astype(np.int64)
+    pushed[:, 0] |= pull
+    push_days[:, 0] = np.where(pull, -pull_days, push_days[:, 0])
+    push_at[:, 0] = np.where(pull, pull_at, push_at[:, 0])
     initial = np.maximum(expected.astype(np.int64) - push_days.sum(axis=1), created_day + 1)
 
     # the slots, sorted by time per deal

@@ -1,8 +1,8 @@
 """The demo's opportunity histories (demo/history.py), checked with pandas from the written CSVs: every path starts
-at its opportunity's creation and ends in its record, closing rows sit at closed_at, steps back, pushed close dates
-and amount changes come at about the stated shares, and the monthly exports hold each month's changes and each
-opportunity as its path stood at the month's end. Generating needs no warehouse: 30,000 leads over 24 months
-(about 2,300 opportunities, enough for the shares to be more than noise) take about a second."""
+at its opportunity's creation and ends in its record, closing rows sit at closed_at, steps back, pushed and
+pulled-in close dates and amount changes come at about the stated shares, and the monthly exports hold each month's
+changes and each opportunity as its path stood at the month's end. Generating needs no warehouse: 30,000 leads over
+24 months (about 2,300 opportunities, enough for the shares to be more than noise) take about a second."""
 
 import numpy as np
 import pandas as pd
@@ -100,6 +100,11 @@ def test_steps_back_pushes_and_amount_changes_at_the_stated_shares(whole):
     pushes = history[(shift > 0) & ~history["stage_name"].str.startswith("Closed")]
     assert pushes.assign(days=shift).eval("14 <= days <= 42").all()
     assert 0.25 <= pushes["opportunity_id"].nunique() / deals <= 0.35
+    pulls = history[(shift < 0) & ~history["stage_name"].str.startswith("Closed")]
+    assert pulls.assign(days=-shift).eval("7 <= days <= 21").all()
+    assert (close[pulls.index] > pulls["at"].dt.normalize()).all(), "pulled in to a day still ahead"
+    assert 0.05 <= pulls["opportunity_id"].nunique() / deals <= 0.11
+    assert not set(pulls["opportunity_id"]) & set(pushes["opportunity_id"])
 
     amount = history["amount"].astype(float)
     changed = amount.groupby(history["opportunity_id"]).nunique() > 1
