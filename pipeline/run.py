@@ -1,7 +1,8 @@
 """`make run`: every asset materialized through Dagster, then the monthly funnel of the latest months printed from
-marts.funnel_kpi_monthly. On a fresh checkout, whose default landing folder is empty, it first writes the demo
-extracts there; a landing folder that is configured (FUNNEL_LANDING_DIR) but missing or empty is an error, and demo
-extracts are never written over a warehouse that holds loaded files.
+marts.funnel_kpi_monthly and the pipeline coverage of the open and next month from marts.pipeline_coverage. On a
+fresh checkout, whose default landing folder is empty, it first writes the demo extracts there; a landing folder
+that is configured (FUNNEL_LANDING_DIR) but missing or empty is an error, and demo extracts are never written over a
+warehouse that holds loaded files.
 
     python -m pipeline.run [--months 6]
 
@@ -52,6 +53,7 @@ from pipeline.outcome import EXIT_WAREHOUSE_BUSY, outcome_of
 from pipeline.progress import RunProgress, display_for, progress_logger
 from pipeline.runs.storage import history_instance
 from pipeline.runs.supervisor import supervise
+from pipeline.serving.coverage_table import coverage_table
 from pipeline.warehouse.location import location_problem
 from pipeline.warehouse.locks import WarehouseBusyError, WarehouseLocationError
 from pipeline.warehouse.resource import Warehouse
@@ -303,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         if result.success:
             print()
             print(funnel_table(Path(settings.warehouse_path), args.months, settings.reporting_tz))
+            print()
+            print(coverage_table(Path(settings.warehouse_path), settings.reporting_currency))
             print()
             print(improvement_loop(Path(settings.warehouse_path), settings.reporting_currency))
             print(f"\nDuckDB warehouse: {settings.warehouse_path}")

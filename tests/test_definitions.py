@@ -53,6 +53,7 @@ DBT_MODELS = {
         "speed_to_lead",
         "owner_performance",
         "campaign_performance",
+        "pipeline_coverage",
         "reconciliation",
         "reconciliation_exceptions",
         "funnel_kpi_by_slice",

@@ -1,4 +1,5 @@
-"""Which alerts to raise: a stage turning missed or at risk and turning back, an extract turning stale, a run failing.
+"""Which alerts to raise: a stage turning missed or at risk and turning back, a month's pipeline coverage turning
+below its minimum and back, an extract turning stale, a run failing.
 
 The rules compare a subject's status with the one the ledger saw last (pipeline/alerts/ledger.py), never with a
 sensor's cursor, so whoever evaluates, and however often, a transition raises its alert once.
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pipeline.alerts.ledger import Alert, Change, Ledger, Observation
-from pipeline.alerts.messages import goal_fields, render, run_failure_fields, stale_fields
+from pipeline.alerts.messages import coverage_fields, goal_fields, render, run_failure_fields, stale_fields
 
 if TYPE_CHECKING:
     from pipeline.config.settings import Settings
@@ -19,11 +20,21 @@ if TYPE_CHECKING:
 
 BAD = {"missed", "at_risk"}
 GOOD = {"met", "on_track"}
-#: The watches of the ledger: (month, stage) goal statuses, and the freshness of each extracted table.
-GOAL, FRESHNESS = "goal", "freshness"
+#: The watches of the ledger: (month, stage) goal statuses, each month's pipeline coverage status
+#: (marts.pipeline_coverage), and the freshness of each extracted table.
+GOAL, COVERAGE, FRESHNESS = "goal", "coverage", "freshness"
 STALE, FRESH = "stale", "fresh"
+#: The coverage statuses that end a coverage_low episode (no_target does not: a month without a target says
+#: nothing about whether its pipeline recovered).
+COVERED = {"covered", "target_met"}
 #: The watch whose statuses each kind of alert reports a change of.
-WATCH_OF_KIND = {"goal_miss": GOAL, "recovered": GOAL, "data_stale": FRESHNESS}
+WATCH_OF_KIND = {
+    "goal_miss": GOAL,
+    "recovered": GOAL,
+    "coverage_low": COVERAGE,
+    "coverage_recovered": COVERAGE,
+    "data_stale": FRESHNESS,
+}
 
 
 def goal_transition(previous: str | None, current: str) -> str | None:
@@ -32,6 +43,15 @@ def goal_transition(previous: str | None, current: str) -> str | None:
         return "goal_miss"
     if current in GOOD and previous in BAD:
         return "recovered"
+    return None
+
+
+def coverage_transition(previous: str | None, current: str) -> str | None:
+    """coverage_low when a month turns below_minimum, coverage_recovered when it turns covered or met after that."""
+    if current == "below_minimum" and previous != "below_minimum":
+        return "coverage_low"
+    if current in COVERED and previous == "below_minimum":
+        return "coverage_recovered"
     return None
 
 
@@ -50,6 +70,19 @@ def raise_goal_alerts(ledger: Ledger, rows: list[dict], templates: dict, run_id:
         Observation(f"{row['month']}|{row['stage']}", row["status"], row, row["month"], row["stage"]) for row in rows
     ]
     return ledger.observe(GOAL, observed, goal_transition, rendered, now, run_id)
+
+
+def raise_coverage_alerts(
+    ledger: Ledger, rows: list[dict], templates: dict, run_id: str, now: float, currency: str
+) -> list[Change]:
+    """Record the coverage status of each month row of the published marts.pipeline_coverage; the changes, with
+    their alerts."""
+
+    def rendered(kind: str, alert_id: str, row: dict, previous: str | None) -> tuple[str, str]:
+        return render(templates, kind, alert_id, coverage_fields(row, previous, run_id, currency))
+
+    observed = [Observation(row["month"], row["status"], row, row["month"], "field_sales") for row in rows]
+    return ledger.observe(COVERAGE, observed, coverage_transition, rendered, now, run_id)
 
 
 def raise_stale_alerts(

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 #: Every kind of alert; each needs a title and a body in every template file.
-KINDS = ("goal_miss", "recovered", "data_stale", "run_failure")
+KINDS = ("goal_miss", "recovered", "coverage_low", "coverage_recovered", "data_stale", "run_failure")
 
 
 def render(templates: dict, kind: str, alert_id: str, fields: dict) -> tuple[str, str]:
@@ -48,6 +48,34 @@ def goal_fields(templates: dict, row: dict, previous: str | None, run_id: str) -
         else ""
     )
     return fields
+
+
+def coverage_fields(row: dict, previous: str | None, run_id: str, currency: str) -> dict:
+    """The fields of a coverage_low or coverage_recovered alert, from one month row of marts.pipeline_coverage."""
+
+    def times(value: float | None) -> str:
+        return f"{value:.2f}x" if value is not None and value == value else "-"
+
+    def number(value: float | None) -> str:
+        return f"{value:,.0f}" if value is not None and value == value else "-"
+
+    return {
+        "month": row["month"],
+        "status": row["status"],
+        "previous_status": previous or "-",
+        "pipeline_count": number(row["pipeline_count"]),
+        "pipeline_amount": number(row["pipeline_amount"]),
+        "won_count": number(row["won_count"]),
+        "target_count": number(row["target_count"]),
+        "remaining_count": number(row["remaining_count"]),
+        "coverage": times(row["coverage_remaining_count"]),
+        "amount_coverage": times(row["coverage_remaining_amount"]),
+        "minimum": f"{row['coverage_minimum']:g}x",
+        "overdue_count": number(row["overdue_count"]),
+        "undated_count": number(row["undated_count"]),
+        "currency": currency,
+        "run_id": run_id,
+    }
 
 
 def stale_fields(
@@ -102,9 +130,25 @@ def _samples(templates: dict) -> dict[str, dict]:
     written = datetime.fromisoformat("2026-10-01T09:00:00+09:00")
     stale = stale_fields(templates, "ma", "ma_leads", "ma/leads.csv", written, 49.0, 48.0, "/landing")
     stale_fields(templates, "ma", "ma_leads", None, None, None, 48.0, "/landing")
+    coverage = {
+        "month": "2026-10",
+        "status": "below_minimum",
+        "pipeline_count": 5,
+        "pipeline_amount": 20_000_000.0,
+        "won_count": 1,
+        "target_count": 4,
+        "remaining_count": 3,
+        "coverage_remaining_count": 5 / 3,
+        "coverage_remaining_amount": 1.5,
+        "coverage_minimum": 3.0,
+        "overdue_count": 2,
+        "undated_count": None,
+    }
     return {
         "goal_miss": goal_fields(templates, row, "on_track", "run"),
         "recovered": goal_fields(templates, {**row, "status": "met"}, "at_risk", "run"),
+        "coverage_low": coverage_fields(coverage, "covered", "run", "JPY"),
+        "coverage_recovered": coverage_fields({**coverage, "status": "covered"}, "below_minimum", "run", "JPY"),
         "data_stale": stale,
         "run_failure": run_failure_fields("run", "refresh", "error"),
     }

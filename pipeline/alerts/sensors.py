@@ -7,7 +7,9 @@ fresh cursor, `dagster sensor preview`, a restarted daemon or a second deploymen
   (month, stage) status of the latest FUNNEL_ALERT_MONTHS months with the one the ledger saw last: a stage
   turning missed or at risk raises one alert, turning back one `recovered` alert. It then delivers every alert
   that is due, of any kind, and requests a run of `alerts_job` when the warehouse copy (alerting.alerts) is
-  behind the ledger. Its cursor only remembers the last publication read, to skip reading it again.
+  behind the ledger. From the same publication it compares each month of marts.pipeline_coverage: a month turning
+  below_minimum raises one `coverage_low` alert, turning covered or target_met again one `coverage_recovered`.
+  Its cursor only remembers the last publication read, to skip reading it again.
 - `stale_data` evaluates the freshness of the extracts (pipeline/ingest/freshness.py) between runs: an extract
   turning stale raises one `data_stale` alert, and the freshness check's new result is reported in the UI.
 - `run_failure_alerts` raises one alert per failed run and delivers it.
@@ -27,10 +29,10 @@ import dagster as dg
 
 from pipeline.alerts.assets import PUBLISHED, alerts_job
 from pipeline.alerts.delivery import deliver_due
-from pipeline.alerts.detection import raise_goal_alerts, raise_run_failure
+from pipeline.alerts.detection import raise_coverage_alerts, raise_goal_alerts, raise_run_failure
 from pipeline.alerts.ledger import Ledger, MissingFolder
 from pipeline.alerts.settings import AlertSettings
-from pipeline.alerts.statuses import read_statuses
+from pipeline.alerts.statuses import read_coverage, read_statuses
 from pipeline.config.files import ConfigError
 from pipeline.config.settings import Settings, read_environment
 from pipeline.ingest.freshness import evaluation, measure, record
@@ -110,7 +112,8 @@ def _last_publication(cursor: str | None) -> int:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.SensorResult | dg.SkipReason:
-    """Raises goal-miss and recovered alerts after each publication of the marts; delivers every alert due."""
+    """Raises goal-miss, coverage-low and their recovered alerts after each publication of the marts; delivers every
+    alert due."""
     try:
         return _goal_alerts(context, settings)
     except MissingFolder as exc:
@@ -129,7 +132,11 @@ def _goal_alerts(context: dg.SensorEvaluationContext, settings: Settings) -> dg.
             if published.exists():
                 rows = read_statuses(published, alert_settings.months)
                 templates = alert_settings.templates()
-                for change in raise_goal_alerts(ledger, rows, templates, latest[0].run_id, now):
+                changes = raise_goal_alerts(ledger, rows, templates, latest[0].run_id, now)
+                coverage = read_coverage(published)
+                currency = settings.reporting_currency
+                changes += raise_coverage_alerts(ledger, coverage, templates, latest[0].run_id, now, currency)
+                for change in changes:
                     if change.alert:
                         context.log.info(f"raised {change.alert.alert_id}: {change.alert.title}")
                 last = latest[0].storage_id

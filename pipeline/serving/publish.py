@@ -42,6 +42,7 @@ MARTS = [
     "score_threshold_whatif",
     "hypothesis_results",
     "campaign_performance",
+    "pipeline_coverage",
     "reconciliation",
     "reconciliation_exceptions",
 ]
