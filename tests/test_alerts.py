@@ -26,9 +26,13 @@ from tests.alert_receiver import Receiver
 
 @pytest.fixture
 def published_copy(demo_run, tmp_path) -> Settings:
-    """The demo run's warehouse folder (warehouse, published marts, alert ledger), copied."""
+    """The demo run's warehouse folder (warehouse, published marts, alert ledger), copied, its published file without
+    marts.pipeline_coverage (as one published before the mart): these tests count goal alerts, the coverage alerts
+    the same sensor raises are tests/test_coverage_alerts.py's."""
     folder = tmp_path / "warehouse"
     shutil.copytree(Path(demo_run.settings.warehouse_path).parent, folder)
+    with duckdb.connect(str(published_file(str(folder / "themodel.duckdb")))) as con:
+        con.execute("drop table pipeline_coverage")
     return Settings(landing_dir=demo_run.settings.landing_dir, warehouse_path=str(folder / "themodel.duckdb"))
 
 

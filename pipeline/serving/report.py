@@ -6,8 +6,8 @@ targets are set), a month x stage heat map (goal attainment against targets, or 
 while no targets are configured), the reconciliation status per month and hand-over, the
 improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts, the
 unit economics (CAC, payback, LTV / CAC, Quick Ratio, magic number), the team: each person's numbers in
-their own stage for the last closed month, against their target, and the campaign table (campaign_table.py):
-what each campaign's leads became, against its spend.
+their own stage for the last closed month, against their target, the campaign table (campaign_table.py):
+what each campaign's leads became, against its spend, and the pipeline coverage of the open and next months.
 """
 
 import html
@@ -198,6 +198,38 @@ def _unit_economics(monthly: pd.DataFrame, quarterly: pd.DataFrame | None) -> go
     return figure
 
 
+def _coverage(coverage: pd.DataFrame) -> go.Figure:
+    """Per month from the open one: the open deals dated into it and the won deals still to win (bars), their ratio
+    against the configured minimum (line, right axis), each month labelled with its status."""
+    rows = coverage.sort_values("month")
+    months = [f"{m:%Y-%m}" for m in rows["month"]]
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_bar(x=months, y=rows["pipeline_count"], name="open pipeline (deals)", marker_color="#1f5fa8")
+    figure.add_bar(x=months, y=rows["remaining_count"], name="still to win (deals)", marker_color="#d9822b")
+    figure.add_scatter(
+        x=months,
+        y=rows["coverage_remaining_count"],
+        name="coverage",
+        mode="lines+markers+text",
+        text=list(rows["status"]),
+        textposition="top center",
+        line_color="#333",
+        secondary_y=True,
+    )
+    figure.add_scatter(
+        x=months,
+        y=rows["coverage_minimum"],
+        name="minimum",
+        mode="lines",
+        line=dict(color="#e53935", dash="dash"),
+        secondary_y=True,
+    )
+    figure.update_layout(title="Pipeline coverage: open deals by expected close month ÷ deals still to win", height=380)
+    figure.update_yaxes(title_text="deals", secondary_y=False)
+    figure.update_yaxes(title_text="coverage (×)", rangemode="tozero", secondary_y=True)
+    return figure
+
+
 def _hypotheses_table(hypotheses: pd.DataFrame) -> str:
     """The verdict of every hypothesis of hypotheses.yml, as an HTML table."""
 
@@ -285,6 +317,7 @@ REPORTED_MARTS = (
     "unit_economics_fiscal_quarterly",
     "owner_performance",
     "campaign_performance",
+    "pipeline_coverage",
 )
 
 
@@ -315,6 +348,9 @@ def build_report(marts: dict[str, pd.DataFrame | None], out_dir: Path, reporting
     unit_economics = marts.get("unit_economics_monthly")
     if unit_economics is not None and not unit_economics.empty:
         figures.append(_unit_economics(unit_economics, marts.get("unit_economics_fiscal_quarterly")))
+    coverage = marts.get("pipeline_coverage")
+    if coverage is not None and not coverage.empty:
+        figures.append(_coverage(coverage))
     as_of = pd.Timestamp(monthly["as_of"].max()).tz_convert(reporting_tz)
     charts = "\n".join(
         f'<section class="chart">{figure.to_html(full_html=False, include_plotlyjs=i == 0)}</section>'
