@@ -97,8 +97,8 @@ def test_a_month_below_the_minimum_alerts_once_and_again_only_after_it_recovered
                 _evaluate(instance, published_copy)
             if raised:
                 sent += 1
-                assert _coverage_ids(receiver)[-1] == raised
-            assert len(_coverage_ids(receiver)) == sent, status
+                assert _coverage_ids(receiver)[-1] == raised, receiver.ids()
+            assert len(_coverage_ids(receiver)) == sent, (status, receiver.ids())
     ledger = Ledger(alert_ledger_file(published_copy.warehouse_path))
     coverage = [a for a in ledger.alerts() if a.kind.startswith("coverage_")]
     assert {(a.delivery_status, a.attempts) for a in coverage} == {("delivered", 1)}

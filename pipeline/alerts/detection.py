@@ -24,8 +24,8 @@ GOOD = {"met", "on_track"}
 #: (marts.pipeline_coverage), and the freshness of each extracted table.
 GOAL, COVERAGE, FRESHNESS = "goal", "coverage", "freshness"
 STALE, FRESH = "stale", "fresh"
-#: The coverage statuses that end a coverage_low episode (no_target does not: a month without a target says
-#: nothing about whether its pipeline recovered).
+#: The coverage statuses that end a coverage_low episode (no_target is not recorded at all: a month without a
+#: target says nothing about whether its pipeline recovered).
 COVERED = {"covered", "target_met"}
 #: The watch whose statuses each kind of alert reports a change of.
 WATCH_OF_KIND = {
@@ -81,7 +81,13 @@ def raise_coverage_alerts(
     def rendered(kind: str, alert_id: str, row: dict, previous: str | None) -> tuple[str, str]:
         return render(templates, kind, alert_id, coverage_fields(row, previous, run_id, currency))
 
-    observed = [Observation(row["month"], row["status"], row, row["month"], "field_sales") for row in rows]
+    # no_target is not recorded: a month that loses its target keeps its episode (a below_minimum month that gets
+    # its target back still below the minimum raises nothing new)
+    observed = [
+        Observation(row["month"], row["status"], row, row["month"], "field_sales")
+        for row in rows
+        if row["status"] != "no_target"
+    ]
     return ledger.observe(COVERAGE, observed, coverage_transition, rendered, now, run_id)
 
 
