@@ -33,7 +33,7 @@ def test_the_report_is_self_contained(demo_run):
     report = Path(demo_run.settings.warehouse_path).parent / "report" / "index.html"
     page = report.read_text(encoding="utf-8")
     assert not re.search(r"""<script[^>]+src=["']https?:""", page), "no script may come from the network"
-    assert "Plotly.newPlot" in page and page.count('class="chart"') == 6
+    assert "Plotly.newPlot" in page and page.count('class="chart"') == 8
     # every hypothesis of hypotheses.yml with its verdict
     for h in demo_run.query("select hypothesis_id, verdict from marts.hypothesis_results").itertuples():
         assert re.search(rf"<td>{re.escape(h.hypothesis_id)}</td>.*?<b>{h.verdict}</b>", page)
@@ -55,10 +55,11 @@ def test_the_report_draws_its_charts_in_headless_chromium(demo_run, tmp_path):
         timeout=120,
         check=True,
     ).stdout
-    assert dom.count('class="plot-container plotly"') == 6, "six charts"
+    assert dom.count('class="plot-container plotly"') == 8, "eight charts"
     assert dom.count('class="main-svg"') >= 8, "each chart drew its SVG layers"
     assert "Funnel, 2026-10" in dom and "Reconciliation by id" in dom and "Bottleneck: won deals" in dom
     assert "Unit economics" in dom and "Magic number per fiscal quarter" in dom
+    assert "Pipeline waterfall: deals due to close in" in dom and "Time in stage: median days" in dom
     assert re.search(r'class="point"', dom), "bars were drawn"
 
 

@@ -42,6 +42,10 @@ MARTS = [
     "score_threshold_whatif",
     "hypothesis_results",
     "campaign_performance",
+    "opportunity_stage_durations",
+    "stage_durations_monthly",
+    "stalled_opportunities",
+    "pipeline_waterfall",
     "reconciliation",
     "reconciliation_exceptions",
 ]

@@ -6,8 +6,9 @@ targets are set), a month x stage heat map (goal attainment against targets, or 
 while no targets are configured), the reconciliation status per month and hand-over, the
 improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts, the
 unit economics (CAC, payback, LTV / CAC, Quick Ratio, magic number), the team: each person's numbers in
-their own stage for the last closed month, against their target, and the campaign table (campaign_table.py):
-what each campaign's leads became, against its spend.
+their own stage for the last closed month, against their target, the campaign table (campaign_table.py):
+what each campaign's leads became, against its spend, and the pipeline timeline (timeline_charts.py): the waterfall
+of the deals due to close in the open month, and the median days in each sales stage.
 """
 
 import html
@@ -25,6 +26,7 @@ from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
 from pipeline.serving.campaign_table import campaign_table
 from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
+from pipeline.serving.timeline_charts import stage_time_figure, waterfall_figure
 from pipeline.warehouse.resource import Warehouse
 
 STATUS_LEVEL = {"ok": 0, "warn": 1, "error": 2}
@@ -285,6 +287,8 @@ REPORTED_MARTS = (
     "unit_economics_fiscal_quarterly",
     "owner_performance",
     "campaign_performance",
+    "pipeline_waterfall",
+    "stage_durations_monthly",
 )
 
 
@@ -295,7 +299,7 @@ def load_marts(published: Path) -> dict[str, pd.DataFrame | None]:
     if marts["funnel_kpi_monthly"] is None or marts["funnel_kpi_monthly"].empty:
         raise ValueError(f"{published} has no funnel_kpi_monthly rows to report")
     for frame in marts.values():
-        for column in ("period_start", "month", "effective_date"):
+        for column in ("period_start", "month", "effective_date", "close_month"):
             if frame is not None and column in frame:
                 frame[column] = pd.to_datetime(frame[column])
     return marts
@@ -315,6 +319,9 @@ def build_report(marts: dict[str, pd.DataFrame | None], out_dir: Path, reporting
     unit_economics = marts.get("unit_economics_monthly")
     if unit_economics is not None and not unit_economics.empty:
         figures.append(_unit_economics(unit_economics, marts.get("unit_economics_fiscal_quarterly")))
+    for mart, draw in (("pipeline_waterfall", waterfall_figure), ("stage_durations_monthly", stage_time_figure)):
+        if marts.get(mart) is not None and (figure := draw(marts[mart])) is not None:
+            figures.append(figure)
     as_of = pd.Timestamp(monthly["as_of"].max()).tz_convert(reporting_tz)
     charts = "\n".join(
         f'<section class="chart">{figure.to_html(full_html=False, include_plotlyjs=i == 0)}</section>'
