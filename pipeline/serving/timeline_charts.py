@@ -44,7 +44,7 @@ def waterfall_rows(waterfall: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def waterfall_figure(waterfall: pd.DataFrame) -> go.Figure | None:
-    """Amount steps from open at start to open at end, one panel per grain; the deal counts in the labels."""
+    """Amount steps from open at start to open at end, one panel per grain; deal counts label the bars."""
     rows = waterfall_rows(waterfall)
     if not rows:
         return None
@@ -56,10 +56,7 @@ def waterfall_figure(waterfall: pd.DataFrame) -> go.Figure | None:
     figure = make_subplots(rows=1, cols=len(rows), subplot_titles=titles)
     for i, row in enumerate(rows.values(), start=1):
         values = [float(row[column]) * sign for _, column, sign in WATERFALL_STEPS]
-        labels = [
-            f"{abs(v):,.0f}" + (f" ({int(row[COUNTS[c]])} deals)" if c in COUNTS else "")
-            for v, (_, c, _) in zip(values, WATERFALL_STEPS, strict=True)
-        ]
+        labels = [f"{int(row[COUNTS[c]])} deals" if c in COUNTS else "" for _, c, _ in WATERFALL_STEPS]
         figure.add_trace(
             go.Waterfall(
                 x=[label for label, _, _ in WATERFALL_STEPS],
@@ -67,6 +64,7 @@ def waterfall_figure(waterfall: pd.DataFrame) -> go.Figure | None:
                 measure=["absolute"] + ["relative"] * (len(WATERFALL_STEPS) - 2) + ["total"],
                 text=labels,
                 textposition="outside",
+                hovertemplate="%{x}: %{y:,.0f}<extra></extra>",
                 showlegend=False,
             ),
             row=1,
