@@ -55,6 +55,10 @@ states as (
     select
         states.opportunity_id,
         states.valid_from,
+        coalesce(
+            lead(states.valid_from) over (partition by states.opportunity_id order by states.version),
+            cast('infinity' as timestamptz)
+        ) as valid_until,
         date_trunc('month', states.close_date) as close_month,
         coalesce(states.amount, 0) as amount
     from {{ ref('int_opportunity_states') }} as states
@@ -125,8 +129,11 @@ states_at_instants as (
         states.close_month,
         states.amount
     from open_at_instants
-    asof inner join states
-        on open_at_instants.opportunity_id = states.opportunity_id and open_at_instants.at >= states.valid_from
+    inner join states
+        on
+        open_at_instants.opportunity_id = states.opportunity_id
+        and open_at_instants.at >= states.valid_from
+        and open_at_instants.at < states.valid_until
 ),
 
 closing_states as (
@@ -135,8 +142,11 @@ closing_states as (
         states.close_month,
         states.amount
     from opportunities
-    asof inner join states
-        on opportunities.opportunity_id = states.opportunity_id and opportunities.closed_at >= states.valid_from
+    inner join states
+        on
+        opportunities.opportunity_id = states.opportunity_id
+        and opportunities.closed_at >= states.valid_from
+        and opportunities.closed_at < states.valid_until
     where opportunities.closed_at is not null
 ),
 
