@@ -104,6 +104,7 @@ def timeline(landing: Path, as_of: pd.Timestamp) -> Timeline:
     record = records.set_index("opportunity_id")
     for column in CARRIED:  # a value the history never gives comes from the record
         versions[column] = versions[column].fillna(versions["opportunity_id"].map(record[column]))
+    versions["valid_from"] = pd.to_datetime(versions["valid_from"], utc=True).astype("datetime64[ns, UTC]")
     versions = versions.sort_values(["opportunity_id", "valid_from"], kind="stable").reset_index(drop=True)
     first = ~versions["opportunity_id"].duplicated()
     versions.loc[first, "valid_from"] = versions.loc[first, "opportunity_id"].map(deals["created_at"]).to_numpy()
@@ -200,7 +201,8 @@ def _versions_at(line: Timeline, instants: pd.Series) -> pd.DataFrame:
     """The version valid at instants[deal] of each deal: close month ('YYYY-MM') and amount (0 when missing)."""
     if instants.empty:
         return pd.DataFrame(columns=["month", "amount"])
-    probe = pd.DataFrame({"opportunity_id": instants.index, "at": instants.to_numpy()}).sort_values("at")
+    at = pd.to_datetime(instants, utc=True).astype("datetime64[ns, UTC]")
+    probe = pd.DataFrame({"opportunity_id": instants.index, "at": at.to_numpy()}).sort_values("at")
     versions = line.versions.sort_values("valid_from")
     found = pd.merge_asof(probe, versions, left_on="at", right_on="valid_from", by="opportunity_id")
     found["month"] = found["close_date"].dt.strftime("%Y-%m")
