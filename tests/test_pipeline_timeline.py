@@ -25,11 +25,14 @@ AMOUNTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def route(demo_run):
-    as_of = pd.Timestamp(demo_run.query("select as_of from intermediate.int_as_of")["as_of"][0]).tz_convert("UTC")
-    pipeline = expected_route.sales_pipeline(Path(demo_run.settings.sales_pipeline_config))
-    return expected_route.timeline(demo_run.landing, as_of), pipeline
+@pytest.fixture(scope="module", params=["demo_run", "mid_month_run"])
+def route(request):
+    """A materialized run (the latest as-of, and a past mid-month one where later history rows and closings do not
+    count yet) with the pandas timeline of its landing files as of its as-of instant."""
+    run = request.getfixturevalue(request.param)
+    as_of = pd.Timestamp(run.query("select as_of from intermediate.int_as_of")["as_of"][0]).tz_convert("UTC")
+    pipeline = expected_route.sales_pipeline(Path(run.settings.sales_pipeline_config))
+    return run, expected_route.timeline(run.landing, as_of), pipeline
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -45,10 +48,10 @@ def test_the_demo_has_stage_history_with_every_kind_of_move(demo_run):
         assert rows[column].sum() > 0, f"the demo never shows {column}"
 
 
-def test_stage_spells_match_the_pandas_walk(demo_run, route):
-    line, pipeline = route
+def test_stage_spells_match_the_pandas_walk(route):
+    run, line, pipeline = route
     expected = expected_route.durations(line, pipeline).sort_values(["opportunity_id", "spell_number"])
-    actual = demo_run.query("select * from marts.opportunity_stage_durations order by opportunity_id, spell_number")
+    actual = run.query("select * from marts.opportunity_stage_durations order by opportunity_id, spell_number")
     assert len(actual) == len(expected) > 100
     assert actual["opportunity_id"].tolist() == expected["opportunity_id"].tolist()
     assert actual["spell_number"].tolist() == expected["spell_number"].tolist()
@@ -62,12 +65,12 @@ def test_stage_spells_match_the_pandas_walk(demo_run, route):
     assert actual["owner_id"].fillna("-").tolist() == expected["owner_id"].fillna("-").tolist()
 
 
-def test_median_and_p90_per_stage_and_month_match_pandas_quantiles(demo_run, route):
-    line, pipeline = route
+def test_median_and_p90_per_stage_and_month_match_pandas_quantiles(route):
+    run, line, pipeline = route
     expected = expected_route.durations_monthly(expected_route.durations(line, pipeline))
     expected["period_start"] = expected["period_start"].dt.to_timestamp()
     expected = expected.sort_values(["period_start", "stage_name"]).reset_index(drop=True)
-    actual = demo_run.query("select * from marts.stage_durations_monthly order by period_start, stage_name")
+    actual = run.query("select * from marts.stage_durations_monthly order by period_start, stage_name")
     assert pd.to_datetime(actual["period_start"]).tolist() == expected["period_start"].tolist()
     assert actual["stage_name"].tolist() == expected["stage_name"].tolist()
     assert actual["spells"].tolist() == expected["spells"].tolist()
@@ -76,10 +79,10 @@ def test_median_and_p90_per_stage_and_month_match_pandas_quantiles(demo_run, rou
     assert actual["backward_moves"].tolist() == expected["backward_moves"].astype(int).tolist()
 
 
-def test_stalled_deals_match(demo_run, route):
-    line, pipeline = route
+def test_stalled_deals_match(route):
+    run, line, pipeline = route
     expected = expected_route.stalled(line, pipeline).sort_index()
-    actual = demo_run.query("select * from marts.stalled_opportunities").set_index("opportunity_id").sort_index()
+    actual = run.query("select * from marts.stalled_opportunities").set_index("opportunity_id").sort_index()
     assert len(expected) > 0, "the demo has stalled deals"
     assert actual.index.tolist() == expected.index.tolist()
     assert actual["stage_name"].tolist() == expected["stage_name"].tolist()
@@ -88,10 +91,10 @@ def test_stalled_deals_match(demo_run, route):
     assert actual["stalled_after_days"].tolist() == expected["stalled_after_days"].tolist()
 
 
-def test_the_waterfall_matches_the_pandas_route_row_by_row(demo_run, route):
-    line, pipeline = route
+def test_the_waterfall_matches_the_pandas_route_row_by_row(route):
+    run, line, pipeline = route
     expected = expected_route.waterfall(line, pipeline)
-    actual = demo_run.query("select * from marts.pipeline_waterfall")
+    actual = run.query("select * from marts.pipeline_waterfall")
     actual["period_start"] = pd.to_datetime(actual["period_start"])
     actual["close_month"] = pd.to_datetime(actual["close_month"]).dt.strftime("%Y-%m")
     keys = ["grain", "period_start", "close_month"]
