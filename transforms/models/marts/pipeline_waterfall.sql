@@ -102,7 +102,8 @@ cuts as (
         periods.next_start,
         {{ date_to_instant('periods.period_start') }} as starts_at,
         least({{ date_to_instant('periods.next_start') }}, as_of.as_of) as ends_at,
-        {{ date_to_instant('periods.next_start') }} <= as_of.as_of as is_complete
+        -- the period has ended by the as-of instant (a date's as-of is its last microsecond)
+        as_of.as_of >= {{ date_to_instant('periods.next_start') }} - interval 1 microsecond as is_complete
     from periods
     cross join as_of
 ),

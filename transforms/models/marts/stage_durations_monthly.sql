@@ -20,7 +20,9 @@ select
     exited.period_start,
     exited.stage_name,
     exited.position,
-    exited.period_start + interval 1 month <= cast({{ local_time('as_of.as_of') }} as date) as is_complete,
+    -- the month has ended by the as-of instant (a date's as-of is its last microsecond)
+    as_of.as_of >= {{ date_to_instant('exited.period_start + interval 1 month') }} - interval 1 microsecond
+        as is_complete,
     cast(count(*) as bigint) as spells,
     quantile_cont(exited.days_in_stage, 0.5) as median_days,
     quantile_cont(exited.days_in_stage, 0.9) as p90_days,
