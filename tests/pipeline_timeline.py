@@ -24,6 +24,9 @@ TZ = "Asia/Tokyo"
 DAY = pd.Timedelta(days=1)
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 CARRIED = ["stage_name", "amount", "currency", "close_date"]
+#: What a history row may change; a row changing none of them (each value it gives equals the one carried forward
+#: from the rows before) is no change of the pipeline and no version.
+TRACKED = [*CARRIED, "probability", "forecast_category"]
 
 
 def _read(landing: Path, entity: str) -> pd.DataFrame:
@@ -46,6 +49,25 @@ def _instants(values: pd.Series) -> pd.Series:
         local = pd.to_datetime(text[naive].str.replace("/", "-"), format="ISO8601")
         out[naive] = local.dt.tz_localize(TZ).dt.tz_convert("UTC")
     return out
+
+
+def _changes(history: pd.DataFrame) -> pd.Series:
+    """True for the rows that give a tracked value differing from the one carried forward from earlier rows."""
+    given = pd.DataFrame(
+        {
+            "stage_name": history["stage_name"],
+            "amount": pd.to_numeric(history["amount"]),
+            "currency": history["currency"].str.strip().str.upper(),
+            "close_date": history["close_date"].str.replace("/", "-").str.slice(0, 10),
+            "probability": pd.to_numeric(history["probability"]),
+            "forecast_category": history["forecast_category"].str.strip().str.lower().str.replace(" ", "_"),
+        },
+        index=history.index,
+    )
+    carried = given.groupby(history["opportunity_id"]).ffill()
+    previous = carried.groupby(history["opportunity_id"]).shift()
+    differs = given.notna() & (previous.isna() | (given != previous))
+    return differs.any(axis=1)
 
 
 def _local_day(ts: pd.Timestamp) -> pd.Timestamp:
@@ -92,11 +114,15 @@ def timeline(landing: Path, as_of: pd.Timestamp) -> Timeline:
     deals = records.set_index("opportunity_id")[["owner_id", "created_at", "closed_at", "is_won", "stage_name"]]
 
     history = _read(landing, "opportunity_history")
-    if history.empty:
-        history = pd.DataFrame(columns=["opportunity_id", "changed_at", *CARRIED])
+    for column in ["opportunity_id", "changed_at", *TRACKED]:
+        if column not in history:
+            history[column] = None
     history = history[history["opportunity_id"].isin(deals.index)].copy()
     history["valid_from"] = _instants(history["changed_at"])
-    history = history[history["valid_from"] <= as_of].sort_values(["opportunity_id", "valid_from"], kind="stable")
+    history = history.drop_duplicates(["opportunity_id", "valid_from"], keep="last")
+    history = history.sort_values(["opportunity_id", "valid_from"], kind="stable")
+    history = history[_changes(history)]
+    history = history[history["valid_from"] <= as_of].copy()
     history[CARRIED] = history.groupby("opportunity_id")[CARRIED].ffill()
     alone = records[~records["opportunity_id"].isin(history["opportunity_id"])]
     alone = alone.assign(valid_from=alone["created_at"])[["opportunity_id", "valid_from", *CARRIED]]
