@@ -60,7 +60,7 @@ states as (
             cast('infinity' as timestamptz)
         ) as valid_until,
         date_trunc('month', states.close_date) as close_month,
-        coalesce(states.amount, 0) as amount
+        cast(coalesce(states.amount, 0) as decimal(18, 2)) as amount  -- exact sums, whatever the type upstream
     from {{ ref('int_opportunity_states') }} as states
     inner join opportunities on states.opportunity_id = opportunities.opportunity_id
 ),
