@@ -122,18 +122,23 @@ def timeline(landing: Path, as_of: pd.Timestamp) -> Timeline:
     history = history.drop_duplicates(["opportunity_id", "valid_from"], keep="last")
     history = history.sort_values(["opportunity_id", "valid_from"], kind="stable")
     history = history[_changes(history)]
-    history = history[history["valid_from"] <= as_of].copy()
-    history[CARRIED] = history.groupby("opportunity_id")[CARRIED].ffill()
+    first_row = ~history["opportunity_id"].duplicated()
+    history = history[(history["valid_from"] <= as_of) | first_row].copy()  # the earliest values always count
+    history[TRACKED] = history.groupby("opportunity_id")[TRACKED].ffill()
     alone = records[~records["opportunity_id"].isin(history["opportunity_id"])]
-    alone = alone.assign(valid_from=alone["created_at"])[["opportunity_id", "valid_from", *CARRIED]]
-    versions = pd.concat([history[["opportunity_id", "valid_from", *CARRIED]], alone], ignore_index=True)
+    alone = alone.assign(valid_from=alone["created_at"])[["opportunity_id", "valid_from", *TRACKED]]
+    versions = pd.concat([history[["opportunity_id", "valid_from", *TRACKED]], alone], ignore_index=True)
     record = records.set_index("opportunity_id")
-    for column in CARRIED:  # a value the history never gives comes from the record
+    for column in TRACKED:  # a value the history never gives comes from the record
         versions[column] = versions[column].fillna(versions["opportunity_id"].map(record[column]))
     versions["valid_from"] = pd.to_datetime(versions["valid_from"], utc=True).astype("datetime64[ns, UTC]")
     versions = versions.sort_values(["opportunity_id", "valid_from"], kind="stable").reset_index(drop=True)
-    first = ~versions["opportunity_id"].duplicated()
-    versions.loc[first, "valid_from"] = versions.loc[first, "opportunity_id"].map(deals["created_at"]).to_numpy()
+    # the first state reaches back to created_at; a change dated before it counts at it, the last one winning
+    created = versions["opportunity_id"].map(deals["created_at"]).astype("datetime64[ns, UTC]")
+    versions["valid_from"] = versions["valid_from"].where(versions["valid_from"] > created, created)
+    versions.loc[~versions["opportunity_id"].duplicated(), "valid_from"] = created
+    versions = versions.drop_duplicates(["opportunity_id", "valid_from"], keep="last").reset_index(drop=True)
+    versions = versions[_changes(versions)].reset_index(drop=True)  # equal consecutive states are one version
     created_month = versions["opportunity_id"].map(deals["created_at"]).dt.tz_convert(TZ).dt.strftime("%Y-%m")
     versions["amount"] = exchange.converted(versions["amount"], versions["currency"], created_month, landing)
     versions["close_date"] = pd.to_datetime(versions["close_date"].str.replace("/", "-").str.slice(0, 10))
