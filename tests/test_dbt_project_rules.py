@@ -20,13 +20,15 @@ import pytest
 from pipeline.config.settings import PROJECT_ROOT
 from pipeline.transforms.project import ensure_manifest
 
-#: Layers by folder of models/, in build order: a model reads its own layer or earlier ones.
+#: Layers by folder of models/, in build order: a model reads its own layer or earlier ones. The history reads the
+#: staging views and int_as_of (its data time) and is read by the intermediate as-of models: it ranks with them.
 #: An intermediate model built on stage tables prepares marts (int_handover_pairs for the reconciliation
 #: marts): it ranks after the stages, so no stage table may read it; so does the Python model of models/analysis.
 AFTER_STAGES = 2.5
 LAYERS = {
     "staging": 0,
     "intermediate": 1,
+    "history": 1,
     "stages": 2,
     "analysis": AFTER_STAGES,
     "marts": 3,

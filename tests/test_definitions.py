@@ -38,7 +38,10 @@ DBT_MODELS = {
         "int_contracts_as_of",
         "int_account_mrr_monthly",
         "int_stage_tables",
+        "int_opportunities_as_of",
+        "int_sfa_leads_as_of",
     ],
+    "history": ["history_sfa_opportunities", "history_sfa_leads"],
     "analysis": ["hypothesis_tests"],
     "stages": ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],
     "marts": [

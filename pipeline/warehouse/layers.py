@@ -1,7 +1,8 @@
 """The schemas Python writes, one per kind of data, each named for what it holds (docs/data-model.md, "Layers").
 
-dbt owns `staging`, `intermediate`, `stages`, `analysis` (a Python model) and `marts` (transforms/dbt_project.yml)
-and never writes these; the dbt sources of transforms/models/staging/_sources.yml read them.
+dbt owns `staging`, `history` (appended, never rebuilt), `intermediate`, `stages`, `analysis` (a Python model) and
+`marts` (transforms/dbt_project.yml) and never writes these; the dbt sources of
+transforms/models/staging/_sources.yml read them.
 """
 
 #: Every row of every extract file loaded, typed per the input contract, with the load log and quarantine.

@@ -8,7 +8,7 @@
 {%- if has_system('ma') %}
 
 with sfa_leads as (
-    select * from {{ ref('stg_sfa__leads') }}
+    select * from {{ ref('int_sfa_leads_as_of') }}
 ),
 
 mql_events as (
@@ -89,5 +89,5 @@ select
     cast(null as double) as mql_score,
     cast(null as varchar) as source,
     cast(null as varchar) as campaign_id
-from {{ ref('stg_sfa__leads') }}
+from {{ ref('int_sfa_leads_as_of') }}
 {%- endif %}

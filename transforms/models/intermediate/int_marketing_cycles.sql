@@ -11,7 +11,7 @@ with ma_leads as (
 ),
 
 recycled_sfa_leads as (
-    select * from {{ ref('stg_sfa__leads') }}
+    select * from {{ ref('int_sfa_leads_as_of') }}
     where is_recycled and disqualified_at is not null
 ),
 

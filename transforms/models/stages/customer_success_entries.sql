@@ -11,7 +11,7 @@ with customers as (
 ),
 
 opportunities as (
-    select * from {{ ref('stg_sfa__opportunities') }}
+    select * from {{ ref('int_opportunities_as_of') }}
 ),
 
 handovers as (

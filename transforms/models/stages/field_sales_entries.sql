@@ -8,12 +8,12 @@
 -#}
 
 with opportunities as (
-    select * from {{ ref('stg_sfa__opportunities') }}
+    select * from {{ ref('int_opportunities_as_of') }}
     where opportunity_type = 'new_business'
 ),
 
 sfa_leads as (
-    select * from {{ ref('stg_sfa__leads') }}
+    select * from {{ ref('int_sfa_leads_as_of') }}
 ),
 
 handovers as (

@@ -8,7 +8,7 @@
 -#}
 
 with sfa_leads as (
-    select * from {{ ref('stg_sfa__leads') }}
+    select * from {{ ref('int_sfa_leads_as_of') }}
 ),
 
 handovers as (
