@@ -40,6 +40,7 @@ DBT_MODELS = {
         "int_stage_tables",
         "int_opportunities_as_of",
         "int_sfa_leads_as_of",
+        "int_opportunity_states",
     ],
     "history": ["history_sfa_opportunities", "history_sfa_leads"],
     "analysis": ["hypothesis_tests"],
