@@ -22,7 +22,10 @@ with targets as (
 ),
 
 instants as (
-    select distinct snapshot_kind, snapshot_at from targets
+    select distinct
+        snapshot_kind,
+        snapshot_at
+    from targets
 ),
 
 deals as (
@@ -50,8 +53,8 @@ open_deals as (
     from instants
     inner join deals
         on
-            deals.created_at <= instants.snapshot_at
-            and (deals.closed_at is null or deals.closed_at > instants.snapshot_at)
+        deals.created_at <= instants.snapshot_at
+        and (deals.closed_at is null or deals.closed_at > instants.snapshot_at)
 ),
 
 open_states as (
@@ -64,9 +67,9 @@ open_states as (
     from open_deals
     left join states
         on
-            open_deals.opportunity_id = states.opportunity_id
-            and states.valid_from <= open_deals.snapshot_at
-            and (states.valid_to is null or states.valid_to > open_deals.snapshot_at)
+        open_deals.opportunity_id = states.opportunity_id
+        and states.valid_from <= open_deals.snapshot_at
+        and (states.valid_to is null or states.valid_to > open_deals.snapshot_at)
 ),
 
 cells as (
@@ -95,8 +98,8 @@ cells as (
     from open_states
     inner join targets
         on
-            open_states.snapshot_kind = targets.snapshot_kind
-            and open_states.snapshot_at = targets.snapshot_at
+        open_states.snapshot_kind = targets.snapshot_kind
+        and open_states.snapshot_at = targets.snapshot_at
 )
 
 select

@@ -11,7 +11,10 @@
 -#}
 
 with settings as (
-    select week_start, coverage_months from {{ ref('stg_reference__sales_pipeline_settings') }}
+    select
+        week_start,
+        coverage_months
+    from {{ ref('stg_reference__sales_pipeline_settings') }}
 ),
 
 as_of as (
