@@ -42,6 +42,8 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "score_threshold_whatif.csv",
         "hypothesis_results.csv",
         "campaign_performance.csv",
+        "forecast.csv",
+        "forecast_backtest.csv",
     }
     monthly = tmp_path / "funnel_kpi_monthly.csv"
     assert monthly.read_bytes().startswith(b"\xef\xbb\xbfview,period_start,stage")

@@ -41,7 +41,7 @@ DBT_MODELS = {
         "int_sfa_leads_as_of",
     ],
     "history": ["history_sfa_opportunities", "history_sfa_leads"],
-    "analysis": ["hypothesis_tests"],
+    "analysis": ["hypothesis_tests", "forecast_backtest_rows", "forecast_rows"],
     "stages": ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],
     "marts": [
         "funnel_kpi_monthly",
@@ -63,6 +63,8 @@ DBT_MODELS = {
         "unit_economics_fiscal_quarterly",
         "score_threshold_whatif",
         "hypothesis_results",
+        "forecast",
+        "forecast_backtest",
     ],
 }
 REFERENCE = [

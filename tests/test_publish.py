@@ -69,6 +69,8 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
             "score_threshold_whatif",
             "hypothesis_results",
             "campaign_performance",
+            "forecast",
+            "forecast_backtest",
         }
         for table in tables:
             rows = con.execute(f"select count(*) from marts.{table}").fetchall()[0][0]

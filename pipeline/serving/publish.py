@@ -42,6 +42,8 @@ MARTS = [
     "score_threshold_whatif",
     "hypothesis_results",
     "campaign_performance",
+    "forecast",
+    "forecast_backtest",
     "reconciliation",
     "reconciliation_exceptions",
 ]

@@ -1,4 +1,5 @@
-"""marts.forecast_backtest: the forecast replayed at every past week start (pipeline/analysis/forecast.py).
+"""The forecast replayed at every past week start (pipeline/analysis/forecast.py), published as
+marts.forecast_backtest.
 
 A dbt-duckdb Python model because the backtest is sequential: each week's interval comes from the errors of the
 weeks before it. The counting is done in SQL (int_forecast_snapshots, int_forecast_targets, small aggregated
@@ -9,7 +10,6 @@ from pipeline.analysis.forecast import BACKTEST_COLUMNS, backtest
 
 
 def model(dbt, session):
-    dbt.ref("reconciliation")  # built only when the reconciliation gate passes, like every KPI mart
     settings = dbt.ref("stg_reference__sales_pipeline_settings").df().iloc[0]
     frame = backtest(
         dbt.ref("int_forecast_snapshots").df(),

@@ -1,7 +1,7 @@
-"""marts.forecast: expected won deals and revenue of the open and the next months at the as-of instant, with an
+"""Published as marts.forecast: expected won deals and revenue of the open and the next months at the as-of instant, with an
 interval from the backtest's errors and the open month's pacing (pipeline/analysis/forecast.py).
 
-A dbt-duckdb Python model next to marts.forecast_backtest, whose errors make its interval; the counting is done
+A dbt-duckdb Python model after analysis.forecast_backtest_rows, whose errors make its interval; the counting is done
 in SQL (int_forecast_snapshots, int_forecast_targets).
 """
 
@@ -9,13 +9,12 @@ from pipeline.analysis.forecast import FORECAST_COLUMNS, forecast, pacing
 
 
 def model(dbt, session):
-    dbt.ref("reconciliation")  # built only when the reconciliation gate passes, like every KPI mart
     settings = dbt.ref("stg_reference__sales_pipeline_settings").df().iloc[0]
     as_of = dbt.ref("int_as_of").df().iloc[0]
     frame = forecast(
         dbt.ref("int_forecast_snapshots").df(),
         dbt.ref("int_forecast_targets").df(),
-        dbt.ref("forecast_backtest").df(),
+        dbt.ref("forecast_backtest_rows").df(),
         level=float(settings["forecast_interval"]),
         min_history=int(settings["forecast_min_history"]),
     )
