@@ -1,0 +1,89 @@
+"""marts.forecast and marts.forecast_backtest on the demo data: against the forecast recomputed from the landing
+files by the documented method (tests/independent_forecast.py), against the months' actual wins, and the backtest
+done-when of #14: at least 50 weekly points and an 80 % interval covering between 65 % and 95 % of the outcomes."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from pipeline.config.settings import PROJECT_ROOT
+from tests import independent_forecast as independent
+
+MEASURES = ("won_deals", "revenue")
+
+
+@pytest.fixture(scope="module")
+def backtest(demo_run) -> pd.DataFrame:
+    return demo_run.query("select * from marts.forecast_backtest order by measure, forecast_at, horizon")
+
+
+@pytest.fixture(scope="module")
+def landing(demo_run) -> independent.Landing:
+    as_of = pd.Timestamp(demo_run.query("select as_of from intermediate.int_as_of")["as_of"][0]).tz_convert("UTC")
+    return independent.Landing(demo_run.landing, as_of)
+
+
+def test_the_backtest_has_enough_points_and_its_80_percent_interval_covers_65_to_95_percent(backtest):
+    for measure in MEASURES:
+        points = backtest[backtest["measure"] == measure]
+        assert len(points) >= 50, f"{measure}: {len(points)} weekly points"
+        assert (points["interval_level"] == 0.8).all()
+        coverage = points["hit"].mean()
+        assert 0.65 <= coverage <= 0.95, f"{measure}: the 80 % interval covered {coverage:.0%}"
+        # the per-horizon summary columns say what the points say
+        for _, rows in points.groupby("horizon"):
+            assert (rows["horizon_points"] == len(rows)).all()
+            assert rows["horizon_coverage"].iloc[0] == pytest.approx(rows["hit"].mean())
+            assert rows["horizon_mean_absolute_error"].iloc[0] == pytest.approx(rows["absolute_error"].mean())
+        assert (points["hit"] == ((points["lower"] <= points["actual"]) & (points["actual"] <= points["upper"]))).all()
+        assert points["error"].to_numpy() == pytest.approx((points["actual"] - points["forecast"]).to_numpy())
+        assert (points["lower"] >= points["already_won"] - 1e-9).all()
+
+
+def test_actuals_are_the_months_won_deals_of_the_landing_files(backtest, landing):
+    actual = independent.actual_won(landing)
+    for measure in MEASURES:
+        points = backtest[backtest["measure"] == measure]
+        months = pd.to_datetime(points["target_month"]).dt.to_period("M")
+        expected = months.map(actual[measure]).fillna(0).astype(float)
+        assert points["actual"].to_numpy() == pytest.approx(expected.to_numpy())
+
+
+def test_forecasts_match_the_documented_method_recomputed_from_the_landing_files(demo_run, backtest, landing):
+    config = independent.settings(PROJECT_ROOT / "sales_pipeline.yml")
+    deals = backtest[backtest["measure"] == "won_deals"]
+    # per horizon the first point (little history), the middle one and the last (most history)
+    chosen = []
+    for _, rows in deals.groupby("horizon"):
+        chosen += [rows.iloc[0], rows.iloc[len(rows) // 2], rows.iloc[-1]]
+    for row in chosen:
+        t = pd.Timestamp(row["forecast_at"]).tz_convert("UTC")
+        expected = independent.point(landing, config, t, int(row["horizon"]))
+        assert expected["observations"] == row["win_rate_observations"]
+        for measure in MEASURES:
+            mart = backtest[
+                (backtest["measure"] == measure)
+                & (backtest["forecast_at"] == row["forecast_at"])
+                & (backtest["horizon"] == row["horizon"])
+            ].iloc[0]
+            for column, value in expected[measure].items():
+                assert mart[column] == pytest.approx(value, rel=1e-9, abs=1e-6), (t, row["horizon"], measure, column)
+
+
+def test_the_forecast_takes_its_interval_from_the_backtest_errors(demo_run, backtest):
+    forecast = demo_run.query("select * from marts.forecast order by measure, horizon")
+    months = demo_run.query("select coverage_months from staging.stg_reference__sales_pipeline_settings")
+    assert len(forecast) == 2 * months["coverage_months"][0]
+    for row in forecast.itertuples():
+        errors = backtest.loc[(backtest["measure"] == row.measure) & (backtest["horizon"] == row.horizon), "error"]
+        assert row.past_errors == len(errors)
+        assert row.forecast == pytest.approx(row.already_won + row.from_pipeline + row.from_not_yet_created)
+        if len(errors) >= 9:  # 2 / (1 - 0.8) - 1: both conformal ranks exist
+            ranked = sorted(errors)
+            low, high = math.floor((len(ranked) + 1) * 0.1), math.ceil((len(ranked) + 1) * 0.9)
+            assert row.interval_method == "conformal"
+            assert row.lower == pytest.approx(max(row.forecast + ranked[low - 1], row.already_won))
+            assert row.upper == pytest.approx(max(row.forecast + ranked[high - 1], row.lower))
+        # pacing only for the open month
+        assert (row.horizon == 0) == (not pd.isna(row.usual_share_by_business_day))
