@@ -20,11 +20,13 @@ import yaml
 TZ = "Asia/Tokyo"
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 CARRIED = ["stage_name", "amount", "close_date", "forecast_category"]
+#: The cells within a horizon, finest first; "week" is the week of the month of the instant.
 LEVELS = [
-    ["close_position", "stage_name", "age_bucket", "forecast_category"],
-    ["close_position", "stage_name", "age_bucket"],
-    ["close_position", "stage_name"],
-    ["close_position"],
+    ["week", "close_position", "stage_name", "age_bucket", "forecast_category"],
+    ["week", "close_position", "stage_name", "age_bucket"],
+    ["week", "close_position", "stage_name"],
+    ["week", "close_position"],
+    ["week"],
     [],
 ]
 
@@ -144,11 +146,17 @@ class Landing:
         position = np.select([close.isna(), close < month, close == month], ["unknown", "before", "in"], "after")
         won_month = deals["won_at"].dt.tz_convert(TZ).dt.tz_localize(None).dt.to_period("M")
         return deals.assign(
+            week=week_of_month(t),
             close_position=position,
             stage_name=deals["stage_name"].fillna("unknown"),
             won=(won_month == month).fillna(False).astype(bool),
             amount=deals["amount"].fillna(0.0),
         )
+
+
+def week_of_month(t: pd.Timestamp) -> int:
+    """0 for local days 1-7, 1 for 8-14, 2 for 15-21, 3 from the 22nd."""
+    return min(3, (t.tz_convert(TZ).day - 1) // 7)
 
 
 def week_starts(landing: Landing, week_start: int) -> list[pd.Timestamp]:
@@ -202,9 +210,6 @@ def point(landing: Landing, config: Settings, t: pd.Timestamp, horizon: int) -> 
     }
 
     # deals not created yet: past instants of the same horizon and week of the month, else the same horizon
-    def week_of_month(s: pd.Timestamp) -> int:
-        return min(3, (s.tz_convert(TZ).day - 1) // 7)
-
     same_week = [s for s in past_instants if week_of_month(s) == week_of_month(t)] or past_instants
     later = []
     for s in same_week:

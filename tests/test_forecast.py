@@ -87,3 +87,29 @@ def test_the_forecast_takes_its_interval_from_the_backtest_errors(demo_run, back
             assert row.upper == pytest.approx(max(row.forecast + ranked[high - 1], row.lower))
         # pacing only for the open month
         assert (row.horizon == 0) == (not pd.isna(row.usual_share_by_business_day))
+
+
+def test_pacing_divides_the_won_so_far_by_the_usual_share_at_the_same_business_day(demo_run, landing):
+    calendar = demo_run.query("select day, is_business_day from reference.business_calendar order by day")
+    calendar["day"] = pd.to_datetime(calendar["day"])
+    open_month = demo_run.query("select * from marts.forecast where horizon = 0").set_index("measure")
+    as_of_day = pd.Timestamp(landing.as_of.tz_convert(independent.TZ).date())
+    month = calendar[calendar["day"].dt.to_period("M") == as_of_day.to_period("M")]
+    business_day = int(month.loc[month["day"] <= as_of_day, "is_business_day"].sum())
+    assert open_month["business_day"].eq(business_day).all()
+    assert open_month["business_days_in_month"].eq(int(month["is_business_day"].sum())).all()
+    won = landing.won[landing.won["month"] < as_of_day.to_period("M")]
+    won_day = won["closed_at"].dt.tz_convert(independent.TZ).dt.tz_localize(None).dt.normalize()
+    # a won deal's business day: the business days of its month up to and including its day
+    day_number = {
+        row.day: number
+        for _, days in calendar.groupby(calendar["day"].dt.to_period("M"))
+        for row, number in zip(days.itertuples(), days["is_business_day"].cumsum(), strict=True)
+    }
+    reached = won_day.map(day_number) <= business_day
+    for measure, values in (("won_deals", pd.Series(1.0, index=won.index)), ("revenue", won["amount"])):
+        share = values[reached].sum() / values.sum()
+        assert open_month.loc[measure, "usual_share_by_business_day"] == pytest.approx(share)
+        assert open_month.loc[measure, "pacing_forecast"] == pytest.approx(
+            open_month.loc[measure, "already_won"] / share
+        )

@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 
 #: Win-rate cells, finest first. A deal's rate comes from the finest cell with at least min_history observations
-#: (deal-instants of ended months); the forecast category counts only where the SFA gives one.
+#: (deal-instants of ended months); the forecast category counts only where the SFA gives one. The week of the
+#: month is in every cell but the coarsest: a deal open on the 27th has days, not weeks, left to close this month.
 LEVELS: tuple[tuple[str, ...], ...] = (
-    ("horizon", "close_position", "stage_name", "age_bucket", "forecast_category"),
-    ("horizon", "close_position", "stage_name", "age_bucket"),
-    ("horizon", "close_position", "stage_name"),
-    ("horizon", "close_position"),
+    ("horizon", "week_of_month", "close_position", "stage_name", "age_bucket", "forecast_category"),
+    ("horizon", "week_of_month", "close_position", "stage_name", "age_bucket"),
+    ("horizon", "week_of_month", "close_position", "stage_name"),
+    ("horizon", "week_of_month", "close_position"),
+    ("horizon", "week_of_month"),
     ("horizon",),
 )
 #: measure -> (already won, won from deals not created yet, actual) columns of int_forecast_targets, and the
@@ -57,6 +59,7 @@ class Estimate:
     from_not_yet_created: float
     variance: float
     observations: int
+    observed_wins: int
     backed_off_share: float
 
     @property
@@ -141,24 +144,29 @@ def pipeline_estimates(
 
 def not_yet_created(training_targets: pd.DataFrame) -> pd.DataFrame:
     """Per horizon and week of the month (week_of_month NaN: the whole horizon) the expected wins of a target month
-    from deals created after the instant: the mean over past instants of ended months, with its variance as a
-    Poisson count (the revenue's as that count of mean-sized deals). A forecast uses its own week of the month,
-    else its horizon, else nothing."""
-    columns = {"won_deals": "won_later_created_deals", "revenue": "won_later_created_amount"}
-    by_week = training_targets.groupby(["horizon", "week_of_month"])[list(columns.values())].mean().reset_index()
-    by_horizon = training_targets.groupby("horizon")[list(columns.values())].mean().reset_index()
-    means = pd.concat([by_week, by_horizon.assign(week_of_month=np.nan)], ignore_index=True)
-    deals, amount = means[columns["won_deals"]], means[columns["revenue"]]
-    return pd.DataFrame(
-        {
-            "horizon": means["horizon"],
-            "week_of_month": means["week_of_month"],
-            "won_deals": deals,
-            "won_deals_variance": deals,
-            "revenue": amount,
-            "revenue_variance": np.where(deals > 0, amount * amount / deals.where(deals > 0, 1), 0.0),
-        }
-    )
+    from deals created after the instant: the mean over past instants of ended months. Their variance: the larger
+    of the variance between those instants and that of a Poisson count (a compound Poisson sum for revenue: the
+    mean of Σ amount²). A forecast uses its own week of the month, else its horizon, else nothing."""
+    columns = ["won_later_created_deals", "won_later_created_amount", "won_later_created_amount_squared"]
+    frames = []
+    for keys in (["horizon", "week_of_month"], ["horizon"]):
+        groups = training_targets.groupby(keys)[columns]
+        means, spread = groups.mean(), groups.var(ddof=1).fillna(0.0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "won_deals": means["won_later_created_deals"],
+                    "won_deals_variance": np.maximum(
+                        means["won_later_created_deals"], spread["won_later_created_deals"]
+                    ),
+                    "revenue": means["won_later_created_amount"],
+                    "revenue_variance": np.maximum(
+                        means["won_later_created_amount_squared"], spread["won_later_created_amount"]
+                    ),
+                }
+            ).reset_index()
+        )
+    return pd.concat([frames[0], frames[1].assign(week_of_month=np.nan)], ignore_index=True)
 
 
 def later_wins(table: pd.DataFrame, horizon: int, week_of_month: int) -> dict[str, tuple[float, float]]:
@@ -203,16 +211,16 @@ class Forecaster:
         self.weekly_cells = self.cells[self.cells["snapshot_kind"] == "week"]
         self.weekly_targets = self.targets[self.targets["snapshot_kind"] == "week"]
         self.month_ends = np.sort(self.weekly_targets["target_month_end"].unique())
-        self._training: dict[object, tuple[list[pd.DataFrame], pd.Series, pd.DataFrame]] = {}
+        self._training: dict[object, tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame]] = {}
 
     def cutoff(self, at):
         """The end of the last target month that had ended by `at` (None before the first)."""
         position = np.searchsorted(self.month_ends, at, side="right")
         return self.month_ends[position - 1] if position else None
 
-    def training(self, cutoff) -> tuple[list[pd.DataFrame], pd.Series, pd.DataFrame]:
+    def training(self, cutoff) -> tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame]:
         """From the weekly instants whose target month had ended by `cutoff`: the cells' totals per level, the
-        observations per horizon, and the targets' rows (computed once per cutoff)."""
+        observations and their wins per horizon, and the deals-to-come table (computed once per cutoff)."""
         if cutoff not in self._training:
             if cutoff is None:
                 cells, targets = self.weekly_cells.iloc[0:0], self.weekly_targets.iloc[0:0]
@@ -221,7 +229,7 @@ class Forecaster:
                 targets = self.weekly_targets[self.weekly_targets["target_month_end"] <= cutoff]
             self._training[cutoff] = (
                 level_totals(cells),
-                cells.groupby("horizon")["open_deals"].sum(),
+                cells.groupby("horizon")[["open_deals", "won_deals"]].sum(),
                 not_yet_created(targets),
             )
         return self._training[cutoff]
@@ -249,7 +257,8 @@ class Forecaster:
                         from_pipeline=pipeline[measure][0],
                         from_not_yet_created=later[measure][0],
                         variance=pipeline[measure][1] + later[measure][1],
-                        observations=int(per_horizon.get(horizon, 0)),
+                        observations=int(per_horizon["open_deals"].get(horizon, 0)),
+                        observed_wins=int(per_horizon["won_deals"].get(horizon, 0)),
                         backed_off_share=pipeline[measure][2],
                     )
                     for measure, ((already, _, _), _) in MEASURES.items()
@@ -260,13 +269,15 @@ class Forecaster:
 
 def backtest(snapshots: pd.DataFrame, targets: pd.DataFrame, level: float, min_history: int) -> pd.DataFrame:
     """A forecast at every week start whose target month has ended, from what was known that week, against what
-    then happened; points whose horizon has fewer than min_history observations are left out. The interval uses
+    then happened; points whose horizon has fewer than min_history observations, or none won, are left out (their
+    rates would say nothing yet of how deals close). The interval uses
     the errors of the earlier points at the same horizon whose month had ended by then."""
     forecaster = Forecaster(snapshots, targets, min_history)
     points = forecaster.weekly_targets[forecaster.weekly_targets["month_ended"]].sort_values(["snapshot_at", "horizon"])
     rows: list[dict] = []
     for (_, target), estimates in zip(points.iterrows(), forecaster.estimates(points), strict=True):
-        if estimates["won_deals"].observations < min_history:
+        known = estimates["won_deals"]
+        if known.observations < min_history or known.observed_wins == 0:
             continue
         for measure, estimate in estimates.items():
             if math.isnan(estimate.from_pipeline):

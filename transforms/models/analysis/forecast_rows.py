@@ -18,11 +18,15 @@ def model(dbt, session):
         level=float(settings["forecast_interval"]),
         min_history=int(settings["forecast_min_history"]),
     )
-    entries = dbt.ref("field_sales_entries").df()
-    won = entries[entries["advanced_at"].notna()]
-    wins = won.assign(won_on=won["advanced_at"].dt.tz_convert(as_of["reporting_tz"]).dt.date, deals=1)
+    won_on = f"cast(timezone('{as_of['reporting_tz']}', advanced_at) as date)"
+    wins = (
+        dbt.ref("field_sales_entries")
+        .filter("advanced_at is not null")
+        .aggregate(f"{won_on} as won_on, count(*) as deals, sum(amount) as amount", won_on)
+        .df()
+    )
     pace = pacing(
-        wins[["won_on", "deals", "amount"]],
+        wins,
         dbt.ref("stg_reference__business_calendar").df(),
         as_of["as_of"].tz_convert(as_of["reporting_tz"]).date(),
     )

@@ -77,6 +77,7 @@ cells as (
         targets.snapshot_kind,
         targets.snapshot_at,
         targets.horizon,
+        targets.week_of_month,
         targets.target_month,
         case
             when open_states.close_date is null then 'unknown'
@@ -106,6 +107,7 @@ select
     snapshot_kind,
     snapshot_at,
     horizon,
+    week_of_month,
     target_month,
     close_position,
     stage_name,
