@@ -93,7 +93,7 @@ select
         as won_later_created_amount,
     coalesce(
         sum(cast(deals.amount as double) * cast(deals.amount as double))
-            filter (where deals.created_at > target_ends.snapshot_at),
+        filter (where deals.created_at > target_ends.snapshot_at),
         0
     ) as won_later_created_amount_squared,
     count(deals.won_at) as actual_won_deals,
