@@ -17,6 +17,11 @@ manager who joins mid-period and one who leaves), each customer's customer-succe
 and the acquisition spend (ma/spend: per paid channel and campaign, in proportion to the leads it brought; the
 sales team's cost per month). Both come from random streams of their own, so the funnel's extracts of a seed stay
 what they were before them; the first month has no spend at all.
+
+The sales pipeline (demo/history.py, a random stream of its own too): every opportunity's way through the sales
+stages as sfa/opportunity_history (one row per change of stage, amount or expected close date, forward, skipping,
+now and then backwards), and on each opportunity record what the path ends in: close_date (expected; a closed
+deal's closing day), probability and forecast_category.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import pyarrow.csv as pacsv
 
 from demo import currency as demo_currency
 from demo import faults as demo_faults
+from demo import history as demo_history
 from demo.faults import FaultRates
 from demo.months import month_tables
 
@@ -94,8 +100,9 @@ COST_PER_LEAD = {"paid_ads": 18_000, "webinar": 9_000, "event": 30_000, "content
 #: sales cost scales with the leads per month, so CAC stays plausible at any --leads.
 SALES_COST_PER_PERSON = 900_000
 DEFAULT_LEADS_PER_MONTH = 20_000 / 24
-#: Random streams of the extracts added after the funnel's (team, owners, spend): chunks use [seed, chunk].
-OWNER_STREAM, SPEND_STREAM = 1, 1_000_003
+#: Random streams of the extracts added after the funnel's (team, owners, spend, opportunity histories): chunks use
+#: [seed, chunk, stream].
+OWNER_STREAM, SPEND_STREAM, HISTORY_STREAM = 1, 1_000_003, 2_000_003
 
 
 @dataclass(frozen=True)
@@ -712,6 +719,7 @@ FOLDERS = {
     "opportunities": ("sfa", "opportunities"),
     "customers": ("crm", "customers"),
     "contracts": ("crm", "contracts"),
+    "opportunity_history": ("sfa", "opportunity_history"),
 }
 FAULT_MANIFEST = "_injected_faults.csv"
 
@@ -772,12 +780,18 @@ def generate(
         if faults and faults.any():
             extracts, manifest = demo_faults.inject(extracts, faults, pd.Timestamp(end))
             manifests.append(manifest)
+        # drawn from the final records (converted, faults injected), so each path ends in its record
+        extracts["opportunities"], extracts["opportunity_history"] = demo_history.paths(
+            extracts["opportunities"], window.end, np.random.default_rng([seed, index, HISTORY_STREAM])
+        )
         for name, table in extracts.items():
             system, entity = FOLDERS[name]
             if by_month:
                 parts = zip(
                     map(month_label, window.months),
-                    month_tables(name, table, window.months, extracts["opportunities"]),
+                    month_tables(
+                        name, table, window.months, extracts["opportunities"], extracts["opportunity_history"]
+                    ),
                     strict=True,
                 )
                 written = sum(_write(t, out, system, entity, f"{m}-{index:05d}") for m, t in parts if t.num_rows)

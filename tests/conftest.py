@@ -59,6 +59,7 @@ LONGEST_FIRST = (
     "test_dbt_standalone.py",
     "test_make_run.py",
     "test_erasure.py",
+    "test_history.py",
     "test_backup.py",
     "test_hypotheses.py",
     "test_alerts.py",

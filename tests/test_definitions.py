@@ -14,6 +14,7 @@ DBT_MODELS = {
         "stg_ma__spend",
         "stg_sfa__leads",
         "stg_sfa__opportunities",
+        "stg_sfa__opportunity_history",
         "stg_sfa__users",
         "stg_crm__customers",
         "stg_crm__contracts",

@@ -41,13 +41,13 @@ def test_a_suite_reports_each_broken_expectation_with_counts_and_samples(tmp_pat
         con.execute("""
             create table extracted.sfa_opportunities as select * from (values
                 ('006A', '00QA', '001A', 'u', 'new_business', timestamptz '2024-04-01 00:00:00+00', 'Closed Won',
-                 true, true, timestamptz '2024-05-01 00:00:00+00', 100.0, 'JPY', null),
+                 true, true, timestamptz '2024-05-01 00:00:00+00', 100.0, 'JPY', null, 100.0),
                 ('006A', null, '001B', 'u', 'new_business', timestamptz '2024-04-02 00:00:00+00', 'Proposal',
-                 false, false, timestamptz '2024-05-02 00:00:00+00', -5.0, 'YEN', null),
+                 false, false, timestamptz '2024-05-02 00:00:00+00', -5.0, 'YEN', null, 0.0),
                 ('006C', null, '001C', 'u', 'partnership', timestamptz '2024-04-03 00:00:00+00', 'Closed Lost',
-                 true, false, timestamptz '2024-03-01 00:00:00+00', 7.0, 'USD', 'price')
+                 true, false, timestamptz '2024-03-01 00:00:00+00', 7.0, 'USD', 'price', 150.0)
             ) as t (opportunity_id, lead_id, account_id, owner_id, type, created_at, stage_name, is_closed, is_won,
-                    closed_at, amount, currency, lost_reason)
+                    closed_at, amount, currency, lost_reason, probability)
         """)
     result = validate(_opportunities_suite(), str(warehouse), value_sets(PROJECT_ROOT / "quality.yml"))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
@@ -57,7 +57,8 @@ def test_a_suite_reports_each_broken_expectation_with_counts_and_samples(tmp_pat
     assert failed["expect_column_values_to_be_in_set(type)"]["sample_values"] == ["partnership"]
     assert failed["expect_column_values_to_be_in_set(closed_at_matches_is_closed)"]["unexpected_count"] == 1
     assert failed["expect_column_pair_values_a_to_be_greater_than_b(closed_at, created_at)"]["unexpected_count"] == 1
-    assert len(failed) == result.metadata["expectations_failed"].value == 5
+    assert failed["expect_column_values_to_be_between(probability)"]["sample_values"] == ["150.0"]
+    assert len(failed) == result.metadata["expectations_failed"].value == 6
     with duckdb.connect(str(warehouse), read_only=True):
         pass  # the validation released the file
 
@@ -81,7 +82,7 @@ def _opportunities(tmp_path, currencies: list[str]) -> str:
             select '006' || i as opportunity_id, null as lead_id, '001' || i as account_id, 'u' as owner_id,
                    'new_business' as type, timestamptz '2024-04-01 00:00:00+00' as created_at, 'Proposal' as stage_name,
                    false as is_closed, false as is_won, null::timestamptz as closed_at, 100.0 as amount,
-                   currency, null as lost_reason
+                   currency, null as lost_reason, null::double as probability
             from unnest(?) with ordinality as t(currency, i)""",
             [currencies],
         )

@@ -184,6 +184,7 @@ def test_monthly_exports_resolve_to_the_whole_history(tmp_path):
         "sfa/opportunities": "opportunity_id",
         "crm/customers": "account_id",
         "crm/contracts": "contract_id",
+        "sfa/opportunity_history": "opportunity_id, changed_at",
     }
     con = duckdb.connect()
     for entity, key in keys.items():

@@ -113,15 +113,20 @@ def test_booleans_numbers_and_dates_are_typed(tmp_path):
         {
             "sfa/opportunities.csv": (
                 ",".join(opp.column_names) + "\n"
-                "006A,,001A,u1,new_business,2024/04/01 10:00:00,Closed Won,TRUE,1,2024/05/01 10:00:00,1200000,JPY,\n"
-                "006B,00QB,001B,u1,new_business,2024/04/02 10:00:00,Proposal,false,no,,99.5,JPY,\n"
+                "006A,,001A,u1,new_business,2024/04/01 10:00:00,Closed Won,TRUE,1,2024/05/01 10:00:00,1200000,JPY,,"
+                "2024/05/01,100,Closed\n"
+                "006B,00QB,001B,u1,new_business,2024/04/02 10:00:00,Proposal,false,no,,99.5,JPY,,45473,62.5,\n"
             )
         },
     )
     con, _ = _load(landing, opp)
     assert con.execute(
-        f"select opportunity_id, is_closed, is_won, amount from {newest('sfa_opportunities')} order by 1"
-    ).fetchall() == [("006A", True, True, 1200000), ("006B", False, False, 99.5)]
+        f"select opportunity_id, is_closed, is_won, amount, close_date::varchar, probability, forecast_category "
+        f"from {newest('sfa_opportunities')} order by 1"
+    ).fetchall() == [
+        ("006A", True, True, 1200000, "2024-05-01", 100.0, "Closed"),
+        ("006B", False, False, 99.5, "2024-06-30", 62.5, None),  # 45473: an Excel serial date
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,13 @@
 and a Salesforce Data Loader export, filling the canonical entities and columns docs/sources.md lists."""
 
 import csv
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+import yaml
 
 from pipeline.ingest.contract import ENTITIES_BY_TABLE
 from pipeline.ingest.sources.loader import load_entity
@@ -30,6 +33,24 @@ def _merged_away(rows: list[dict], column: str) -> set[str]:
     return {i for r in rows for i in (r.get(column) or "").split(";") if i}
 
 
+def _merged_deals(path: Path) -> set[str]:
+    return {r["merged_deal_id"] for r in _rows(path)}
+
+
+def _instant(text: str, zone: str = "UTC") -> datetime:
+    """A Salesforce / Fivetran timestamp text as the instant it names (no offset: `zone`)."""
+    value = datetime.fromisoformat(text.strip())
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
+
+
+def _day(text: str) -> date | None:
+    return datetime.fromisoformat(text.strip()).date() if text.strip() else None
+
+
+def _number(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
 # What each adapter loads from each fixture file, with the rows it should keep computed here in Python,
 # independently of the adapter's SQL, and the canonical columns it fills from that layout.
 CASES = {
@@ -40,6 +61,14 @@ CASES = {
     ("salesforce_fivetran", "sfa_opportunities", "salesforce/sf_opportunity_data.csv"): (
         lambda rows: [r for r in rows if not _true(r["is_deleted"]) and _true(r["_fivetran_active"])],
         set(),  # every opportunity in this fixture is deleted; see the test without the filter below
+    ),
+    ("salesforce_fivetran", "sfa_opportunity_history", "salesforce/sf_opportunity_history_data.csv"): (
+        lambda rows: [r for r in rows if not _true(r["is_deleted"])],
+        set(),  # a history-mode table of the same deleted opportunities; see the test without the filter below
+    ),
+    ("hubspot", "sfa_opportunity_history", "hubspot/deal_stage_data.csv"): (
+        lambda rows: [r for r in rows if r["deal_id"] not in _merged_deals(FIXTURES / "hubspot/merged_deal_data.csv")],
+        {"opportunity_id", "changed_at", "stage_name"},  # its stage ids are obfuscated: no label, no probability
     ),
     ("hubspot", "ma_leads", "hubspot/contact_data.csv"): (
         lambda rows: [
@@ -103,6 +132,10 @@ LOOKUPS = {
         "stages": {"files": "hubspot/deal_pipeline_stage_data.csv"},
         "merged_deals": {"files": "hubspot/merged_deal_data.csv"},
     },
+    ("hubspot", "sfa_opportunity_history"): {
+        "stages": {"files": "hubspot/deal_pipeline_stage_data.csv"},
+        "merged_deals": {"files": "hubspot/merged_deal_data.csv"},
+    },
     ("marketo", "ma_leads"): {
         "merges": {"files": "marketo/marketo_activity_merge_leads_data.csv"},
         "programs": {"files": "marketo/marketo_program_data.csv"},
@@ -140,12 +173,173 @@ def test_the_salesforce_opportunity_layout_fills_these_columns_once_deleted_rows
         "is_won",
         "closed_at",
         "amount",
+        "close_date",
+        "probability",
+        "forecast_category",
     }
+    rows = {r["id"]: r for r in _rows(FIXTURES / "salesforce/sf_opportunity_data.csv")}
+    loaded = con.execute(
+        f"SELECT opportunity_id, close_date, probability, forecast_category FROM {newest('sfa_opportunities')}"
+    ).fetchall()
+    assert sorted(loaded) == sorted(
+        (i, _day(r["close_date"]), _number(r["probability"]), r["forecast_category_name"] or r["forecast_category"])
+        for i, r in rows.items()
+    )
     won = con.execute(
         f"SELECT opportunity_id, amount, closed_at IS NOT NULL FROM {newest('sfa_opportunities')} "
         "WHERE opportunity_id = '006q000000HddohAAB'"
     ).fetchall()
     assert won == [("006q000000HddohAAB", 24120000, True)]
+
+
+HISTORY_COLUMNS = "opportunity_id, changed_at, stage_name, amount, currency, close_date, probability, forecast_category"
+
+
+def _history(con) -> list[tuple]:
+    return con.execute(f"SELECT {HISTORY_COLUMNS} FROM {newest('sfa_opportunity_history')} ORDER BY 1, 2").fetchall()
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not present")
+def test_the_fivetran_history_mode_table_gives_a_change_per_version_once_deleted_rows_are_let_through():
+    fixture = "salesforce/sf_opportunity_history_data.csv"
+    con, result = _load("salesforce_fivetran", "sfa_opportunity_history", FIXTURES, fixture, where="true")
+    rows = _rows(FIXTURES / fixture)
+    assert result.rows == len(rows)
+    expected = [
+        (
+            r["id"],
+            _instant(r["_fivetran_start"]),  # the version's start, not the opportunity's created_date
+            r["stage_name"],
+            _number(r["amount"]),
+            None,
+            _day(r["close_date"]),
+            _number(r["probability"]),
+            r["forecast_category_name"] or r["forecast_category"],
+        )
+        for r in rows
+    ]
+    assert _history(con) == sorted(expected, key=lambda r: r[:2])
+
+
+def _dataloader_history(files: list[str]) -> list[tuple]:
+    """The rows of Data Loader OpportunityHistory exports the adapter should load, read with the csv module: a
+    change both files hold is the later file's (its newer export)."""
+    changes = {}
+    for name in files:
+        for r in _rows(DATALOADER / name):
+            if not _true(r["IsDeleted"]):
+                changes[(r["OpportunityId"], _instant(r["CreatedDate"]))] = (
+                    r["StageName"],
+                    _number(r["Amount"]),
+                    r.get("CurrencyIsoCode") or None,
+                    _day(r["CloseDate"]),
+                    _number(r.get("Probability") or ""),
+                    r.get("ForecastCategory") or None,
+                )
+    return [key + values for key, values in sorted(changes.items())]
+
+
+def test_salesforce_opportunity_history_gives_one_row_per_change_with_what_the_export_holds():
+    # the export of the issue's fixture: stages, amounts and close dates, no probability or forecast category
+    con, result = _load("salesforce", "sfa_opportunity_history", DATALOADER, "OpportunityHistory.csv")
+    assert _history(con) == _dataloader_history(["OpportunityHistory.csv"])
+    assert _filled(con, "sfa_opportunity_history") == {
+        "opportunity_id",
+        "changed_at",
+        "stage_name",
+        "amount",
+        "close_date",
+    }
+    # a hand-made export with the rest (Probability, ForecastCategory as the API names it, CurrencyIsoCode) and a
+    # deleted row
+    files = ["OpportunityHistory.csv", "OpportunityHistoryForecast.csv"]
+    con, result = _load("salesforce", "sfa_opportunity_history", DATALOADER, files)
+    assert [(f.loaded, f.excluded) for f in result.files] == [(3, 0), (4, 1)]
+    assert _history(con) == _dataloader_history(files)
+    assert _filled(con, "sfa_opportunity_history") == set(ENTITIES_BY_TABLE["sfa_opportunity_history"].column_names)
+
+
+def test_salesforce_opportunities_carry_close_date_probability_and_forecast_category():
+    con, _ = _load("salesforce", "sfa_opportunities", DATALOADER, "Opportunity.csv")
+    assert con.execute(
+        f"SELECT opportunity_id, close_date, probability, forecast_category FROM {newest('sfa_opportunities')} "
+        "ORDER BY 1"
+    ).fetchall() == [
+        (r["Id"], _day(r["CloseDate"]), _number(r["Probability"]), r["ForecastCategory"])
+        for r in _rows(DATALOADER / "Opportunity.csv")
+        if not _true(r["IsDeleted"])
+    ]
+
+
+HUBSPOT = Path(__file__).parent / "sources" / "hubspot"
+
+
+def _hubspot_stages() -> dict[str, dict]:
+    return {r["stage_id"]: r for r in _rows(HUBSPOT / "deal_pipeline_stage.csv")}
+
+
+def test_hubspot_deals_carry_close_date_and_their_stage_probability_in_percent():
+    con, _ = _load("hubspot", "sfa_opportunities", HUBSPOT, "deal_forecast.csv", lookups=LOOKUPS_HUBSPOT)
+    stages = _hubspot_stages()
+    loaded = con.execute(
+        f"SELECT opportunity_id, close_date, probability, forecast_category FROM {newest('sfa_opportunities')} "
+        "ORDER BY 1"
+    ).fetchall()
+    expected = []
+    for r in _rows(HUBSPOT / "deal_forecast.csv"):
+        share = r["property_hs_deal_stage_probability"] or stages[r["deal_pipeline_stage_id"]]["probability"]
+        expected.append((r["deal_id"], _day(r["property_closedate"]), round(float(share) * 100, 6)))
+    assert [row[:3] for row in loaded] == expected
+    # HubSpot's forecast categories; OMIT is Salesforce's and the contract's Omitted (staging lower-cases them all)
+    assert [row[3] for row in loaded] == ["BEST_CASE", "COMMIT", "Omitted", "CLOSED"]
+
+
+LOOKUPS_HUBSPOT = {"stages": {"files": "deal_pipeline_stage.csv"}, "merged_deals": {"files": "merged_deal.csv"}}
+
+
+def test_hubspot_deal_stage_history_gives_one_row_per_stage_entered():
+    con, result = _load("hubspot", "sfa_opportunity_history", HUBSPOT, "deal_stage.csv", lookups=LOOKUPS_HUBSPOT)
+    merged, stages = _merged_deals(HUBSPOT / "merged_deal.csv"), _hubspot_stages()
+    rows = [r for r in _rows(HUBSPOT / "deal_stage.csv") if r["deal_id"] not in merged]
+    assert (result.files[0].loaded, result.files[0].excluded) == (len(rows), 1)
+    expected = [
+        (
+            r["deal_id"],
+            _instant(r["date_entered"]),
+            stages[r["value"]]["label"] if r["value"] in stages else r["value"],  # an unknown stage keeps its id
+            None,
+            None,
+            None,
+            float(stages[r["value"]]["probability"]) * 100 if r["value"] in stages else None,
+            None,
+        )
+        for r in rows
+    ]
+    assert _history(con) == sorted(expected, key=lambda r: r[:2])
+
+
+def test_the_guides_mapping_loads_hubspot_property_history_as_stage_history():
+    guide = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
+    example = guide.split("loads as a stage history with the adapter's own stage columns", 1)[1]
+    raw = yaml.safe_load(example.split("```yaml\n", 1)[1].split("```", 1)[0])
+    raw["entities"]["sfa_opportunity_history"]["files"] = "deal_property_history.csv"
+    raw["entities"]["sfa_opportunity_history"]["lookups"] = LOOKUPS_HUBSPOT
+    mapping = parse_mapping(raw, "docs/sources.md", HUBSPOT, 0.01)
+    con = duckdb.connect()
+    result = load_entity(con, ENTITIES_BY_TABLE["sfa_opportunity_history"], [mapping], HUBSPOT, "UTC", "UTC")
+    rows = _rows(HUBSPOT / "deal_property_history.csv")
+    stages = _hubspot_stages()
+    stage_rows = [r for r in rows if r["name"] == "dealstage"]
+    assert (result.files[0].loaded, result.files[0].excluded) == (len(stage_rows), len(rows) - len(stage_rows))
+    assert [r[:3] + r[6:7] for r in _history(con)] == sorted(
+        (
+            r["deal_id"],
+            _instant(r["timestamp"]),
+            stages[r["value"]]["label"],
+            float(stages[r["value"]]["probability"]) * 100,
+        )
+        for r in stage_rows
+    )
 
 
 def test_a_salesforce_data_loader_export_loads_with_api_names():

@@ -2,7 +2,8 @@
 
 docs/input-contract.md documents the same contract for people; tests check that the two agree. An optional entity
 (acquisition spend, the team list) may be absent from every source: its table is then empty, and what needs it is
-NULL downstream. A column added to an entity after operators were already writing its files may be absent from a
+NULL downstream (the opportunities' change history: stage durations then come from the snapshots of each load).
+A column added to an entity after operators were already writing its files may be absent from a
 file's header, so their files keep loading; it reads as empty.
 """
 
@@ -135,8 +136,27 @@ ENTITIES: tuple[Entity, ...] = (
             "amount:decimal",
             "currency:text",
             "lost_reason:text",
+            "close_date:date?",
+            "probability:number?",
+            "forecast_category:text?",
         ),
         ("opportunity_id",),
+    ),
+    Entity(
+        "sfa",
+        "opportunity_history",
+        _cols(
+            "opportunity_id:id!",
+            "changed_at:timestamp!",
+            "stage_name:text?",
+            "amount:decimal?",
+            "currency:text?",
+            "close_date:date?",
+            "probability:number?",
+            "forecast_category:text?",
+        ),
+        ("opportunity_id", "changed_at"),
+        optional=True,
     ),
     Entity(
         "crm",

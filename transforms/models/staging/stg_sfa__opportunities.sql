@@ -22,6 +22,9 @@ renamed as (
         amount,
         coalesce(upper(trim(currency)), {{ reporting_currency() }}) as currency,
         lost_reason,
+        close_date,
+        probability,
+        {{ forecast_category('forecast_category') }} as forecast_category,
         {{ month_start('coalesce(case when is_closed then closed_at end, created_at)') }} as rate_month
     from source
 ),
@@ -44,5 +47,8 @@ select
     converted_amount as amount,
     amount as amount_original,
     currency,
-    lost_reason
+    lost_reason,
+    close_date,
+    probability,
+    forecast_category
 from converted

@@ -1,0 +1,57 @@
+{#-
+    One row per change of an opportunity, the values right after it, as the extract gives them: an empty value is
+    "not in this row" (the states model carries the previous row's value forward). No currency conversion here:
+    int_opportunity_states converts a deal's amounts at one rate. A row that changes nothing (every value it gives
+    equals the one carried forward from the rows before it) is left out: a history-mode table (Fivetran) writes a
+    version whenever any field changes, a viewed date included, and such a row is no change of the pipeline.
+-#}
+
+with source as (
+    {{ newest_records(source('sfa', 'opportunity_history'), ['opportunity_id', 'changed_at']) }}
+),
+
+renamed as (
+    select
+        opportunity_id,
+        changed_at,
+        stage_name,
+        amount as amount_original,
+        upper(trim(currency)) as currency,
+        close_date,
+        probability,
+        {{ forecast_category('forecast_category') }} as forecast_category
+    from source
+),
+
+carried as (
+    select
+        *,
+        last_value(stage_name ignore nulls) over earlier as previous_stage_name,
+        last_value(amount_original ignore nulls) over earlier as previous_amount_original,
+        last_value(currency ignore nulls) over earlier as previous_currency,
+        last_value(close_date ignore nulls) over earlier as previous_close_date,
+        last_value(probability ignore nulls) over earlier as previous_probability,
+        last_value(forecast_category ignore nulls) over earlier as previous_forecast_category
+    from renamed
+    window earlier as (
+        partition by opportunity_id order by changed_at rows between unbounded preceding and 1 preceding
+    )
+)
+
+select
+    opportunity_id,
+    changed_at,
+    stage_name,
+    amount_original,
+    currency,
+    close_date,
+    probability,
+    forecast_category
+from carried
+where
+    stage_name is not null and stage_name is distinct from previous_stage_name
+    or amount_original is not null and amount_original is distinct from previous_amount_original
+    or currency is not null and currency is distinct from previous_currency
+    or close_date is not null and close_date is distinct from previous_close_date
+    or probability is not null and probability is distinct from previous_probability
+    or forecast_category is not null and forecast_category is distinct from previous_forecast_category
