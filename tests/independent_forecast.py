@@ -92,6 +92,7 @@ class Landing:
         deals.loc[deals["closed_at"] > as_of, "closed_at"] = pd.NaT
         self.deals = deals
         self.as_of = as_of
+        self._cells: dict[tuple[pd.Timestamp, pd.Period], pd.DataFrame] = {}
         won = deals[deals["is_won"] & deals["closed_at"].notna()]
         self.won = won.assign(month=won["closed_at"].dt.tz_convert(TZ).dt.tz_localize(None).dt.to_period("M"))
         history = _read(landing, "opportunity_history")
@@ -140,7 +141,13 @@ class Landing:
         )
 
     def cells(self, t: pd.Timestamp, month: pd.Period) -> pd.DataFrame:
-        """The deals open at t in their cells for the target month, and whether each was won in it."""
+        """The deals open at t in their cells for the target month, and whether each was won in it (kept: several
+        points learn from the same past instants)."""
+        if (t, month) not in self._cells:
+            self._cells[t, month] = self._cells_at(t, month)
+        return self._cells[t, month]
+
+    def _cells_at(self, t: pd.Timestamp, month: pd.Period) -> pd.DataFrame:
         deals = self.open_at(t)
         close = deals["close_date"].dt.to_period("M")
         position = np.select([close.isna(), close < month, close == month], ["unknown", "before", "in"], "after")

@@ -181,24 +181,32 @@ def later_wins(table: pd.DataFrame, horizon: int, week_of_month: int) -> dict[st
     return {measure: (float(row[measure]), float(row[f"{measure}_variance"])) for measure in MEASURES}
 
 
-def interval(
-    forecast: float, floor: float, variance: float, past_errors: Iterable[float], level: float
-) -> tuple[float, float, str]:
-    """(lower, upper, method) at `level`: the forecast plus the empirical quantiles of past errors (actual −
-    forecast) at the same horizon, split-conformal ranks ⌊(n+1)α/2⌋ and ⌈(n+1)(1−α/2)⌉ of n errors, once both
-    ranks exist (n ≥ 2/α − 1); else a normal approximation with the outcome's variance. Never below what is
+def scores(errors: pd.Series | np.ndarray, to_come: pd.Series | np.ndarray) -> np.ndarray:
+    """Conformal scores of past points: each error (actual − forecast) ÷ what its forecast still expected to come
+    (from_pipeline + from_not_yet_created); points that expected nothing more are left out. Scaled so that one
+    interval fits the first and the last week of a month, and a business that grows."""
+    errors, to_come = np.asarray(errors, dtype=float), np.asarray(to_come, dtype=float)
+    return errors[to_come > 0] / to_come[to_come > 0]
+
+
+def interval(estimate: Estimate, past_scores: Iterable[float], level: float) -> tuple[float, float, str]:
+    """(lower, upper, method) at `level`. Split-conformal once both ranks ⌊(n+1)α/2⌋ and ⌈(n+1)(1−α/2)⌉ of the n
+    past scores at the same measure and horizon exist (n ≥ 2/α − 1): the forecast plus those scores times what it
+    still expects to come. Before that a normal approximation with the outcome's variance. Never below what is
     won already."""
-    errors = np.sort(np.fromiter(past_errors, dtype=float))
+    ranked = np.sort(np.fromiter(past_scores, dtype=float))
     alpha = 1 - level
-    n = len(errors)
+    n = len(ranked)
     low_rank = math.floor((n + 1) * alpha / 2)
     high_rank = math.ceil((n + 1) * (1 - alpha / 2))
+    forecast, to_come = estimate.forecast, estimate.from_pipeline + estimate.from_not_yet_created
     if low_rank >= 1 and high_rank <= n:
-        lower, upper, method = forecast + errors[low_rank - 1], forecast + errors[high_rank - 1], "conformal"
+        lower, upper = forecast + ranked[low_rank - 1] * to_come, forecast + ranked[high_rank - 1] * to_come
+        method = "conformal"
     else:
-        spread = NormalDist().inv_cdf(1 - alpha / 2) * math.sqrt(max(variance, 0.0))
+        spread = NormalDist().inv_cdf(1 - alpha / 2) * math.sqrt(max(estimate.variance, 0.0))
         lower, upper, method = forecast - spread, forecast + spread, "normal"
-    lower = max(lower, floor)
+    lower = max(lower, estimate.already_won)
     return lower, max(upper, lower), method
 
 
@@ -284,13 +292,14 @@ def backtest(snapshots: pd.DataFrame, targets: pd.DataFrame, level: float, min_h
                 continue
             actual = float(target[MEASURES[measure][0][2]])
             past = [
-                row["error"]
+                row
                 for row in rows
                 if row["measure"] == measure
                 and row["horizon"] == target["horizon"]
                 and row["target_month_end"] <= target["snapshot_at"]
             ]
-            lower, upper, method = interval(estimate.forecast, estimate.already_won, estimate.variance, past, level)
+            past = scores([r["error"] for r in past], [r["from_pipeline"] + r["from_not_yet_created"] for r in past])
+            lower, upper, method = interval(estimate, past, level)
             rows.append(
                 point_row(target, measure, estimate, level, (lower, upper, method), len(past))
                 | {
@@ -372,13 +381,10 @@ def forecast(
         in_month = open_cells[open_cells["close_position"] == "in"]
         for measure, estimate in estimates.items():
             size = MEASURES[measure][1][0]
-            past = backtested.loc[
-                (backtested["measure"] == measure) & (backtested["horizon"] == target["horizon"]), "error"
-            ].tolist()
-            if math.isnan(estimate.from_pipeline):
-                bounds = (math.nan, math.nan, None)
-            else:
-                bounds = interval(estimate.forecast, estimate.already_won, estimate.variance, past, level)
+            same = backtested[(backtested["measure"] == measure) & (backtested["horizon"] == target["horizon"])]
+            past = scores(same["error"], same["from_pipeline"] + same["from_not_yet_created"])
+            unknown = math.isnan(estimate.from_pipeline)
+            bounds = (math.nan, math.nan, None) if unknown else interval(estimate, past, level)
             rows.append(
                 point_row(target, measure, estimate, level, bounds, len(past))
                 | {
