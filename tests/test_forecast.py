@@ -2,8 +2,6 @@
 files by the documented method (tests/independent_forecast.py), against the months' actual wins, and the backtest
 done-when of #14: at least 50 weekly points and an 80 % interval covering between 65 % and 95 % of the outcomes."""
 
-import math
-
 import pandas as pd
 import pytest
 
@@ -76,15 +74,19 @@ def test_the_forecast_takes_its_interval_from_the_backtest_errors(demo_run, back
     months = demo_run.query("select coverage_months from staging.stg_reference__sales_pipeline_settings")
     assert len(forecast) == 2 * months["coverage_months"][0]
     for row in forecast.itertuples():
-        errors = backtest.loc[(backtest["measure"] == row.measure) & (backtest["horizon"] == row.horizon), "error"]
-        assert row.past_errors == len(errors)
+        same = backtest[(backtest["measure"] == row.measure) & (backtest["horizon"] == row.horizon)]
+        to_come = same["from_pipeline"] + same["from_not_yet_created"]
+        ranked = sorted((same["error"] / to_come)[to_come > 0])  # each error per unit still expected to come
+        assert row.past_errors == len(ranked)
         assert row.forecast == pytest.approx(row.already_won + row.from_pipeline + row.from_not_yet_created)
-        if len(errors) >= 9:  # 2 / (1 - 0.8) - 1: both conformal ranks exist
-            ranked = sorted(errors)
-            low, high = math.floor((len(ranked) + 1) * 0.1), math.ceil((len(ranked) + 1) * 0.9)
+        expected = row.from_pipeline + row.from_not_yet_created
+        if len(ranked) >= 9:  # 2 / (1 - 0.8) - 1: both conformal ranks exist
+            low, high = (len(ranked) + 1) // 10, -(-(len(ranked) + 1) * 9 // 10)  # floor((n+1)0.1), ceil((n+1)0.9)
             assert row.interval_method == "conformal"
-            assert row.lower == pytest.approx(max(row.forecast + ranked[low - 1], row.already_won))
-            assert row.upper == pytest.approx(max(row.forecast + ranked[high - 1], row.lower))
+            assert row.lower == pytest.approx(max(row.forecast + ranked[low - 1] * expected, row.already_won))
+            assert row.upper == pytest.approx(max(row.forecast + ranked[high - 1] * expected, row.lower))
+        else:
+            assert row.interval_method == "normal"
         # pacing only for the open month
         assert (row.horizon == 0) == (not pd.isna(row.usual_share_by_business_day))
 

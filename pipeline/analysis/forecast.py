@@ -197,8 +197,9 @@ def interval(estimate: Estimate, past_scores: Iterable[float], level: float) -> 
     ranked = np.sort(np.fromiter(past_scores, dtype=float))
     alpha = 1 - level
     n = len(ranked)
-    low_rank = math.floor((n + 1) * alpha / 2)
-    high_rank = math.ceil((n + 1) * (1 - alpha / 2))
+    # rounded first: (9 + 1) × (1 − 0.2 / 2) is 9.000000000000002 in floating point
+    low_rank = math.floor(round((n + 1) * alpha / 2, 9))
+    high_rank = math.ceil(round((n + 1) * (1 - alpha / 2), 9))
     forecast, to_come = estimate.forecast, estimate.from_pipeline + estimate.from_not_yet_created
     if low_rank >= 1 and high_rank <= n:
         lower, upper = forecast + ranked[low_rank - 1] * to_come, forecast + ranked[high_rank - 1] * to_come
