@@ -75,6 +75,8 @@ def test_the_forecast_takes_its_interval_from_the_backtest_errors(demo_run, back
     assert len(forecast) == 2 * months["coverage_months"][0]
     for row in forecast.itertuples():
         same = backtest[(backtest["measure"] == row.measure) & (backtest["horizon"] == row.horizon)]
+        if ((same["from_pipeline"] + same["from_not_yet_created"]) > 0).sum() < 9:  # too few: every horizon's
+            same = backtest[backtest["measure"] == row.measure]
         to_come = same["from_pipeline"] + same["from_not_yet_created"]
         ranked = sorted((same["error"] / to_come)[to_come > 0])  # each error per unit still expected to come
         assert row.past_errors == len(ranked)

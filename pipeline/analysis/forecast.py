@@ -189,6 +189,19 @@ def scores(errors: pd.Series | np.ndarray, to_come: pd.Series | np.ndarray) -> n
     return errors[to_come > 0] / to_come[to_come > 0]
 
 
+def calibration(points: pd.DataFrame, horizon: int, level: float) -> np.ndarray:
+    """The scores an interval at `horizon` is calibrated on, from past backtest points of one measure (horizon,
+    error, from_pipeline, from_not_yet_created): those of the same horizon once there are enough for both
+    conformal ranks (2/α − 1), else those of every horizon (the open month's points accumulate fastest), like a
+    win rate backing off to a coarser cell."""
+    needed = math.ceil(round(2 / (1 - level) - 1, 9))
+    same = points[points["horizon"] == horizon]
+    own = scores(same["error"], same["from_pipeline"] + same["from_not_yet_created"])
+    if len(own) >= needed:
+        return own
+    return scores(points["error"], points["from_pipeline"] + points["from_not_yet_created"])
+
+
 def interval(estimate: Estimate, past_scores: Iterable[float], level: float) -> tuple[float, float, str]:
     """(lower, upper, method) at `level`. Split-conformal once both ranks ⌊(n+1)α/2⌋ and ⌈(n+1)(1−α/2)⌉ of the n
     past scores at the same measure and horizon exist (n ≥ 2/α − 1): the forecast plus those scores times what it
@@ -292,14 +305,11 @@ def backtest(snapshots: pd.DataFrame, targets: pd.DataFrame, level: float, min_h
             if math.isnan(estimate.from_pipeline):
                 continue
             actual = float(target[MEASURES[measure][0][2]])
-            past = [
-                row
-                for row in rows
-                if row["measure"] == measure
-                and row["horizon"] == target["horizon"]
-                and row["target_month_end"] <= target["snapshot_at"]
-            ]
-            past = scores([r["error"] for r in past], [r["from_pipeline"] + r["from_not_yet_created"] for r in past])
+            known = pd.DataFrame(
+                [r for r in rows if r["measure"] == measure and r["target_month_end"] <= target["snapshot_at"]],
+                columns=["horizon", "error", "from_pipeline", "from_not_yet_created"],
+            )
+            past = calibration(known, int(target["horizon"]), level)
             lower, upper, method = interval(estimate, past, level)
             rows.append(
                 point_row(target, measure, estimate, level, (lower, upper, method), len(past))
@@ -382,8 +392,7 @@ def forecast(
         in_month = open_cells[open_cells["close_position"] == "in"]
         for measure, estimate in estimates.items():
             size = MEASURES[measure][1][0]
-            same = backtested[(backtested["measure"] == measure) & (backtested["horizon"] == target["horizon"])]
-            past = scores(same["error"], same["from_pipeline"] + same["from_not_yet_created"])
+            past = calibration(backtested[backtested["measure"] == measure], int(target["horizon"]), level)
             unknown = math.isnan(estimate.from_pipeline)
             bounds = (math.nan, math.nan, None) if unknown else interval(estimate, past, level)
             rows.append(
