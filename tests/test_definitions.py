@@ -40,6 +40,8 @@ DBT_MODELS = {
         "int_stage_tables",
         "int_opportunities_as_of",
         "int_sfa_leads_as_of",
+        "int_forecast_targets",
+        "int_forecast_snapshots",
     ],
     "history": ["history_sfa_opportunities", "history_sfa_leads"],
     "analysis": ["hypothesis_tests", "forecast_backtest_rows", "forecast_rows"],
