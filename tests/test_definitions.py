@@ -40,6 +40,7 @@ DBT_MODELS = {
         "int_stage_tables",
         "int_opportunities_as_of",
         "int_sfa_leads_as_of",
+        "int_opportunity_states",
         "int_forecast_targets",
         "int_forecast_snapshots",
     ],
