@@ -46,6 +46,8 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "stage_durations_monthly.csv",
         "stalled_opportunities.csv",
         "pipeline_waterfall.csv",
+        "forecast.csv",
+        "forecast_backtest.csv",
     }
     monthly = tmp_path / "funnel_kpi_monthly.csv"
     assert monthly.read_bytes().startswith(b"\xef\xbb\xbfview,period_start,stage")

@@ -41,9 +41,11 @@ DBT_MODELS = {
         "int_opportunities_as_of",
         "int_sfa_leads_as_of",
         "int_opportunity_states",
+        "int_forecast_targets",
+        "int_forecast_snapshots",
     ],
     "history": ["history_sfa_opportunities", "history_sfa_leads"],
-    "analysis": ["hypothesis_tests"],
+    "analysis": ["hypothesis_tests", "forecast_backtest_rows", "forecast_rows"],
     "stages": ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],
     "marts": [
         "funnel_kpi_monthly",
@@ -69,6 +71,8 @@ DBT_MODELS = {
         "unit_economics_fiscal_quarterly",
         "score_threshold_whatif",
         "hypothesis_results",
+        "forecast",
+        "forecast_backtest",
     ],
 }
 REFERENCE = [

@@ -73,6 +73,8 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
             "stage_durations_monthly",
             "stalled_opportunities",
             "pipeline_waterfall",
+            "forecast",
+            "forecast_backtest",
         }
         for table in tables:
             rows = con.execute(f"select count(*) from marts.{table}").fetchall()[0][0]

@@ -37,6 +37,11 @@ def test_the_report_is_self_contained(demo_run):
     # every hypothesis of hypotheses.yml with its verdict
     for h in demo_run.query("select hypothesis_id, verdict from marts.hypothesis_results").itertuples():
         assert re.search(rf"<td>{re.escape(h.hypothesis_id)}</td>.*?<b>{h.verdict}</b>", page)
+    # the forecast table: every target month of marts.forecast with its expected won deals
+    for f in demo_run.query(
+        "select target_month, forecast from marts.forecast where measure = 'won_deals'"
+    ).itertuples():
+        assert re.search(rf"<td>{f.target_month:%Y-%m}</td><td>won deals</td>.*?<b>{f.forecast:,.1f}</b>", page)
 
 
 def test_the_report_draws_its_charts_in_headless_chromium(demo_run, tmp_path):

@@ -46,6 +46,8 @@ MARTS = [
     "stage_durations_monthly",
     "stalled_opportunities",
     "pipeline_waterfall",
+    "forecast",
+    "forecast_backtest",
     "reconciliation",
     "reconciliation_exceptions",
 ]

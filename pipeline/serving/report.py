@@ -7,8 +7,10 @@ while no targets are configured), the reconciliation status per month and hand-o
 improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts, the
 unit economics (CAC, payback, LTV / CAC, Quick Ratio, magic number), the team: each person's numbers in
 their own stage for the last closed month, against their target, the campaign table (campaign_table.py):
-what each campaign's leads became, against its spend, and the pipeline timeline (timeline_charts.py): the waterfall
-of the deals due to close in the open month, and the median days in each sales stage.
+what each campaign's leads became, against its spend, the pipeline timeline (timeline_charts.py): the waterfall
+of the deals due to close in the open month, and the median days in each sales stage, and the forecast table
+(forecast_table.py): expected won deals and revenue of the open and next months with their interval and pace, and
+how the backtest's intervals did.
 """
 
 import html
@@ -25,6 +27,7 @@ from plotly.subplots import make_subplots
 from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
 from pipeline.serving.campaign_table import campaign_table
+from pipeline.serving.forecast_table import forecast_table
 from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
 from pipeline.serving.timeline_charts import stage_time_figure, waterfall_figure
 from pipeline.warehouse.resource import Warehouse
@@ -289,6 +292,8 @@ REPORTED_MARTS = (
     "campaign_performance",
     "pipeline_waterfall",
     "stage_durations_monthly",
+    "forecast",
+    "forecast_backtest",
 )
 
 
@@ -341,6 +346,7 @@ to the next stage; one stage's goal is the next stage's base. Built from {PUBLIS
 {_hypotheses_table(hypotheses) if hypotheses is not None and not hypotheses.empty else ""}
 {_owners_table(owners, monthly["period_start"].max()) if owners is not None else ""}
 {campaign_table(marts.get("campaign_performance"))}
+{forecast_table(marts.get("forecast"), marts.get("forecast_backtest"))}
 </body></html>
 """
     out_dir.mkdir(parents=True, exist_ok=True)
