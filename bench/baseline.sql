@@ -64,12 +64,12 @@ select * replace (
 )
 from read_csv(
     getvariable('landing') || '/sfa/opportunities/*.csv', header = true, auto_detect = false,
-    timestampformat = '%Y/%m/%d %H:%M:%S',
+    timestampformat = '%Y/%m/%d %H:%M:%S', dateformat = '%Y/%m/%d',
     columns = {
         'opportunity_id': 'VARCHAR', 'lead_id': 'VARCHAR', 'account_id': 'VARCHAR', 'owner_id': 'VARCHAR',
         'type': 'VARCHAR', 'created_at': 'TIMESTAMP', 'stage_name': 'VARCHAR', 'is_closed': 'BOOLEAN',
         'is_won': 'BOOLEAN', 'closed_at': 'TIMESTAMP', 'amount': 'DECIMAL(18, 2)', 'currency': 'VARCHAR',
-        'lost_reason': 'VARCHAR'
+        'lost_reason': 'VARCHAR', 'close_date': 'DATE', 'probability': 'DOUBLE', 'forecast_category': 'VARCHAR'
     }
 );
 

@@ -875,7 +875,7 @@ def main(argv: list[str] | None = None) -> None:
         foreign_share=args.foreign_share,
     )
     for entity, rows in totals.items():
-        print(f"{entity:20s} {rows:>12,} rows")
+        print(f"{entity:24s} {rows:>12,} rows")
     if faults.any():
         print(f"injected faults are listed in {args.out / FAULT_MANIFEST}")
     print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")

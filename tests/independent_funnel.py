@@ -89,6 +89,10 @@ def stage_entries(
     con["start"] = pd.to_datetime(con["start_date"].str.replace("/", "-"))
 
     if as_of is None:
+        # a change in the optional sfa/opportunity_history (a close date pushed) is an event too
+        history = landing / "sfa" / "opportunity_history"
+        has_changes = history.is_dir() and any(p.suffix in (".csv", ".parquet") for p in history.rglob("*"))
+        changes = _ts(_read(landing, "sfa", "opportunity_history")["changed_at"]) if has_changes else pd.Series([])
         latest = (
             s.max()
             for s in (
@@ -102,6 +106,7 @@ def stage_entries(
                 opp["closed_at"],
                 cust["onboarded"],
                 con["churned"],
+                changes,
             )
         )
         as_of = max(t for t in latest if pd.notna(t))

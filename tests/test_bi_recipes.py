@@ -42,6 +42,12 @@ def test_export_writes_utf8_csv_with_a_bom_matching_the_marts(demo_run, tmp_path
         "score_threshold_whatif.csv",
         "hypothesis_results.csv",
         "campaign_performance.csv",
+        "opportunity_stage_durations.csv",
+        "stage_durations_monthly.csv",
+        "stalled_opportunities.csv",
+        "pipeline_waterfall.csv",
+        "forecast.csv",
+        "forecast_backtest.csv",
         "pipeline_coverage.csv",
     }
     monthly = tmp_path / "funnel_kpi_monthly.csv"

@@ -40,9 +40,12 @@ DBT_MODELS = {
         "int_stage_tables",
         "int_opportunities_as_of",
         "int_sfa_leads_as_of",
+        "int_opportunity_states",
+        "int_forecast_targets",
+        "int_forecast_snapshots",
     ],
     "history": ["history_sfa_opportunities", "history_sfa_leads"],
-    "analysis": ["hypothesis_tests"],
+    "analysis": ["hypothesis_tests", "forecast_backtest_rows", "forecast_rows"],
     "stages": ["marketing_entries", "inside_sales_entries", "field_sales_entries", "customer_success_entries"],
     "marts": [
         "funnel_kpi_monthly",
@@ -53,6 +56,10 @@ DBT_MODELS = {
         "speed_to_lead",
         "owner_performance",
         "campaign_performance",
+        "opportunity_stage_durations",
+        "stage_durations_monthly",
+        "stalled_opportunities",
+        "pipeline_waterfall",
         "pipeline_coverage",
         "reconciliation",
         "reconciliation_exceptions",
@@ -65,6 +72,8 @@ DBT_MODELS = {
         "unit_economics_fiscal_quarterly",
         "score_threshold_whatif",
         "hypothesis_results",
+        "forecast",
+        "forecast_backtest",
     ],
 }
 REFERENCE = [

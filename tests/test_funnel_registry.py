@@ -19,16 +19,25 @@ from pipeline.config.settings import PROJECT_ROOT
 from tests.independent_funnel import _read, _ts, kpis_of, stage_entries
 
 HERE = Path(__file__).parent / "registry"
-#: What a copy of the project leaves out: environments, history and everything a run writes (anywhere) ...
-NOT_COPIED_ANYWHERE = {".git", ".venv", "__pycache__", "target", "logs", "storage", "history", "schedules"}
+#: What a copy of the project leaves out: environments and everything a run writes (anywhere) ...
+NOT_COPIED_ANYWHERE = {".git", ".venv", "__pycache__", "target", "logs", "storage", "schedules"}
 NOT_COPIED_ANYWHERE |= {".logs_queue", ".telemetry"}
-#: ... and the project's own data folders (only at the top: pipeline/warehouse is code).
+#: ... the project's own data folders (only at the top: pipeline/warehouse is code) ...
 NOT_COPIED_AT_THE_TOP = {"data", "warehouse", "bench"}
+#: ... and Dagster's run history (only in DAGSTER_HOME: transforms/models/history is the dbt history layer).
+NOT_COPIED_FROM_DAGSTER_HOME = {"history"}
 
 
 def NOT_COPIED(folder: str, names: list[str]) -> set[str]:  # noqa: N802  shutil.copytree's ignore
     top = Path(folder) == PROJECT_ROOT
-    return {n for n in names if n in NOT_COPIED_ANYWHERE or (top and n in NOT_COPIED_AT_THE_TOP)}
+    home = Path(folder) == PROJECT_ROOT / "dagster_home"
+    return {
+        n
+        for n in names
+        if n in NOT_COPIED_ANYWHERE
+        or (top and n in NOT_COPIED_AT_THE_TOP)
+        or (home and n in NOT_COPIED_FROM_DAGSTER_HOME)
+    }
 
 
 KPI_COLUMNS = ["base", "base_handover", "goal", "dropped"]

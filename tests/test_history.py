@@ -87,7 +87,7 @@ def story(tmp_path_factory) -> Story:
     shutil.copytree(landing, before)
 
     _, first_event = stage_entries(before)
-    last_month = first_event.tz_convert(TZ).to_period("M") - 1
+    last_month = first_event.tz_convert(TZ).tz_localize(None).to_period("M") - 1
     opportunities_file, opportunities = _csv(landing, "sfa/opportunities")
     closed = _local(opportunities["closed_at"]).dt.tz_localize(None).dt.to_period("M")
     won = opportunities[

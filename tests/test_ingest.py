@@ -147,6 +147,70 @@ def test_an_unparsable_or_missing_value_names_file_column_and_row(tmp_path, row,
     assert f"column '{column}'" in message and "data row 2" in message and problem in message
 
 
+HISTORY = ENTITIES_BY_TABLE["sfa_opportunity_history"]
+HISTORY_HEADER = "opportunity_id,changed_at,stage_name,amount,currency,close_date,probability,forecast_category\n"
+HISTORY_ROWS = (
+    "006A,2024-04-01 10:00:00,Qualification,1000000,JPY,2024-06-30,10,Pipeline\n"  # data row 1
+    "006A,2024-13-45 10:00:00,Proposal,,,,50,\n"  # 2: no such month
+    "006A,2024-04-20 10:00:00,Negotiation,,,,150,Commit\n"  # 3: over 100 %
+    "006A,2024-04-25 10:00:00,,,,,-5,\n"  # 4: under 0 %
+    "006A,,Proposal,,,,,\n"  # 5: changed_at is required
+    "006A,2024-04-28 10:00:00,,,,,hoch,\n"  # 6: no number
+    "006A,2024-05-01 10:00:00,Closed Won,,,2024-05-01,100,Closed\n"  # 7: the bounds themselves are fine
+    "006B,2024-05-02 10:00:00,Closed Lost,,,,0,Omitted\n"  # 8
+)
+
+
+def test_a_history_row_with_a_bad_changed_at_or_probability_is_quarantined_naming_file_column_and_row(tmp_path):
+    landing = _landing(tmp_path, {"sfa/opportunity_history.csv": HISTORY_HEADER + HISTORY_ROWS})
+    con, result = _load(landing, HISTORY, floor=10)
+    (file,) = result.files
+    assert (file.data_rows, file.loaded, file.quarantined) == (8, 3, 5)
+    assert con.execute("select file, line, column_name, reason from extracted.quarantine order by line").fetchall() == [
+        ("sfa/opportunity_history.csv", 3, "changed_at", "value '2024-13-45 10:00:00' is not a valid timestamp"),
+        ("sfa/opportunity_history.csv", 4, "probability", "value '150' is not a valid number from 0 to 100"),
+        ("sfa/opportunity_history.csv", 5, "probability", "value '-5' is not a valid number from 0 to 100"),
+        ("sfa/opportunity_history.csv", 6, "changed_at", "is empty but required"),
+        ("sfa/opportunity_history.csv", 7, "probability", "value 'hoch' is not a valid number from 0 to 100"),
+    ]
+    assert con.execute(
+        f"select opportunity_id, probability, _source_row from {newest('sfa_opportunity_history')} order by 3"
+    ).fetchall() == [("006A", 10.0, 1), ("006A", 100.0, 7), ("006B", 0.0, 8)]
+
+
+@pytest.mark.parametrize(
+    "row, column, problem",
+    [
+        ("006A,2024/04/31 10:00,Proposal,,,,,", "changed_at", "'2024/04/31 10:00' is not a valid timestamp"),
+        ("006A,2024-04-20 10:00:00,Proposal,,,,100.5,", "probability", "'100.5' is not a valid number from 0 to 100"),
+    ],
+)
+def test_over_the_threshold_a_bad_history_row_stops_the_load_naming_file_column_and_row(tmp_path, row, column, problem):
+    landing = _landing(
+        tmp_path, {"sfa/opportunity_history/2024-04.csv": HISTORY_HEADER + HISTORY_ROWS.splitlines()[0] + "\n" + row}
+    )
+    with pytest.raises(IngestError) as error:
+        _load(landing, HISTORY)
+    message = str(error.value)
+    assert f"{landing}/sfa/opportunity_history/2024-04.csv" in message and "sfa_opportunity_history" in message
+    assert f"column '{column}'" in message and "data row 2 (line 3)" in message and problem in message
+
+
+def test_an_opportunity_keeps_its_row_with_a_probability_out_of_range(tmp_path):
+    """Quarantined, the row would take the deal out of every count: the extract's quality check reports it."""
+    opp = ENTITIES_BY_TABLE["sfa_opportunities"]
+    landing = _landing(
+        tmp_path,
+        {
+            "sfa/opportunities.csv": ",".join(opp.column_names) + "\n"
+            "006A,,,,new_business,2024-04-01 10:00:00,Proposal,,,,500000,JPY,,2024-06-30,150,Commit\n"
+        },
+    )
+    con, result = _load(landing, opp)
+    assert (result.files[0].loaded, result.files[0].quarantined) == (1, 0)
+    assert con.execute(f"select probability from {newest('sfa_opportunities')}").fetchall() == [(150.0,)]
+
+
 NAMES = ["株式会社", "東京", "大阪", "顧客", "山田", "田中", "鈴木", "佐藤"]
 JAPANESE_UTF8 = (
     HEADER + "".join(f"{i:04d},a@x.jp,{NAMES[i % 8]},2024-04-01 10:00:00,web,C1\n" for i in range(1, 200))

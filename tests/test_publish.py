@@ -69,6 +69,12 @@ def test_marts_are_published_as_duckdb_and_parquet_with_the_same_rows(demo_run):
             "score_threshold_whatif",
             "hypothesis_results",
             "campaign_performance",
+            "opportunity_stage_durations",
+            "stage_durations_monthly",
+            "stalled_opportunities",
+            "pipeline_waterfall",
+            "forecast",
+            "forecast_backtest",
             "pipeline_coverage",
         }
         for table in tables:

@@ -32,6 +32,9 @@ class Column:
     type: ColumnType
     required: bool = False  # a value must be present in every row
     may_be_absent: bool = False  # a file's header may lack the column (it reads as empty)
+    #: (lowest, highest) value a number may take; a value outside puts the row in quarantine like one that does not
+    #: parse (a probability is a percentage).
+    bounds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,15 @@ class Entity:
         return tuple(c.name for c in self.columns if c.may_be_absent)
 
 
-def _cols(*specs: str) -> tuple[Column, ...]:
+def _cols(*specs: str, bounds: dict[str, tuple[float, float]] | None = None) -> tuple[Column, ...]:
     """Columns from 'name:type' specs; a trailing '!' marks a value every row must have, a trailing '?' a column
-    a file may leave out."""
+    a file may leave out; `bounds` gives columns their range."""
     columns = []
     for spec in specs:
         name, kind = spec.split(":")
-        columns.append(Column(name, kind.rstrip("!?"), kind.endswith("!"), kind.endswith("?")))  # type: ignore[arg-type]
+        columns.append(
+            Column(name, kind.rstrip("!?"), kind.endswith("!"), kind.endswith("?"), (bounds or {}).get(name))  # type: ignore[arg-type]
+        )
     return tuple(columns)
 
 
@@ -154,6 +159,9 @@ ENTITIES: tuple[Entity, ...] = (
             "close_date:date?",
             "probability:number?",
             "forecast_category:text?",
+            # a bad probability costs one change (the values around it carry forward); on the opportunity itself
+            # it would cost the deal, so there only the extract's quality check reports it
+            bounds={"probability": (0, 100)},
         ),
         ("opportunity_id", "changed_at"),
         optional=True,

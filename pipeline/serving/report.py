@@ -7,7 +7,10 @@ while no targets are configured), the reconciliation status per month and hand-o
 improvement loop: the won deals each stage's shortfall cost per month, and the hypotheses' verdicts, the
 unit economics (CAC, payback, LTV / CAC, Quick Ratio, magic number), the team: each person's numbers in
 their own stage for the last closed month, against their target, the campaign table (campaign_table.py):
-what each campaign's leads became, against its spend, and the pipeline coverage of the open and next months.
+what each campaign's leads became, against its spend, the pipeline timeline (timeline_charts.py): the waterfall
+of the deals due to close in the open month, and the median days in each sales stage, and the forecast table
+(forecast_table.py): expected won deals and revenue of the open and next months with their interval and pace, and
+how the backtest's intervals did, and the pipeline coverage of the open and next months.
 """
 
 import html
@@ -24,7 +27,9 @@ from plotly.subplots import make_subplots
 from pipeline.config.registry import funnel
 from pipeline.config.settings import Settings
 from pipeline.serving.campaign_table import campaign_table
+from pipeline.serving.forecast_table import forecast_table
 from pipeline.serving.paths import PUBLISHED_FILE, published_file, report_dir
+from pipeline.serving.timeline_charts import stage_time_figure, waterfall_figure
 from pipeline.warehouse.resource import Warehouse
 
 STATUS_LEVEL = {"ok": 0, "warn": 1, "error": 2}
@@ -317,6 +322,10 @@ REPORTED_MARTS = (
     "unit_economics_fiscal_quarterly",
     "owner_performance",
     "campaign_performance",
+    "pipeline_waterfall",
+    "stage_durations_monthly",
+    "forecast",
+    "forecast_backtest",
     "pipeline_coverage",
 )
 
@@ -328,7 +337,7 @@ def load_marts(published: Path) -> dict[str, pd.DataFrame | None]:
     if marts["funnel_kpi_monthly"] is None or marts["funnel_kpi_monthly"].empty:
         raise ValueError(f"{published} has no funnel_kpi_monthly rows to report")
     for frame in marts.values():
-        for column in ("period_start", "month", "effective_date"):
+        for column in ("period_start", "month", "effective_date", "close_month"):
             if frame is not None and column in frame:
                 frame[column] = pd.to_datetime(frame[column])
     return marts
@@ -348,6 +357,9 @@ def build_report(marts: dict[str, pd.DataFrame | None], out_dir: Path, reporting
     unit_economics = marts.get("unit_economics_monthly")
     if unit_economics is not None and not unit_economics.empty:
         figures.append(_unit_economics(unit_economics, marts.get("unit_economics_fiscal_quarterly")))
+    for mart, draw in (("pipeline_waterfall", waterfall_figure), ("stage_durations_monthly", stage_time_figure)):
+        if marts.get(mart) is not None and (figure := draw(marts[mart])) is not None:
+            figures.append(figure)
     coverage = marts.get("pipeline_coverage")
     if coverage is not None and not coverage.empty:
         figures.append(_coverage(coverage))
@@ -370,6 +382,7 @@ to the next stage; one stage's goal is the next stage's base. Built from {PUBLIS
 {_hypotheses_table(hypotheses) if hypotheses is not None and not hypotheses.empty else ""}
 {_owners_table(owners, monthly["period_start"].max()) if owners is not None else ""}
 {campaign_table(marts.get("campaign_performance"))}
+{forecast_table(marts.get("forecast"), marts.get("forecast_backtest"))}
 </body></html>
 """
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -168,6 +168,8 @@ def _problem(column, value) -> str:
         return "is empty but required"
     if "\x00" in str(value):
         return f"value {value!r} contains a NUL byte"
+    if column.bounds is not None:
+        return f"value {value!r} is not a valid {column.type} from {column.bounds[0]:g} to {column.bounds[1]:g}"
     return f"value {value!r} is not a valid {column.type}"
 
 

@@ -192,7 +192,11 @@ def _first_parse(v: str, own: list[str], iso: str, builtin: list[str], serial: s
 
 
 def bad(column: Column, text: str, typed_value: str) -> str:
-    """SQL condition true when the value breaks the contract: unparsable, or empty but required."""
-    if column.required:
-        return f"({typed_value}) IS NULL"
-    return f"({cleaned(text)} IS NOT NULL AND ({typed_value}) IS NULL)"
+    """SQL condition true when the value breaks the contract: unparsable, empty but required, or out of bounds."""
+    broken = (
+        f"({typed_value}) IS NULL" if column.required else f"({cleaned(text)} IS NOT NULL AND ({typed_value}) IS NULL)"
+    )
+    if column.bounds is not None:
+        low, high = column.bounds
+        broken = f"({broken} OR coalesce(({typed_value}) NOT BETWEEN {low} AND {high}, false))"
+    return broken

@@ -20,6 +20,8 @@ with event_times as (
     union all
     select greatest(max(created_at), max(closed_at)) as event_at from {{ ref('stg_sfa__opportunities') }}
     union all
+    select max(changed_at) as event_at from {{ ref('stg_sfa__opportunity_history') }}
+    union all
     select max(onboarded_at) as event_at from {{ ref('stg_crm__customers') }}
     union all
     select max(churned_at) as event_at from {{ ref('stg_crm__contracts') }}

@@ -3,7 +3,8 @@
 {#-
     Pipeline coverage (パイプラインカバレッジ) of the open month (the month of the as-of instant) and the next
     coverage_months - 1 months: the new-business deals open at the as-of instant whose expected close date falls in
-    the month, against the month's field-sales target (won deals, stg_reference__funnel_targets) and the revenue that
+    the month (the close date of int_opportunity_states' version valid at the as-of), against the month's field-sales
+    target (won deals, stg_reference__funnel_targets) and the revenue that
     target stands for (won deals x the planned average deal size). The open month also shows the open deals whose
     close date is already past (overdue) or not given (undated): they are pipeline nobody dated into a month, so they
     count in no month's coverage. status is decided by coverage_remaining_count (pipeline_count / (target_count -
@@ -37,15 +38,29 @@ months as (
     cross join generate_series(0, settings.coverage_months - 1) as offsets (month_offset)
 ),
 
+-- the close date at the as-of: the state valid then (the last version: later changes are left out), from the
+-- SFA's history where it has one; the as-of record's for a deal without states
+states_at_as_of as (
+    select
+        opportunity_id,
+        close_date
+    from {{ ref('int_opportunity_states') }}
+    where valid_to is null
+),
+
 entries as (
     select
         entries.outcome,
         entries.advanced_at,
-        opportunities.close_date,
+        case
+            when states_at_as_of.opportunity_id is not null then states_at_as_of.close_date
+            else opportunities.close_date
+        end as close_date,
         cast(entries.amount as double) as amount
     from {{ ref('field_sales_entries') }} as entries
     inner join {{ ref('int_opportunities_as_of') }} as opportunities
         on entries.opportunity_id = opportunities.opportunity_id
+    left join states_at_as_of on entries.opportunity_id = states_at_as_of.opportunity_id
 ),
 
 open_deals as (
