@@ -123,6 +123,10 @@ def test_month_defaults_and_overrides_resolve_into_each_plan(tmp_path):
     assert april.average_deal_size == 1000 and april.conversion["marketing"] == 0.1
     assert may.won_deals == 5 and may.average_deal_size == 500 and may.conversion["marketing"] == 0.2
     assert may.conversion["field_sales"] == 0.25 and may.lag_days == april.lag_days == {"marketing": 12}
+    assert (april.revenue, may.revenue) == (1.0, 2500.0)  # the file's revenue as it reads, also beside won_deals
+    rows = target_rows([may]).set_index(["month", "stage"])["target_revenue"]
+    assert rows.loc[(date(2026, 5, 1), "field_sales")] == 2500.0  # on the win stage's row of its own month
+    assert rows.drop((date(2026, 5, 1), "field_sales")).isna().all()
 
 
 def test_planned_lags_move_earlier_stages_into_earlier_months_and_keep_the_chain(tmp_path):

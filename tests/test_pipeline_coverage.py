@@ -32,13 +32,15 @@ def _instant(values: pd.Series) -> pd.Series:
 
 
 def _targets(path: Path) -> dict[pd.Period, tuple[int, float | None]]:
-    """Per month of targets.yml: (won deals, revenue of those deals) as the docs define them."""
+    """Per month of targets.yml: (won deals, revenue target) as the docs define them: the month's revenue, or for
+    a month given in won deals, those deals at the planned deal size."""
     plan = yaml.safe_load(path.read_text(encoding="utf-8"))
     targets = {}
     for month in plan["months"]:
         size = month.get("average_deal_size", plan.get("average_deal_size"))
         won = month["won_deals"] if month.get("won_deals") is not None else math.ceil(month["revenue"] / size)
-        targets[pd.Period(str(month["month"]), "M")] = (won, won * size if size else None)
+        revenue = month.get("revenue") if month.get("revenue") is not None else (won * size if size else None)
+        targets[pd.Period(str(month["month"]), "M")] = (won, revenue)
     return targets
 
 

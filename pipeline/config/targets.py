@@ -50,6 +50,7 @@ class MonthPlan:
     conversion: dict[str, float]
     goals: dict[str, int]
     lag_days: dict[str, float]
+    revenue: float | None = None  # the month's revenue target as the file gives it (pipeline coverage)
 
 
 def round_up(value: float) -> int:
@@ -144,6 +145,7 @@ class TargetsFile(Strict):
                     conversion={s: float(r) for s, r in (self.conversion | entry.conversion).items()},
                     goals={s: round_up(g) for s, g in entry.goals.items()},
                     lag_days={s: float(d) for s, d in self.lag_days.items()},
+                    revenue=None if entry.revenue is None else float(entry.revenue),
                 )
             )
         return plans

@@ -24,6 +24,7 @@ TARGET_COLUMNS = {
     "target_base": "BIGINT",
     "target_goal": "BIGINT",
     "average_deal_size": "DOUBLE",
+    "target_revenue": "DOUBLE",
 }
 
 

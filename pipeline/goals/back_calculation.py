@@ -50,8 +50,9 @@ def _shift_months(plan: MonthPlan, stage: str) -> int:
 
 
 def target_rows(plans: list[MonthPlan]) -> pd.DataFrame:
-    """Rows of (month, stage, target_base, target_goal, average_deal_size): each stage's targets in the
-    month its entries (base) and hand-overs (goal) are due; targets landing in one month add up."""
+    """Rows of (month, stage, target_base, target_goal, average_deal_size, target_revenue): each stage's targets
+    in the month its entries (base) and hand-overs (goal) are due; targets landing in one month add up. The
+    revenue target of the file's month is on the win stage's row of that month (its goal month)."""
     rows = []
     order = {s: i for i, s in enumerate(STAGES)}
     for plan in plans:
@@ -68,6 +69,7 @@ def target_rows(plans: list[MonthPlan]) -> pd.DataFrame:
                     "target_goal": 0,
                     "has_goal": False,
                     "average_deal_size": plan.average_deal_size,
+                    "target_revenue": None,
                 }
             )
             rows.append(
@@ -78,6 +80,7 @@ def target_rows(plans: list[MonthPlan]) -> pd.DataFrame:
                     "target_goal": goal or 0,
                     "has_goal": goal is not None,
                     "average_deal_size": plan.average_deal_size,
+                    "target_revenue": plan.revenue if stage == CHAIN[0] else None,
                 }
             )
     frame = pd.DataFrame(rows)
@@ -86,6 +89,7 @@ def target_rows(plans: list[MonthPlan]) -> pd.DataFrame:
         target_goal=("target_goal", "sum"),
         has_goal=("has_goal", "any"),
         average_deal_size=("average_deal_size", "max"),
+        target_revenue=("target_revenue", lambda revenue: revenue.sum(min_count=1)),
     )
     frame.loc[~frame["has_goal"], "target_goal"] = None
     frame["stage_order"] = frame["stage"].map(order) + 1

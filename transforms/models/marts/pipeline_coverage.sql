@@ -108,7 +108,7 @@ targets as (
     select
         month,
         target_goal as target_count,
-        target_goal * average_deal_size as target_amount
+        coalesce(target_revenue, target_goal * average_deal_size) as target_amount
     from {{ ref('stg_reference__funnel_targets') }}
     where stage = 'field_sales' and target_goal > 0
 ),

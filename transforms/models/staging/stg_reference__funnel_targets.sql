@@ -8,5 +8,6 @@ select
     stage_order,
     target_base,
     target_goal,
-    average_deal_size
+    average_deal_size,
+    target_revenue
 from source
