@@ -4,8 +4,8 @@
 
 CP932 (Shift_JIS), Japanese file and column names, `2024年4月1日 09:05:03` timestamps, contract dates as Excel
 serial numbers, `￥1,200,000` amounts (full-width yen, as CP932 has no other), はい/いいえ flags and Japanese status and type names;
-a spend sheet by month (`2025年12月`) and a team list with Japanese role names. The canonical
-extracts are loaded with the canonical layout first, so the re-export holds exactly the same records; loading
+a spend sheet by month (`2025年12月`), a team list with Japanese role names and the opportunities' phase history
+(フェーズ履歴). The canonical extracts are loaded with the canonical layout first, so the re-export holds exactly the same records; loading
 it back through docs/examples/excel_ja.yml must give the same warehouse, which the tests and `make bench` use.
 """
 
@@ -113,6 +113,23 @@ EXPORTS = {
             ("金額", _yen("amount")),
             ("通貨", "currency"),
             ("失注理由", "lost_reason"),
+            ("完了予定日", "strftime(close_date, '%Y/%-m/%-d')"),
+            ("確度", "probability"),
+            ("売上予測分類", "forecast_category"),
+        ],
+    ),
+    # the phase history report (フェーズ履歴): one row per change of an opportunity
+    "フェーズ履歴.csv": (
+        "sfa_opportunity_history",
+        [
+            ("商談ID", "opportunity_id"),
+            ("変更日時", _ts("changed_at")),
+            ("フェーズ", "stage_name"),
+            ("金額", _yen("amount")),
+            ("通貨", "currency"),
+            ("完了予定日", "strftime(close_date, '%Y/%-m/%-d')"),
+            ("確度", "probability"),
+            ("売上予測分類", "forecast_category"),
         ],
     ),
     "顧客.csv": (

@@ -93,6 +93,16 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
+def create_storage(home: Path) -> None:
+    """Create the instance's SQLite storage in DAGSTER_HOME here, before the children start: a webserver and a daemon
+    starting together on a new DAGSTER_HOME would both create it, and the slower one fails ("table alembic_version
+    already exists"), which stops the pair."""
+    import dagster as dg  # here: the checks before it stay fast
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+
+
 def main() -> int:
     try:
         env_settings = read_environment()
@@ -112,6 +122,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG_ERROR
+    create_storage(home)
     print(
         f"Dagster UI on http://{host}:{port}, instance {home}; Ctrl-C or SIGTERM stops the webserver and daemon",
         flush=True,

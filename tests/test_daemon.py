@@ -145,6 +145,15 @@ def _bad_statuses(published: Path) -> set[tuple[str, str, str]]:
     return set(rows)
 
 
+def _months_below_coverage(published: Path) -> set[str]:
+    """The months of the published coverage mart whose open pipeline is below the minimum."""
+    with duckdb.connect(str(published), read_only=True) as con:
+        rows = con.execute(
+            "select strftime(month, '%Y-%m') from pipeline_coverage where status = 'below_minimum'"
+        ).fetchall()
+    return {month for (month,) in rows}
+
+
 @pytest.fixture
 def deployment(tmp_path):
     home, landing, warehouse = tmp_path / "dagster_home", tmp_path / "landing", tmp_path / "warehouse"
@@ -202,6 +211,7 @@ def test_dropped_extracts_start_one_run_and_its_missed_goals_reach_the_webhook(d
         assert run.tags["dagster/sensor_name"] == SENSOR
 
         bad = _bad_statuses(warehouse / "marts.duckdb")
+        thin = _months_below_coverage(warehouse / "marts.duckdb")
         assert {status for status, _, _ in bad} <= {"missed", "at_risk"} and len(bad) >= 4
         daemon.wait_for(
             f"{len(bad)} goal alerts at the webhook", lambda: len(_of_kind(webhook, "goal_miss")) >= len(bad), 60
@@ -251,7 +261,12 @@ def test_dropped_extracts_start_one_run_and_its_missed_goals_reach_the_webhook(d
     failures = _of_kind(webhook, "run_failure")
     assert all("Crash recovery: run" in m["message"] and "(alerts_job)" in m["message"] for m in failures), failures
     assert len({m["message"] for m in failures}) == len(failures)
-    assert len(goal) + len(stale) + len(failures) == len(webhook.messages), [m["title"] for m in webhook.messages]
+    # every month whose pipeline is below the coverage minimum: one coverage alert each
+    coverage = _of_kind(webhook, "coverage_low")
+    assert sorted(m["message"].split("Alert coverage_low|")[1].split("|")[0] for m in coverage) == sorted(thin)
+    assert len(goal) + len(stale) + len(coverage) + len(failures) == len(webhook.messages), [
+        m["title"] for m in webhook.messages
+    ]
     titles = [message["title"] for message in goal]
     assert len(titles) == len(bad), titles
     for status, stage, month in bad:
