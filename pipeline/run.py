@@ -47,6 +47,7 @@ from pipeline.config.preflight import check_config
 from pipeline.config.registry import funnel
 from pipeline.config.settings import DEFAULT_LANDING_DIR, PROJECT_ROOT, Settings
 from pipeline.config.sources import load_sources
+from pipeline.figures import number, percent
 from pipeline.housekeeping import Retention, housekeep
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
 from pipeline.outcome import EXIT_WAREHOUSE_BUSY, outcome_of
@@ -166,8 +167,8 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
     ]
     for period_start, stage, base, handover, direct, goal, rate, _, target, attainment, projected, status in rows:
         lines.append(
-            f"{period_start:%Y-%m} {stage:<17} {base:>8,} {handover:>9,} {direct:>7,} {goal:>7,} {_pct(rate):>11}"
-            f" {_num(target):>7} {_pct(attainment):>7} {_num(projected):>9}  {status}"
+            f"{period_start:%Y-%m} {stage:<17} {base:>8,} {handover:>9,} {direct:>7,} {goal:>7,} {percent(rate):>11}"
+            f" {number(target):>7} {percent(attainment):>7} {number(projected):>9}  {status}"
         )
         if stage == funnel().stage_names[-1]:
             lines.append("")
@@ -194,7 +195,7 @@ def improvement_loop(warehouse: Path, currency: str) -> str:
     lines = []
     for month, stage, actual, planned, deals, revenue in bottleneck:
         lines.append(
-            f"Bottleneck of {month:%Y-%m}: {stage} converted {_pct(actual)} against a plan of {_pct(planned)}, "
+            f"Bottleneck of {month:%Y-%m}: {stage} converted {percent(actual)} against a plan of {percent(planned)}, "
             f"costing about {deals:,.1f} won deals ({revenue or 0:,.0f} {currency}) downstream "
             "(marts.funnel_bottleneck)."
         )
@@ -205,20 +206,12 @@ def improvement_loop(warehouse: Path, currency: str) -> str:
     )
     for hid, before, after, diff, low, high, p, verdict in hypotheses:
         detail = (
-            f"{_pct(before)} -> {_pct(after)}, difference {diff:+.1%} [{low:+.1%}, {high:+.1%}], p = {p:.3g}"
+            f"{percent(before)} -> {percent(after)}, difference {diff:+.1%} [{low:+.1%}, {high:+.1%}], p = {p:.3g}"
             if diff is not None
             else "not enough data"
         )
         lines.append(f"  {hid:<34} {detail:<60} {verdict}")
     return "\n".join(lines)
-
-
-def _pct(value: float | None) -> str:
-    return f"{value:.1%}" if value is not None else "-"
-
-
-def _num(value: int | None) -> str:
-    return f"{value:,}" if value is not None else "-"
 
 
 def reconciliation_errors(warehouse: Path) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.figures import number, times
+
 #: Every kind of alert; each needs a title and a body in every template file.
 KINDS = ("goal_miss", "recovered", "coverage_low", "coverage_recovered", "data_stale", "run_failure")
 
@@ -52,13 +54,6 @@ def goal_fields(templates: dict, row: dict, previous: str | None, run_id: str) -
 
 def coverage_fields(row: dict, previous: str | None, run_id: str, currency: str) -> dict:
     """The fields of a coverage_low or coverage_recovered alert, from one month row of marts.pipeline_coverage."""
-
-    def times(value: float | None) -> str:
-        return f"{value:.2f}x" if value is not None and value == value else "-"
-
-    def number(value: float | None) -> str:
-        return f"{value:,.0f}" if value is not None and value == value else "-"
-
     return {
         "month": row["month"],
         "status": row["status"],

@@ -7,6 +7,7 @@ weekly meeting acts on. Kept apart from pipeline/run.py so the text is tested on
 
 from pathlib import Path
 
+from pipeline.figures import number, times
 from pipeline.warehouse.resource import Warehouse
 
 #: The months printed, counted from the open month (the mart has coverage_months of them).
@@ -39,8 +40,8 @@ def coverage_table(warehouse: Path, currency: str) -> str:
     ]
     for month, count, amount, won, target, remaining, coverage, amount_coverage, status, *_ in rows:
         lines.append(
-            f"{month:%Y-%m} {count:>8,} {amount:>15,.0f} {won:>5,} {_num(target):>7} {_num(remaining):>7}"
-            f" {_times(coverage):>9} {_times(amount_coverage):>12}  {status}"
+            f"{month:%Y-%m} {count:>8,} {amount:>15,.0f} {won:>5,} {number(target):>7} {number(remaining):>7}"
+            f" {times(coverage):>9} {times(amount_coverage):>12}  {status}"
         )
     overdue, undated = rows[0][9], rows[0][10]
     if overdue or undated:
@@ -49,11 +50,3 @@ def coverage_table(warehouse: Path, currency: str) -> str:
             f"{undated:,} without one (marts.pipeline_coverage)."
         )
     return "\n".join(lines)
-
-
-def _num(value: int | None) -> str:
-    return f"{value:,}" if value is not None else "-"
-
-
-def _times(value: float | None) -> str:
-    return f"{value:.2f}x" if value is not None else "-"
