@@ -7,6 +7,7 @@ tables); this model only loads them, loops over the weeks and types the result.
 """
 
 from pipeline.analysis.forecast import BACKTEST_COLUMNS, backtest
+from pipeline.warehouse.tables import typed_relation
 
 
 def model(dbt, session):
@@ -17,6 +18,6 @@ def model(dbt, session):
         level=float(settings["forecast_interval"]),
         min_history=int(settings["forecast_min_history"]),
     )
-    session.register("forecast_backtest_rows", frame[list(BACKTEST_COLUMNS)])
-    typed = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in BACKTEST_COLUMNS.items())
-    return session.sql(f"select {typed} from forecast_backtest_rows order by measure, forecast_at, horizon")
+    return typed_relation(session, "forecast_backtest_rows", frame, BACKTEST_COLUMNS).order(
+        "measure, forecast_at, horizon"
+    )

@@ -6,6 +6,7 @@ in SQL (int_forecast_snapshots, int_forecast_targets).
 """
 
 from pipeline.analysis.forecast import FORECAST_COLUMNS, forecast, pacing
+from pipeline.warehouse.tables import typed_relation
 
 
 def model(dbt, session):
@@ -40,6 +41,4 @@ def model(dbt, session):
     )
     for column in ("business_day", "business_days_in_month", "usual_share_by_business_day", "pacing_forecast"):
         frame[column] = frame[column].where(open_month)
-    session.register("forecast_rows", frame[list(FORECAST_COLUMNS)])
-    typed = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in FORECAST_COLUMNS.items())
-    return session.sql(f"select {typed} from forecast_rows order by measure, horizon")
+    return typed_relation(session, "forecast_rows", frame, FORECAST_COLUMNS).order("measure, horizon")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.analysis.counts import COLUMNS, hypothesis_rows
 from pipeline.config.hypotheses import load_hypotheses
+from pipeline.warehouse.tables import typed_relation
 
 
 def model(dbt, session):
@@ -23,6 +24,4 @@ def model(dbt, session):
     dbt.ref("int_stage_tables")
     config = load_hypotheses(Path(dbt.config.get("hypotheses")))
     frame = hypothesis_rows(session, config, dbt.config.get("reporting_tz"))
-    session.register("hypothesis_rows", frame)
-    typed = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in COLUMNS.items())
-    return session.sql(f"select {typed} from hypothesis_rows")
+    return typed_relation(session, "hypothesis_rows", frame, COLUMNS)
