@@ -35,6 +35,14 @@
     timezone('{{ var("reporting_tz") }}', cast({{ d }} as timestamp))
 {%- endmacro %}
 
+{#-
+    The first day of the week a date falls in, weeks starting on the ISO weekday `week_start` (1 = Monday … 7 =
+    Sunday; sales_pipeline.yml's week_start): the date itself or the latest such weekday before it.
+-#}
+{% macro week_start_of(d, week_start) -%}
+    ({{ d }} - cast((isodow({{ d }}) - {{ week_start }} + 7) % 7 as integer))
+{%- endmacro %}
+
 {#- Days between two instants, as a decimal number. -#}
 {% macro days_between(start_ts, end_ts) -%}
     (epoch({{ end_ts }}) - epoch({{ start_ts }})) / 86400.0

@@ -33,22 +33,25 @@ deals as (
     from {{ ref('field_sales_entries') }}
 ),
 
-days as (
+-- the week starts from the first on or after the first deal's day (the week start of the day six days later)
+weeks as (
     {{ period_spine(
-        "select cast(" ~ local_time('min(created_at)') ~ " as date) from deals",
+        "select " ~ week_start_of("first_day + 6", "settings.week_start")
+            ~ " from (select cast(" ~ local_time('min(created_at)') ~ " as date) as first_day from deals)"
+            ~ " cross join settings",
         "select as_of_date from as_of",
-        "interval 1 day",
+        "interval 7 day",
     ) }}
 ),
 
 instants as (
     select
         'week' as snapshot_kind,
-        {{ date_to_instant('days.period_start') }} as snapshot_at,
-        days.period_start as snapshot_date
-    from days
+        {{ date_to_instant('weeks.period_start') }} as snapshot_at,
+        weeks.period_start as snapshot_date
+    from weeks
     cross join settings
-    where isodow(days.period_start) = settings.week_start
+    where isodow(weeks.period_start) = settings.week_start  -- without deals the spine is the as-of day alone
     union all
     select
         'as_of' as snapshot_kind,

@@ -79,8 +79,8 @@ periods as (
         weeks.period_start,
         weeks.period_start + 7 as next_start
     from ({{ period_spine(
-        'select first_day - cast((isodow(first_day) - week_start + 7) % 7 as integer) from first_day cross join settings',
-        'select last_day - cast((isodow(last_day) - week_start + 7) % 7 as integer) from last_day cross join settings',
+        'select ' ~ week_start_of('first_day', 'week_start') ~ ' from first_day cross join settings',
+        'select ' ~ week_start_of('last_day', 'week_start') ~ ' from last_day cross join settings',
         'interval 7 day'
     ) }}) as weeks
     union all
