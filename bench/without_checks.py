@@ -12,9 +12,14 @@ stay; they cost one count per entity.
 import sys
 from pathlib import Path
 
-import dagster as dg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline import heap  # noqa: E402
+
+if __name__ == "__main__":  # as `python -m pipeline.run` does (pipeline/heap.py)
+    heap.hold()
+
+import dagster as dg  # noqa: E402
 
 import pipeline.definitions  # noqa: E402
 from pipeline import run  # noqa: E402
@@ -56,4 +61,4 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 if __name__ == "__main__":
     # pipeline.run builds the product's definitions through this module attribute when it starts the run.
     pipeline.definitions.build_definitions = build_definitions
-    sys.exit(run.main())
+    heap.exit_process(run.main())

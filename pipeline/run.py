@@ -28,6 +28,11 @@ A run left unfinished by a process that died (kill -9, out of memory) is marked 
 this one starts and while it waits for that run's slot (pipeline/runs/).
 """
 
+from pipeline import heap
+
+if __name__ == "__main__":  # `python -m pipeline.run`: no garbage collection while the libraries load (heap.py)
+    heap.hold()
+
 import argparse
 import contextlib
 import logging
@@ -278,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"materializing every asset through Dagster: {landing} -> {settings.warehouse_path}")
     print(f"tool log (dbt's line per model and test, Dagster's event log): {log}", flush=True)
+    import pipeline.definitions  # noqa: F401  every library the run uses, loaded before the collector resumes
+
+    heap.release()
     # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
     instance = history_instance() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
@@ -324,4 +332,4 @@ def housekeeping(instance: dg.DagsterInstance) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    heap.exit_process(main())

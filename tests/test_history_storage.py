@@ -85,6 +85,29 @@ def test_a_running_runs_events_reach_a_watcher_in_another_instance(home: Path) -
             webserver.end_watch_event_logs(run.run_id, follow)
 
 
+def test_a_run_stores_its_asset_and_check_events_without_opening_the_index_again(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dagster's SQLite storage asks whether a table exists before storing each asset or check event, on an engine
+    # it creates for the question (has_table); the storage answers from what it has seen. A Dagster upgrade that
+    # renamed has_table would make this test fail instead of slowing every run down.
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+    engines: list[str] = []
+    create_engine = sqlite_event_log.create_engine
+    monkeypatch.setattr(
+        sqlite_event_log, "create_engine", lambda url, **kw: engines.append(url) or create_engine(url, **kw)
+    )
+    with history_instance() as instance:
+        assert JOB.execute_in_process(instance=instance).success
+        first_run = len(engines)
+        result = JOB.execute_in_process(instance=instance)
+        assert result.success
+        stored = [r.event_log_entry.dagster_event_type for r in instance.get_records_for_run(result.run_id).records]
+    assert dg.DagsterEventType.ASSET_MATERIALIZATION in stored and dg.DagsterEventType.ASSET_CHECK_EVALUATION in stored
+    assert len(engines) == first_run, engines[first_run:]
+
+
 def test_a_deleted_runs_file_is_not_kept_open(home: Path) -> None:
     with history_instance() as instance:
         first = JOB.execute_in_process(instance=instance).run_id

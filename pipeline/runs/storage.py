@@ -11,7 +11,8 @@ reads them, and Dagster's migrations apply) with one change in the event log: ea
 connection, set to `synchronous=NORMAL`, SQLite's advice for WAL mode. A commit then writes the WAL without
 waiting for the disk; checkpoints happen as the WAL grows and when the process ends. What that trades: a power cut
 or an operating-system crash (not a killed process) may lose the events of the last moments; the file is never
-corrupted. The warehouse's data does not depend on it.
+corrupted. The warehouse's data does not depend on it. It also remembers which tables the index database has:
+Dagster looks that up on a new connection before storing each asset or check event (has_table).
 
 The webserver follows a running run's events by watching the run's database file for changes, which the
 checkpoint after every event used to cause; the storage touches the file after each write to it so that `make ui`
@@ -53,6 +54,7 @@ class EventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        self._tables: set[str] = set()  # tables of the index database known to exist (has_table)
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -97,6 +99,17 @@ class EventLogStorage(SqliteEventLogStorage):
                 with contextlib.suppress(FileNotFoundError):
                     os.utime(self.path_for_shard(shard))  # the webserver's watcher reacts to the file changing
 
+    def has_table(self, table_name: str) -> bool:
+        # Dagster asks before it stores each asset or check event and each slot claim, opening a new engine and
+        # connection on the index database and reading its schema every time (about 770 times in a run of
+        # refresh). Migrations only add tables, so one that exists is remembered until wipe().
+        if table_name in self._tables:
+            return True
+        exists = super().has_table(table_name)
+        if exists:
+            self._tables.add(table_name)
+        return exists
+
     def _release(self, shard: str) -> None:
         with self._engines_lock:
             engine = self._engines.pop(shard, None)
@@ -112,6 +125,7 @@ class EventLogStorage(SqliteEventLogStorage):
             engines = [self._engines.pop(s) for s in list(self._engines) if s != INDEX_SHARD_NAME]
         for engine in engines:
             engine.dispose()
+        self._tables.clear()
         super().wipe()
 
     def dispose(self) -> None:
