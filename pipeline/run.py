@@ -53,7 +53,7 @@ from pipeline.config.registry import funnel
 from pipeline.config.settings import DEFAULT_LANDING_DIR, PROJECT_ROOT, Settings
 from pipeline.config.sources import load_sources
 from pipeline.figures import number, percent
-from pipeline.housekeeping import Retention, housekeep
+from pipeline.housekeeping import Retention, TargetSweep, housekeep
 from pipeline.ingest.sources.mapping import landing_layout, matched_files
 from pipeline.outcome import EXIT_WAREHOUSE_BUSY, outcome_of
 from pipeline.progress import RunProgress, display_for, progress_logger
@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     # With DAGSTER_HOME (set by the Makefile) the run is recorded where `make ui` shows it.
     instance = history_instance() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
+        sweep = target_sweep(instance)
         display = display_for(sys.stdout)  # the terminal, before stdout becomes the tool log
         try:
             with log.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out), libraries_logging_to(out):
@@ -316,17 +317,27 @@ def main(argv: list[str] | None = None) -> int:
             for c in checks_of(result)
         ):
             print(reconciliation_errors(Path(settings.warehouse_path)))
-        print(housekeeping(instance))
+        print(housekeeping(instance, sweep))
     if outcome.verdict():
         print(outcome.verdict(), file=sys.stderr)
     return outcome.exit_code
 
 
-def housekeeping(instance: dg.DagsterInstance) -> str:
-    """Prune dbt's target folders and the run history to FUNNEL_RETAIN_*. Best effort: a failure (a folder that
-    cannot be deleted, Dagster's storage busy) is one line, and the run's own result decides the exit code."""
+def target_sweep(instance: dg.DagsterInstance) -> TargetSweep | None:
+    """Old dbt target folders deleted while the run works (housekeeping.TargetSweep); None when the sweep cannot
+    start, and housekeeping prunes them at the end instead."""
     try:
-        return housekeep(instance, Retention.from_env()).line()
+        return TargetSweep(instance, Retention.from_env())
+    except Exception:  # housekeeping() tries again at the end and says what failed
+        return None
+
+
+def housekeeping(instance: dg.DagsterInstance, sweep: TargetSweep | None = None) -> str:
+    """Prune dbt's target folders (or wait for `sweep` to have) and the run history to FUNNEL_RETAIN_*. Best effort:
+    a failure (a folder that cannot be deleted, Dagster's storage busy) is one line, and the run's own result
+    decides the exit code."""
+    try:
+        return housekeep(instance, Retention.from_env(), targets=sweep).line()
     except Exception as exc:  # whatever it is, the run itself is done and reported
         return f"housekeeping failed (the run is not affected; the next run tries again): {type(exc).__name__}: {exc}"
 

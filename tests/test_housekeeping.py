@@ -9,7 +9,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipeline.housekeeping import Retention, housekeep, housekeeping_job, prune_dbt_targets, prune_runs
+from pipeline.housekeeping import (
+    Retention,
+    TargetSweep,
+    housekeep,
+    housekeeping_job,
+    prune_dbt_targets,
+    prune_runs,
+)
 
 
 @dg.op(config_schema={"fail": dg.Field(bool, default_value=False)})
@@ -112,6 +119,27 @@ def test_only_the_newest_dbt_target_folders_stay_and_those_of_a_run_still_going(
     assert (deleted, kept) == (4, 3) and freed >= 4 * 9000
     with pytest.raises(ValueError):
         prune_dbt_targets(root, keep=0)
+
+
+def test_make_run_s_sweep_leaves_room_for_its_run_s_own_folder_and_spares_a_run_still_going(instance, tmp_path):
+    root = tmp_path / "target"
+    names = [f"dbt_models-{i:07x}-abcdef{i}" for i in range(5)]  # names[0] the newest
+    for age, name in enumerate(names):
+        _invocation(root, name, age * 60.0)
+    going = instance.create_run_for_job(job_a)  # another run, not finished: its folder stays, whatever its age
+    _invocation(root, f"dbt_models-{going.run_id[:7]}-0000000", 3600)
+    freed_by = {name: sum(f.stat().st_size for f in (root / name).rglob("*") if f.is_file()) for name in names}
+
+    sweep = TargetSweep(instance, Retention(dbt_targets=2, runs=10, run_days=90), root)
+    own = _invocation(root, "dbt_models-fffffff-0000000", 0)  # the run's dbt step makes its folder meanwhile
+    deleted, freed, kept = sweep.result()
+
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        [names[0], f"dbt_models-{going.run_id[:7]}-0000000", own.name]
+    )
+    assert (deleted, freed, kept) == (4, sum(freed_by[n] for n in names[1:]), 3)
+    swept = housekeep(instance, Retention(dbt_targets=2, runs=10, run_days=90), root, targets=sweep)
+    assert (swept.target_folders, swept.target_folders_kept) == (4, 3)
 
 
 def test_the_housekeeping_job_applies_the_funnel_retain_variables(instance, tmp_path, monkeypatch):

@@ -9,10 +9,11 @@ into pandas, whatever the table's size. Suites cover the extracted layer only (d
 what dbt builds) and run in one check step, so GX starts once.
 """
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics se
 
 import dagster as dg  # noqa: E402
 import great_expectations as gx  # noqa: E402
+from great_expectations.data_context import AbstractDataContext  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.datasource.fluent import SQLDatasource  # noqa: E402
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: E402
 
 from pipeline.config.quality import load_currencies  # noqa: E402
@@ -98,13 +101,19 @@ def _release(source) -> None:
     source.get_engine().dispose()
 
 
-def validate(
-    suite: Suite, warehouse_path: str, sets: dict[str, list[str]], lock_timeout: float = 0
-) -> dg.AssetCheckResult:
-    """Run one suite over the warehouse, with `sets` (value_sets()) filled in, and summarize it as an asset check
-    result. Another process holding the file is waited for up to `lock_timeout` seconds."""
-    started = time.perf_counter()
-    expectations = [ExpectationConfiguration(**e).to_domain_obj() for e in _completed(suite, sets)]
+@dataclass(frozen=True)
+class WarehouseSource:
+    """An ephemeral GX context and its one SQL datasource over the warehouse."""
+
+    context: AbstractDataContext
+    source: SQLDatasource
+
+
+@contextlib.contextmanager
+def warehouse_source(warehouse_path: str, lock_timeout: float = 0) -> Iterator[WarehouseSource]:
+    """GX over the warehouse until the block ends, when its connection is closed: one per check step, so GX sets up
+    and opens the DuckDB file once for all the step's suites rather than once per suite. Another process holding the
+    file is waited for up to `lock_timeout` seconds."""
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_sql(
@@ -112,17 +121,33 @@ def validate(
         connection_string=f"duckdb+isolated:///{warehouse_path}?{LOCK_TIMEOUT_PARAMETER}={lock_timeout:g}",
     )
     try:
-        batch = (
-            source.add_query_asset(name=suite.name.replace(".", "__"), query=suite.query)
-            .add_batch_definition_whole_table("all")
-            .get_batch()
-        )
-        gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=expectations))
-        result = batch.validate(
-            gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_VALUES}
-        )
+        yield WarehouseSource(context, source)
     finally:
         _release(source)
+
+
+def validate(
+    suite: Suite, warehouse_path: str, sets: dict[str, list[str]], lock_timeout: float = 0
+) -> dg.AssetCheckResult:
+    """Run one suite over the warehouse, with `sets` (value_sets()) filled in, and summarize it as an asset check
+    result. Another process holding the file is waited for up to `lock_timeout` seconds."""
+    with warehouse_source(warehouse_path, lock_timeout) as gx_warehouse:
+        return validate_in(gx_warehouse, suite, sets)
+
+
+def validate_in(gx_warehouse: WarehouseSource, suite: Suite, sets: dict[str, list[str]]) -> dg.AssetCheckResult:
+    """validate() inside an open warehouse_source()."""
+    started = time.perf_counter()
+    expectations = [ExpectationConfiguration(**e).to_domain_obj() for e in _completed(suite, sets)]
+    batch = (
+        gx_warehouse.source.add_query_asset(name=suite.name.replace(".", "__"), query=suite.query)
+        .add_batch_definition_whole_table("all")
+        .get_batch()
+    )
+    gx_suite = gx_warehouse.context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=expectations))
+    result = batch.validate(
+        gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_VALUES}
+    )
     failed = []
     for outcome in result.results:  # GX orders results its own way; each carries its configuration
         if outcome.success:
@@ -196,8 +221,9 @@ def _layer_check(schema: str, suites: list[Suite]) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse, settings: Settings
     ) -> Iterable[dg.AssetCheckResult]:
         sets = value_sets(Path(settings.quality_config))
-        for key in context.selected_asset_check_keys:
-            yield validate(by_key[key.asset_key], warehouse.path, sets, warehouse.lock_timeout_seconds)
+        with warehouse_source(warehouse.path, warehouse.lock_timeout_seconds) as gx_warehouse:
+            for key in context.selected_asset_check_keys:
+                yield validate_in(gx_warehouse, by_key[key.asset_key], sets)
 
     return _check
 

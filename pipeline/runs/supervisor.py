@@ -155,6 +155,8 @@ class RunSupervisor:
             outcome.stopped, outcome.exit_code = f"{exc}: nothing was run", EXIT_CONFIG_ERROR
         finally:
             self._done.set()
+            with contextlib.suppress(OSError):  # wakes the watcher now rather than at the end of its POLL_SECONDS
+                writer.send(b"\0")
             watcher.join()
             signal.set_wakeup_fd(wakeup)
             for signum, handler in handlers.items():
