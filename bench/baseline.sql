@@ -133,6 +133,7 @@ from read_csv(
     }
 );
 
+-- The exchange rates: none in the demo's yen-only extracts (read_csv's allow_empty would drop the declared columns).
 create table sfa_exchange_rates (month DATE, currency VARCHAR, rate DOUBLE);
 
 -- section: transforms
