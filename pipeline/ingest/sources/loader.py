@@ -92,9 +92,9 @@ class EntityLoad:
 
 @dataclass
 class Prepared:
-    """A file read and typed into table `table` (of SCRATCH), checked against its threshold, not yet written. `rows` is a
-    FROM-item of that table's rows with their `_source_row`; the rows to load are those `_keep` and without a
-    `_bad_column`; extra column i is `_x<i>`."""
+    """A file read and typed into table `table` (of SCRATCH), checked against its threshold, not yet written.
+    `rows` is a FROM-item of that table's rows with their `_source_row`; the rows to load are those `_keep` and
+    without a `_bad_column`; extra column i is `_x<i>`."""
 
     file: FileLoad
     table: str
@@ -190,9 +190,9 @@ def prepare_file(
     table: str,
     scanned: FileScan | None = None,
 ) -> Prepared:
-    """Read and type one file into table `table` (of SCRATCH); collect its quarantine; enforce the bad-row threshold.
-    Naive timestamps are read in the dialect's time zone, else `source_tz`; dates alone in `reporting_tz`.
-    `scanned` is the file's scan when the caller has it."""
+    """Read and type one file into table `table` (of SCRATCH; a temp table when unqualified); collect its
+    quarantine; enforce the bad-row threshold. Naive timestamps are read in the dialect's time zone, else
+    `source_tz`; dates alone in `reporting_tz`. `scanned` is the file's scan when the caller has it."""
     entity = mapping.entity
     load = FileLoad(source.name, file_id(path, landing_dir), "new")
     specs = dict(mapping.columns)
@@ -271,7 +271,8 @@ def prepare_file(
         )
         origin = f"(SELECT _src.*, {typing} FROM (SELECT _src.*, {computed} FROM {rows}) AS _src) AS _src"
         con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE ({', '.join(passed)}), "
+            f"CREATE OR REPLACE {'' if '.' in table else 'TEMP '}TABLE {table} AS "
+            f"SELECT * EXCLUDE ({', '.join(passed)}), "
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_t{i}' for i in range(len(shown)))}] END AS _shown, "
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_f{i}' for i in range(len(fields)))}] END AS _fields "
             f"FROM (SELECT {', '.join(valued + kept_text)}, CAST({modified} AS TIMESTAMPTZ) AS _modified_at, "
