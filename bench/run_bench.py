@@ -7,8 +7,9 @@ In one invocation:
 1. the demo extracts (demo.generator) of --leads over --months with --seed, generated into the work folder, or
    reused from an earlier benchmark with the same arguments while they are intact (bench/extracts.py);
    --landing names a folder of extracts to read instead;
-2. the baseline: bench/baseline.sql, a plain DuckDB script that reads the six extracts with types, builds the four
-   stage tables and the monthly KPI table in both views and publishes it, run by bench/baseline.py in one process;
+2. the baseline: bench/baseline.sql, a plain DuckDB script that reads every extract the product ingests with types,
+   builds the four stage tables and the monthly KPI table in both views and publishes it, run by bench/baseline.py
+   in one process;
 3. the product: `python -m pipeline.run`, as a user runs `make run`, on a new warehouse and a new DAGSTER_HOME;
 4. the product without its checks (bench/without_checks.py), measured the same way, for the checks' share;
 5. a new month (unless --no-new-month): the same history as monthly exports (demo/months.py), all months but the

@@ -123,8 +123,9 @@ class Staged:
             return f"(SELECT rowid + 1 AS _source_row, * FROM {source})"
         # rejected records shift the data rows after them: n of them precede every parsed row k >= adj
         shifts = {reject.row - n: n for n, reject in enumerate(self.rejects, 1)}
+        temp = "" if "." in self.table else "TEMP "  # beside a table of another database, or a temp table
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {self.table}_skips AS SELECT * FROM (VALUES "
+            f"CREATE OR REPLACE {temp}TABLE {self.table}_skips AS SELECT * FROM (VALUES "
             + ", ".join(f"({adj}, {n})" for adj, n in shifts.items())
             + ") AS t(adj, n)"
         )
