@@ -39,7 +39,7 @@
 with counted as (
     select
     {%- for condition, rule in counted %}
-        count_if({{ condition }}) as rule_{{ loop.index }}{{ "," if not loop.last }}
+        {{ count_where(condition) }} as rule_{{ loop.index }}{{ "," if not loop.last }}
     {%- endfor %}
     from {{ model }}
 )
