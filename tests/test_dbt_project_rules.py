@@ -78,19 +78,24 @@ def test_only_staging_models_read_sources(manifest):
 
 def primary_keys(manifest: dict) -> dict[str, set[str]]:
     """Per model id, what its tests make a primary key: a column with an error-severity, unfiltered `unique` and
-    `not_null`, or an expression with a `unique` (the composite keys `a || '|' || b`, whose parts are not null or
-    coalesced; a constant for a one-row model)."""
+    `not_null` (dbt's tests or the rules of the project's `column_rules` test), or an expression with a `unique`
+    (the composite keys `a || '|' || b`, whose parts are not null or coalesced; a constant for a one-row model)."""
     unique, not_null = {}, {}
     for node in manifest["nodes"].values():
         test = node.get("test_metadata") or {}
         if (
-            node["resource_type"] == "test"
-            and test.get("name") in ("unique", "not_null")
-            and node["config"]["severity"].lower() == "error"
-            and not node["config"].get("where")
+            node["resource_type"] != "test"
+            or node["config"]["severity"].lower() != "error"
+            or node["config"].get("where")
         ):
+            continue
+        model, kwargs = node.get("attached_node"), test.get("kwargs", {})
+        if test.get("name") in ("unique", "not_null"):
             tested = unique if test["name"] == "unique" else not_null
-            tested.setdefault(node["attached_node"], set()).add(test["kwargs"]["column_name"])
+            tested.setdefault(model, set()).add(kwargs["column_name"])
+        elif test.get("name") == "column_rules":
+            unique.setdefault(model, set()).update(kwargs.get("unique", []))
+            not_null.setdefault(model, set()).update(kwargs.get("not_null", []))
     return {
         model: {key for key in keys if key in not_null.get(model, ()) or not re.fullmatch(r"\w+", key)}
         for model, keys in unique.items()

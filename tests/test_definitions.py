@@ -118,7 +118,7 @@ def test_lineage_runs_ingest_to_staging_to_funnel_to_marts():
 def test_every_dbt_test_is_an_asset_check():
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key, k.name) for k in graph.asset_check_keys}
-    assert (dg.AssetKey(["staging", "stg_ma__leads"]), "unique_stg_ma__leads_ma_lead_id") in checks
+    assert (dg.AssetKey(["staging", "stg_ma__leads"]), "column_rules_stg_ma__leads") in checks
     assert (dg.AssetKey(["marts", "funnel_kpi_monthly"]), "assert_period_handover_identity") in checks
     for model in DBT_MODELS["intermediate"] + DBT_MODELS["stages"] + DBT_MODELS["marts"]:
         assert any(key.path[-1] == model for key, _ in checks), f"{model} has no checks"

@@ -20,7 +20,9 @@ new_leads as (
         ma_lead_id,
         'direct' as entry_type,
         created_at as entered_at,
-        cast(null as varchar) as recycled_from_sfa_lead_id
+        cast(null as varchar) as recycled_from_sfa_lead_id,
+        source,
+        campaign_id
     from ma_leads
 ),
 
@@ -29,7 +31,9 @@ recycled as (
         recycled_sfa_leads.ma_lead_id,
         'recycled' as entry_type,
         recycled_sfa_leads.disqualified_at as entered_at,
-        recycled_sfa_leads.sfa_lead_id as recycled_from_sfa_lead_id
+        recycled_sfa_leads.sfa_lead_id as recycled_from_sfa_lead_id,
+        ma_leads.source,
+        ma_leads.campaign_id
     from recycled_sfa_leads
     inner join ma_leads on recycled_sfa_leads.ma_lead_id = ma_leads.ma_lead_id
 ),
@@ -56,5 +60,7 @@ select
     entry_type,
     entered_at,
     lead(entered_at) over (partition by ma_lead_id order by entry_seq) as next_entered_at,
-    recycled_from_sfa_lead_id
+    recycled_from_sfa_lead_id,
+    source,
+    campaign_id
 from sequenced

@@ -14,10 +14,6 @@ mql_events as (
     select * from {{ ref('stg_ma__mql_events') }}
 ),
 
-ma_leads as (
-    select * from {{ ref('stg_ma__leads') }}
-),
-
 as_of as (
     select as_of from {{ ref('int_as_of') }}
 ),
@@ -47,12 +43,11 @@ candidates as (
         first_mql_per_entry.mql_event_id,
         first_mql_per_entry.mql_at,
         entries.entered_at + interval {{ var('marketing_aging_days') | int }} day as aged_out_at,
-        ma_leads.source,
-        ma_leads.campaign_id,
+        entries.source,
+        entries.campaign_id,
         as_of.as_of
     from entries
     cross join as_of
-    inner join ma_leads on entries.ma_lead_id = ma_leads.ma_lead_id
     left join first_mql_per_entry on entries.marketing_entry_id = first_mql_per_entry.marketing_entry_id
     where entries.entered_at <= as_of.as_of
 )
