@@ -28,7 +28,17 @@ import pandas as pd
 
 from pipeline.ingest.contract import DUCKDB_TYPES, Column, Entity
 from pipeline.ingest.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
-from pipeline.ingest.sources.reader import FileScan, ReadError, Staged, read, record_text, scan, stage, unstage
+from pipeline.ingest.sources.reader import (
+    FileScan,
+    ReadError,
+    Staged,
+    create_table,
+    read,
+    record_text,
+    scan,
+    stage,
+    unstage,
+)
 from pipeline.ingest.sources.values import bad, lit, q, typed
 from pipeline.privacy.redaction import recorded, redact_quarantine, redact_rows
 
@@ -271,7 +281,7 @@ def prepare_file(
         )
         origin = f"(SELECT _src.*, {typing} FROM (SELECT _src.*, {computed} FROM {rows}) AS _src) AS _src"
         con.execute(
-            f"CREATE OR REPLACE {'' if '.' in table else 'TEMP '}TABLE {table} AS "
+            f"{create_table(table)} AS "
             f"SELECT * EXCLUDE ({', '.join(passed)}), "
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_t{i}' for i in range(len(shown)))}] END AS _shown, "
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_f{i}' for i in range(len(fields)))}] END AS _fields "

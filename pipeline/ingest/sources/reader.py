@@ -123,9 +123,8 @@ class Staged:
             return f"(SELECT rowid + 1 AS _source_row, * FROM {source})"
         # rejected records shift the data rows after them: n of them precede every parsed row k >= adj
         shifts = {reject.row - n: n for n, reject in enumerate(self.rejects, 1)}
-        temp = "" if "." in self.table else "TEMP "  # beside a table of another database, or a temp table
         con.execute(
-            f"CREATE OR REPLACE {temp}TABLE {self.table}_skips AS SELECT * FROM (VALUES "
+            f"{create_table(self.table + '_skips')} AS SELECT * FROM (VALUES "
             + ", ".join(f"({adj}, {n})" for adj, n in shifts.items())
             + ") AS t(adj, n)"
         )
@@ -282,6 +281,12 @@ def _check_reserved(names: list[str], shown: Path) -> None:
             f"{shown}: column(s) {', '.join(clash)} of the header use a name the pipeline reserves for "
             f"where a row came from ({', '.join(RESERVED)}); rename them in the export"
         )
+
+
+def create_table(table: str) -> str:
+    """`CREATE OR REPLACE TABLE` for `table` of another database (a qualified name: ingest's scratch database), a
+    temp table for an unqualified name, so nothing of a read lands in the warehouse's own schemas."""
+    return f"CREATE OR REPLACE {'' if '.' in table else 'TEMP '}TABLE {table}"
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, dialect: Dialect, work_dir: Path, table: str = "_src") -> Staged:
