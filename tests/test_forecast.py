@@ -2,9 +2,11 @@
 files by the documented method (tests/independent_forecast.py), against the months' actual wins, and the backtest
 done-when of #14: at least 50 weekly points and an 80 % interval covering between 65 % and 95 % of the outcomes."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.analysis import forecast
 from pipeline.config.settings import PROJECT_ROOT
 from tests import independent_forecast as independent
 
@@ -117,3 +119,31 @@ def test_pacing_divides_the_won_so_far_by_the_usual_share_at_the_same_business_d
         assert open_month.loc[measure, "pacing_forecast"] == pytest.approx(
             open_month.loc[measure, "already_won"] / share
         )
+
+
+def test_the_forecast_is_the_same_to_the_last_bit_in_whatever_order_the_engine_returns_rows(demo_run):
+    # a table's rows come back in the order the engine's threads wrote them; floating-point sums depend on the order
+    # of their terms, so a forecast summed in row order would differ in its last digits from one build to the next
+    snapshots = demo_run.query("select * from intermediate.int_forecast_snapshots")
+    targets = demo_run.query("select * from intermediate.int_forecast_targets")
+    wins = demo_run.query("select advanced_at::date as won_on, 1 as deals, amount from stages.field_sales_entries")
+    wins = wins.dropna(subset=["won_on"])
+    calendar = demo_run.query("select day, is_business_day from reference.business_calendar")
+    row = demo_run.query("select * from staging.stg_reference__sales_pipeline_settings").iloc[0]
+    settings = {"level": float(row["forecast_interval"]), "min_history": int(row["forecast_min_history"])}
+    as_of_day = calendar["day"].iloc[len(calendar) // 2]
+
+    def computed(order):
+        backtested = forecast.backtest(snapshots.iloc[order(snapshots)], targets.iloc[order(targets)], **settings)
+        ahead = forecast.forecast(
+            snapshots.iloc[order(snapshots)], targets.iloc[order(targets)], backtested, **settings
+        )
+        return backtested, ahead, forecast.pacing(wins.iloc[order(wins)], calendar, as_of_day)
+
+    as_read = computed(lambda frame: np.arange(len(frame)))
+    assert len(as_read[0]) >= 50 and as_read[1]["from_pipeline"].notna().any()
+    for seed in (1, 2):
+        shuffled = computed(lambda frame, seed=seed: np.random.default_rng(seed).permutation(len(frame)))
+        for left, right in zip(as_read[:2], shuffled[:2], strict=True):
+            pd.testing.assert_frame_equal(left, right, check_exact=True)
+        assert as_read[2] == shuffled[2]

@@ -47,6 +47,9 @@ MEASURES = {
     ),
 }
 NO_CATEGORY = ""
+#: The keys of a row of int_forecast_targets (one forecast instant and target month) and of int_forecast_snapshots.
+INSTANT_KEYS = ["snapshot_kind", "snapshot_at", "horizon"]
+CELL_KEYS = [*INSTANT_KEYS, *LEVELS[0][1:]]
 SUMMED = ["open_deals", "open_amount", "won_deals", "won_amount"]
 
 
@@ -69,10 +72,14 @@ class Estimate:
 
 def prepare(snapshots: pd.DataFrame, targets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The two intermediate tables as this module reads them: a missing forecast category as NO_CATEGORY (pandas
-    joins NaN keys to each other), and each cell row with its target month's end."""
+    joins NaN keys to each other), each cell row with its target month's end, and both in the order of their keys.
+    A table's rows come back in whatever order the engine's threads wrote them, and floating-point sums depend on
+    the order of their terms: sorted, the same rows give the same forecast to the last bit."""
     snapshots = snapshots.assign(forecast_category=snapshots["forecast_category"].fillna(NO_CATEGORY))
-    ends = targets[["snapshot_kind", "snapshot_at", "horizon", "target_month_end"]]
-    return snapshots.merge(ends, on=["snapshot_kind", "snapshot_at", "horizon"], how="left"), targets
+    snapshots = snapshots.sort_values(CELL_KEYS, ignore_index=True)
+    targets = targets.sort_values(INSTANT_KEYS, ignore_index=True)
+    ends = targets[[*INSTANT_KEYS, "target_month_end"]]
+    return snapshots.merge(ends, on=INSTANT_KEYS, how="left"), targets
 
 
 def level_totals(training: pd.DataFrame) -> list[pd.DataFrame]:
@@ -127,7 +134,7 @@ def pipeline_estimates(
         rate = rated["p" if measure == "won_deals" else "r"].to_numpy()
         parts[f"{measure}_mean"] = rated[size].to_numpy(dtype=float) * rate
         parts[f"{measure}_variance"] = rated[squared].to_numpy(dtype=float) * rate * (1 - rate)
-    keys = ["snapshot_kind", "snapshot_at", "horizon"]
+    keys = INSTANT_KEYS
     sums = pd.DataFrame(parts).assign(**{key: rated[key] for key in keys}).groupby(keys).sum()
     return {
         key: {
@@ -259,7 +266,7 @@ class Forecaster:
     def estimates(self, rows: pd.DataFrame) -> list[dict[str, Estimate]]:
         """Both measures for each row of int_forecast_targets, in order: the open deals of all rows sharing
         what was known (the same last ended month) rated in one pass."""
-        keys = ["snapshot_kind", "snapshot_at", "horizon"]
+        keys = INSTANT_KEYS
         cutoffs = [self.cutoff(at) for at in rows["snapshot_at"]]
         pipelines: dict[tuple, dict[str, tuple[float, float, float]]] = {}
         for cutoff in dict.fromkeys(cutoffs):
@@ -419,6 +426,7 @@ def pacing(wins: pd.DataFrame, calendar: pd.DataFrame, as_of_date) -> dict[str, 
     month = as_of_day.to_period("M")
     this_month = days[days["month"] == month]
     business_day = int(this_month.loc[this_month["day"] == as_of_day, "business_day"].iloc[0])
+    wins = wins.sort_values("won_on", ignore_index=True)  # a fixed order of terms: the same sums to the last bit
     won = wins.assign(day=pd.to_datetime(wins["won_on"])).merge(days[["day", "month", "business_day"]], on="day")
     earlier = won[won["month"] < month]
     result = {

@@ -46,3 +46,12 @@
             else true
         end
 {%- endmacro %}
+
+{#-
+    An amount squared, exactly: DECIMAL(38, 4), wide enough for any DECIMAL(18, 2) amount, where DECIMAL(18, 2)
+    times itself would overflow. Sums of it (and of amounts) stay DECIMAL, which adds exactly in any order; a
+    model casts the total to DOUBLE only at the end, so a mart is the same to the last bit on every build.
+-#}
+{% macro amount_squared(amount) -%}
+    cast({{ amount }} as decimal(38, 2)) * cast({{ amount }} as decimal(38, 2))
+{%- endmacro %}

@@ -14,7 +14,7 @@
     the target month (close_position: before, in, after, unknown), its stage, its age at t in days (age_bucket)
     and its forecast category at t (NULL when the SFA gives none). won_deals / won_amount: the deals of the cell
     closed won within the target month (at their won amount), the outcome a win rate learns from once the month
-    has ended.
+    has ended. Amounts add up in DECIMAL and become DOUBLE only as totals (macro amount_squared).
 -#}
 
 with targets as (
@@ -93,7 +93,7 @@ cells as (
             else '120+'
         end as age_bucket,
         open_states.forecast_category,
-        cast(coalesce(open_states.amount, 0) as double) as amount,
+        coalesce(open_states.amount, 0) as amount,
         coalesce(open_states.won_month = targets.target_month, false) as won_in_month,
         open_states.won_amount
     from open_states
@@ -114,9 +114,9 @@ select
     age_bucket,
     forecast_category,
     count(*) as open_deals,
-    sum(amount) as open_amount,
-    sum(amount * amount) as open_amount_squared,
+    cast(sum(amount) as double) as open_amount,
+    cast(sum({{ amount_squared("amount") }}) as double) as open_amount_squared,
     count(*) filter (where won_in_month) as won_deals,
-    coalesce(sum(cast(won_amount as double)) filter (where won_in_month), 0) as won_amount
+    cast(coalesce(sum(won_amount) filter (where won_in_month), 0) as double) as won_amount
 from cells
 group by all

@@ -94,11 +94,10 @@ select
     count(deals.won_at) filter (where deals.created_at > target_ends.snapshot_at) as won_later_created_deals,
     coalesce(sum(deals.amount) filter (where deals.created_at > target_ends.snapshot_at), 0)
         as won_later_created_amount,
-    coalesce(
-        sum(cast(deals.amount as double) * cast(deals.amount as double))
-        filter (where deals.created_at > target_ends.snapshot_at),
+    cast(coalesce(
+        sum({{ amount_squared("deals.amount") }}) filter (where deals.created_at > target_ends.snapshot_at),
         0
-    ) as won_later_created_amount_squared,
+    ) as double) as won_later_created_amount_squared,
     count(deals.won_at) as actual_won_deals,
     coalesce(sum(deals.amount), 0) as actual_won_amount
 from target_ends
