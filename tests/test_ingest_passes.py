@@ -84,14 +84,19 @@ class _Recording:
 
 
 def test_each_value_is_typed_once_and_not_inside_a_case(tmp_path):
-    """The statement that types a file types each column once: the check of a value reads the typed value, and
-    without a mapping's `where` the typing is not wrapped in a CASE (DuckDB evaluated it four times slower there)."""
-    _extract(tmp_path / "landing" / "ma" / "leads.csv", bad_every=1000)
-    con = _Recording(duckdb.connect(str(tmp_path / "w.duckdb"), config={"threads": 1}))
-    load = load_entity(con, LEADS, [landing_layout(tmp_path / "landing")], tmp_path / "landing", "UTC", "UTC")
-    assert load.files[0].quarantined == ROWS // 1000  # the checks still find the bad timestamps
-    typing = [s for s in con.statements if "try_strptime" in s]
-    assert len(typing) == 1
-    # created_at is the only timestamp of ma_leads: its offset test, the start of its typing, occurs once
-    assert typing[0].count(lit(WITH_OFFSET)) == 1
-    assert "CASE WHEN __keep THEN" not in typing[0]
+    """A statement that types a file types each column once: the check of a value reads the typed value, and
+    without a mapping's `where` the typing is not wrapped in a CASE (DuckDB evaluated it four times slower there).
+    A file without bad rows is typed by one statement, which writes its rows; one with bad rows by a second one
+    too, after the first stopped at its first bad row, to quarantine them."""
+    for bad_every, statements in ((0, ["INSERT"]), (1000, ["INSERT", "CREATE"])):
+        folder = tmp_path / str(bad_every)
+        _extract(folder / "landing" / "ma" / "leads.csv", bad_every=bad_every)
+        con = _Recording(duckdb.connect(str(folder / "w.duckdb"), config={"threads": 1}))
+        load = load_entity(con, LEADS, [landing_layout(folder / "landing")], folder / "landing", "UTC", "UTC")
+        assert load.files[0].quarantined == (ROWS // bad_every if bad_every else 0)  # the checks find bad timestamps
+        typing = [s for s in con.statements if "try_strptime" in s]
+        assert [s.split()[0] for s in typing] == statements
+        for statement in typing:
+            # created_at is the only timestamp of ma_leads: its offset test, the start of its typing, occurs once
+            assert statement.count(lit(WITH_OFFSET)) == 1
+            assert "CASE WHEN __keep THEN" not in statement

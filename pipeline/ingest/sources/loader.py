@@ -30,9 +30,11 @@ from pipeline.ingest.contract import DUCKDB_TYPES, Column, Entity
 from pipeline.ingest.sources.mapping import ColumnSpec, EntityMapping, SourceMapping, matched_files
 from pipeline.ingest.sources.reader import (
     FileScan,
+    Plain,
     ReadError,
     Staged,
     create_table,
+    plain,
     read,
     record_text,
     scan,
@@ -48,6 +50,8 @@ _WHOLE_FILE = re.compile(r"\b_src\b(?!\s*\.)")
 #: The in-memory database a file's typed rows wait in until the load is written (every connection of this process
 #: sees it, so files can be read on several at once).
 SCRATCH = "_ingest"
+#: How the query of a direct file fails at its first bad row (Typing.direct).
+BAD_ROW = "ingest: a value breaks the input contract in column "
 #: How many bad lines an error message quotes.
 FIRST_BAD_LINES = 5
 #: Bookkeeping columns of extracted.<table>: where each row came from, and when its record last changed.
@@ -111,6 +115,16 @@ class Prepared:
     rows: str
     extras: list[str]
     quarantine: list[dict]
+
+
+@dataclass
+class Direct:
+    """A plain file (reader.Plain) loaded straight into extracted.<table> by `query` (Typing.direct), with no
+    table of its own in between; extra column i is named extras[i]."""
+
+    file: FileLoad
+    query: str
+    extras: list[str]
 
 
 def file_id(path: Path, landing_dir: Path) -> str:
@@ -188,6 +202,125 @@ def _problem(column, value) -> str:
     return f"value {value!r} is not a valid {column.type}"
 
 
+class Typing:
+    """How the records of one source's files of an entity become typed, checked rows: the SQL both ways of
+    loading a file share (`prepare_file` keeps a bad row's text for the quarantine, `Typing.direct` does not).
+    Naive timestamps are read in the dialect's time zone, else `source_tz`; dates alone in `reporting_tz`."""
+
+    def __init__(self, source: SourceMapping, mapping: EntityMapping, source_tz: str, reporting_tz: str):
+        self.source, self.mapping, entity = source, mapping, mapping.entity
+        specs = dict(mapping.columns)
+        if "currency" in entity.column_names and "currency" not in specs and source.dialect.currency:
+            specs["currency"] = ColumnSpec(value=source.dialect.currency)
+        # Each column's source text is computed once per row, as a column of the records (`computed` below), and
+        # the typing and checks refer to that column: the typing repeats a text dozens of times, and a mapping's SQL
+        # repeated as often (a correlated subquery over a lookup, say) made DuckDB plan each repetition (minutes for
+        # a file of a few rows).
+        self.sources = {c.name: _text(specs.get(c.name)) for c in entity.columns}
+        self.texts = {name: f"__text_{i}" for i, name in enumerate(self.sources)}
+        self.options = dict(
+            source_tz=source.dialect.timezone or source_tz,
+            reporting_tz=reporting_tz,
+            date_formats=source.dialect.date_formats,
+            decimal=source.dialect.decimal,
+            thousands=source.dialect.thousands,
+        )
+        # Each value is typed once per row too, as a column (`__value_<i>`) the loaded value and its check both
+        # read: checking a value by typing its text again cost three times the typing itself (the SFA's timestamps).
+        self.columns = list(entity.columns)
+        if mapping.last_modified is not None:
+            # a value that does not read would lose the row its place among duplicates: quarantined like the rest
+            self.columns.append(Column("last_modified", "timestamp"))
+            self.sources["last_modified"], self.texts["last_modified"] = _text(mapping.last_modified), "__text_modified"
+        self.values = {c.name: f"__value_{i}" for i, c in enumerate(self.columns)}
+        self.checked = [(c, self.texts[c.name], self.values[c.name]) for c in self.columns]
+        self.modified = self.values["last_modified"] if mapping.last_modified is not None else "NULL::TIMESTAMPTZ"
+        self.kept_by_where = f"coalesce(({mapping.where}), false)" if mapping.where else "true"
+        self.checks = " ".join(
+            f"WHEN {bad(c, text, value)} OR contains({text}, chr(0)) THEN {lit(c.name)}"
+            for c, text, value in self.checked
+        )
+        self.mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
+        self.whole_file = any(
+            _WHOLE_FILE.search(sql or "")
+            for sql in [mapping.where, *(s.sql for s in [*mapping.columns.values(), mapping.last_modified] if s)]
+        )
+
+    @property
+    def direct_ok(self) -> bool:
+        """Whether a file may be loaded straight into extracted: every record is typed and kept (no `where`), and
+        the mapping reads each record on its own (no lookups, no SQL over the whole file)."""
+        return not (self.mapping.where or self.mapping.lookups or self.whole_file)
+
+    def named(self, path: Path, header: list[str]) -> tuple[str, list[str]]:
+        """SQL naming the positional columns c1, c2, ... by the header (an optional source column the file lacks
+        is empty), and the file's columns kept beyond the mapping; fails when a mapped column is missing."""
+        entity, mapping = self.mapping.entity, self.mapping
+        present = {h.lower() for h in header}
+        absent = tuple(dict.fromkeys(c for c in mapping.optional_columns if c.lower() not in present))
+        needed = [s.column for s in [*mapping.columns.values(), mapping.last_modified] if s is not None and s.column]
+        missing = [c for c in dict.fromkeys(needed) if c.lower() not in present | {a.lower() for a in absent}]
+        if missing:
+            raise IngestError(
+                f"{path}: missing required column(s) {', '.join(missing)} for {entity.table} (source "
+                f"{self.source.name}); the file has: {', '.join(header)}; extracted.{entity.table} was not changed"
+            )
+        extras = [h for h in header if h.lower() not in self.mapped] if mapping.keep_extra_columns else []
+        named = ", ".join(
+            [f"c{i + 1} AS {q(h)}" for i, h in enumerate(header)] + [f"NULL::VARCHAR AS {q(a)}" for a in absent]
+        )
+        return named, extras
+
+    def origin(self, rows: str) -> str:
+        """A FROM-item of the rows of FROM-item `rows` (named columns) with each column's source text and typed
+        value, and `__keep`."""
+        computed = ", ".join(
+            [f"{self.sources[name]} AS {self.texts[name]}" for name in self.sources]
+            + [f"{self.kept_by_where} AS __keep"]
+        )
+        # a row the mapping's `where` leaves out is not typed (nor checked, nor loaded); without a `where` every row
+        # is typed, unwrapped: DuckDB evaluates the typing four times slower inside a CASE, even one always true
+        typing = ", ".join(
+            (
+                f"CASE WHEN __keep THEN {typed(c, self.texts[c.name], **self.options)} END"
+                if self.mapping.where
+                else typed(c, self.texts[c.name], **self.options)
+            )
+            + f" AS {self.values[c.name]}"
+            for c in self.columns
+        )
+        return f"(SELECT _src.*, {typing} FROM (SELECT _src.*, {computed} FROM {rows}) AS _src) AS _src"
+
+    def loaded(self, extras: list[str]) -> list[str]:
+        """The select list of a row's contract values, its extra columns (`_x<i>`) and `_modified_at`."""
+        valued = [
+            f"CAST({self.values[c.name]} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in self.mapping.entity.columns
+        ]
+        return [
+            *valued,
+            *(f"{q(x)} AS _x{i}" for i, x in enumerate(extras)),
+            f"CAST({self.modified} AS TIMESTAMPTZ) AS _modified_at",
+        ]
+
+    def direct(self, path: Path, plain: Plain, load: FileLoad) -> tuple[str, list[str]]:
+        """A query of the rows of a plain CSV as extracted.<table> holds them (its extra columns by name), each
+        numbered in file order, that fails at the first row that breaks the contract (as a malformed line fails the
+        strict read): a file with bad rows is loaded by `prepare_file` instead. And the file's extra columns."""
+        named, extras = self.named(path, plain.header)
+        row_of = ", ".join(
+            [q(c.name) for c in self.mapping.entity.columns] + [f"_x{i} AS {q(x)}" for i, x in enumerate(extras)]
+        )
+        # row_number() over the records as read: DuckDB numbers them in one ordered pass (its streaming window),
+        # the data rows prepare_file numbers by the order it stores them in
+        return (
+            f"SELECT {row_of}, {lit(load.source)} AS _source, {lit(load.file)} AS _source_file, _source_row, "
+            f"_modified_at FROM (SELECT {', '.join(self.loaded(extras))}, row_number() OVER () AS _source_row, "
+            f"CASE {self.checks} END AS _bad_column FROM {self.origin(f'(SELECT {named} FROM {plain.records}) AS _src')}) "
+            f"WHERE CASE WHEN _bad_column IS NULL THEN true ELSE error({lit(BAD_ROW)} || _bad_column) END",
+            extras,
+        )
+
+
 def prepare_file(
     con: duckdb.DuckDBPyConnection,
     source: SourceMapping,
@@ -205,89 +338,28 @@ def prepare_file(
     `source_tz`; dates alone in `reporting_tz`. `scanned` is the file's scan when the caller has it."""
     entity = mapping.entity
     load = FileLoad(source.name, file_id(path, landing_dir), "new")
-    specs = dict(mapping.columns)
-    if "currency" in entity.column_names and "currency" not in specs and source.dialect.currency:
-        specs["currency"] = ColumnSpec(value=source.dialect.currency)
-    # Each column's source text is computed once per row, as a column of the records (`computed` below), and the
-    # typing and checks refer to that column: the typing repeats a text dozens of times, and a mapping's SQL
-    # repeated as often (a correlated subquery over a lookup, say) made DuckDB plan each repetition (minutes for a
-    # file of a few rows).
-    sources = {c.name: _text(specs.get(c.name)) for c in entity.columns}
-    texts = {name: f"__text_{i}" for i, name in enumerate(sources)}
-    options = dict(
-        source_tz=source.dialect.timezone or source_tz,
-        reporting_tz=reporting_tz,
-        date_formats=source.dialect.date_formats,
-        decimal=source.dialect.decimal,
-        thousands=source.dialect.thousands,
-    )
-    # Each value is typed once per row too, as a column (`__value_<i>`) the loaded value and its check both read:
-    # checking a value by typing its text again cost three times the typing itself (the SFA's four timestamps).
-    columns = list(entity.columns)
-    if mapping.last_modified is not None:
-        # a value that does not read would lose the row its place among duplicates: quarantined like the contract's
-        columns.append(Column("last_modified", "timestamp"))
-        sources["last_modified"], texts["last_modified"] = _text(mapping.last_modified), "__text_modified"
-    values = {c.name: f"__value_{i}" for i, c in enumerate(columns)}
-    checked = [(c, texts[c.name], values[c.name]) for c in columns]
-    modified = values["last_modified"] if mapping.last_modified is not None else "NULL::TIMESTAMPTZ"
-    kept_by_where = f"coalesce(({mapping.where}), false)" if mapping.where else "true"
-    keep = "__keep"  # computed once per row beside the texts
-    checks = " ".join(
-        f"WHEN {bad(c, text, value)} OR contains({text}, chr(0)) THEN {lit(c.name)}" for c, text, value in checked
-    )
-    mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
-    whole_file = any(
-        _WHOLE_FILE.search(sql or "")
-        for sql in [mapping.where, *(s.sql for s in [*mapping.columns.values(), mapping.last_modified] if s)]
-    )
+    typing = Typing(source, mapping, source_tz, reporting_tz)
+    checked = typing.checked
     extras: list[str] = []
 
     def typed_rows(staged: Staged, records: str) -> int:
         """Parse and type the records in one statement; the fields and checked texts of a bad row are kept."""
-        present = {h.lower() for h in staged.header}
-        absent = tuple(dict.fromkeys(c for c in mapping.optional_columns if c.lower() not in present))
-        needed = [s.column for s in [*mapping.columns.values(), mapping.last_modified] if s is not None and s.column]
-        missing = [c for c in dict.fromkeys(needed) if c.lower() not in present | {a.lower() for a in absent}]
-        if missing:
-            raise IngestError(
-                f"{path}: missing required column(s) {', '.join(missing)} for {entity.table} (source "
-                f"{source.name}); the file has: {', '.join(staged.header)}; extracted.{entity.table} was not changed"
-            )
-        extras[:] = [h for h in staged.header if h.lower() not in mapped] if mapping.keep_extra_columns else []
-        named = ", ".join(
-            [f"c{i + 1} AS {q(h)}" for i, h in enumerate(staged.header)] + [f"NULL::VARCHAR AS {q(a)}" for a in absent]
-        )
-        valued = [f"CAST({values[c.name]} AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in entity.columns]
-        kept_text = [f"{q(x)} AS _x{i}" for i, x in enumerate(extras)]
+        named, extras[:] = typing.named(path, staged.header)
         fields = [f"{q(h)} AS _f{i}" for i, h in enumerate(staged.header)]
         shown = [f"{text} AS _t{i}" for i, (_, text, _) in enumerate(checked)]
         passed = [f"_f{i}" for i in range(len(fields))] + [f"_t{i}" for i in range(len(shown))]
         rows = f"(SELECT {named} FROM {records}) AS _src"
-        if whole_file:
+        if typing.whole_file:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _src AS SELECT {named} FROM {records}")
             rows = "_src"
-        computed = ", ".join([f"{sources[name]} AS {texts[name]}" for name in sources] + [f"{kept_by_where} AS {keep}"])
-        # a row the mapping's `where` leaves out is not typed (nor checked, nor loaded); without a `where` every row
-        # is typed, unwrapped: DuckDB evaluates the typing four times slower inside a CASE, even one always true
-        typing = ", ".join(
-            (
-                f"CASE WHEN {keep} THEN {typed(c, texts[c.name], **options)} END"
-                if mapping.where
-                else typed(c, texts[c.name], **options)
-            )
-            + f" AS {values[c.name]}"
-            for c in columns
-        )
-        origin = f"(SELECT _src.*, {typing} FROM (SELECT _src.*, {computed} FROM {rows}) AS _src) AS _src"
         con.execute(
             f"{create_table(table)} AS "
             f"SELECT * EXCLUDE ({', '.join(passed)}), "
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_t{i}' for i in range(len(shown)))}] END AS _shown, "
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_f{i}' for i in range(len(fields)))}] END AS _fields "
-            f"FROM (SELECT {', '.join(valued + kept_text)}, CAST({modified} AS TIMESTAMPTZ) AS _modified_at, "
-            f"{keep} AS _keep, CASE WHEN NOT {keep} THEN NULL {checks} END AS _bad_column, "
-            f"{', '.join(fields + shown)} FROM {origin})"
+            f"FROM (SELECT {', '.join(typing.loaded(extras))}, "
+            f"__keep AS _keep, CASE WHEN NOT __keep THEN NULL {typing.checks} END AS _bad_column, "
+            f"{', '.join(fields + shown)} FROM {typing.origin(rows)})"
         )
         con.execute("DROP TABLE IF EXISTS _src")
         return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
@@ -413,25 +485,31 @@ def _pairs(files: list[FileLoad]) -> str:
     return ", ".join(f"({lit(f.source)}, {lit(f.file)})" for f in files) or "(NULL, NULL)"
 
 
+class _NotDirect(Exception):
+    """Loading the plain files straight into extracted failed (a bad row, a malformed line, a byte that is not
+    UTF-8 ...); the transaction was rolled back, and the files are loaded through prepare_file."""
+
+
 def _write(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
     prepared: list[Prepared],
     gone: list[FileLoad],
     erased: dict[str, str],
+    direct: list[Direct] = (),
 ) -> None:
-    """Apply the prepared files and removals to the extracted rows, quarantine and the log, atomically; the rows
-    and lines of the `erased` people (pipeline/privacy/redaction.py) are emptied before they are committed."""
+    """Apply the prepared and the direct files and the removals to the extracted rows, quarantine and the log,
+    atomically; the rows and lines of the `erased` people (pipeline/privacy/redaction.py) are emptied before they
+    are committed. Raises _NotDirect (nothing written) when a direct file has a row that cannot be loaded."""
     table = f"extracted.{entity.table}"
-    replaced = [p.file for p in prepared] + gone
+    written = [p.file for p in [*prepared, *direct]]
+    replaced = written + gone
     quarantine = pd.DataFrame(
         [r for p in prepared for r in p.quarantine],
         columns=["source", "entity", "file", "line", "column_name", "reason", "raw_line"],
     )
-    fields = ["source", "file", "sha256", "reading_sha256", "data_rows", "loaded", "quarantined", "excluded"]
-    log = pd.DataFrame([{k: getattr(p.file, k) for k in fields} for p in prepared], columns=fields)
     con.register("_quarantine_new", quarantine)
-    con.register("_log_new", log)
+    preserving = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS extracted")
@@ -439,7 +517,7 @@ def _write(
         con.execute(f"CREATE TABLE IF NOT EXISTS extracted.quarantine ({_QUARANTINE_COLUMNS})")
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_extracted_columns(entity)})")
         have = {r[0].lower() for r in con.execute(f"DESCRIBE {table}").fetchall()}
-        for extra in dict.fromkeys(x for p in prepared for x in p.extras):
+        for extra in dict.fromkeys(x for p in [*prepared, *direct] for x in p.extras):
             if extra.lower() not in have:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {q(extra)} VARCHAR")
                 have.add(extra.lower())
@@ -451,6 +529,8 @@ def _write(
                 f"{lit(p.file.file)} AS _source_file, _source_row, _modified_at FROM {p.rows} "
                 "WHERE _keep AND _bad_column IS NULL"
             )
+        if direct:
+            _insert_direct(con, table, direct)
         for name in ("quarantine", "load_log"):
             con.execute(
                 f"DELETE FROM extracted.{name} WHERE entity = ? AND (source, file) IN ({_pairs(replaced)})",
@@ -458,9 +538,11 @@ def _write(
             )
         con.execute("INSERT INTO extracted.quarantine SELECT *, now() FROM _quarantine_new")
         if erased:
-            written = f"(_source, _source_file) IN ({_pairs(replaced)})"
-            redact_rows(con, table, entity, extra_columns(con, entity), erased, written)
+            where = f"(_source, _source_file) IN ({_pairs(replaced)})"
+            redact_rows(con, table, entity, extra_columns(con, entity), erased, where)
             redact_quarantine(con, erased, f"entity = {lit(entity.table)} AND (source, file) IN ({_pairs(replaced)})")
+        fields = ["source", "file", "sha256", "reading_sha256", "data_rows", "loaded", "quarantined", "excluded"]
+        con.register("_log_new", pd.DataFrame([{k: getattr(f, k) for k in fields} for f in written], columns=fields))
         con.execute(
             f"INSERT INTO extracted.load_log SELECT source, {lit(entity.table)}, file, sha256, reading_sha256, "
             "data_rows, loaded, quarantined, excluded, now() FROM _log_new"
@@ -470,8 +552,36 @@ def _write(
         con.execute("ROLLBACK")
         raise
     finally:
+        con.execute(f"SET preserve_insertion_order = {preserving}")
         con.unregister("_quarantine_new")
         con.unregister("_log_new")
+
+
+def _insert_direct(con: duckdb.DuckDBPyConnection, table: str, direct: list[Direct]) -> None:
+    """Insert the rows of the direct files into `table` in one statement, and count each file's rows.
+
+    The files are read at once, one per DuckDB thread: with insertion order not preserved, DuckDB runs the
+    branches of a UNION ALL side by side (each numbers its own rows in one ordered pass); the order the rows are
+    stored in carries no meaning, as each has its file and row number."""
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        inserted = con.execute(
+            f"INSERT INTO {table} BY NAME " + " UNION ALL BY NAME ".join(f"({d.query})" for d in direct)
+        ).fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise _NotDirect(str(exc)) from exc
+    if len(direct) == 1:
+        counts = {(direct[0].file.source, direct[0].file.file): inserted}
+    else:
+        counts = dict.fromkeys(((d.file.source, d.file.file) for d in direct), 0) | {
+            (source, file): rows
+            for source, file, rows in con.execute(
+                f"SELECT _source, _source_file, count(*) FROM {table} "
+                f"WHERE (_source, _source_file) IN ({_pairs([d.file for d in direct])}) GROUP BY ALL"
+            ).fetchall()
+        }
+    for d in direct:
+        d.file.data_rows = d.file.loaded = counts[(d.file.source, d.file.file)]
 
 
 def _no_files_error(entity: Entity, sources: list[SourceMapping], logged: int) -> IngestError:
@@ -491,6 +601,34 @@ def _no_files_error(entity: Entity, sources: list[SourceMapping], logged: int) -
         f"{entity.table}: no extract found; expected CSV or Parquet files matching "
         f"{where or 'a source that maps this entity (docs/sources.md)'}{kept}"
     )
+
+
+def _direct(
+    entity: Entity,
+    todo: list[tuple[int, SourceMapping, Path]],
+    files: list[FileLoad],
+    scans: list[FileScan],
+    source_tz: str,
+    reporting_tz: str,
+) -> list[Direct] | None:
+    """The files to load as Direct ones (files[i] and scans[i] are those of todo's file i), or None when any must
+    be read through prepare_file: it is not a plain CSV, or its mapping filters rows or reads more than a row."""
+    if not todo:
+        return None
+    typings: dict[str, Typing] = {}
+    direct = []
+    for i, source, path in todo:
+        mapping = source.entities[entity.table]
+        typing = typings.setdefault(source.name, Typing(source, mapping, source_tz, reporting_tz))
+        found = plain(path, source.dialect, scans[i]) if typing.direct_ok else None
+        if found is None:
+            return None
+        try:
+            query, extras = typing.direct(path, found, files[i])
+        except IngestError:
+            return None  # a mapped column is missing: prepare_file says so, in the order of the files
+        direct.append(Direct(files[i], query, extras))
+    return direct
 
 
 def load_entity(
@@ -516,8 +654,6 @@ def load_entity(
     current = {(s.name, file_id(p, landing_dir)) for s, p in found}
     # no file at all keeps what was loaded (a missing or unmounted folder), as for a required entity
     gone = [FileLoad(s, f, "removed") for (s, f) in logged if (s, f) not in current] if found else []
-    files: list[FileLoad] = []
-    prepared: list[Prepared] = []
     work_dir = Path(tempfile.mkdtemp(prefix="funnel-ingest-"))
     lookups: dict[str, list[str]] = {}  # source -> its staged lookup tables
     reading = {
@@ -532,13 +668,29 @@ def load_entity(
     threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
     parallel = threads > 1 and len(found) > 1 and not any(s.entities[entity.table].lookups for s, _ in found)
 
-    def load(i: int, source: SourceMapping, path: Path) -> FileLoad | Prepared:
-        """Hash the file; unless the log has it unchanged, read and type it into a table of SCRATCH."""
-        mapping = source.entities[entity.table]
-        scanned = scan(path)  # its hash, and the line ends the reader needs: one pass over the bytes
+    def pool_map(work, *args) -> list:
+        if not parallel:
+            return list(map(work, *args))
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest") as pool:
+            return list(pool.map(work, *args))
+
+    # each file's hash and the line ends the reader needs: one pass over its bytes (hashlib lets go of the GIL)
+    scans = pool_map(scan, [p for _, p in found])
+    files: list[FileLoad] = []  # what became of each file, in the order found
+    todo: list[tuple[int, SourceMapping, Path]] = []  # the files to load: new, changed, or read differently now
+    for i, ((source, path), scanned) in enumerate(zip(found, scans, strict=True)):
         key = (source.name, file_id(path, landing_dir))
         if key in logged and (logged[key].sha256, logged[key].reading_sha256) == (scanned.sha256, reading[source.name]):
-            return logged[key]  # skipped, with the counts of the load that still stands
+            files.append(logged[key])  # skipped, with the counts of the load that still stands
+            continue
+        load = FileLoad(*key, "changed" if key in logged else "new", scanned.sha256, reading[source.name])
+        files.append(load)
+        todo.append((i, source, path))
+    prepared: list[Prepared] = []
+
+    def prepare(i: int, source: SourceMapping, path: Path) -> Prepared:
+        """Read and type the file into a table of SCRATCH."""
+        mapping = source.entities[entity.table]
         if mapping.lookups and not lookups[source.name]:
             lookups[source.name] = stage_lookups(con, source, mapping, work_dir)
         reader = con.cursor() if parallel else con
@@ -553,36 +705,37 @@ def load_entity(
                 reporting_tz,
                 work_dir,
                 f"{SCRATCH}._ready_{i}",
-                scanned,
+                scans[i],
             )
         finally:
             if reader is not con:
                 reader.close()
-        p.file.sha256, p.file.reading_sha256 = scanned.sha256, reading[source.name]
-        p.file.action = "changed" if key in logged else "new"
+        p.file.action, p.file.sha256, p.file.reading_sha256 = files[i].action, files[i].sha256, files[i].reading_sha256
+        files[i] = p.file  # with the counts of this reading
         return p
 
     try:
         for source, _ in found:
             lookups.setdefault(source.name, [])
-        if parallel:
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest") as pool:
-                loads = list(pool.map(load, range(len(found)), *zip(*found, strict=True)))
-        else:
-            loads = [load(i, source, path) for i, (source, path) in enumerate(found)]
-        for done in loads:
-            if isinstance(done, Prepared):
-                prepared.append(done)
-                files.append(done.file)
-            else:
-                files.append(done)
-        if prepared or gone or not found:  # an optional entity without files still gets its (empty) table
+        direct = _direct(entity, todo, files, scans, source_tz, reporting_tz)
+        if direct is not None:
             try:
-                _write(con, entity, prepared, gone, recorded(con))
+                _write(con, entity, [], gone, recorded(con), direct)
+            except _NotDirect:
+                direct = None  # a file has a bad row: each is read again, and its bad rows quarantined
             except duckdb.Error as exc:
                 raise IngestError(
                     f"{entity.table}: cannot write the load: {exc}; extracted.{entity.table} was not changed"
                 ) from exc
+        if direct is None:
+            prepared = pool_map(prepare, *zip(*todo, strict=True)) if todo else []
+            if prepared or gone or not found:  # an optional entity without files still gets its (empty) table
+                try:
+                    _write(con, entity, prepared, gone, recorded(con))
+                except duckdb.Error as exc:
+                    raise IngestError(
+                        f"{entity.table}: cannot write the load: {exc}; extracted.{entity.table} was not changed"
+                    ) from exc
     finally:
         for i in range(len(found)):
             con.execute(f"DROP TABLE IF EXISTS {SCRATCH}._ready_{i}")

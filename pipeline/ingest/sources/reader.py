@@ -62,27 +62,38 @@ class Reject:
 
 @dataclass(frozen=True)
 class FileScan:
-    """What one pass over a file's bytes tells: the SHA-256 the load log keeps, and its line ends."""
+    """What one pass over a file's bytes tells: the SHA-256 the load log keeps, its line ends, and its first chunk
+    (where the encoding is glanced at and the header read, so they need not read the file again)."""
 
     sha256: str
     crlf: int  # CRLF line ends
     lf: int  # LF line ends, CRLF ones included
     lines: int  # physical lines; a last line without a line end counts
+    head: bytes = dataclasses.field(default=b"", repr=False)  # the first CHUNK bytes
 
 
 def scan(path: Path) -> FileScan:
     """Hash the file and count its line ends in one streaming read."""
     digest = hashlib.sha256()
     crlf = lf = 0
-    previous = b""
+    previous = head = b""
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
+            head = head or chunk
             digest.update(chunk)
             lf += chunk.count(b"\n")
             if b"\r" in chunk or previous.endswith(b"\r"):  # most files have none: a fast scan says so
                 crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
             previous = chunk
-    return FileScan(digest.hexdigest(), crlf, lf, lf + (previous[-1:] not in (b"\n", b"")))
+    return FileScan(digest.hexdigest(), crlf, lf, lf + (previous[-1:] not in (b"\n", b"")), head)
+
+
+def _head(path: Path, head: bytes | None) -> bytes:
+    """The first CHUNK bytes of `path`: `head` when the caller has them from a scan."""
+    if head is not None:
+        return head
+    with open(path, "rb") as f:
+        return f.read(CHUNK)
 
 
 #: The caller's statement reading a file's records: it gets the Staged file (its header) and a FROM-item with the
@@ -231,11 +242,10 @@ def transcode(path: Path, encoding: str, work_dir: Path, shown: Path | None = No
     return target
 
 
-def _first_record(path: Path, quote: str, shown: Path) -> str:
+def _first_record(path: Path, quote: str, shown: Path, head: bytes | None = None) -> str:
     """The header record's text (quoted line breaks included). Only the header must be valid UTF-8: a bad byte
-    further down is DuckDB's to reject with its line."""
-    with open(path, "rb") as f:
-        head = f.read(CHUNK)
+    further down is DuckDB's to reject with its line. `head` is the file's first chunk when the caller has it."""
+    head = _head(path, head)
     bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     text = head[bom:].decode("utf-8", "surrogateescape")
     if not text.strip():
@@ -258,12 +268,14 @@ def _first_record(path: Path, quote: str, shown: Path) -> str:
     return text[:end]
 
 
-def read_header(path: Path, dialect: Dialect, shown: Path | None = None) -> tuple[list[str], str]:
+def read_header(
+    path: Path, dialect: Dialect, shown: Path | None = None, head: bytes | None = None
+) -> tuple[list[str], str]:
     """Column names of the header line and the delimiter: the dialect's, or the one of , ; TAB | the header
     contains most often (the header decides, so a malformed data line cannot mislead the detection).
-    Errors name `shown`, the original file, when `path` is its UTF-8 copy."""
+    Errors name `shown`, the original file, when `path` is its UTF-8 copy; `head` is its first chunk if known."""
     shown = shown or path
-    header_text = _first_record(path, dialect.quote, shown)
+    header_text = _first_record(path, dialect.quote, shown, head)
     delimiter = dialect.delimiter or max(DELIMITERS, key=header_text.count)
     names = next(csv.reader(io.StringIO(header_text), delimiter=delimiter, quotechar=dialect.quote))
     # an unnamed column (often a trailing delimiter) is kept under the name column<n>, like DuckDB names them
@@ -348,18 +360,22 @@ def gunzip(path: Path, work_dir: Path) -> Path:
     return target
 
 
-def _first_glance(path: Path, shown: Path) -> str | None:
+def _first_glance(path: Path, shown: Path, head: bytes | None = None) -> str | None:
     """`utf-8-sig` with a BOM; None (UTF-8, unless DuckDB finds bytes that are not) when the first chunk is UTF-8;
-    else what detect_encoding finds (CP932 text shows in the first chunk)."""
-    with open(path, "rb") as f:
-        head = f.read(CHUNK)
+    else what detect_encoding finds (CP932 text shows in the first chunk). `head` is that chunk if known."""
+    head = _head(path, head)
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    return None if _utf8(head) else detect_encoding(path, shown)
+
+
+def _utf8(head: bytes) -> bool:
+    """Whether a file's first chunk is UTF-8 (a character cut off at the chunk's end is no error)."""
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut off at the chunk's end is no error
+        codecs.getincrementaldecoder("utf-8")().decode(head)
     except UnicodeDecodeError:
-        return detect_encoding(path, shown)
-    return None
+        return False
+    return True
 
 
 def _read_csv_file(
@@ -373,7 +389,8 @@ def _read_csv_file(
     scanned: FileScan | None,
 ) -> Staged:
     """Read the CSV `plain` (the file itself, or its decompressed copy); errors name `path`."""
-    encoding = dialect.encoding or _first_glance(plain, path)
+    head = scanned.head if scanned is not None and scanned.head and plain == path else None
+    encoding = dialect.encoding or _first_glance(plain, path, head)
     readable = plain
     # CRLF and LF both end a record, as in Python's csv module; DuckDB wants one kind per file, so a file
     # in another encoding (transcoded anyway) or mixing both gets a copy with CRLF as LF
@@ -386,7 +403,7 @@ def _read_csv_file(
             readable = normalize_newlines(plain, work_dir)
         lines = ends.lines
     try:
-        header, delimiter = read_header(readable, dialect, path)
+        header, delimiter = read_header(readable, dialect, path, head if readable == plain else None)
         staged = Staged(table, header, encoding or "utf-8", delimiter, 0, [])
         staged.rows, rejects = _read_csv(con, readable, staged, dialect.quote, into)
         if encoding is None and any(reason.startswith(INVALID_ENCODING) for _, reason, _ in rejects.values()):
@@ -423,21 +440,62 @@ def _reject(
     return Reject(row, staged.line(row), column, reason, raw)
 
 
+def _csv_records(path: Path, width: int, delimiter: str, quote: str, errors: str) -> str:
+    """DuckDB's CSV reader over the data lines of `path`, as text columns c1 .. c<width>; `errors` are the
+    options that say what a malformed line does (rejects table, or none: the statement fails)."""
+    columns = "{" + ", ".join(f"'c{i + 1}': 'VARCHAR'" for i in range(width)) + "}"
+    return (
+        f"read_csv({lit(str(path))}, auto_detect = false, header = true, columns = {columns}, "
+        f"delim = {lit(delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, max_line_size = {MAX_LINE_SIZE}"
+        + (f", {errors})" if errors else ")")
+    )
+
+
+@dataclass(frozen=True)
+class Plain:
+    """A CSV that DuckDB can read as it is (UTF-8, one kind of line end, not compressed): its header, and its
+    records as text columns c1, c2, ... read strictly, so that a malformed line or a byte that is not UTF-8 fails
+    the statement instead of being rejected."""
+
+    header: list[str]
+    delimiter: str
+    records: str
+
+
+def plain(path: Path, dialect: Dialect, scanned: FileScan) -> Plain | None:
+    """The file as a Plain CSV, or None when it needs more than DuckDB's reader (Parquet, gzip, another encoding,
+    mixed line ends, a header that does not read): `read` handles those, and reports their errors."""
+    if path.name.lower().endswith((*PARQUET_SUFFIXES, ".gz")) or 0 < scanned.crlf < scanned.lf:
+        return None
+    head = scanned.head
+    try:
+        if dialect.encoding is not None and codecs.lookup(dialect.encoding).name not in ("utf-8", "utf-8-sig"):
+            return None
+        if dialect.encoding is None and not head.startswith(codecs.BOM_UTF8) and not _utf8(head):
+            return None  # CP932, say: `read` finds out which encoding it is
+        header, delimiter = read_header(path, dialect, path, head or None)
+    except ReadError:
+        return None
+    return Plain(header, delimiter, _csv_records(path, len(header), delimiter, dialect.quote, ""))
+
+
 def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, quote: str, into: Into) -> tuple[int, dict]:
     """The statement `into` reads the data lines through DuckDB's CSV reader with positional columns, strictly;
     malformed records go to its rejects table. Returns the rows read and, per DuckDB reject line, the first
     error's column, reason and text."""
     names = {f"c{i + 1}": name for i, name in enumerate(staged.header)}
-    columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in names) + "}"
     con.execute("DROP TABLE IF EXISTS _rejects")
     con.execute("DROP TABLE IF EXISTS _reject_scans")
     try:
         rows = into(
             staged,
-            f"read_csv({lit(str(path))}, auto_detect = false, header = true, columns = {columns}, "
-            f"delim = {lit(staged.delimiter)}, quote = {lit(quote)}, escape = {lit(quote)}, "
-            f"max_line_size = {MAX_LINE_SIZE}, store_rejects = true, rejects_table = '_rejects', "
-            "rejects_scan = '_reject_scans')",
+            _csv_records(
+                path,
+                len(names),
+                staged.delimiter,
+                quote,
+                "store_rejects = true, rejects_table = '_rejects', rejects_scan = '_reject_scans'",
+            ),
         )
         rejects: dict[int, tuple] = {}
         for line, column, kind, message, raw in con.execute(
