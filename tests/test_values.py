@@ -1,5 +1,7 @@
 """How source text reads as each contract type (pipeline/ingest/sources/values.py), value by value."""
 
+import itertools
+import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -7,7 +9,14 @@ import duckdb
 import pytest
 
 from pipeline.ingest.contract import Column
-from pipeline.ingest.sources.values import DATE_FORMATS, DATE_TIME_FORMATS, lit, shape, strptime, typed
+from pipeline.ingest.sources.values import (
+    DATE_FORMATS,
+    DATE_TIME_FORMATS,
+    lit,
+    shape,
+    strptime,
+    typed,
+)
 
 
 def _read(kind: str, text: str | None, **dialect):
@@ -210,3 +219,43 @@ def test_a_format_is_tried_only_on_text_of_its_shape_and_reads_what_strptime_rea
         expected = con.execute(f"SELECT try_strptime({lit(text)}, {listed})").fetchall()[0][0]
         assert con.execute(f"SELECT {guarded} FROM (SELECT {lit(text)} AS v)").fetchall()[0][0] == expected, text
     assert shape("%b %d %Y") is None  # a month name is not guarded: every text is tried
+
+
+def _near_the_first_layout() -> list[str]:
+    """Text in and near the SFA's layout 2024/11/14 14:54:34: every mix of its parts' variants (out of range, one
+    digit, another separator, a fraction, a zone after it), and random strings of such parts."""
+    parts = (
+        ["2024", "0001", "99999"],
+        ["/"],
+        ["1", "12", "13"],
+        ["/", "-"],
+        ["1", "29", "31", "32"],
+        [" ", "  ", "T", ""],
+        ["9", "23", "24"],
+        [":"],
+        ["5", "59", "60"],
+        [":", ""],
+        ["00", "60", "00.25"],
+        ["", "Z", " +09", " Asia/Tokyo", " JST"],
+    )
+    pieces = ["2024", "4", "11", "31", "24", "/", "-", ":", " ", "T", ".5", "Z", "+09:00", " UTC", "年", "45678", "x"]
+    rng = random.Random(13)
+    return ["".join(p) for p in itertools.product(*parts)] + [
+        "".join(rng.choices(pieces, k=rng.randint(0, 12))) for _ in range(20_000)
+    ]
+
+
+def test_the_first_layout_reads_a_timestamp_as_the_general_reading_does():
+    """FIRST_DATE_TIME is tried before the general reading of a timestamp: whatever it reads, the general reading
+    reads the same (with the source zone ahead of, and behind, the reporting zone)."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS v", [_near_the_first_layout()])
+    for source_tz, reporting_tz in (("Asia/Tokyo", "UTC"), ("America/New_York", "Asia/Tokyo")):
+        first, general = (
+            typed(Column("v", "timestamp"), "v", source_tz=source_tz, reporting_tz=reporting_tz, first=f)
+            for f in (True, False)
+        )
+        read, differ = con.execute(
+            f"SELECT count(a), list(v) FILTER (a IS DISTINCT FROM b) FROM (SELECT v, {first} AS a, {general} AS b FROM t)"
+        ).fetchall()[0]
+        assert read > 500 and differ is None, (source_tz, differ)
