@@ -27,7 +27,7 @@ def parse(warehouse: Path, target: Path, *flags: str) -> str:
     done = subprocess.run(
         [*DBT_COMMAND, "parse", *flags, "--target-path", str(target), "--log-path", str(target)],
         cwd=DBT_PROJECT_DIR,
-        env=env | {"DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+        env=env | {"DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
         capture_output=True,
         text=True,
     )
