@@ -71,3 +71,17 @@ def test_a_new_warehouse_folder_reuses_the_parse_and_another_file_name_does_not(
     assert "Unable to do partial parsing because profile has changed" in log, log[-3000:]
     databases = {node["database"] for node in json.loads((renamed / "manifest.json").read_text())["nodes"].values()}
     assert databases == {"elsewhere"}
+
+
+def test_nothing_in_the_dbt_project_reads_the_warehouse_path():
+    """The folder is left out of the hash because no model, macro, test or project file renders `target.path`: one
+    that did would be parsed with the folder of whichever warehouse parsed it last."""
+    readers = [
+        str(path.relative_to(DBT_PROJECT_DIR))
+        for path in DBT_PROJECT_DIR.rglob("*")
+        if path.is_file()
+        and path.suffix in {".sql", ".yml", ".yaml", ".py", ".md"}
+        and "target" not in path.relative_to(DBT_PROJECT_DIR).parts[:1]
+        and "target.path" in path.read_text(errors="replace")
+    ]
+    assert readers == []

@@ -8,7 +8,7 @@ node's relation carries), not on the folder it sits in: nothing in transforms/ r
 profile is hashed here with every connection key but `path`: a new warehouse in another folder (a fresh bench or
 test warehouse, a moved FUNNEL_WAREHOUSE) reuses the parsed project, while another file name, setting or FUNNEL_*
 value of dbt_project.yml still makes dbt parse again (tests/test_dbt_parse_state.py proves the reused parse equals a
-full one).
+full one, and fails when a file of transforms/ reads `target.path`).
 
 Run as a script, not `-m pipeline...`: the dbt subprocess imports only dbt (and, in the Python models, the pipeline
 package from PYTHONPATH), whatever `pipeline` the environment's editable install points at.
