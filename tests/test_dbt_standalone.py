@@ -123,8 +123,9 @@ def dbt_logs(run: Materialized) -> dict[str, str]:
 
 
 def test_a_repeated_run_reuses_the_parsed_project(repeated_run):
-    """The first run may parse in full (the state it finds was parsed with another warehouse path, which is part of
-    dbt's profile hash, or other FUNNEL_* values, which dbt hashes as env vars of dbt_project.yml); the second must
+    """The first run may parse in full (the state it finds was parsed with another warehouse file name, which is the
+    database name in dbt's profile hash, or other FUNNEL_* values, which dbt hashes as env vars of dbt_project.yml;
+    the warehouse's folder is not hashed: tests/test_dbt_parse_state.py); the second must
     reuse the state the first copied back (pipeline/transforms/assets.py), in its one dbt invocation."""
     logs = dbt_logs(repeated_run[1])
     assert len(logs) == 1, f"expected one dbt invocation per run, found {sorted(logs)}"
