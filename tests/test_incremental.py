@@ -3,10 +3,13 @@
 The demo history is written as monthly exports (demo/months.py). Months 1..N-1 are built; month N lands with the
 changes it carries to earlier records (SFA leads converted or disqualified, opportunities closed) plus a lost
 opportunity of an early month reopened and an early lead's company renamed; the second run loads only the new files
-on top of the versions already loaded. A full build of the same files into a fresh warehouse is the other route:
-every published mart table must match it, row for row.
+on top of the versions already loaded, and the incremental models (docs/data-model.md, "Incremental models")
+recompute only what those files touch. A full build of the same files into a fresh warehouse is the other route:
+every published mart, stage table and intermediate table must match it, row for row. Then, on a copy, each event
+that makes reuse unsafe (an erasure, a file loaded before that changed, a past FUNNEL_AS_OF) must rebuild them whole.
 """
 
+import json
 import shutil
 from pathlib import Path
 
@@ -17,11 +20,22 @@ import pytest
 
 from demo.generator import generate
 from demo.months import file_month
+from pipeline.config.settings import Settings
+from pipeline.privacy.erase import erase
 from pipeline.serving.paths import published_file
 from pipeline.serving.publish import MARTS
 from tests.conftest import materialize
 
 LEADS, MONTHS, SEED = 2_000, 12, 11
+#: The incremental models and what their build state says of their last build (transforms/macros/incremental.sql).
+INCREMENTAL = ["intermediate.int_marketing_cycles"]
+
+
+def _built(warehouse: Path) -> dict[str, str]:
+    """incremental model -> `incremental` or `rebuilt`, from the build state in its table comment."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        comments = dict(con.execute("select schema_name || '.' || table_name, comment from duckdb_tables()").fetchall())
+    return {name: json.loads(comments[name])["built"] for name in INCREMENTAL}
 
 
 def _copy_months(months: Path, landing: Path, keep) -> list[Path]:
@@ -107,6 +121,7 @@ def runs(tmp_path_factory):
     warehouse.parent.mkdir()
     first = materialize(landing, warehouse)
     assert first.result.success, "building months 1..N-1 failed"
+    built_first = _built(warehouse)
     with duckdb.connect(str(warehouse)) as con:
         logged = con.execute("select file, loaded_at from extracted.load_log").fetchall()
 
@@ -115,6 +130,7 @@ def runs(tmp_path_factory):
     alone, edited = _rename_a_company(months, landing, last)
     second = materialize(landing, warehouse)
     assert second.result.success, "the run after the new month landed failed"
+    built_second = _built(warehouse)
 
     full_warehouse = root / "full" / "themodel.duckdb"
     full_warehouse.parent.mkdir()
@@ -129,6 +145,9 @@ def runs(tmp_path_factory):
         "logged": dict(logged),
         "leads": (alone, edited),
         "reopened": reopened,
+        "built": (built_first, built_second),
+        "edited_lead": edited,
+        "months": labels,
     }
 
 
@@ -162,15 +181,72 @@ def test_the_reopened_deal_is_open_again(runs):
     assert outcome == ("open",)
 
 
-@pytest.mark.parametrize("published", [True, False], ids=["published copy", "warehouse marts schema"])
-def test_marts_equal_a_full_build(runs, published):
+def test_the_new_month_is_built_incrementally(runs):
+    """The first build computes every key; the new month's run only the keys its files touch."""
+    first, second = runs["built"]
+    assert set(first.values()) == {"rebuilt"} and set(second.values()) == {"incremental"}
+
+
+@pytest.mark.parametrize("schema", [None, "marts", "stages", "intermediate"])
+def test_tables_equal_a_full_build(runs, schema):
+    """Every published mart (schema None: the published copy), and every table of the warehouse's marts, stages and
+    intermediate schemas (the incremental models among them), equals a full build's."""
+
     def tables(warehouse: Path) -> dict[str, pd.DataFrame]:
-        return _tables(published_file(warehouse)) if published else _tables(warehouse, "marts")
+        return _tables(published_file(warehouse)) if schema is None else _tables(warehouse, schema)
 
     incremental, full = tables(runs["warehouse"]), tables(runs["full"])
-    assert sorted(incremental) == sorted(full) and len(full) >= len(MARTS)
+    assert sorted(incremental) == sorted(full)
+    assert len(full) >= (len(MARTS) if schema in (None, "marts") else 1)
     for name in full:
         _same(incremental[name], full[name], name)
+
+
+@pytest.fixture(scope="module")
+def unsafe(runs, tmp_path_factory):
+    """On a copy of the incremental warehouse, one event after another that makes reusing rows unsafe, each
+    followed by a run: what each run's incremental models say of their build, and the copy."""
+    root = tmp_path_factory.mktemp("unsafe")
+    landing, warehouse = root / "landing", root / "warehouse" / "themodel.duckdb"
+    shutil.copytree(runs["landing"], landing)
+    shutil.copytree(runs["warehouse"].parent, warehouse.parent)
+    built = {}
+
+    erase(Settings(landing_dir=str(landing), warehouse_path=str(warehouse)), [], [runs["edited_lead"]], None)
+    assert materialize(landing, warehouse).result.success
+    built["erasure"] = _built(warehouse)
+
+    old = sorted((landing / "ma" / "leads").glob("*.csv"))[0]
+    alone = runs["leads"][0]  # a lead of the first file no later file mentions
+    frame = pd.read_csv(old, dtype=str, keep_default_na=False)
+    frame[frame["lead_id"] != alone].to_csv(old, index=False)  # a file loaded before loses a record
+    assert materialize(landing, warehouse).result.success
+    built["changed file"] = _built(warehouse)
+
+    assert materialize(landing, warehouse).result.success
+    built["nothing new"] = _built(warehouse)
+
+    past = f"{runs['months'][len(runs['months']) // 2]}-15"
+    assert materialize(landing, warehouse, as_of=past).result.success
+    built["past as-of"] = _built(warehouse)
+    return {"built": built, "warehouse": warehouse, "dropped": alone}
+
+
+@pytest.mark.parametrize("event", ["erasure", "changed file", "past as-of"])
+def test_unsafe_reuse_rebuilds(unsafe, event):
+    assert set(unsafe["built"][event].values()) == {"rebuilt"}, event
+
+
+def test_a_run_without_new_files_reuses_every_row(unsafe):
+    assert set(unsafe["built"]["nothing new"].values()) == {"incremental"}
+
+
+def test_the_record_a_changed_file_lost_is_gone(unsafe):
+    with duckdb.connect(str(unsafe["warehouse"]), read_only=True) as con:
+        left = con.execute(
+            "select count(*) from intermediate.int_marketing_cycles where ma_lead_id = ?", [unsafe["dropped"]]
+        ).fetchone()[0]
+    assert left == 0
 
 
 def test_monthly_exports_resolve_to_the_whole_history(tmp_path):
