@@ -28,7 +28,7 @@ from tests.conftest import materialize
 
 LEADS, MONTHS, SEED = 2_000, 12, 11
 #: The incremental models and what their build state says of their last build (transforms/macros/incremental.sql).
-INCREMENTAL = ["intermediate.int_marketing_cycles"]
+INCREMENTAL = ["intermediate.int_marketing_cycles", "intermediate.int_lead_handovers"]
 
 
 def _built(warehouse: Path) -> dict[str, str]:
