@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
@@ -91,6 +92,22 @@ def _same(left: pd.DataFrame, right: pd.DataFrame, name: str) -> None:
         assert np.allclose(x, y, rtol=0, atol=1e-9, equal_nan=True), f"{name}.{column} differs"
 
 
+def _add_a_late_mql(landing: Path, last: str) -> tuple[str, str]:
+    """Append to the last month's MQL events an event of the first month's first qualified lead, stamped an hour
+    before its first MQL and not synced: the lead's events are numbered anew (stg_ma__mql_events.mql_seq), so its
+    marketing entry's first MQL and the hand-over of the SFA lead its old first MQL was synced to both change. The
+    MA lead's id and that SFA lead's id."""
+    first = pd.read_csv(sorted((landing / "ma" / "mql_events").glob("*.csv"))[0], dtype=str, keep_default_na=False)
+    event = first.iloc[0].copy()
+    stamped = pd.Timestamp(event["mql_at"]) - pd.Timedelta(hours=1)
+    synced_to = event["sfa_lead_id"]
+    event[["mql_at", "sfa_lead_id"]] = [stamped.isoformat(), ""]
+    target = landing / "ma" / "mql_events" / f"{last}-00000.csv"
+    current = pd.read_csv(target, dtype=str, keep_default_na=False)
+    pd.concat([current, event.to_frame().T]).to_csv(target, index=False)
+    return event["lead_id"], synced_to
+
+
 def _rename_a_company(months: Path, landing: Path, last: str) -> tuple[str, str]:
     """Two MA leads of the first month no later file mentions: the first is left alone; the second's company is
     renamed in the last month's leads file (an edit of an early record). Their ids."""
@@ -128,6 +145,7 @@ def runs(tmp_path_factory):
     new_files = _copy_months(months, landing, lambda m: m == last)
     reopened = _reopen_a_lost_deal(landing, labels, last)
     alone, edited = _rename_a_company(months, landing, last)
+    late_mql = _add_a_late_mql(landing, last)
     second = materialize(landing, warehouse)
     assert second.result.success, "the run after the new month landed failed"
     built_second = _built(warehouse)
@@ -145,6 +163,7 @@ def runs(tmp_path_factory):
         "logged": dict(logged),
         "leads": (alone, edited),
         "reopened": reopened,
+        "late_mql": late_mql,
         "built": (built_first, built_second),
         "edited_lead": edited,
         "months": labels,
@@ -181,6 +200,21 @@ def test_the_reopened_deal_is_open_again(runs):
     assert outcome == ("open",)
 
 
+def test_a_late_mql_renumbers_its_leads_events(runs):
+    """The late MQL is its lead's first: the lead's first entry now hands over with it, and the SFA lead its old
+    first MQL was synced to keeps that event under its new number (both recomputed by the incremental update)."""
+    lead, synced_to = runs["late_mql"]
+    assert synced_to, "the first MQL event of the demo is not synced to an SFA lead"
+    with duckdb.connect(str(runs["warehouse"]), read_only=True) as con:
+        first_mql = con.execute(
+            "select mql_event_id from intermediate.int_marketing_cycles where ma_lead_id = ? and entry_seq = 1", [lead]
+        ).fetchone()
+        handover = con.execute(
+            "select mql_event_id from intermediate.int_lead_handovers where sfa_lead_id = ?", [synced_to]
+        ).fetchone()
+    assert (first_mql, handover) == ((f"{lead}#1",), (f"{lead}#2",))
+
+
 def test_the_new_month_is_built_incrementally(runs):
     """The first build computes every key; the new month's run only the keys its files touch."""
     first, second = runs["built"]
@@ -202,32 +236,52 @@ def test_tables_equal_a_full_build(runs, schema):
         _same(incremental[name], full[name], name)
 
 
+def _refresh_only(landing: Path, warehouse: Path, keys: list[str], **overrides) -> None:
+    """A run of the refresh job restricted to the assets `keys` (schema/name) and their checks, as an operator
+    selects them in the Dagster UI: each event below only needs the incremental models (and what it changes
+    upstream of them) to run again, and a whole run per event would cost minutes of CI."""
+    from pipeline.definitions import build_definitions
+
+    settings = Settings(landing_dir=str(landing), warehouse_path=str(warehouse), **overrides)
+    job = build_definitions(settings).resolve_job_def("refresh")
+    selection = [dg.AssetKey(key.split("/")) for key in keys]
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, asset_selection=selection
+    )
+    assert result.success, f"the run of {keys} failed"
+
+
 @pytest.fixture(scope="module")
 def unsafe(runs, tmp_path_factory):
-    """On a copy of the incremental warehouse, one event after another that makes reusing rows unsafe, each
-    followed by a run: what each run's incremental models say of their build, and the copy."""
+    """On a copy of the incremental warehouse, a run with nothing new, then one event after another that makes
+    reusing rows unsafe, each followed by a run of what it touches: what each run's incremental models say of
+    their build, and the copy."""
     root = tmp_path_factory.mktemp("unsafe")
     landing, warehouse = root / "landing", root / "warehouse" / "themodel.duckdb"
     shutil.copytree(runs["landing"], landing)
     shutil.copytree(runs["warehouse"].parent, warehouse.parent)
+    models = [name.replace(".", "/") for name in INCREMENTAL]
     built = {}
 
+    _refresh_only(landing, warehouse, models)
+    built["nothing new"] = _built(warehouse)
+
     erase(Settings(landing_dir=str(landing), warehouse_path=str(warehouse)), [], [runs["edited_lead"]], None)
-    assert materialize(landing, warehouse).result.success
+    _refresh_only(landing, warehouse, models)
     built["erasure"] = _built(warehouse)
 
     old = sorted((landing / "ma" / "leads").glob("*.csv"))[0]
     alone = runs["leads"][0]  # a lead of the first file no later file mentions
     frame = pd.read_csv(old, dtype=str, keep_default_na=False)
     frame[frame["lead_id"] != alone].to_csv(old, index=False)  # a file loaded before loses a record
-    assert materialize(landing, warehouse).result.success
+    _refresh_only(landing, warehouse, ["extracted/ma_leads", *models])
     built["changed file"] = _built(warehouse)
 
-    assert materialize(landing, warehouse).result.success
-    built["nothing new"] = _built(warehouse)
-
     past = f"{runs['months'][len(runs['months']) // 2]}-15"
-    assert materialize(landing, warehouse, as_of=past).result.success
+    # the SFA leads valid at the past instant (int_sfa_leads_as_of) are what the incremental models then read
+    _refresh_only(
+        landing, warehouse, ["intermediate/int_as_of", "intermediate/int_sfa_leads_as_of", *models], as_of=past
+    )
     built["past as-of"] = _built(warehouse)
     return {"built": built, "warehouse": warehouse, "dropped": alone}
 
