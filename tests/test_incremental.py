@@ -92,20 +92,20 @@ def _same(left: pd.DataFrame, right: pd.DataFrame, name: str) -> None:
         assert np.allclose(x, y, rtol=0, atol=1e-9, equal_nan=True), f"{name}.{column} differs"
 
 
-def _add_a_late_mql(landing: Path, last: str) -> tuple[str, str]:
-    """Append to the last month's MQL events an event of the first month's first qualified lead, stamped an hour
-    before its first MQL and not synced: the lead's events are numbered anew (stg_ma__mql_events.mql_seq), so its
-    marketing entry's first MQL and the hand-over of the SFA lead its old first MQL was synced to both change. The
-    MA lead's id and that SFA lead's id."""
+def _add_a_late_mql(landing: Path, last: str) -> tuple[str, str, str]:
+    """Append to the last month's MQL events an earlier MQL of the first month's first qualified lead, stamped an
+    hour before its first one and synced to the same SFA lead (a late-arriving event): the lead's events are
+    numbered anew (stg_ma__mql_events.mql_seq), so its marketing entry's first MQL and that SFA lead's hand-over
+    both move to it. The MA lead's id, the SFA lead's id and the new event's instant (UTC, ISO)."""
     first = pd.read_csv(sorted((landing / "ma" / "mql_events").glob("*.csv"))[0], dtype=str, keep_default_na=False)
-    event = first.iloc[0].copy()
+    own = first[first["lead_id"] == first["lead_id"].iloc[0]]  # the lead's events are born in their month
+    event = own.loc[own["mql_at"].map(pd.Timestamp).idxmin()].copy()
     stamped = pd.Timestamp(event["mql_at"]) - pd.Timedelta(hours=1)
-    synced_to = event["sfa_lead_id"]
-    event[["mql_at", "sfa_lead_id"]] = [stamped.isoformat(), ""]
+    event["mql_at"] = stamped.isoformat()
     target = landing / "ma" / "mql_events" / f"{last}-00000.csv"
     current = pd.read_csv(target, dtype=str, keep_default_na=False)
     pd.concat([current, event.to_frame().T]).to_csv(target, index=False)
-    return event["lead_id"], synced_to
+    return event["lead_id"], event["sfa_lead_id"], stamped.tz_convert("UTC").isoformat()
 
 
 def _rename_a_company(months: Path, landing: Path, last: str) -> tuple[str, str]:
@@ -201,18 +201,30 @@ def test_the_reopened_deal_is_open_again(runs):
 
 
 def test_a_late_mql_renumbers_its_leads_events(runs):
-    """The late MQL is its lead's first: the lead's first entry now hands over with it, and the SFA lead its old
-    first MQL was synced to keeps that event under its new number (both recomputed by the incremental update)."""
-    lead, synced_to = runs["late_mql"]
+    """The late MQL is its lead's first event now: the lead's first entry and the SFA lead it was synced to both hand
+    over with it, and the lead's earlier first event is its second (all recomputed by the incremental update)."""
+    lead, synced_to, stamped = runs["late_mql"]
     assert synced_to, "the first MQL event of the demo is not synced to an SFA lead"
     with duckdb.connect(str(runs["warehouse"]), read_only=True) as con:
-        first_mql = con.execute(
-            "select mql_event_id from intermediate.int_marketing_cycles where ma_lead_id = ? and entry_seq = 1", [lead]
-        ).fetchone()
-        handover = con.execute(
-            "select mql_event_id from intermediate.int_lead_handovers where sfa_lead_id = ?", [synced_to]
-        ).fetchone()
-    assert (first_mql, handover) == ((f"{lead}#1",), (f"{lead}#2",))
+        con.execute("set timezone = 'UTC'")
+        rows = [
+            con.execute(sql, [key]).fetchone()
+            for sql, key in [
+                (
+                    "select mql_event_id, strftime(mql_at, '%Y-%m-%dT%H:%M:%S') from intermediate.int_marketing_cycles"
+                    " where ma_lead_id = ? and entry_seq = 1",
+                    lead,
+                ),
+                (
+                    "select mql_event_id, strftime(mql_at, '%Y-%m-%dT%H:%M:%S') from intermediate.int_lead_handovers"
+                    " where sfa_lead_id = ?",
+                    synced_to,
+                ),
+            ]
+        ]
+        events = con.execute("select count(*) from staging.stg_ma__mql_events where ma_lead_id = ?", [lead]).fetchone()
+    expected = (f"{lead}#1", stamped[:19])
+    assert rows == [expected, expected] and events[0] >= 2
 
 
 def test_the_new_month_is_built_incrementally(runs):
