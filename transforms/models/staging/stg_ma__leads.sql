@@ -1,18 +1,5 @@
 {{ config(enabled=has_system('ma')) }}
 
-with source as (
-    {{ newest_records(source('ma', 'leads'), ['lead_id']) }}
-),
+{#- The staging itself is macros/staging.sql, shared with the incremental models' updates. -#}
 
-renamed as (
-    select
-        lead_id as ma_lead_id,
-        email,
-        company,
-        created_at,
-        lower(source) as source,
-        campaign_id
-    from source
-)
-
-select * from renamed
+{{ staged_ma_leads(source('ma', 'leads')) }}
