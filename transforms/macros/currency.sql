@@ -37,12 +37,12 @@
                 {{ records }}.currency != {{ reporting_currency() }}
                 and {{ records }}.{{ amount }} is not null
                 and rates.rate is null
-                then error(
-                    'no exchange rate for ' || {{ records }}.currency || ' in '
-                    || strftime({{ records }}.rate_month, '%Y-%m') || ' ({{ what }} ' || {{ id }}
-                    || '): add it to sfa/exchange_rates or correct the currency (amounts are reported in '
-                    || {{ reporting_currency() }} || ')'
-                )
+                then {{ raise_error(
+                    "'no exchange rate for ' || " ~ records ~ ".currency || ' in ' || "
+                    ~ year_month_text(records ~ '.rate_month') ~ " || ' (" ~ what ~ " ' || " ~ id
+                    ~ " || '): add it to sfa/exchange_rates or correct the currency (amounts are reported in '"
+                    ~ " || " ~ reporting_currency() ~ " || ')'"
+                ) }}
             else true
         end
 {%- endmacro %}

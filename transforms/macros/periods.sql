@@ -1,11 +1,11 @@
 {#- Local wall time of an instant in the reporting time zone. -#}
 {% macro local_time(ts) -%}
-    timezone('{{ var("reporting_tz") }}', {{ ts }})
+    {{ wall_time(ts, "'" ~ var("reporting_tz") ~ "'") }}
 {%- endmacro %}
 
 {#- First day of the calendar month of an instant, in the reporting time zone. -#}
 {% macro month_start(ts) -%}
-    cast(date_trunc('month', {{ local_time(ts) }}) as date)
+    {{ first_of_month(local_time(ts)) }}
 {%- endmacro %}
 
 {#- First day of the fiscal quarter of an instant; fiscal_year_start_month sets where quarters begin. -#}
@@ -16,7 +16,7 @@
 {#- First day of the fiscal quarter a date (or local wall time) falls in. -#}
 {% macro fiscal_quarter_of(d) -%}
     {%- set shift = var("fiscal_year_start_month") | int - 1 -%}
-    cast(date_trunc('quarter', {{ d }} - interval {{ shift }} month) + interval {{ shift }} month as date)
+    {{ add_months(first_of_quarter(add_months(d, -shift)), shift) }}
 {%- endmacro %}
 
 {#-
@@ -27,12 +27,12 @@
     {%- set fy_start = var("fiscal_year_start_month") | int -%}
     cast(year({{ quarter_start }}) - case when month({{ quarter_start }}) < {{ fy_start }} then 1 else 0 end as integer)
         as fiscal_year,
-    cast(((month({{ quarter_start }}) - {{ fy_start }} + 12) % 12) // 3 + 1 as integer) as fiscal_quarter
+    cast({{ int_div('(month(' ~ quarter_start ~ ') - ' ~ fy_start ~ ' + 12) % 12', 3) }} + 1 as integer) as fiscal_quarter
 {%- endmacro %}
 
 {#- The instant a calendar date begins in the reporting time zone (contract dates carry no time). -#}
 {% macro date_to_instant(d) -%}
-    timezone('{{ var("reporting_tz") }}', cast({{ d }} as timestamp))
+    {{ instant_at("cast(" ~ d ~ " as timestamp)", "'" ~ var("reporting_tz") ~ "'") }}
 {%- endmacro %}
 
 {#-
@@ -40,26 +40,5 @@
     Sunday; sales_pipeline.yml's week_start): the date itself or the latest such weekday before it.
 -#}
 {% macro week_start_of(d, week_start) -%}
-    ({{ d }} - cast((isodow({{ d }}) - {{ week_start }} + 7) % 7 as integer))
-{%- endmacro %}
-
-{#- Days between two instants, as a decimal number. -#}
-{% macro days_between(start_ts, end_ts) -%}
-    (epoch({{ end_ts }}) - epoch({{ start_ts }})) / 86400.0
-{%- endmacro %}
-
-{#-
-    One row per period (period_start, a DATE) from the first period to the last, `step` apart.
-    first_period_query / last_period_query: queries returning one value each; an empty history (NULL
-    first period) yields just the last period.
--#}
-{% macro period_spine(first_period_query, last_period_query, step) -%}
-    select cast(series.period_start as date) as period_start
-    from ({{ first_period_query }}) as first_period (value)
-    cross join ({{ last_period_query }}) as last_period (value)
-    cross join generate_series(
-        cast(coalesce(first_period.value, last_period.value) as timestamp),
-        cast(last_period.value as timestamp),
-        {{ step }}
-    ) as series (period_start)
+    {{ add_days(d, "-((" ~ iso_weekday(d) ~ " - " ~ week_start ~ " + 7) % 7)") }}
 {%- endmacro %}

@@ -22,7 +22,7 @@ active as (
     select
         first_contract_month as cohort_month,
         period_start,
-        datediff('month', first_contract_month, period_start) as months_since_onboarding,
+        {{ months_from('first_contract_month', 'period_start') }} as months_since_onboarding,
         {{ count_where("end_mrr > 0") }} as active_customers,
         sum(end_mrr) as active_mrr
     from account_months

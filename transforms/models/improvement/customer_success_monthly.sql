@@ -66,7 +66,7 @@ successors as (
 
 renewals_due as (
     select
-        cast(date_trunc('month', contracts.end_date) as date) as period_start,
+        {{ first_of_month('contracts.end_date') }} as period_start,
         coalesce(customers.segment, '(none)') as segment,
         successors.contract_id is not null as renewed
     from contracts

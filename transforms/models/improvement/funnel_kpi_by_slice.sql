@@ -25,7 +25,7 @@ with stage_rows as (
         advanced_at,
         dropped_at,
         {%- for dimension in dimensions %}
-        {{ dimension if dimension | replace('_id', '') in stage.slices else 'cast(null as varchar) as ' ~ dimension }}
+        {{ dimension if dimension | replace('_id', '') in stage.slices else 'cast(null as string) as ' ~ dimension }}
         {{- ',' if not loop.last }}
         {%- endfor %}
     from {{ stage_table(stage) }}

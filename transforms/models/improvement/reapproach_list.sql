@@ -34,7 +34,7 @@ lost_deals as (
         'lost_opportunity' as kind,
         opportunity_id as record_id,
         account_id,
-        cast(null as varchar) as ma_lead_id,
+        cast(null as string) as ma_lead_id,
         owner_id,
         amount,
         amount_original,
@@ -52,12 +52,12 @@ lost_leads as (
     select
         case when is_recycled then 'recycled_lead' else 'disqualified_lead' end as kind,
         sfa_lead_id as record_id,
-        cast(null as varchar) as account_id,
+        cast(null as string) as account_id,
         ma_lead_id,
         owner_id,
         cast(null as decimal(18, 2)) as amount,
         cast(null as decimal(18, 2)) as amount_original,
-        cast(null as varchar) as currency,
+        cast(null as string) as currency,
         dropped_reason as reason,
         dropped_at as lost_at,
         source,
@@ -71,8 +71,8 @@ deal_retries as (
     select
         lost_deals.record_id,
         min(later.entered_at) as reapproached_at,
-        arg_min(later.opportunity_id, later.entered_at) as reapproach_opportunity_id,
-        arg_min(later.outcome = 'advanced', later.entered_at) as reapproach_won,
+        {{ value_at_min("later.opportunity_id", "later.entered_at") }} as reapproach_opportunity_id,
+        {{ value_at_min("later.outcome = 'advanced'", 'later.entered_at') }} as reapproach_won,
         max(later.entered_at) as last_activity_at
     from lost_deals
     inner join field_sales as later
@@ -84,8 +84,8 @@ lead_retries as (
     select
         lost_leads.record_id,
         min(later.entered_at) as reapproached_at,
-        arg_min(later.converted_opportunity_id, later.entered_at) as reapproach_opportunity_id,
-        arg_min(coalesce(won.outcome = 'advanced', false), later.entered_at) as reapproach_won,
+        {{ value_at_min("later.converted_opportunity_id", "later.entered_at") }} as reapproach_opportunity_id,
+        {{ value_at_min("coalesce(won.outcome = 'advanced', false)", 'later.entered_at') }} as reapproach_won,
         max(later.entered_at) as last_activity_at
     from lost_leads
     inner join inside_sales as later
@@ -97,13 +97,19 @@ lead_retries as (
 candidates as (
     select
         lost_deals.*,
-        deal_retries.* exclude (record_id)  -- noqa: RF02
+        deal_retries.reapproached_at,
+        deal_retries.reapproach_opportunity_id,
+        deal_retries.reapproach_won,
+        deal_retries.last_activity_at
     from lost_deals
     left join deal_retries on lost_deals.record_id = deal_retries.record_id
     union all
     select
         lost_leads.*,
-        lead_retries.* exclude (record_id)  -- noqa: RF02
+        lead_retries.reapproached_at,
+        lead_retries.reapproach_opportunity_id,
+        lead_retries.reapproach_won,
+        lead_retries.last_activity_at
     from lost_leads
     left join lead_retries on lost_leads.record_id = lead_retries.record_id
 ),
@@ -112,8 +118,10 @@ scheduled as (
     select
         candidates.*,
         coalesce(waits.wait_days, settings.reapproach_default_wait_days) as wait_days,
-        cast({{ local_time('candidates.lost_at') }} as date)
-        + coalesce(waits.wait_days, settings.reapproach_default_wait_days) as eligible_on,
+        {{ add_days(
+            'cast(' ~ local_time('candidates.lost_at') ~ ' as date)',
+            'coalesce(waits.wait_days, settings.reapproach_default_wait_days)'
+        ) }} as eligible_on,
         as_of.as_of_date
     from candidates
     cross join as_of

@@ -43,7 +43,7 @@ score_range as (
 thresholds as (
     select cast(steps.score as double) as threshold
     from score_range
-    cross join range(score_range.low, score_range.high + 1, 5) as steps (score)
+    cross join {{ integer_series('score_range.low', 'score_range.high', 'steps', 'score', step=5) }}
 ),
 
 outcomes as (

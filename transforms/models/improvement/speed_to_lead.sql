@@ -58,11 +58,12 @@ deadlines as (
 )
 
 select
-    cast(date_trunc('month', deadlines.arrived_local) as date) as period_start,
+    {{ first_of_month('deadlines.arrived_local') }} as period_start,
     deadlines.owner_id,
     cast(count(*) as bigint) as leads,
     cast(count(deadlines.contacted_local) as bigint) as contacted,
-    median(epoch(deadlines.contacted_local - deadlines.arrived_local) / 3600.0) as median_hours_to_first_contact,
+    median({{ seconds_from('deadlines.arrived_local', 'deadlines.contacted_local') }} / 3600.0)
+        as median_hours_to_first_contact,
     cast({{ count_where("coalesce(deadlines.contacted_local, as_of.as_of_local) > deadlines.due_local") }} as bigint)
         as sla_breaches,
     cast({{ count_where("coalesce(deadlines.contacted_local, as_of.as_of_local) > deadlines.due_local") }} as double)

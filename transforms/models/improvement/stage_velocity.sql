@@ -16,7 +16,7 @@ select
     cast({{ count_where("outcome <> 'open'") }} as bigint) as exited,
     avg(days_in_stage) as mean_days_in_stage,
     median(days_in_stage) as median_days_in_stage,
-    quantile_cont(days_in_stage, 0.9) as p90_days_in_stage,
+    {{ continuous_quantile('days_in_stage', 0.9) }} as p90_days_in_stage,
     cast({{ count_where("outcome = 'open'") }} as bigint) as still_open,
     avg(case when outcome = 'open' then days_in_stage end) as mean_open_age_days
 from stage_rows

@@ -32,7 +32,7 @@ as_of as (
 ),
 
 months as (
-    {{ period_spine('select cast(date_trunc(\'month\', min(start_date)) as date) from contracts',
+    {{ period_spine('select ' ~ first_of_month('min(start_date)') ~ ' from contracts',
                     'select as_of_month from as_of', 'interval 1 month') }}
 ),
 
@@ -65,7 +65,7 @@ select
     cast(mrr_on_day.start_mrr as decimal(18, 2)) as start_mrr,
     cast(mrr_on_day.end_mrr as decimal(18, 2)) as end_mrr,
     coalesce(customers.segment, '(none)') as segment,
-    cast(date_trunc('month', mrr_on_day.first_start_date) as date) as first_contract_month
+    {{ first_of_month('mrr_on_day.first_start_date') }} as first_contract_month
 from mrr_on_day
 left join customers on mrr_on_day.account_id = customers.account_id
-where mrr_on_day.period_start >= cast(date_trunc('month', mrr_on_day.first_start_date) as date)
+where mrr_on_day.period_start >= {{ first_of_month('mrr_on_day.first_start_date') }}

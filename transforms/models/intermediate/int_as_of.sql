@@ -35,12 +35,11 @@ select
     {% if not as_of -%}
     latest_event_at as as_of,
     {%- elif as_of | string | length == 10 -%}
-    {{ date_to_instant("cast('" ~ as_of ~ "' as date) + 1") }} - interval 1 microsecond as as_of,
+    {{ date_to_instant(add_days("cast('" ~ as_of ~ "' as date)", 1)) }} - interval 1 microsecond as as_of,
+    {%- elif modules.re.search('(Z|[+-]\\d{2}(:?\\d{2})?)$', as_of | string) -%}
+    cast('{{ as_of }}' as {{ instant_type() }}) as as_of,
     {%- else -%}
-    case
-        when regexp_matches('{{ as_of }}', '(Z|[+-]\d{2}(:?\d{2})?)$') then cast('{{ as_of }}' as timestamptz)
-        else {{ date_to_instant("'" ~ as_of ~ "'") }}
-    end as as_of,
+    {{ date_to_instant("'" ~ as_of ~ "'") }} as as_of,
     {%- endif %}
     latest_event_at,
     '{{ var("reporting_tz") }}' as reporting_tz

@@ -10,7 +10,7 @@ with contracts as (
 first_contracts as (
     select
         account_id,
-        arg_min(contract_id, (start_date, contract_id)) as contract_id
+        {{ value_at_min("contract_id", ["start_date", "contract_id"]) }} as contract_id
     from contracts
     where renewal_of_contract_id is null
     group by account_id
@@ -20,7 +20,7 @@ renewals as (
     select
         renewal_of_contract_id,
         min(start_date) as renewal_start_date,
-        arg_min(contract_id, (start_date, contract_id)) as renewal_contract_id
+        {{ value_at_min("contract_id", ["start_date", "contract_id"]) }} as renewal_contract_id
     from contracts
     where renewal_of_contract_id is not null
     group by renewal_of_contract_id

@@ -51,7 +51,8 @@ instants as (
         weeks.period_start as snapshot_date
     from weeks
     cross join settings
-    where isodow(weeks.period_start) = settings.week_start  -- without deals the spine is the as-of day alone
+    -- without deals the spine is the as-of day alone
+    where {{ iso_weekday('weeks.period_start') }} = settings.week_start
     union all
     select
         'as_of' as snapshot_kind,
@@ -65,12 +66,12 @@ targets as (
         instants.snapshot_kind,
         instants.snapshot_at,
         instants.snapshot_date,
-        least(3, (day(instants.snapshot_date) - 1) // 7) as week_of_month,
+        least(3, {{ int_div('day(instants.snapshot_date) - 1', 7) }}) as week_of_month,
         horizons.horizon,
-        cast(date_trunc('month', instants.snapshot_date) + to_months(horizons.horizon) as date) as target_month
+        {{ add_months(first_of_month('instants.snapshot_date'), 'horizons.horizon') }} as target_month
     from instants
     cross join settings
-    cross join generate_series(0, settings.coverage_months - 1) as horizons (horizon)
+    cross join {{ integer_series('0', 'settings.coverage_months - 1', 'horizons', 'horizon') }}
 ),
 
 target_ends as (

@@ -25,7 +25,7 @@ select
         when pairs.pair_rank > 1 then 'duplicate'
         when pairs.downstream_received_at < pairs.upstream_at then 'time_out_of_order'
         when pairs.downstream_received_at
-            > pairs.upstream_at + to_microseconds(cast(rules.grace_period_hours * 3600e6 as bigint))
+            > {{ add_seconds('pairs.upstream_at', 'rules.grace_period_hours * 3600') }}
             then 'late_sync'
     end as reason
 from pairs

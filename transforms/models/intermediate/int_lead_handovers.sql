@@ -95,7 +95,7 @@ ma_leads as (
 by_sync_id as (
     select
         sfa_lead_id,
-        arg_min(mql_event_id, mql_at) as mql_event_id,
+        {{ value_at_min("mql_event_id", "mql_at") }} as mql_event_id,
         min(mql_at) as mql_at
     from mql_events
     where sfa_lead_id is not null
@@ -112,7 +112,7 @@ unlinked as (
 by_ma_lead as (
     select
         unlinked.sfa_lead_id,
-        arg_max(mql_events.mql_event_id, mql_events.mql_at) as mql_event_id,
+        {{ value_at_max("mql_events.mql_event_id", "mql_events.mql_at") }} as mql_event_id,
         max(mql_events.mql_at) as mql_at
     from unlinked
     inner join mql_events
@@ -154,14 +154,14 @@ left join ma_leads on ma_leads.ma_lead_id = coalesce(sfa_leads.ma_lead_id, mql_e
 
 select
     sfa_lead_id,
-    cast(null as varchar) as ma_lead_id,
-    cast(null as varchar) as mql_event_id,
-    cast(null as timestamptz) as mql_at,
-    cast(null as varchar) as matched_by,
+    cast(null as string) as ma_lead_id,
+    cast(null as string) as mql_event_id,
+    cast(null as {{ instant_type() }}) as mql_at,
+    cast(null as string) as matched_by,
     false as is_from_marketing,
     cast(null as double) as mql_score,
-    cast(null as varchar) as source,
-    cast(null as varchar) as campaign_id
+    cast(null as string) as source,
+    cast(null as string) as campaign_id
 from {{ ref('int_sfa_leads_as_of') }}
 {%- if watermark is not none %}
 where sfa_lead_id in (

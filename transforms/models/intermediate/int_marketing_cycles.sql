@@ -90,7 +90,7 @@ new_leads as (
         ma_lead_id,
         'direct' as entry_type,
         created_at as entered_at,
-        cast(null as varchar) as recycled_from_sfa_lead_id,
+        cast(null as string) as recycled_from_sfa_lead_id,
         source,
         campaign_id
     from ma_leads
@@ -141,7 +141,7 @@ first_mql_per_entry as (
     select
         windows.marketing_entry_id,
         min(mql_events.mql_at) as mql_at,
-        arg_min(mql_events.mql_event_id, mql_events.mql_at) as mql_event_id
+        {{ value_at_min("mql_events.mql_event_id", "mql_events.mql_at") }} as mql_event_id
     from windows
     inner join mql_events
         on mql_events.ma_lead_id = windows.ma_lead_id

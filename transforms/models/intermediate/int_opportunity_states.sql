@@ -24,7 +24,7 @@ opportunities as (
     select * from {{ ref('int_opportunities_as_of') }}
 ),
 
-changes as (
+ranked_changes as (
     select
         changes.opportunity_id,
         changes.changed_at,
@@ -33,13 +33,25 @@ changes as (
         changes.currency,
         changes.close_date,
         changes.probability,
-        changes.forecast_category
+        changes.forecast_category,
+        row_number() over (partition by changes.opportunity_id order by changes.changed_at) as change_order
     from {{ ref('stg_sfa__opportunity_history') }} as changes
     inner join opportunities on changes.opportunity_id = opportunities.opportunity_id
+),
+
+changes as (
+    select
+        ranked_changes.opportunity_id,
+        ranked_changes.changed_at,
+        ranked_changes.stage_name,
+        ranked_changes.amount_original,
+        ranked_changes.currency,
+        ranked_changes.close_date,
+        ranked_changes.probability,
+        ranked_changes.forecast_category
+    from ranked_changes
     cross join as_of
-    qualify
-        changes.changed_at <= as_of.as_of
-        or row_number() over (partition by changes.opportunity_id order by changes.changed_at) = 1
+    where ranked_changes.changed_at <= as_of.as_of or ranked_changes.change_order = 1
 ),
 
 carried as (
@@ -47,20 +59,20 @@ carried as (
         changes.opportunity_id,
         changes.changed_at,
         coalesce(
-            last_value(changes.stage_name ignore nulls) over carried_forward, opportunities.stage_name
+            {{ last_non_null("changes.stage_name") }} over carried_forward, opportunities.stage_name
         ) as stage_name,
         coalesce(
-            last_value(changes.amount_original ignore nulls) over carried_forward, opportunities.amount_original
+            {{ last_non_null("changes.amount_original") }} over carried_forward, opportunities.amount_original
         ) as amount_original,
-        coalesce(last_value(changes.currency ignore nulls) over carried_forward, opportunities.currency) as currency,
+        coalesce({{ last_non_null("changes.currency") }} over carried_forward, opportunities.currency) as currency,
         coalesce(
-            last_value(changes.close_date ignore nulls) over carried_forward, opportunities.close_date
+            {{ last_non_null("changes.close_date") }} over carried_forward, opportunities.close_date
         ) as close_date,
         coalesce(
-            last_value(changes.probability ignore nulls) over carried_forward, opportunities.probability
+            {{ last_non_null("changes.probability") }} over carried_forward, opportunities.probability
         ) as probability,
         coalesce(
-            last_value(changes.forecast_category ignore nulls) over carried_forward, opportunities.forecast_category
+            {{ last_non_null("changes.forecast_category") }} over carried_forward, opportunities.forecast_category
         ) as forecast_category,
         'opportunity_history' as history_source,
         0 as load_number
@@ -73,7 +85,7 @@ carried as (
     )
 ),
 
-snapshots as (
+ranked_snapshots as (
     select
         snapshots.opportunity_id,
         snapshots.observed_at as changed_at,
@@ -84,17 +96,35 @@ snapshots as (
         snapshots.probability,
         snapshots.forecast_category,
         'snapshots' as history_source,
-        snapshots.load_number
+        snapshots.load_number,
+        row_number() over (
+            partition by snapshots.opportunity_id order by snapshots.observed_at, snapshots.load_number
+        ) as snapshot_order
     from {{ ref('history_sfa_opportunities') }} as snapshots
     inner join opportunities on snapshots.opportunity_id = opportunities.opportunity_id
-    anti join changes on snapshots.opportunity_id = changes.opportunity_id
+    where
+        not snapshots.is_deleted
+        and not exists (
+            select 1 from changes
+            where changes.opportunity_id = snapshots.opportunity_id
+        )
+),
+
+snapshots as (
+    select
+        ranked_snapshots.opportunity_id,
+        ranked_snapshots.changed_at,
+        ranked_snapshots.stage_name,
+        ranked_snapshots.amount_original,
+        ranked_snapshots.currency,
+        ranked_snapshots.close_date,
+        ranked_snapshots.probability,
+        ranked_snapshots.forecast_category,
+        ranked_snapshots.history_source,
+        ranked_snapshots.load_number
+    from ranked_snapshots
     cross join as_of
-    where not snapshots.is_deleted
-    qualify
-        snapshots.observed_at <= as_of.as_of
-        or row_number() over (
-            partition by snapshots.opportunity_id order by snapshots.observed_at, snapshots.load_number
-        ) = 1
+    where ranked_snapshots.changed_at <= as_of.as_of or ranked_snapshots.snapshot_order = 1
 ),
 
 observed as (
@@ -119,20 +149,49 @@ dated as (
     inner join opportunities on observed.opportunity_id = opportunities.opportunity_id
 ),
 
-instants as (
-    select * from dated
-    qualify
+ranked_instants as (
+    select
+        dated.*,
         row_number() over (
-            partition by opportunity_id, valid_from order by changed_at desc, load_number desc
-        ) = 1
+            partition by dated.opportunity_id, dated.valid_from order by dated.changed_at desc, dated.load_number desc
+        ) as instant_order
+    from dated
+),
+
+instants as (
+    select
+        ranked_instants.*,
+        {{ row_value(['ranked_instants.stage_name', 'ranked_instants.amount_original', 'ranked_instants.currency',
+            'ranked_instants.close_date', 'ranked_instants.probability', 'ranked_instants.forecast_category']) }}
+            as tracked_values
+    from ranked_instants
+    where ranked_instants.instant_order = 1
+),
+
+compared as (
+    select
+        instants.*,
+        lag(instants.tracked_values) over (partition by instants.opportunity_id order by instants.valid_from)
+            as previous_values
+    from instants
 ),
 
 versions as (
-    select * from instants
-    qualify
-        row(stage_name, amount_original, currency, close_date, probability, forecast_category)
-        is distinct from lag(row(stage_name, amount_original, currency, close_date, probability, forecast_category))
-            over (partition by opportunity_id order by valid_from)
+    select
+        compared.opportunity_id,
+        compared.changed_at,
+        compared.stage_name,
+        compared.amount_original,
+        compared.currency,
+        compared.close_date,
+        compared.probability,
+        compared.forecast_category,
+        compared.history_source,
+        compared.load_number,
+        compared.created_at,
+        compared.valid_from
+    from compared
+    where compared.tracked_values is distinct from compared.previous_values
 ),
 
 priced as (

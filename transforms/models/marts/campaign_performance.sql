@@ -145,15 +145,15 @@ select
     cast(combined.spend as double) / nullif(combined.won_deals, 0) as cost_per_won_deal,
     cast(combined.won_amount - combined.spend as double) / nullif(combined.spend, 0) as roi,
     as_of.as_of,
-    datediff('day', combined.period_start, as_of.as_of_date) as period_age_days
+    {{ days_from('combined.period_start', 'as_of.as_of_date') }} as period_age_days
 from combined
 cross join as_of
 order by combined.period_start, combined.source, combined.campaign_id
 {%- else %}
 select
     cast(null as date) as period_start,
-    cast(null as varchar) as source,
-    cast(null as varchar) as campaign_id,
+    cast(null as string) as source,
+    cast(null as string) as campaign_id,
     cast(null as bigint) as leads,
     cast(null as bigint) as mqls,
     cast(null as bigint) as opportunities,

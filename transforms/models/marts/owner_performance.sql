@@ -124,7 +124,7 @@ renewals as (
     {#- contracts that ended in the month by the as-of date, renewed when a later contract renews them -#}
     select
         customers.owner_id,
-        cast(date_trunc('month', contracts.end_date) as date) as period_start,
+        {{ first_of_month('contracts.end_date') }} as period_start,
         count(*) as contracts_due,
         {{ count_where("successors.contract_id is not null") }} as contracts_renewed
     from contracts
@@ -147,11 +147,10 @@ active as (
         users.role as stage,
         users.user_id as owner_id,
         cast(
-            date_diff(
-                'day',
-                greatest(months.period_start, users.started_on),
-                least(last_day(months.period_start), users.ended_on)
-            ) + 1 as integer
+            {{ days_from(
+                'greatest(months.period_start, users.started_on)',
+                'least(last_day(months.period_start), users.ended_on)'
+            ) }} + 1 as integer
         ) as active_days
     from months
     inner join users

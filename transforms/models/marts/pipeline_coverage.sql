@@ -32,10 +32,10 @@ months as (
         as_of.as_of,
         as_of.open_month,
         settings.coverage_minimum,
-        cast(as_of.open_month + to_months(offsets.month_offset) as date) as month
+        {{ add_months('as_of.open_month', 'offsets.month_offset') }} as month
     from as_of
     cross join settings
-    cross join generate_series(0, settings.coverage_months - 1) as offsets (month_offset)
+    cross join {{ integer_series('0', 'settings.coverage_months - 1', 'offsets', 'month_offset') }}
 ),
 
 -- the close date at the as-of: the state valid then (the last version: later changes are left out), from the
@@ -65,7 +65,7 @@ entries as (
 
 open_deals as (
     select
-        cast(date_trunc('month', close_date) as date) as close_month,
+        {{ first_of_month('close_date') }} as close_month,
         close_date,
         amount
     from entries

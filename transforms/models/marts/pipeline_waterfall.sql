@@ -47,7 +47,7 @@ records as (
 opportunities as (
     select
         *,
-        coalesce(closed_at, cast('infinity' as timestamptz)) as open_until
+        coalesce(closed_at, {{ instant_infinity() }}) as open_until
     from records
 ),
 
@@ -57,9 +57,9 @@ states as (
         states.valid_from,
         coalesce(
             lead(states.valid_from) over (partition by states.opportunity_id order by states.version),
-            cast('infinity' as timestamptz)
+            {{ instant_infinity() }}
         ) as valid_until,
-        date_trunc('month', states.close_date) as close_month,
+        {{ first_of_month('states.close_date') }} as close_month,
         cast(coalesce(states.amount, 0) as decimal(18, 2)) as amount  -- exact sums, whatever the type upstream
     from {{ ref('int_opportunity_states') }} as states
     inner join opportunities on states.opportunity_id = opportunities.opportunity_id
@@ -89,8 +89,8 @@ periods as (
         months.period_start,
         cast(months.period_start + interval 1 month as date) as next_start
     from ({{ period_spine(
-        "select date_trunc('month', first_day) from first_day",
-        "select date_trunc('month', last_day) from last_day",
+        'select ' ~ first_of_month('first_day') ~ ' from first_day',
+        'select ' ~ first_of_month('last_day') ~ ' from last_day',
         'interval 1 month'
     ) }}) as months
 ),
@@ -179,9 +179,9 @@ spans as (
 touched as (
     select
         spans.*,
-        unnest(list_distinct([
-            spans.start_month, spans.end_month, case when spans.closes then spans.closing_month end
-        ])) as close_month
+        {{ distinct_values([
+            'spans.start_month', 'spans.end_month', 'case when spans.closes then spans.closing_month end'
+        ]) }} as close_month
     from spans
 ),
 
@@ -250,10 +250,10 @@ grid as (
         cast(cuts.next_start - 1 as date) as period_end,
         cuts.is_complete,
         cast(offsets.close_month_offset as integer) as close_month_offset,
-        cast(date_trunc('month', cuts.period_start) + to_months(offsets.close_month_offset) as date) as close_month
+        {{ add_months(first_of_month('cuts.period_start'), 'offsets.close_month_offset') }} as close_month
     from cuts
     cross join settings
-    cross join generate_series(0, settings.coverage_months - 1) as offsets (close_month_offset)
+    cross join {{ integer_series('0', 'settings.coverage_months - 1', 'offsets', 'close_month_offset') }}
 )
 
 select

@@ -24,8 +24,8 @@ select
     as_of.as_of >= {{ date_to_instant('exited.period_start + interval 1 month') }} - interval 1 microsecond
         as is_complete,
     cast(count(*) as bigint) as spells,
-    quantile_cont(exited.days_in_stage, 0.5) as median_days,
-    quantile_cont(exited.days_in_stage, 0.9) as p90_days,
+    {{ continuous_quantile('exited.days_in_stage', 0.5) }} as median_days,
+    {{ continuous_quantile('exited.days_in_stage', 0.9) }} as p90_days,
     cast({{ count_where('exited.moved_backwards') }} as bigint) as backward_moves
 from exited
 cross join {{ ref('int_as_of') }} as as_of

@@ -21,16 +21,21 @@ open_opportunities as (
         and not coalesce(opportunities.is_closed and opportunities.closed_at <= as_of.as_of, false)
 ),
 
-latest_versions as (
+ranked_versions as (
     select
         opportunity_id,
         valid_from,
         stage_name,
         amount,
         close_date,
-        history_source
+        history_source,
+        row_number() over (partition by opportunity_id order by version desc) as version_order
     from {{ ref('int_opportunity_states') }}
-    qualify row_number() over (partition by opportunity_id order by version desc) = 1
+),
+
+latest_versions as (
+    select * from ranked_versions
+    where version_order = 1
 ),
 
 aged as (

@@ -31,21 +31,22 @@ quarters as (
         monthly.segment,
         any_value(monthly.is_paid_channel) as is_paid_channel,
         -- spend is known when every month of the quarter up to the as-of month has it
-        date_diff('month', monthly.quarter_start, least(monthly.quarter_start + interval 2 month, as_of.as_of_month))
-        + 1 = count(monthly.spend) as spend_known,
-        sum(monthly.marketing_spend) as marketing_spend,
-        sum(monthly.sales_spend) as sales_spend,
-        sum(monthly.spend) as spend,
-        sum(monthly.paid_spend) as paid_spend,
+        {{ months_from(
+            'monthly.quarter_start', 'least(' ~ add_months('monthly.quarter_start', 2) ~ ', as_of.as_of_month)'
+        ) }} + 1 = count(monthly.spend) as spend_known,
+        sum(monthly.marketing_spend) as recorded_marketing_spend,
+        sum(monthly.sales_spend) as recorded_sales_spend,
+        sum(monthly.spend) as recorded_spend,
+        sum(monthly.paid_spend) as recorded_paid_spend,
         sum(monthly.new_customers) as new_customers,
         sum(monthly.paid_new_customers) as paid_new_customers,
         sum(monthly.new_mrr) as new_mrr,
-        arg_min_null(monthly.start_mrr, monthly.period_start) as start_mrr,
+        {{ value_or_null_at_min("monthly.start_mrr", "monthly.period_start") }} as start_mrr,
         sum(monthly.expansion_mrr) as expansion_mrr,
         sum(monthly.contraction_mrr) as contraction_mrr,
         sum(monthly.churned_mrr) as churned_mrr,
-        arg_max_null(monthly.end_mrr, monthly.period_start) as end_mrr,
-        arg_max_null(monthly.ltv, monthly.period_start) as ltv
+        {{ value_or_null_at_max("monthly.end_mrr", "monthly.period_start") }} as end_mrr,
+        {{ value_or_null_at_max("monthly.ltv", "monthly.period_start") }} as ltv
     from monthly
     cross join as_of
     group by monthly.quarter_start, monthly.channel, monthly.segment, as_of.as_of_month
@@ -53,12 +54,11 @@ quarters as (
 
 spent as (
     select
-        * replace (
-            case when spend_known then marketing_spend end as marketing_spend,
-            case when spend_known then sales_spend end as sales_spend,
-            case when spend_known then spend end as spend,
-            case when spend_known then paid_spend end as paid_spend
-        )
+        quarters.*,
+        case when quarters.spend_known then quarters.recorded_marketing_spend end as marketing_spend,
+        case when quarters.spend_known then quarters.recorded_sales_spend end as sales_spend,
+        case when quarters.spend_known then quarters.recorded_spend end as spend,
+        case when quarters.spend_known then quarters.recorded_paid_spend end as paid_spend
     from quarters
 ),
 

@@ -45,8 +45,8 @@ spend as (
     -- no marketing-automation system (vars.funnel.systems), so no spend extract: spend is unknown throughout
     select
         cast(null as date) as period_start,
-        cast(null as varchar) as cost_type,
-        cast(null as varchar) as source,
+        cast(null as string) as cost_type,
+        cast(null as string) as source,
         cast(null as decimal(18, 2)) as amount,
         false as is_paid
     where false
@@ -153,10 +153,10 @@ joined as (
         spend_months.period_start is not null
         and grid.segment = 'all'
         and (grid.channel = 'all' or spend_channels.channel is not null) as spend_known,
-        spend_by_channel.marketing_spend,
-        spend_by_channel.sales_spend,
-        spend_by_channel.spend,
-        spend_by_channel.paid_spend,
+        spend_by_channel.marketing_spend as recorded_marketing_spend,
+        spend_by_channel.sales_spend as recorded_sales_spend,
+        spend_by_channel.spend as recorded_spend,
+        spend_by_channel.paid_spend as recorded_paid_spend,
         coalesce(acquisitions.new_customers, 0) as new_customers,
         coalesce(acquisitions.paid_new_customers, 0) as paid_new_customers,
         coalesce(acquisitions.new_mrr, 0) as new_mrr,
@@ -187,12 +187,11 @@ joined as (
 
 spent as (
     select
-        * replace (
-            case when spend_known then coalesce(marketing_spend, 0) end as marketing_spend,
-            case when spend_known then coalesce(sales_spend, 0) end as sales_spend,
-            case when spend_known then coalesce(spend, 0) end as spend,
-            case when spend_known then coalesce(paid_spend, 0) end as paid_spend
-        )
+        joined.*,
+        case when joined.spend_known then coalesce(joined.recorded_marketing_spend, 0) end as marketing_spend,
+        case when joined.spend_known then coalesce(joined.recorded_sales_spend, 0) end as sales_spend,
+        case when joined.spend_known then coalesce(joined.recorded_spend, 0) end as spend,
+        case when joined.spend_known then coalesce(joined.recorded_paid_spend, 0) end as paid_spend
     from joined
 ),
 

@@ -71,7 +71,7 @@ select
     case when renewed_at <= as_of then renewal_contract_id end as renewal_contract_id,
     source,
     campaign_id,
-    cast(null as varchar) as owner_id,
+    cast(null as string) as owner_id,
     segment,
     industry
 from candidates

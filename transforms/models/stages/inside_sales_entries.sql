@@ -63,6 +63,6 @@ select
     source,
     campaign_id,
     owner_id,
-    cast(null as varchar) as segment,
-    cast(null as varchar) as industry
+    cast(null as string) as segment,
+    cast(null as string) as industry
 from candidates

@@ -46,7 +46,7 @@ select
     case when mql_at <= as_of then mql_event_id end as mql_event_id,
     source,
     campaign_id,
-    cast(null as varchar) as owner_id,
-    cast(null as varchar) as segment,
-    cast(null as varchar) as industry
+    cast(null as string) as owner_id,
+    cast(null as string) as segment,
+    cast(null as string) as industry
 from candidates

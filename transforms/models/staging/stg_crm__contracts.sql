@@ -19,7 +19,7 @@ renamed as (
         churned_at,
         churn_reason,
         coalesce(upper(trim(currency)), {{ reporting_currency() }}) as currency,
-        cast(date_trunc('month', start_date) as date) as rate_month
+        {{ first_of_month('start_date') }} as rate_month
     from source
 ),
 

@@ -11,7 +11,7 @@ with source as (
 
 renamed as (
     select
-        cast(date_trunc('month', month) as date) as month,
+        {{ first_of_month('month') }} as month,
         lower(trim(cost_type)) as cost_type,
         lower(source) as source,
         campaign_id,

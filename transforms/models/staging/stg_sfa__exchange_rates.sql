@@ -9,16 +9,25 @@ with source as (
 
 renamed as (
     select
-        cast(date_trunc('month', month) as date) as month,
+        {{ first_of_month('month') }} as month,
         upper(trim(currency)) as currency,
         rate,
         month as rate_date
     from source
+),
+
+ranked as (
+    select
+        month,
+        currency,
+        rate,
+        row_number() over (partition by month, currency order by rate_date desc) as rate_order
+    from renamed
 )
 
 select
     month,
     currency,
     rate
-from renamed
-qualify row_number() over (partition by month, currency order by rate_date desc) = 1
+from ranked
+where rate_order = 1

@@ -26,12 +26,12 @@ renamed as (
 carried as (
     select
         *,
-        last_value(stage_name ignore nulls) over earlier as previous_stage_name,
-        last_value(amount_original ignore nulls) over earlier as previous_amount_original,
-        last_value(currency ignore nulls) over earlier as previous_currency,
-        last_value(close_date ignore nulls) over earlier as previous_close_date,
-        last_value(probability ignore nulls) over earlier as previous_probability,
-        last_value(forecast_category ignore nulls) over earlier as previous_forecast_category
+        {{ last_non_null("stage_name") }} over earlier as previous_stage_name,
+        {{ last_non_null("amount_original") }} over earlier as previous_amount_original,
+        {{ last_non_null("currency") }} over earlier as previous_currency,
+        {{ last_non_null("close_date") }} over earlier as previous_close_date,
+        {{ last_non_null("probability") }} over earlier as previous_probability,
+        {{ last_non_null("forecast_category") }} over earlier as previous_forecast_category
     from renamed
     window earlier as (
         partition by opportunity_id order by changed_at rows between unbounded preceding and 1 preceding

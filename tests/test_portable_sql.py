@@ -1,0 +1,142 @@
+"""The dbt models are written once for every engine (issue #16, item 2): no model calls a DuckDB-only function.
+
+What DuckDB and Spark spell differently lives in transforms/macros/dialect/, one adapter.dispatch macro per
+expression with a duckdb__ and a spark__ implementation. This test reads every SQL model as written (the SQL and
+the SQL handed to macros in {{ ... }}; Jinja comments, SQL comments and Jinja statements left out) and fails
+on a DuckDB-only construct, naming the file, line and construct. The patterns are tried on samples first, so a
+pattern that cannot match fails here rather than passing silently.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.transforms.project import DBT_PROJECT_DIR
+
+MODELS = DBT_PROJECT_DIR / "models"
+
+#: DuckDB-only constructs (or spelled otherwise in Spark SQL), each with a sample it must catch. The dialect
+#: macro that replaces each is named in transforms/macros/dialect/.
+DUCKDB_ONLY: dict[str, tuple[str, str]] = {
+    "arg_min / arg_max (value_at_min, value_at_max, value_or_null_at_*)": (
+        r"\barg_(min|max)(_null)?\s*\(",
+        "arg_min(contract_id, start_date)",
+    ),
+    "epoch (days_between, seconds_from)": (r"\bepoch(_ms|_us|_ns)?\s*\(", "epoch(b - a)"),
+    "timezone (wall_time, instant_at; local_time, date_to_instant)": (r"\btimezone\s*\(", "timezone('UTC', t)"),
+    "* exclude / * replace (name the columns)": (r"\*\s*(exclude|replace)\s*\(", "select t.* exclude (a)"),
+    "qualify (filter a ranked subquery)": (r"\bqualify\b", "qualify row_number() over () = 1"),
+    "generate_series / range (integer_series, period_spine)": (
+        r"\b(generate_series|range)\s*\(",
+        "cross join generate_series(0, 3) as s (i)",
+    ),
+    "list_* / unnest (distinct_values)": (
+        r"\b(list_\w+|unnest|array_agg)\s*\(",
+        "unnest(list_distinct([a, b]))",
+    ),
+    "strptime / try_strptime / strftime (year_month_text)": (
+        r"\b(try_)?str[pf]time\s*\(",
+        "strftime(d, '%Y-%m')",
+    ),
+    "quantile / quantile_cont / quantile_disc (continuous_quantile)": (
+        r"\bquantile(_cont|_disc)?\s*\(",
+        "quantile_cont(x, 0.9)",
+    ),
+    "datediff / date_diff with a unit (days_from, months_from)": (
+        r"\bdate_?diff\s*\(\s*'",
+        "datediff('day', a, b)",
+    ),
+    "date_trunc (first_of_month, first_of_quarter)": (r"\bdate_trunc\s*\(", "date_trunc('month', d)"),
+    "isodow / dayofweek (iso_weekday)": (r"\b(isodow|dayofweek|isoyear)\s*\(", "isodow(d)"),
+    "to_months / to_days / to_microseconds (add_months, add_days, add_seconds)": (
+        r"\bto_(years|months|days|hours|minutes|seconds|milliseconds|microseconds)\s*\(",
+        "d + to_months(h)",
+    ),
+    "regexp_matches (rlike in Spark; match in Jinja when the text is a setting)": (
+        r"\bregexp_(matches|full_match)\s*\(",
+        "regexp_matches(s, 'x$')",
+    ),
+    "error (raise_error)": (r"(?<![\w.])error\s*\(", "then error('no rate')"),
+    "row(...) values (row_value)": (r"(?<![\w.])row\s*\(", "row(a, b) is distinct from lag(row(a, b))"),
+    "last_value(... ignore nulls) (last_non_null)": (r"\bignore\s+nulls\s*\)", "last_value(x ignore nulls)"),
+    "integer division // (int_div)": (r"//", "(day(d) - 1) // 7"),
+    "timestamptz / varchar / hugeint types (instant_type, string)": (
+        r"\b(timestamptz|varchar|hugeint|uhugeint)\b",
+        "cast(null as varchar)",
+    ),
+    "'infinity' timestamps (instant_infinity)": (r"'-?infinity'", "cast('infinity' as timestamptz)"),
+    ":: casts (cast(... as ...))": (r"::", "x::date"),
+    "anti join / semi join / positional / asof joins (not exists / exists)": (
+        r"\b(anti|semi|positional|asof)\s+join\b",
+        "anti join changes on a.id = changes.id",
+    ),
+    "parse_filename (file_name_of)": (r"\bparse_(filename|path|dirname)\s*\(", "parse_filename(f)"),
+}
+
+JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
+JINJA_STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)
+SQL_COMMENT = re.compile(r"--[^\n]*")
+
+
+def sql_as_written(text: str) -> str:
+    """The model's SQL and macro arguments, with comments and Jinja statements blanked (line numbers kept)."""
+
+    def blank(match: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    for pattern in (JINJA_COMMENT, JINJA_STATEMENT, SQL_COMMENT):
+        text = pattern.sub(blank, text)
+    return text
+
+
+def duckdb_only_uses(text: str) -> list[tuple[int, str, str]]:
+    """(line, construct, the line's text) for every DuckDB-only construct in a model's text."""
+    found = []
+    lines = sql_as_written(text).splitlines()
+    for number, line in enumerate(lines, start=1):
+        for construct, (pattern, _) in DUCKDB_ONLY.items():
+            if re.search(pattern, line, re.IGNORECASE):
+                found.append((number, construct, line.strip()))
+    return found
+
+
+@pytest.mark.parametrize("construct", sorted(DUCKDB_ONLY))
+def test_each_pattern_catches_its_sample(construct):
+    pattern, sample = DUCKDB_ONLY[construct]
+    assert duckdb_only_uses(f"select\n    {sample}\nfrom t\n"), construct
+    assert re.search(pattern, sample, re.IGNORECASE)
+
+
+def test_comments_and_jinja_statements_are_not_sql():
+    text = "{#- arg_min(x, y) -#}\nselect a -- qualify here\n{%- for i in range(3) %}{% endfor %}\nfrom t\n"
+    assert duckdb_only_uses(text) == []
+    assert duckdb_only_uses("select {{ value_at_min('arg_max(a, b)', 'c') }}\n") != []
+
+
+def test_the_portable_spellings_pass():
+    text = (
+        "select {{ value_at_min('contract_id', ['start_date', 'contract_id']) }} as first_id,\n"
+        "    {{ first_of_month('d') }} as month, cast(null as string) as owner_id\n"
+        "from t cross join {{ integer_series('0', 'n - 1', 'offsets', 'month_offset') }}\n"
+    )
+    assert duckdb_only_uses(text) == []
+
+
+def model_files() -> list[Path]:
+    return sorted(MODELS.rglob("*.sql"))
+
+
+def test_there_are_models_to_read():
+    assert len(model_files()) > 50
+
+
+def test_no_model_calls_a_duckdb_only_function():
+    found = [
+        f"{path.relative_to(DBT_PROJECT_DIR)}:{line}: {construct}: {text}"
+        for path in model_files()
+        for line, construct, text in duckdb_only_uses(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "DuckDB-only SQL in models (use the macros of transforms/macros/dialect/):\n" + "\n".join(found)
