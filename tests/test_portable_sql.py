@@ -1,10 +1,11 @@
 """The dbt models are written once for every engine (issue #16, item 2): no model calls a DuckDB-only function.
 
 What DuckDB and Spark spell differently lives in transforms/macros/dialect/, one adapter.dispatch macro per
-expression with a duckdb__ and a spark__ implementation. This test reads every SQL model as written (the SQL and
-the SQL handed to macros in {{ ... }}; Jinja comments, SQL comments and Jinja statements left out) and fails
-on a DuckDB-only construct, naming the file, line and construct. The patterns are tried on samples first, so a
-pattern that cannot match fails here rather than passing silently.
+expression with a duckdb__ and a spark__ implementation. This test reads every SQL model, macro (but the dialect
+macros and the DuckDB-only materializations) and data test as written (the SQL and the SQL handed to macros in
+{{ ... }}; Jinja comments, SQL comments and Jinja statements left out) and fails on a DuckDB-only construct,
+naming the file, line and construct. The patterns are tried on samples first, so a pattern that cannot match
+fails here rather than passing silently. Contract types in the models' YAML must be ones both engines name.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ DUCKDB_ONLY: dict[str, tuple[str, str]] = {
         r"\b(anti|semi|positional|asof)\s+join\b",
         "anti join changes on a.id = changes.id",
     ),
+    "any_value, which Spark lets return NULL (any_non_null)": (r"\bany_value\s*\(", "any_value(stage_name)"),
     "parse_filename (file_name_of)": (r"\bparse_(filename|path|dirname)\s*\(", "parse_filename(f)"),
 }
 
@@ -125,12 +127,24 @@ def test_the_portable_spellings_pass():
     assert duckdb_only_uses(text) == []
 
 
+#: Folders of transforms/macros whose SQL is engine-specific by design.
+ENGINE_SPECIFIC = {"dialect", "materializations"}
+
+
 def model_files() -> list[Path]:
-    return sorted(MODELS.rglob("*.sql"))
+    macros = [
+        path
+        for path in (DBT_PROJECT_DIR / "macros").rglob("*.sql")
+        if ENGINE_SPECIFIC.isdisjoint(path.relative_to(DBT_PROJECT_DIR / "macros").parts)
+    ]
+    return sorted([*MODELS.rglob("*.sql"), *macros, *(DBT_PROJECT_DIR / "tests").rglob("*.sql")])
 
 
 def test_there_are_models_to_read():
-    assert len(model_files()) > 50
+    files = model_files()
+    assert len(files) > 70
+    assert DBT_PROJECT_DIR / "macros" / "funnel_kpis.sql" in files
+    assert not any("dialect" in path.parts for path in files)
 
 
 def test_no_model_calls_a_duckdb_only_function():
@@ -140,3 +154,21 @@ def test_no_model_calls_a_duckdb_only_function():
         for line, construct, text in duckdb_only_uses(path.read_text(encoding="utf-8"))
     ]
     assert found == [], "DuckDB-only SQL in models (use the macros of transforms/macros/dialect/):\n" + "\n".join(found)
+
+
+#: Contract types both engines name alike; an instant's type differs (TIMESTAMPTZ, TIMESTAMP) and is written so.
+PORTABLE_TYPES = re.compile(
+    r"(bigint|integer|double|boolean|date|string|decimal\(\d+,\s*\d+\)"
+    r"|\"\{\{ 'timestamptz' if target\.type == 'duckdb' else 'timestamp' \}\}\")"
+)
+
+
+def test_every_contract_type_is_portable():
+    found = [
+        f"{path.relative_to(DBT_PROJECT_DIR)}:{number}: {line.strip()}"
+        for path in sorted(MODELS.rglob("*.yml"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if (match := re.match(r"\s*data_type:\s*(.+?)\s*$", line)) and not PORTABLE_TYPES.fullmatch(match.group(1))
+    ]
+    assert found == [], "contract types DuckDB or Spark does not know:\n" + "\n".join(found)
+    assert not PORTABLE_TYPES.fullmatch("varchar") and not PORTABLE_TYPES.fullmatch("timestamp with time zone")

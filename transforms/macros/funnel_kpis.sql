@@ -112,7 +112,7 @@ select
     cast(projected.goal as double) / nullif(projected.base, 0) as conversion_rate,
     cast(projected.dropped as bigint) as dropped,
     as_of.as_of,
-    datediff('day', projected.period_start, as_of.as_of_date) as period_age_days,
+    {{ days_from('projected.period_start', 'as_of.as_of_date') }} as period_age_days,
     cast(projected.target_base as bigint) as target_base,
     cast(projected.target_goal as bigint) as target_goal,
     cast(projected.target_goal as double) / nullif(projected.target_base, 0) as target_conversion_rate,

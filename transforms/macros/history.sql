@@ -9,6 +9,7 @@
     state_hash is an MD5 of the record's JSON (every column, by name), computed from the staging view only.
 -#}
 {% macro history_versions(current, key) -%}
+{%- set columns = staged_columns(current) -%}
 with current_records as (
     select * from {{ current }}
 ),
@@ -16,7 +17,7 @@ with current_records as (
 hashed as (
     select
         current_records.*,
-        md5(cast(to_json(current_records) as varchar)) as state_hash
+        {{ record_hash('current_records', columns) }} as state_hash
     from current_records
 ),
 
@@ -25,9 +26,17 @@ kept as (
     select * from {{ this }}
 ),
 
+ranked as (
+    select
+        kept.*,
+        row_number() over (partition by kept.{{ key }} order by kept.observed_at desc, kept.load_number desc)
+            as version_rank
+    from kept
+),
+
 latest as (
-    select * from kept
-    qualify row_number() over (partition by {{ key }} order by observed_at desc, load_number desc) = 1
+    select * from ranked
+    where version_rank = 1
 ),
 
 this_load as (
@@ -39,18 +48,25 @@ this_load as (
 
 versions as (
     select
-        hashed.*,
+        {%- for column in columns %}
+        hashed.{{ column }},
+        {%- endfor %}
+        hashed.state_hash,
         false as is_deleted
     from hashed
     left join latest on hashed.{{ key }} = latest.{{ key }}
     where latest.{{ key }} is null or latest.is_deleted or latest.state_hash <> hashed.state_hash
-    union all by name
+    union all
     select
-        latest.* exclude (observed_at, load_number, is_deleted),
+        {%- for column in columns %}
+        latest.{{ column }},
+        {%- endfor %}
+        latest.state_hash,
         true as is_deleted
     from latest
-    anti join hashed on latest.{{ key }} = hashed.{{ key }}
-    where not latest.is_deleted
+    where
+        not latest.is_deleted
+        and not exists (select 1 from hashed where hashed.{{ key }} = latest.{{ key }})
 )
 {%- else -%}
 this_load as (
@@ -69,12 +85,27 @@ versions as (
 {%- endif %}
 
 select
-    versions.* exclude (is_deleted),
+    {%- for column in columns %}
+    versions.{{ column }},
+    {%- endfor %}
+    versions.state_hash,
     this_load.observed_at,
     this_load.load_number,
     versions.is_deleted
 from versions
 cross join this_load
+{%- endmacro %}
+
+
+{#- The columns of a staging view, in order (a history table holds them, then its own). -#}
+{% macro staged_columns(current) -%}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(current) -%}
+            {%- do names.append(column.name) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{- return(names) -}}
 {%- endmacro %}
 
 
@@ -88,6 +119,7 @@ cross join this_load
 {% macro records_as_of(history, current, key) -%}
 -- depends_on: {{ ref('int_as_of') }}
 {%- if var('as_of') %}
+{%- set columns = staged_columns(current) %}
 with versions as (
     select
         history.*,
@@ -96,22 +128,27 @@ with versions as (
     cross join {{ ref('int_as_of') }} as as_of
 ),
 
-valid as (
-    select * from versions
-    qualify row_number() over (
-        partition by {{ key }}
-        order by
-            is_observed desc,
-            case when is_observed then observed_at end desc nulls last,
-            case when is_observed then load_number end desc nulls last,
-            observed_at asc,
-            load_number asc
-    ) = 1
+ranked as (
+    select
+        versions.*,
+        row_number() over (
+            partition by versions.{{ key }}
+            order by
+                versions.is_observed desc,
+                case when versions.is_observed then versions.observed_at end desc nulls last,
+                case when versions.is_observed then versions.load_number end desc nulls last,
+                versions.observed_at asc,
+                versions.load_number asc
+        ) as version_rank
+    from versions
 )
 
-select * exclude (state_hash, observed_at, load_number, is_deleted, is_observed)
-from valid
-where not is_deleted
+select
+    {%- for column in columns %}
+    {{ column }}{{ "," if not loop.last }}
+    {%- endfor %}
+from ranked
+where version_rank = 1 and not is_deleted
 {%- else %}
 select * from {{ current }}
 {%- endif %}

@@ -15,6 +15,16 @@
     state) every key is computed, the pre-hook incremental_reset having emptied the table first.
 -#}
 
+{#-
+    The materialization of an incremental model: incremental on DuckDB; a table, built whole, on an engine
+    whose incremental strategies for plain Parquet tables (append, insert_overwrite) cannot replace the rows of
+    a key (Spark without Delta Lake: docs/scale.md).
+-#}
+{% macro incremental_materialization() -%}
+    {{- return('incremental' if target.type == 'duckdb' else 'table') -}}
+{%- endmacro %}
+
+
 {% macro incremental_fingerprint() -%}
     {%- set parts = [] -%}
     {%- for node in graph.nodes.values() | sort(attribute='unique_id') -%}
@@ -39,11 +49,11 @@
     {%- set erasures = adapter.get_relation(database=this.database, schema='privacy', identifier='erasures') -%}
     {%- set query -%}
         select
-            cast(max(loaded_at) as varchar) as watermark,
+            cast(max(loaded_at) as string) as watermark,
             coalesce(md5(string_agg(
                 concat_ws(' ', entity, source, file, sha256, reading_sha256), chr(10)
                 order by entity, source, file
-            ) filter (where {{ "true" if watermark is none else "loaded_at <= cast('" ~ watermark ~ "' as timestamptz)" }})), '') as files,
+            ) filter (where {{ "true" if watermark is none else "loaded_at <= cast('" ~ watermark ~ "' as " ~ instant_type() ~ ")" }})), '') as files,
             {% if erasures -%}
             (select coalesce(md5(string_agg(digest, ',' order by digest)), '') from {{ erasures }})
             {%- else -%}
@@ -90,7 +100,7 @@
 
 {#- Post-hook: the build state, as the table's comment. -#}
 {% macro incremental_save() -%}
-    {%- if execute -%}
+    {%- if execute and config.get('materialized') == 'incremental' -%}
         {%- set now = incremental_inputs() -%}
         {%- set state = {
             'fingerprint': incremental_fingerprint(),
@@ -108,6 +118,6 @@
 {% macro loaded_after(relation, watermark) -%}
     (_source, _source_file) in (
         select source, file from extracted.load_log
-        where entity = '{{ relation.identifier }}' and loaded_at > cast('{{ watermark }}' as timestamptz)
+        where entity = '{{ relation.identifier }}' and loaded_at > cast('{{ watermark }}' as {{ instant_type() }})
     )
 {%- endmacro %}

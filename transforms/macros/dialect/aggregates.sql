@@ -53,7 +53,10 @@
     {%- if key is string -%}{{ key }}{%- else -%}({{ key | join(', ') }}){%- endif -%}
 {%- endmacro %}
 {% macro spark__dialect_key(key) -%}
-    {%- if key is string -%}{{ key }}{%- else -%}struct({{ key | join(', ') }}){%- endif -%}
+    {#- Spark orders a NULL field of a struct first, DuckDB a NULL of a row value last: a flag sorts it last. -#}
+    {%- if key is string -%}{{ key }}{%- else -%}
+        struct({% for part in key %}{{ part }} is null, {{ part }}{{ ", " if not loop.last }}{% endfor %})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The continuous quantile `fraction` of a column: linear interpolation between the two nearest ranks. -#}
@@ -69,3 +72,10 @@
 {%- endmacro %}
 {% macro duckdb__last_non_null(value) -%}last_value({{ value }} ignore nulls){%- endmacro %}
 {% macro spark__last_non_null(value) -%}last_value({{ value }}, true){%- endmacro %}
+
+{#- Some non-NULL value of the group (NULL when every value is). -#}
+{% macro any_non_null(value) -%}
+    {{ return(adapter.dispatch('any_non_null', 'themodel')(value)) }}
+{%- endmacro %}
+{% macro duckdb__any_non_null(value) -%}any_value({{ value }}){%- endmacro %}
+{% macro spark__any_non_null(value) -%}any_value({{ value }}, true){%- endmacro %}

@@ -28,7 +28,7 @@
     {{ return(adapter.dispatch('wall_time', 'themodel')(ts, tz)) }}
 {%- endmacro %}
 {% macro duckdb__wall_time(ts, tz) -%}timezone({{ tz }}, {{ ts }}){%- endmacro %}
-{% macro spark__wall_time(ts, tz) -%}from_utc_timestamp({{ ts }}, {{ tz }}){%- endmacro %}
+{% macro spark__wall_time(ts, tz) -%}cast(from_utc_timestamp({{ ts }}, {{ tz }}) as timestamp_ntz){%- endmacro %}
 
 {#- The instant a local wall time (TIMESTAMP) in time zone `tz` is. -#}
 {% macro instant_at(wall, tz) -%}
@@ -49,7 +49,7 @@
     {{ return(adapter.dispatch('first_of_quarter', 'themodel')(d)) }}
 {%- endmacro %}
 {% macro duckdb__first_of_quarter(d) -%}cast(date_trunc('quarter', {{ d }}) as date){%- endmacro %}
-{% macro spark__first_of_quarter(d) -%}trunc({{ d }}, 'Q'){%- endmacro %}
+{% macro spark__first_of_quarter(d) -%}trunc({{ d }}, 'QUARTER'){%- endmacro %}
 
 {#- A date `n` months later (n an integer expression; the day clamps to the month's end), as a DATE. -#}
 {% macro add_months(d, n) -%}
@@ -83,20 +83,20 @@
 {% macro duckdb__iso_weekday(d) -%}isodow({{ d }}){%- endmacro %}
 {% macro spark__iso_weekday(d) -%}extract(dayofweek_iso from {{ d }}){%- endmacro %}
 
-{#- Whole days from date `a` to date `b` (negative when b is earlier). -#}
+{#- Whole days from date `a` to date `b` (negative when b is earlier), a BIGINT. -#}
 {% macro days_from(a, b) -%}
     {{ return(adapter.dispatch('days_from', 'themodel')(a, b)) }}
 {%- endmacro %}
 {% macro duckdb__days_from(a, b) -%}datediff('day', {{ a }}, {{ b }}){%- endmacro %}
-{% macro spark__days_from(a, b) -%}datediff({{ b }}, {{ a }}){%- endmacro %}
+{% macro spark__days_from(a, b) -%}cast(datediff({{ b }}, {{ a }}) as bigint){%- endmacro %}
 
-{#- Month boundaries crossed from date `a` to date `b` (0 within one month, 1 from any day of May to June). -#}
+{#- Month boundaries crossed from date `a` to date `b` (0 within one month, 1 from any day of May to June), a BIGINT. -#}
 {% macro months_from(a, b) -%}
     {{ return(adapter.dispatch('months_from', 'themodel')(a, b)) }}
 {%- endmacro %}
 {% macro duckdb__months_from(a, b) -%}datediff('month', {{ a }}, {{ b }}){%- endmacro %}
 {% macro spark__months_from(a, b) -%}
-    ((year({{ b }}) - year({{ a }})) * 12 + month({{ b }}) - month({{ a }}))
+    cast((year({{ b }}) - year({{ a }})) * 12 + month({{ b }}) - month({{ a }}) as bigint)
 {%- endmacro %}
 
 {#- Seconds, with their fraction, from instant (or wall time) `a` to `b`. -#}

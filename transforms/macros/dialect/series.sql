@@ -5,7 +5,7 @@
 
 {#-
     Joined to the rows before it (`cross join {{ integer_series(...) }}`): one row per integer from `start` to
-    `stop` inclusive, `step` apart, as column `column` of relation `alias`; start and stop may read columns of
+    `stop` inclusive, `step` apart, as BIGINT column `column` of relation `alias`; start and stop may read columns of
     the relations joined before.
 -#}
 {% macro integer_series(start, stop, alias, column, step=1) -%}
@@ -15,8 +15,14 @@
     generate_series({{ start }}, {{ stop }}, {{ step }}) as {{ alias }} ({{ column }})
 {%- endmacro %}
 {% macro spark__integer_series(start, stop, alias, column, step) -%}
+    {#- sequence() fails on an empty range, where generate_series is empty: no array, no row. -#}
     lateral (
-        select explode(sequence({{ start }}, {{ stop }}, {{ step }})) as {{ column }}
+        select explode(
+            case
+                when {{ stop }} >= {{ start }}
+                    then sequence(cast({{ start }} as bigint), cast({{ stop }} as bigint), cast({{ step }} as bigint))
+            end
+        ) as {{ column }}
     ) as {{ alias }}
 {%- endmacro %}
 

@@ -1,6 +1,6 @@
 {{ config(
     enabled=in_funnel('marketing'),
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='delete+insert',
     unique_key='ma_lead_id',
     on_schema_change='sync_all_columns',

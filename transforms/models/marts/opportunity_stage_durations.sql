@@ -57,9 +57,9 @@ spells as (
     select
         opportunity_id,
         spell_number,
-        any_value(stage_name) as stage_name,
+        {{ any_non_null('stage_name') }} as stage_name,
         min(valid_from) as entered_at,
-        any_value(history_source) as history_source
+        {{ any_non_null('history_source') }} as history_source
     from numbered
     group by opportunity_id, spell_number
 ),

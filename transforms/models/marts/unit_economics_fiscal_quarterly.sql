@@ -29,7 +29,7 @@ quarters as (
         monthly.quarter_start as period_start,
         monthly.channel,
         monthly.segment,
-        any_value(monthly.is_paid_channel) as is_paid_channel,
+        {{ any_non_null('monthly.is_paid_channel') }} as is_paid_channel,
         -- spend is known when every month of the quarter up to the as-of month has it
         {{ months_from(
             'monthly.quarter_start', 'least(' ~ add_months('monthly.quarter_start', 2) ~ ', as_of.as_of_month)'
