@@ -15,7 +15,7 @@ LEADS ?= 1000000
 MONTHS ?= 24
 SEED ?= 11
 
-.PHONY: setup chromium run demo test lint ui serve bench bench-ingest export docs check-source clean
+.PHONY: setup chromium run demo test lint ui serve bench bench-ingest export docs check-source clean java setup-spark test-spark
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +50,21 @@ lint: setup
 TEST_WORKERS ?= 2
 test: setup chromium lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# Spark (docs/scale.md): Java 17 from Debian, as for chromium, and the spark extra (dbt-spark, pyspark) in .venv.
+# test-spark builds the dbt models on Spark in local mode and compares every mart with DuckDB's (tests/spark).
+java:
+	@command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null)
+
+SPARK_STAMP := $(VENV)/.spark-stamp
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,spark]'
+	touch $@
+
+setup-spark: $(SPARK_STAMP) java
+
+test-spark: setup-spark
+	$(BIN)/python -m pytest -m spark tests/spark
 
 ui: setup
 	$(BIN)/python -m pipeline.transforms.project --prepare

@@ -1,5 +1,6 @@
 """The SQL of the staging models' duplicate resolution (transforms/macros/newest_records.sql), for ingest tests
-that check which row of a record wins without running dbt: the macro is plain Jinja, rendered here as dbt would."""
+that check which row of a record wins without running dbt: the macro is plain Jinja, rendered here as dbt would on
+DuckDB (the dialect macro it calls, file_name_of, by its DuckDB implementation)."""
 
 from pathlib import Path
 
@@ -7,10 +8,13 @@ import jinja2
 
 from pipeline.ingest.contract import ENTITIES_BY_TABLE
 
-MACRO = Path(__file__).resolve().parent.parent / "transforms" / "macros" / "newest_records.sql"
+MACROS = Path(__file__).resolve().parent.parent / "transforms" / "macros"
+#: What adapter.dispatch would pick on DuckDB, outside dbt.
+ON_DUCKDB = "{% macro file_name_of(path) %}{{ duckdb__file_name_of(path) }}{% endmacro %}"
 
 
 def newest(table: str) -> str:
     """A subquery: the newest row of each record of extracted.<table>, as its staging model keeps it."""
-    template = jinja2.Environment().from_string(MACRO.read_text(encoding="utf-8") + "{{ newest_records(r, k) }}")
+    macros = [(MACROS / name).read_text(encoding="utf-8") for name in ("newest_records.sql", "dialect/text.sql")]
+    template = jinja2.Environment().from_string("".join(macros) + ON_DUCKDB + "{{ newest_records(r, k) }}")
     return f"({template.render(r=f'extracted.{table}', k=list(ENTITIES_BY_TABLE[table].key))})"

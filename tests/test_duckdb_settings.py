@@ -1,5 +1,7 @@
 """DuckDB's memory limit and threads: one setting each, applied to the pipeline's connections and to dbt's."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -48,3 +50,18 @@ def test_a_memory_limit_is_a_size_or_a_share(value):
 def test_a_typo_names_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         read_environment({name: value})
+
+
+def test_the_spark_profile_falls_back_to_the_same_defaults():
+    """transforms/profiles.yml's spark output reads FUNNEL_SPARK_* with the defaults of pipeline/config/settings.py."""
+    spark = yaml.safe_load((PROJECT_ROOT / "transforms" / "profiles.yml").read_text())["themodel"]["outputs"]["spark"]
+    parameters = spark["server_side_parameters"]
+    defaults = read_environment({})
+    assert parameters["spark.master"] == f"{{{{ env_var('FUNNEL_SPARK_MASTER', '{defaults.spark_master}') }}}}"
+    assert (
+        parameters["spark.driver.memory"]
+        == f"{{{{ env_var('FUNNEL_SPARK_DRIVER_MEMORY', '{defaults.spark_driver_memory}') }}}}"
+    )
+    fallback = "{{ env_var('FUNNEL_SPARK_DIR', '../warehouse/spark') }}"
+    assert parameters["spark.sql.warehouse.dir"] == f"{fallback}/tables"
+    assert (PROJECT_ROOT / "transforms" / "../warehouse/spark").resolve() == Path(defaults.spark_dir)

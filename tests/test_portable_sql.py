@@ -1,8 +1,8 @@
 """The dbt models are written once for every engine (issue #16, item 2): no model calls a DuckDB-only function.
 
 What DuckDB and Spark spell differently lives in transforms/macros/dialect/, one adapter.dispatch macro per
-expression with a duckdb__ and a spark__ implementation. This test reads every SQL model, macro (but the dialect
-macros and the DuckDB-only materializations) and data test as written (the SQL and the SQL handed to macros in
+expression with a duckdb__ and a spark__ implementation. This test reads every SQL model, macro (but the
+engine-specific implementations of dispatch macros and DuckDB's materializations) and data test as written (the SQL and the SQL handed to macros in
 {{ ... }}; Jinja comments, SQL comments and Jinja statements left out) and fails on a DuckDB-only construct,
 naming the file, line and construct. The patterns are tried on samples first, so a pattern that cannot match
 fails here rather than passing silently. Contract types in the models' YAML must be ones both engines name.
@@ -78,18 +78,21 @@ DUCKDB_ONLY: dict[str, tuple[str, str]] = {
     "parse_filename (file_name_of)": (r"\bparse_(filename|path|dirname)\s*\(", "parse_filename(f)"),
 }
 
+#: The implementation of an adapter.dispatch macro for one engine (duckdb__x, spark__x) is that engine's SQL.
+ENGINE_MACRO = re.compile(r"\{%-?\s*macro\s+(duckdb|spark)__\w+\(.*?\{%-?\s*endmacro\s*-?%\}", re.DOTALL)
 JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
 JINJA_STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)
 SQL_COMMENT = re.compile(r"--[^\n]*")
 
 
 def sql_as_written(text: str) -> str:
-    """The model's SQL and macro arguments, with comments and Jinja statements blanked (line numbers kept)."""
+    """The model's SQL and macro arguments, with comments, Jinja statements and the engine-specific implementations of
+    dispatch macros blanked (line numbers kept)."""
 
     def blank(match: re.Match[str]) -> str:
         return re.sub(r"[^\n]", " ", match.group(0))
 
-    for pattern in (JINJA_COMMENT, JINJA_STATEMENT, SQL_COMMENT):
+    for pattern in (ENGINE_MACRO, JINJA_COMMENT, JINJA_STATEMENT, SQL_COMMENT):
         text = pattern.sub(blank, text)
     return text
 
@@ -112,6 +115,15 @@ def test_each_pattern_catches_its_sample(construct):
     assert re.search(pattern, sample, re.IGNORECASE)
 
 
+def test_an_engine_implementation_of_a_dispatch_macro_is_left_out():
+    text = (
+        "{% macro duckdb__first(a) -%}\n    arg_min(a, b)\n{%- endmacro %}\n"
+        "{% macro spark__first(a) -%}min_by(a, b){%- endmacro %}\n"
+        "{% macro first(a) -%}\n    arg_min(a, b)\n{%- endmacro %}\n"
+    )
+    assert [line for line, _, _ in duckdb_only_uses(text)] == [6]
+
+
 def test_comments_and_jinja_statements_are_not_sql():
     text = "{#- arg_min(x, y) -#}\nselect a -- qualify here\n{%- for i in range(3) %}{% endfor %}\nfrom t\n"
     assert duckdb_only_uses(text) == []
@@ -127,8 +139,8 @@ def test_the_portable_spellings_pass():
     assert duckdb_only_uses(text) == []
 
 
-#: Folders of transforms/macros whose SQL is engine-specific by design.
-ENGINE_SPECIFIC = {"dialect", "materializations"}
+#: transforms/macros/materializations: DuckDB's own materializations (`adapter="duckdb"`), engine-specific by design.
+ENGINE_SPECIFIC = {"materializations"}
 
 
 def model_files() -> list[Path]:
@@ -144,7 +156,8 @@ def test_there_are_models_to_read():
     files = model_files()
     assert len(files) > 70
     assert DBT_PROJECT_DIR / "macros" / "funnel_kpis.sql" in files
-    assert not any("dialect" in path.parts for path in files)
+    assert DBT_PROJECT_DIR / "macros" / "dialect" / "dates.sql" in files
+    assert not any("materializations" in path.parts for path in files)
 
 
 def test_no_model_calls_a_duckdb_only_function():

@@ -163,6 +163,12 @@ class Environment(pydantic.BaseModel):
         "FUNNEL_DUCKDB_MEMORY_LIMIT", "2GB"
     )
     duckdb_threads: int = _variable("FUNNEL_DUCKDB_THREADS", 2, ge=1, le=256)
+    # Spark (docs/scale.md): the lake of Parquet folders it reads, where its tables and metastore live, the master
+    # and the driver's memory (transforms/profiles.yml falls back to these same defaults).
+    lake_dir: EnvPath = _variable("FUNNEL_LAKE_DIR", relative="warehouse/lake")
+    spark_dir: EnvPath = _variable("FUNNEL_SPARK_DIR", relative="warehouse/spark")
+    spark_master: str = _variable("FUNNEL_SPARK_MASTER", "local[2]", min_length=1)
+    spark_driver_memory: str = _variable("FUNNEL_SPARK_DRIVER_MEMORY", "2g", pattern=r"^\d+[kKmMgGtT]$")
 
     @pydantic.model_validator(mode="after")
     def _alert_template(self) -> Environment:

@@ -9,6 +9,81 @@
     state_hash is an MD5 of the record's JSON (every column, by name), computed from the staging view only.
 -#}
 {% macro history_versions(current, key) -%}
+    {{ return(adapter.dispatch('history_versions', 'themodel')(current, key)) }}
+{%- endmacro %}
+
+{#- DuckDB: the record's columns by star (union by name keeps a column staging gained later in its place). -#}
+{% macro duckdb__history_versions(current, key) -%}
+with current_records as (
+    select * from {{ current }}
+),
+
+hashed as (
+    select
+        current_records.*,
+        md5(cast(to_json(current_records) as varchar)) as state_hash
+    from current_records
+),
+
+{% if is_incremental() -%}
+kept as (
+    select * from {{ this }}
+),
+
+latest as (
+    select * from kept
+    qualify row_number() over (partition by {{ key }} order by observed_at desc, load_number desc) = 1
+),
+
+this_load as (
+    select
+        greatest(as_of.latest_event_at, (select max(kept.observed_at) from kept)) as observed_at,
+        coalesce((select max(kept.load_number) from kept), 0) + 1 as load_number
+    from {{ ref('int_as_of') }} as as_of
+),
+
+versions as (
+    select
+        hashed.*,
+        false as is_deleted
+    from hashed
+    left join latest on hashed.{{ key }} = latest.{{ key }}
+    where latest.{{ key }} is null or latest.is_deleted or latest.state_hash <> hashed.state_hash
+    union all by name
+    select
+        latest.* exclude (observed_at, load_number, is_deleted),
+        true as is_deleted
+    from latest
+    anti join hashed on latest.{{ key }} = hashed.{{ key }}
+    where not latest.is_deleted
+)
+{%- else -%}
+this_load as (
+    select
+        as_of.latest_event_at as observed_at,
+        1 as load_number
+    from {{ ref('int_as_of') }} as as_of
+),
+
+versions as (
+    select
+        hashed.*,
+        false as is_deleted
+    from hashed
+)
+{%- endif %}
+
+select
+    versions.* exclude (is_deleted),
+    this_load.observed_at,
+    this_load.load_number,
+    versions.is_deleted
+from versions
+cross join this_load
+{%- endmacro %}
+
+{#- Spark (no `* exclude`, no union by name): the staging view's columns, named. -#}
+{% macro spark__history_versions(current, key) -%}
 {%- set columns = staged_columns(current) -%}
 with current_records as (
     select * from {{ current }}
@@ -17,7 +92,9 @@ with current_records as (
 hashed as (
     select
         current_records.*,
-        {{ record_hash('current_records', columns) }} as state_hash
+        md5(to_json(struct(
+            {%- for column in columns %}current_records.{{ column }}{{ ", " if not loop.last }}{% endfor -%}
+        ))) as state_hash
     from current_records
 ),
 
@@ -117,6 +194,42 @@ cross join this_load
     latest versions are the staging view, which is read directly.
 -#}
 {% macro records_as_of(history, current, key) -%}
+    {{ return(adapter.dispatch('records_as_of', 'themodel')(history, current, key)) }}
+{%- endmacro %}
+
+{% macro duckdb__records_as_of(history, current, key) -%}
+-- depends_on: {{ ref('int_as_of') }}
+{%- if var('as_of') %}
+with versions as (
+    select
+        history.*,
+        history.observed_at <= as_of.as_of as is_observed
+    from {{ history }} as history
+    cross join {{ ref('int_as_of') }} as as_of
+),
+
+valid as (
+    select * from versions
+    qualify row_number() over (
+        partition by {{ key }}
+        order by
+            is_observed desc,
+            case when is_observed then observed_at end desc nulls last,
+            case when is_observed then load_number end desc nulls last,
+            observed_at asc,
+            load_number asc
+    ) = 1
+)
+
+select * exclude (state_hash, observed_at, load_number, is_deleted, is_observed)
+from valid
+where not is_deleted
+{%- else %}
+select * from {{ current }}
+{%- endif %}
+{%- endmacro %}
+
+{% macro spark__records_as_of(history, current, key) -%}
 -- depends_on: {{ ref('int_as_of') }}
 {%- if var('as_of') %}
 {%- set columns = staged_columns(current) %}

@@ -1,5 +1,5 @@
 {#-
-    Dialect macros (macros/dialect/dates.sql says why): text from dates and paths, record hashes, and failing a query from a row.
+    Dialect macros (macros/dialect/dates.sql says why): text from dates and paths, and failing a query from a row.
 -#}
 
 {#- A date as 'YYYY-MM'. -#}
@@ -23,14 +23,3 @@
 {% macro duckdb__file_name_of(path) -%}parse_filename({{ path }}){%- endmacro %}
 {% macro spark__file_name_of(path) -%}regexp_extract({{ path }}, '[^/]*$', 0){%- endmacro %}
 
-{#-
-    A hash of a record's values (`alias`, a relation of the query; `columns`, its columns): DuckDB's MD5 of the
-    row as JSON, as history tables have always stored it, so a record that did not change keeps its hash.
--#}
-{% macro record_hash(alias, columns) -%}
-    {{ return(adapter.dispatch('record_hash', 'themodel')(alias, columns)) }}
-{%- endmacro %}
-{% macro duckdb__record_hash(alias, columns) -%}md5(cast(to_json({{ alias }}) as varchar)){%- endmacro %}
-{% macro spark__record_hash(alias, columns) -%}
-    md5(to_json(struct({% for column in columns %}{{ alias }}.{{ column }}{{ ", " if not loop.last }}{% endfor %})))
-{%- endmacro %}

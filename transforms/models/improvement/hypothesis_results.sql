@@ -1,3 +1,4 @@
+{{ config(enabled=target.type == 'duckdb') }}  {#- fed by a Python model (dbt_project.yml, analysis) -#}
 {#-
     仮説検証: each hypothesis of hypotheses.yml with its rate before and after the change, the difference
     with its confidence interval, the one-sided p-value, the sample still needed and the verdict. The

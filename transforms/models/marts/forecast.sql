@@ -1,3 +1,4 @@
+{{ config(enabled=target.type == 'duckdb') }}  {#- fed by a Python model (dbt_project.yml, analysis) -#}
 {#-
     Expected new-business won deals and revenue of the open and the next months at the as-of instant, with an
     interval and the open month's pacing (docs/marts.md, "Forecast"), computed by the dbt Python model

@@ -1,3 +1,4 @@
+{{ config(enabled=target.type == 'duckdb') }}  {#- fed by a Python model (dbt_project.yml, analysis) -#}
 {#-
     The forecast replayed at every past week start against what then happened (docs/marts.md, "Forecast"),
     computed by the dbt Python model analysis.forecast_backtest_rows (pipeline/analysis/forecast.py) from
