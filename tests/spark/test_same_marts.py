@@ -35,7 +35,10 @@ def spark_marts(demo_run, tmp_path_factory) -> Path:
     written = write_lake(Warehouse.of(demo_run.settings), work / "lake")
     assert written["extracted.ma_leads"] > 0 and written["reference.business_calendar"] > 0
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNNEL_", "DBT_"))}
-    env |= demo_run.settings.dbt_env() | {"FUNNEL_LAKE_DIR": str(work / "lake"), "FUNNEL_SPARK_DIR": str(work / "spark")}
+    env |= demo_run.settings.dbt_env() | {
+        "FUNNEL_LAKE_DIR": str(work / "lake"),
+        "FUNNEL_SPARK_DIR": str(work / "spark"),
+    }
     run = subprocess.run(
         [DBT_EXECUTABLE, "run", "--target", "spark", "--target-path", str(work / "target"), "--log-path", str(work)],
         cwd=DBT_PROJECT_DIR,
