@@ -74,6 +74,15 @@ DUCKDB_ONLY: dict[str, tuple[str, str]] = {
         r"\b(anti|semi|positional|asof)\s+join\b",
         "anti join changes on a.id = changes.id",
     ),
+    "date_add / date_sub with a unit, a difference in DuckDB, a shift in Spark (days_from, add_days)": (
+        r"\bdate_(add|sub)\s*\(\s*'",
+        "date_sub('day', a, b)",
+    ),
+    "regexp_replace, first match in DuckDB, every match in Spark": (
+        r"\bregexp_replace\s*\(",
+        "regexp_replace(s, 'a', 'b')",
+    ),
+    "= not x, which Spark cannot parse (write = (not x))": (r"=\s*not\b", "(a is null) = not b"),
     "any_value, which Spark lets return NULL (any_non_null)": (r"\bany_value\s*\(", "any_value(stage_name)"),
     "parse_filename (file_name_of)": (r"\bparse_(filename|path|dirname)\s*\(", "parse_filename(f)"),
 }
@@ -81,7 +90,8 @@ DUCKDB_ONLY: dict[str, tuple[str, str]] = {
 #: The implementation of an adapter.dispatch macro for one engine (duckdb__x, spark__x) is that engine's SQL.
 ENGINE_MACRO = re.compile(r"\{%-?\s*macro\s+(duckdb|spark)__\w+\(.*?\{%-?\s*endmacro\s*-?%\}", re.DOTALL)
 JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
-JINJA_STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)
+#: Jinja control statements (for, if, macro, ...) are not SQL; `{% set %}` often holds SQL text and is read.
+JINJA_STATEMENT = re.compile(r"\{%(?!-?\s*set\b).*?%\}", re.DOTALL)
 SQL_COMMENT = re.compile(r"--[^\n]*")
 
 
@@ -98,14 +108,16 @@ def sql_as_written(text: str) -> str:
 
 
 def duckdb_only_uses(text: str) -> list[tuple[int, str, str]]:
-    """(line, construct, the line's text) for every DuckDB-only construct in a model's text."""
-    found = []
-    lines = sql_as_written(text).splitlines()
-    for number, line in enumerate(lines, start=1):
-        for construct, (pattern, _) in DUCKDB_ONLY.items():
-            if re.search(pattern, line, re.IGNORECASE):
-                found.append((number, construct, line.strip()))
-    return found
+    """(line, construct, the line's text) for every DuckDB-only construct in a model's text; a construct may span
+    lines (`date_diff(` on one, `'day'` on the next)."""
+    blanked = sql_as_written(text)
+    lines = blanked.splitlines()
+    found = set()
+    for construct, (pattern, _) in DUCKDB_ONLY.items():
+        for match in re.finditer(pattern, blanked, re.IGNORECASE):
+            number = blanked.count("\n", 0, match.start()) + 1
+            found.add((number, construct, lines[number - 1].strip()))
+    return sorted(found)
 
 
 @pytest.mark.parametrize("construct", sorted(DUCKDB_ONLY))
@@ -122,6 +134,13 @@ def test_an_engine_implementation_of_a_dispatch_macro_is_left_out():
         "{% macro first(a) -%}\n    arg_min(a, b)\n{%- endmacro %}\n"
     )
     assert [line for line, _, _ in duckdb_only_uses(text)] == [6]
+
+
+def test_a_construct_may_span_lines_and_sql_in_a_set_statement_is_read():
+    assert [
+        line for line, _, _ in duckdb_only_uses("select\n    date_diff(\n        'day', a, b\n    )\nfrom t\n")
+    ] == [2]
+    assert duckdb_only_uses('{%- set active = "qualify row_number() over () = 1" %}\nselect 1\n') != []
 
 
 def test_comments_and_jinja_statements_are_not_sql():

@@ -84,7 +84,9 @@ cross join this_load
 
 {#- Spark (no `* exclude`, no union by name): the staging view's columns, named. -#}
 {% macro spark__history_versions(current, key) -%}
-{%- set columns = staged_columns(current) -%}
+{%- set columns = column_names(current) -%}
+{%- set kept_columns = column_names(this) if is_incremental() else [] -%}
+{%- set types = columns_types(current) -%}
 with current_records as (
     select * from {{ current }}
 ),
@@ -135,8 +137,10 @@ versions as (
     where latest.{{ key }} is null or latest.is_deleted or latest.state_hash <> hashed.state_hash
     union all
     select
+        {#- a column staging gained since the table's last load is not in the table yet: NULL -#}
         {%- for column in columns %}
-        latest.{{ column }},
+        {{ 'latest.' ~ column if column in kept_columns else 'cast(null as ' ~ types[column] ~ ')' }}
+            as {{ column }},
         {%- endfor %}
         latest.state_hash,
         true as is_deleted
@@ -174,8 +178,8 @@ cross join this_load
 {%- endmacro %}
 
 
-{#- The columns of a staging view, in order (a history table holds them, then its own). -#}
-{% macro staged_columns(current) -%}
+{#- The columns of a relation, in order (a history table holds its staging view's, then its own). -#}
+{% macro column_names(current) -%}
     {%- set names = [] -%}
     {%- if execute -%}
         {%- for column in adapter.get_columns_in_relation(current) -%}
@@ -183,6 +187,18 @@ cross join this_load
         {%- endfor -%}
     {%- endif -%}
     {{- return(names) -}}
+{%- endmacro %}
+
+
+{#- The types of a relation's columns, by name. -#}
+{% macro columns_types(relation) -%}
+    {%- set types = {} -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(relation) -%}
+            {%- do types.update({column.name: column.data_type}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{- return(types) -}}
 {%- endmacro %}
 
 
@@ -232,7 +248,7 @@ select * from {{ current }}
 {% macro spark__records_as_of(history, current, key) -%}
 -- depends_on: {{ ref('int_as_of') }}
 {%- if var('as_of') %}
-{%- set columns = staged_columns(current) %}
+{%- set columns = column_names(current) %}
 with versions as (
     select
         history.*,

@@ -1,19 +1,14 @@
 {#-
     On an engine other than DuckDB the dbt sources are the lake (pipeline/warehouse/lake.py): the Parquet folders
-    <FUNNEL_LAKE_DIR>/<schema>/<table> that the pipeline writes from the extracted layer and the reference data.
+    <FUNNEL_LAKE_DIR>/<schema>/<table> that `python -m pipeline.warehouse.lake` writes from the extracted layer and the reference data.
     This on-run-start hook registers every enabled source as a table over its folder, recreated each run so the
     table's columns follow the files (dropping an external table leaves its files). On DuckDB the sources are the
     warehouse's own tables and it does nothing.
 -#}
 {% macro register_lake_sources() -%}
     {%- if execute and target.type != 'duckdb' -%}
-        {%- set lake = env_var('FUNNEL_LAKE_DIR', '') -%}
-        {%- if not lake -%}
-            {{ exceptions.raise_compiler_error(
-                "FUNNEL_LAKE_DIR is not set: the " ~ target.type ~ " target reads the extracted layer and the "
-                ~ "reference data from the lake's Parquet folders (docs/scale.md)"
-            ) }}
-        {%- endif -%}
+        {#- relative to transforms/, where dbt runs: the default is the project's warehouse/lake -#}
+        {%- set lake = env_var('FUNNEL_LAKE_DIR', '../warehouse/lake') -%}
         {%- set schemas = graph.sources.values() | map(attribute='schema') | unique | list -%}
         {%- for schema in schemas -%}
             {%- do run_query('create database if not exists ' ~ schema) -%}

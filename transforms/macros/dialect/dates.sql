@@ -70,7 +70,7 @@
     {{ return(adapter.dispatch('add_seconds', 'themodel')(ts, seconds)) }}
 {%- endmacro %}
 {% macro duckdb__add_seconds(ts, seconds) -%}
-    {{ ts }} + to_microseconds(cast(({{ seconds }}) * 1e6 as bigint))
+    ({{ ts }} + to_microseconds(cast(({{ seconds }}) * 1e6 as bigint)))
 {%- endmacro %}
 {% macro spark__add_seconds(ts, seconds) -%}
     timestamp_micros(unix_micros({{ ts }}) + cast(({{ seconds }}) * 1e6 as bigint))

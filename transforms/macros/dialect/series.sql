@@ -45,14 +45,14 @@
     ) as series (period_start)
 {%- endmacro %}
 {% macro spark__period_spine(first_period_query, last_period_query, step) -%}
+    {%- set first = "cast(coalesce(first_period.value, last_period.value) as date)" -%}
+    {%- set last = "cast(last_period.value as date)" -%}
     select series.period_start
     from ({{ first_period_query }}) as first_period (value)
     cross join ({{ last_period_query }}) as last_period (value)
-    lateral view explode(sequence(
-        cast(coalesce(first_period.value, last_period.value) as date),
-        cast(last_period.value as date),
-        {{ step }}
-    )) series as period_start
+    lateral view explode(
+        case when {{ first }} <= {{ last }} then sequence({{ first }}, {{ last }}, {{ step }}) end
+    ) series as period_start
 {%- endmacro %}
 
 {#- In a select list: one row per distinct non-NULL value among the expressions (each row's values). -#}
