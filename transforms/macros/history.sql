@@ -84,9 +84,9 @@ cross join this_load
 
 {#- Spark (no `* exclude`, no union by name): the staging view's columns, named. -#}
 {% macro spark__history_versions(current, key) -%}
-{%- set columns = column_names(current) -%}
-{%- set kept_columns = column_names(this) if is_incremental() else [] -%}
 {%- set types = columns_types(current) -%}
+{%- set columns = types.keys() | list -%}
+{%- set kept_columns = columns_types(this).keys() | list if is_incremental() else [] -%}
 with current_records as (
     select * from {{ current }}
 ),
@@ -178,19 +178,10 @@ cross join this_load
 {%- endmacro %}
 
 
-{#- The columns of a relation, in order (a history table holds its staging view's, then its own). -#}
-{% macro column_names(current) -%}
-    {%- set names = [] -%}
-    {%- if execute -%}
-        {%- for column in adapter.get_columns_in_relation(current) -%}
-            {%- do names.append(column.name) -%}
-        {%- endfor -%}
-    {%- endif -%}
-    {{- return(names) -}}
-{%- endmacro %}
-
-
-{#- The types of a relation's columns, by name. -#}
+{#-
+    The types of a relation's columns, by name, in the relation's order (a history table holds its staging view's
+    columns, then its own).
+-#}
 {% macro columns_types(relation) -%}
     {%- set types = {} -%}
     {%- if execute -%}
@@ -248,7 +239,7 @@ select * from {{ current }}
 {% macro spark__records_as_of(history, current, key) -%}
 -- depends_on: {{ ref('int_as_of') }}
 {%- if var('as_of') %}
-{%- set columns = column_names(current) %}
+{%- set columns = columns_types(current).keys() | list %}
 with versions as (
     select
         history.*,
