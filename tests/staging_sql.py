@@ -15,6 +15,11 @@ ON_DUCKDB = "{% macro file_name_of(path) %}{{ duckdb__file_name_of(path) }}{% en
 
 def newest(table: str) -> str:
     """A subquery: the newest row of each record of extracted.<table>, as its staging model keeps it."""
+    return newest_of(f"extracted.{table}", list(ENTITIES_BY_TABLE[table].key))
+
+
+def newest_of(relation: str, key: list[str]) -> str:
+    """A subquery: the newest row of each `key` of `relation`, as newest_records resolves it on DuckDB."""
     macros = [(MACROS / name).read_text(encoding="utf-8") for name in ("newest_records.sql", "dialect/text.sql")]
     template = jinja2.Environment().from_string("".join(macros) + ON_DUCKDB + "{{ newest_records(r, k) }}")
-    return f"({template.render(r=f'extracted.{table}', k=list(ENTITIES_BY_TABLE[table].key))})"
+    return f"({template.render(r=relation, k=key)})"
