@@ -108,8 +108,31 @@ recycled as (
     inner join ma_leads on recycled_sfa_leads.ma_lead_id = ma_leads.ma_lead_id
 ),
 
-entries as (
+-- A lead never recycled has one entry, its creation, whose window is all of its time: only the entries of
+-- recycled leads, a few, are sequenced and windowed by sorting them.
+single_windows as (
+    select
+        ma_lead_id,
+        cast(1 as bigint) as entry_seq,
+        entry_type,
+        entered_at,
+        cast(null as {{ instant_type() }}) as next_entered_at,
+        recycled_from_sfa_lead_id,
+        source,
+        campaign_id
+    from new_leads
+    where not exists (
+            select 1 from recycled
+            where recycled.ma_lead_id = new_leads.ma_lead_id
+        )
+),
+
+cycling_entries as (
     select * from new_leads
+    where exists (
+            select 1 from recycled
+            where recycled.ma_lead_id = new_leads.ma_lead_id
+        )
     union all
     select * from recycled
 ),
@@ -120,12 +143,13 @@ sequenced as (
         row_number() over (
             partition by ma_lead_id order by entered_at, entry_type, recycled_from_sfa_lead_id
         ) as entry_seq
-    from entries
+    from cycling_entries
 ),
 
 windows as (
+    select * from single_windows
+    union all
     select
-        ma_lead_id || '#' || entry_seq as marketing_entry_id,
         ma_lead_id,
         entry_seq,
         entry_type,
@@ -139,7 +163,8 @@ windows as (
 
 first_mql_per_entry as (
     select
-        windows.marketing_entry_id,
+        windows.ma_lead_id,
+        windows.entry_seq,
         min(mql_events.mql_at) as mql_at,
         {{ value_at_min("mql_events.mql_event_id", "mql_events.mql_at") }} as mql_event_id
     from windows
@@ -148,11 +173,11 @@ first_mql_per_entry as (
         -- an MQL stamped before the lead was created still belongs to its first entry
         and (windows.entered_at <= mql_events.mql_at or windows.entry_seq = 1)
         and (windows.next_entered_at is null or windows.next_entered_at > mql_events.mql_at)
-    group by windows.marketing_entry_id
+    group by windows.ma_lead_id, windows.entry_seq
 )
 
 select
-    windows.marketing_entry_id,
+    windows.ma_lead_id || '#' || windows.entry_seq as marketing_entry_id,
     windows.ma_lead_id,
     windows.entry_seq,
     windows.entry_type,
@@ -164,4 +189,5 @@ select
     first_mql_per_entry.mql_event_id,
     first_mql_per_entry.mql_at
 from windows
-left join first_mql_per_entry on windows.marketing_entry_id = first_mql_per_entry.marketing_entry_id
+left join first_mql_per_entry
+    on windows.ma_lead_id = first_mql_per_entry.ma_lead_id and windows.entry_seq = first_mql_per_entry.entry_seq
