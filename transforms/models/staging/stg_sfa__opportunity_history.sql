@@ -4,7 +4,11 @@
     int_opportunity_states converts a deal's amounts at one rate. A row that changes nothing (every value it gives
     equals the one carried forward from the rows before it) is left out: a history-mode table (Fivetran) writes a
     version whenever any field changes, a viewed date included, and such a row is no change of the pipeline.
+
+    A table, unlike the other staging models: carrying six values forward sorts every change, and the states model,
+    the as-of instant and this model's tests each read it (a view would sort again for each of them).
 -#}
+{{ config(materialized='table') }}
 
 with source as (
     {{ newest_records(source('sfa', 'opportunity_history'), ['opportunity_id', 'changed_at']) }}
