@@ -109,7 +109,8 @@ recycled as (
 ),
 
 -- A lead never recycled has one entry, its creation, whose window is all of its time: only the entries of
--- recycled leads, a few, are sequenced and windowed by sorting them.
+-- recycled leads, a few, are sequenced and windowed by sorting them. (A lead is recycled exactly when an SFA lead
+-- naming it is: every lead here is one of ma_leads, which is all the join in `recycled` adds.)
 single_windows as (
     select
         ma_lead_id,
@@ -122,16 +123,16 @@ single_windows as (
         campaign_id
     from new_leads
     where not exists (
-            select 1 from recycled
-            where recycled.ma_lead_id = new_leads.ma_lead_id
+            select 1 from recycled_sfa_leads
+            where recycled_sfa_leads.ma_lead_id = new_leads.ma_lead_id
         )
 ),
 
 cycling_entries as (
     select * from new_leads
     where exists (
-            select 1 from recycled
-            where recycled.ma_lead_id = new_leads.ma_lead_id
+            select 1 from recycled_sfa_leads
+            where recycled_sfa_leads.ma_lead_id = new_leads.ma_lead_id
         )
     union all
     select * from recycled
