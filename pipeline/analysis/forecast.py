@@ -176,16 +176,19 @@ def not_yet_created(training_targets: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frames[0], frames[1].assign(week_of_month=np.nan)], ignore_index=True)
 
 
-def later_wins(table: pd.DataFrame, horizon: int, week_of_month: int) -> dict[str, tuple[float, float]]:
-    """measure -> (expected, variance) for one forecast from not_yet_created's table."""
-    same = table[table["horizon"] == horizon]
-    rows = same[same["week_of_month"] == week_of_month]
-    if rows.empty:
-        rows = same[same["week_of_month"].isna()]
-    if rows.empty:
-        return {measure: (0.0, 0.0) for measure in MEASURES}
-    row = rows.iloc[0]
-    return {measure: (float(row[measure]), float(row[f"{measure}_variance"])) for measure in MEASURES}
+def later_wins(table: pd.DataFrame) -> dict[tuple[int, int | None], dict[str, tuple[float, float]]]:
+    """not_yet_created's table as a lookup: (horizon, week_of_month or None for the whole horizon) -> measure ->
+    (expected, variance). A forecast uses its own week of the month, else its horizon, else nothing (zeros)."""
+    return {
+        (int(row["horizon"]), None if math.isnan(row["week_of_month"]) else int(row["week_of_month"])): {
+            measure: (float(row[measure]), float(row[f"{measure}_variance"])) for measure in MEASURES
+        }
+        for row in table.to_dict("records")
+    }
+
+
+NO_LATER_WINS = {measure: (0.0, 0.0) for measure in MEASURES}
+NO_PIPELINE = {measure: (0.0, 0.0, 0.0) for measure in MEASURES}
 
 
 def scores(errors: pd.Series | np.ndarray, to_come: pd.Series | np.ndarray) -> np.ndarray:
@@ -196,17 +199,19 @@ def scores(errors: pd.Series | np.ndarray, to_come: pd.Series | np.ndarray) -> n
     return errors[to_come > 0] / to_come[to_come > 0]
 
 
-def calibration(points: pd.DataFrame, horizon: int, level: float) -> np.ndarray:
-    """The scores an interval at `horizon` is calibrated on, from past backtest points of one measure (horizon,
-    error, from_pipeline, from_not_yet_created): those of the same horizon once there are enough for both
-    conformal ranks (2/α − 1), else those of every horizon (the open month's points accumulate fastest), like a
-    win rate backing off to a coarser cell."""
+def calibration(
+    horizons: np.ndarray, errors: np.ndarray, to_come: np.ndarray, horizon: int, level: float
+) -> np.ndarray:
+    """The scores an interval at `horizon` is calibrated on, from past backtest points of one measure (their
+    horizons, errors and what each still expected to come): those of the same horizon once there are enough for
+    both conformal ranks (2/α − 1), else those of every horizon (the open month's points accumulate fastest), like
+    a win rate backing off to a coarser cell."""
     needed = math.ceil(round(2 / (1 - level) - 1, 9))
-    same = points[points["horizon"] == horizon]
-    own = scores(same["error"], same["from_pipeline"] + same["from_not_yet_created"])
+    same = np.asarray(horizons) == horizon
+    own = scores(np.asarray(errors)[same], np.asarray(to_come)[same])
     if len(own) >= needed:
         return own
-    return scores(points["error"], points["from_pipeline"] + points["from_not_yet_created"])
+    return scores(errors, to_come)
 
 
 def interval(estimate: Estimate, past_scores: Iterable[float], level: float) -> tuple[float, float, str]:
@@ -240,16 +245,16 @@ class Forecaster:
         self.weekly_cells = self.cells[self.cells["snapshot_kind"] == "week"]
         self.weekly_targets = self.targets[self.targets["snapshot_kind"] == "week"]
         self.month_ends = np.sort(self.weekly_targets["target_month_end"].unique())
-        self._training: dict[object, tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame]] = {}
+        self._training: dict[object, tuple[list[pd.DataFrame], pd.DataFrame, dict]] = {}
 
     def cutoff(self, at):
         """The end of the last target month that had ended by `at` (None before the first)."""
         position = np.searchsorted(self.month_ends, at, side="right")
         return self.month_ends[position - 1] if position else None
 
-    def training(self, cutoff) -> tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    def training(self, cutoff) -> tuple[list[pd.DataFrame], pd.DataFrame, dict]:
         """From the weekly instants whose target month had ended by `cutoff`: the cells' totals per level, the
-        observations and their wins per horizon, and the deals-to-come table (computed once per cutoff)."""
+        observations and their wins per horizon, and the deals-to-come lookup (computed once per cutoff)."""
         if cutoff not in self._training:
             if cutoff is None:
                 cells, targets = self.weekly_cells.iloc[0:0], self.weekly_targets.iloc[0:0]
@@ -259,7 +264,7 @@ class Forecaster:
             self._training[cutoff] = (
                 level_totals(cells),
                 cells.groupby("horizon")[["open_deals", "won_deals"]].sum(),
-                not_yet_created(targets),
+                later_wins(not_yet_created(targets)),
             )
         return self._training[cutoff]
 
@@ -274,11 +279,12 @@ class Forecaster:
             open_cells = self.cells.merge(group[keys].drop_duplicates(), on=keys)
             pipelines |= pipeline_estimates(self.training(cutoff)[0], open_cells, self.min_history)
         result = []
-        for cutoff, (_, target) in zip(cutoffs, rows.iterrows(), strict=True):
-            _, per_horizon, targets = self.training(cutoff)
+        for cutoff, target in zip(cutoffs, rows.to_dict("records"), strict=True):
+            _, per_horizon, later_by_week = self.training(cutoff)
             horizon = int(target["horizon"])
-            pipeline = pipelines.get(tuple(target[keys]), {measure: (0.0, 0.0, 0.0) for measure in MEASURES})
-            later = later_wins(targets, horizon, int(target["week_of_month"]))
+            pipeline = pipelines.get(tuple(target[key] for key in keys), NO_PIPELINE)
+            later = later_by_week.get((horizon, int(target["week_of_month"])), later_by_week.get((horizon, None)))
+            later = later or NO_LATER_WINS
             result.append(
                 {
                     measure: Estimate(
@@ -304,7 +310,9 @@ def backtest(snapshots: pd.DataFrame, targets: pd.DataFrame, level: float, min_h
     forecaster = Forecaster(snapshots, targets, min_history)
     points = forecaster.weekly_targets[forecaster.weekly_targets["month_ended"]].sort_values(["snapshot_at", "horizon"])
     rows: list[dict] = []
-    for (_, target), estimates in zip(points.iterrows(), forecaster.estimates(points), strict=True):
+    # per measure, the earlier points' (target month end, horizon, error, what was still to come), in columns
+    past_points: dict[str, tuple[list, list, list, list]] = {measure: ([], [], [], []) for measure in MEASURES}
+    for target, estimates in zip(points.to_dict("records"), forecaster.estimates(points), strict=True):
         known = estimates["won_deals"]
         if known.observations < min_history or known.observed_wins == 0:
             continue
@@ -312,21 +320,27 @@ def backtest(snapshots: pd.DataFrame, targets: pd.DataFrame, level: float, min_h
             if math.isnan(estimate.from_pipeline):
                 continue
             actual = float(target[MEASURES[measure][0][2]])
-            known = pd.DataFrame(
-                [r for r in rows if r["measure"] == measure and r["target_month_end"] <= target["snapshot_at"]],
-                columns=["horizon", "error", "from_pipeline", "from_not_yet_created"],
+            month_ends, horizons, errors, to_come = past_points[measure]
+            ended = np.asarray(month_ends) <= target["snapshot_at"] if month_ends else np.zeros(0, dtype=bool)
+            past = calibration(
+                np.asarray(horizons)[ended],
+                np.asarray(errors)[ended],
+                np.asarray(to_come)[ended],
+                int(target["horizon"]),
+                level,
             )
-            past = calibration(known, int(target["horizon"]), level)
             lower, upper, method = interval(estimate, past, level)
-            rows.append(
-                point_row(target, measure, estimate, level, (lower, upper, method), len(past))
-                | {
-                    "actual": actual,
-                    "error": actual - estimate.forecast,
-                    "absolute_error": abs(actual - estimate.forecast),
-                    "hit": lower <= actual <= upper,
-                }
-            )
+            row = point_row(target, measure, estimate, level, (lower, upper, method), len(past)) | {
+                "actual": actual,
+                "error": actual - estimate.forecast,
+                "absolute_error": abs(actual - estimate.forecast),
+                "hit": lower <= actual <= upper,
+            }
+            rows.append(row)
+            month_ends.append(row["target_month_end"])
+            horizons.append(row["horizon"])
+            errors.append(row["error"])
+            to_come.append(row["from_pipeline"] + row["from_not_yet_created"])
     frame = pd.DataFrame(rows, columns=[*POINT_COLUMNS, "actual", "error", "absolute_error", "hit"])
     by_horizon = frame.groupby(["measure", "horizon"])
     return frame.assign(
@@ -359,7 +373,7 @@ POINT_COLUMNS = [
 
 
 def point_row(
-    target: pd.Series, measure: str, estimate: Estimate, level: float, bounds: tuple[float, float, str], errors: int
+    target: dict, measure: str, estimate: Estimate, level: float, bounds: tuple[float, float, str], errors: int
 ) -> dict:
     """One row of the backtest or the forecast, without the outcome."""
     lower, upper, method = bounds
@@ -392,14 +406,18 @@ def forecast(
     forecaster = Forecaster(snapshots, targets, min_history)
     rows = []
     now = forecaster.targets[forecaster.targets["snapshot_kind"] == "as_of"].sort_values("horizon")
-    for (_, target), estimates in zip(now.iterrows(), forecaster.estimates(now), strict=True):
+    for target, estimates in zip(now.to_dict("records"), forecaster.estimates(now), strict=True):
         open_cells = forecaster.cells[
             (forecaster.cells["snapshot_kind"] == "as_of") & (forecaster.cells["horizon"] == target["horizon"])
         ]
         in_month = open_cells[open_cells["close_position"] == "in"]
         for measure, estimate in estimates.items():
             size = MEASURES[measure][1][0]
-            past = calibration(backtested[backtested["measure"] == measure], int(target["horizon"]), level)
+            same = backtested[backtested["measure"] == measure]
+            to_come = (same["from_pipeline"] + same["from_not_yet_created"]).to_numpy()
+            past = calibration(
+                same["horizon"].to_numpy(), same["error"].to_numpy(), to_come, int(target["horizon"]), level
+            )
             unknown = math.isnan(estimate.from_pipeline)
             bounds = (math.nan, math.nan, None) if unknown else interval(estimate, past, level)
             rows.append(
