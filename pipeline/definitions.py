@@ -45,7 +45,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *ingest_assets,
             *goal_assets,
             *reference_assets,
-            dbt_models,
+            dbt_models(settings.engine),
             published_marts,
             funnel_report,
             *alert_assets,
@@ -64,7 +64,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "settings": settings,
             "warehouse": Warehouse.of(settings),
-            "dbt": dbt_resource(),
+            "dbt": dbt_resource(settings.engine),
         },
     )
 

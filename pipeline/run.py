@@ -60,8 +60,10 @@ from pipeline.progress import RunProgress, display_for, progress_logger
 from pipeline.runs.storage import history_instance
 from pipeline.runs.supervisor import supervise
 from pipeline.serving.coverage_table import coverage_table
+from pipeline.transforms.project import built_models
 from pipeline.warehouse.location import location_problem
 from pipeline.warehouse.locks import WarehouseBusyError, WarehouseLocationError
+from pipeline.warehouse.marts import marts_on
 from pipeline.warehouse.resource import Warehouse
 
 #: The landing folder of a fresh checkout: the only one `make run` writes demo extracts into.
@@ -139,18 +141,19 @@ def checks_of(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation
     return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
 
 
-def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
+def funnel_table(settings: Settings, months: int) -> str:
     """The period-view funnel of the latest `months` months as a text table, with targets and status."""
-    with Warehouse(path=str(warehouse)).connect(read_only=True) as con:
+    reporting_tz = settings.reporting_tz
+    with Warehouse.of(settings).connect(read_only=True) as con, marts_on(con, settings) as marts:
         rows = con.execute(
-            """
+            f"""
             with latest as (
-                select distinct period_start from marts.funnel_kpi_monthly
+                select distinct period_start from {marts}.funnel_kpi_monthly
                 where view = 'period' order by period_start desc limit ?
             )
             select k.period_start, k.stage, k.base, k.base_handover, k.base_direct, k.goal, k.conversion_rate,
                    k.as_of, k.target_goal, k.goal_attainment, k.projected_goal, k.status
-            from marts.funnel_kpi_monthly as k
+            from {marts}.funnel_kpi_monthly as k
             inner join latest using (period_start)
             where k.view = 'period'
             order by k.period_start, k.stage_order
@@ -180,23 +183,29 @@ def funnel_table(warehouse: Path, months: int, reporting_tz: str) -> str:
     return "\n".join(lines).rstrip()
 
 
-def improvement_loop(warehouse: Path, currency: str) -> str:
+def improvement_loop(settings: Settings) -> str:
     """The latest closed month's bottleneck and the verdict of every hypothesis in hypotheses.yml."""
-    with Warehouse(path=str(warehouse)).connect(read_only=True) as con:
+    currency = settings.reporting_currency
+    tested = "hypothesis_results" in built_models(settings.engine)  # a dbt Python model: not on Spark
+    with Warehouse.of(settings).connect(read_only=True) as con, marts_on(con, settings) as marts:
         bottleneck = con.execute(
-            """
+            f"""
             select period_start, stage, actual_rate, planned_rate, won_deals_shortfall, revenue_shortfall
-            from marts.funnel_bottleneck
-            where is_bottleneck and period_start < (select max(period_start) from marts.funnel_bottleneck)
+            from {marts}.funnel_bottleneck
+            where is_bottleneck and period_start < (select max(period_start) from {marts}.funnel_bottleneck)
             order by period_start desc limit 1
             """
         ).fetchall()
-        hypotheses = con.execute(
-            """
+        hypotheses = (
+            con.execute(
+                f"""
             select hypothesis_id, before_rate, after_rate, difference, ci_low, ci_high, p_value, verdict
-            from marts.hypothesis_results order by hypothesis_id
+            from {marts}.hypothesis_results order by hypothesis_id
             """
-        ).fetchall()
+            ).fetchall()
+            if tested
+            else []
+        )
     lines = []
     for month, stage, actual, planned, deals, revenue in bottleneck:
         lines.append(
@@ -204,11 +213,14 @@ def improvement_loop(warehouse: Path, currency: str) -> str:
             f"costing about {deals:,.1f} won deals ({revenue or 0:,.0f} {currency}) downstream "
             "(marts.funnel_bottleneck)."
         )
-    lines.append(
-        "Hypotheses (hypotheses.yml -> marts.hypothesis_results):"
-        if hypotheses
-        else "No hypotheses recorded in hypotheses.yml."
-    )
+    if not tested:
+        lines.append(f"Hypotheses: not tested on {settings.engine} (a dbt Python model, docs/scale.md).")
+    else:
+        lines.append(
+            "Hypotheses (hypotheses.yml -> marts.hypothesis_results):"
+            if hypotheses
+            else "No hypotheses recorded in hypotheses.yml."
+        )
     for hid, before, after, diff, low, high, p, verdict in hypotheses:
         detail = (
             f"{percent(before)} -> {percent(after)}, difference {diff:+.1%} [{low:+.1%}, {high:+.1%}], p = {p:.3g}"
@@ -219,14 +231,14 @@ def improvement_loop(warehouse: Path, currency: str) -> str:
     return "\n".join(lines)
 
 
-def reconciliation_errors(warehouse: Path) -> str:
+def reconciliation_errors(settings: Settings) -> str:
     """The months and hand-overs over tolerance, when the reconciliation gate stopped the run."""
-    with Warehouse(path=str(warehouse)).connect(read_only=True) as con:
+    with Warehouse.of(settings).connect(read_only=True) as con, marts_on(con, settings) as marts:
         rows = con.execute(
-            """
+            f"""
             select strftime(month, '%Y-%m'), handoff, upstream_count, missing_downstream, missing_upstream,
                    duplicated, unmatched_share
-            from marts.reconciliation where status = 'error' order by unmatched_share desc limit 10
+            from {marts}.reconciliation where status = 'error' order by unmatched_share desc limit 10
             """
         ).fetchall()
     lines = ["Hand-overs that do not reconcile (see marts.reconciliation_exceptions for the records):"]
@@ -306,17 +318,19 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(outcome.lines()))
         if result.success:
             print()
-            print(funnel_table(Path(settings.warehouse_path), args.months, settings.reporting_tz))
+            print(funnel_table(settings, args.months))
             print()
-            print(coverage_table(Path(settings.warehouse_path), settings.reporting_currency))
+            print(coverage_table(settings))
             print()
-            print(improvement_loop(Path(settings.warehouse_path), settings.reporting_currency))
+            print(improvement_loop(settings))
             print(f"\nDuckDB warehouse: {settings.warehouse_path}")
+            if settings.engine != "duckdb":
+                print(f"marts built by {settings.engine}: {settings.spark_dir}")
         elif any(
             c.check_name == "reconciliation_gate" and not c.passed and c.severity.value == "ERROR"
             for c in checks_of(result)
         ):
-            print(reconciliation_errors(Path(settings.warehouse_path)))
+            print(reconciliation_errors(settings))
         print(housekeeping(instance, sweep))
     if outcome.verdict():
         print(outcome.verdict(), file=sys.stderr)

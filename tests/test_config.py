@@ -1,7 +1,9 @@
 """Strict, typed configuration: every file and the environment are validated before anything runs, and every
 mistake reads as `file, line N: key.path: problem`, all of a file's at once."""
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -314,7 +316,11 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
         "lock_timeout_seconds",
         "duckdb_memory_limit",
         "duckdb_threads",
+        "engine",
+        "lake_dir",
+        "spark_dir",
     }
+    assert settings.engine == "duckdb" and settings.lake_dir == str(PROJECT_ROOT / "warehouse/lake")
     assert settings.lock_timeout_seconds == 30.0
     monkeypatch.setenv("FUNNEL_LOCK_TIMEOUT_SECONDS", "4000")
     with pytest.raises(ConfigError, match="FUNNEL_LOCK_TIMEOUT_SECONDS"):
@@ -322,6 +328,19 @@ def test_environment_defaults_paths_and_values(tmp_path, monkeypatch):
 
 
 # --- the preflight ----------------------------------------------------------------------------------------
+
+
+def test_an_unknown_engine_or_spark_without_its_extra_stops_before_anything_runs(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match=r"FUNNEL_ENGINE: Input should be 'duckdb' or 'spark' \(got 'sprak'\)"):
+        read_environment({"FUNNEL_ENGINE": "sprak"})
+    settings = Settings(landing_dir=str(tmp_path), warehouse_path=str(tmp_path / "w.duckdb"), engine="sprak")
+    with pytest.raises(ConfigError, match="FUNNEL_ENGINE: 'sprak' is not an engine of this project"):
+        check_config(settings)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else object())
+    monkeypatch.setattr(shutil, "which", lambda name, *a: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(ConfigError, match=r"FUNNEL_ENGINE=spark needs pyspark, Java 17: run `make setup-spark`"):
+        check_config(Settings(landing_dir=str(tmp_path), warehouse_path=str(tmp_path / "w.duckdb"), engine="spark"))
 
 
 def test_the_preflight_reports_the_mistakes_of_every_file_together(tmp_path):

@@ -116,7 +116,7 @@ def test_the_coverage_of_the_demo_matches_an_independent_computation(demo_run):
 
 
 def test_make_run_prints_the_open_and_next_month_as_the_mart_has_them(demo_run):
-    text = coverage_table(Path(demo_run.settings.warehouse_path), "JPY")
+    text = coverage_table(demo_run.settings)
     mart = demo_run.query("select * from marts.pipeline_coverage where month_offset < 2 order by month")
     lines = text.splitlines()
     assert "minimum 3x" in lines[0]

@@ -9,7 +9,7 @@ from pipeline.run import funnel_table, landing_is_empty, main, no_extracts
 
 
 def test_the_funnel_table_shows_the_latest_months_of_the_mart(demo_run):
-    text = funnel_table(Path(demo_run.settings.warehouse_path), 6, "Asia/Tokyo")
+    text = funnel_table(demo_run.settings, 6)
     mart = demo_run.query("""
         select strftime(period_start, '%Y-%m') as month, stage, base, base_handover, base_direct, goal,
                conversion_rate, status

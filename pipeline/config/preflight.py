@@ -6,6 +6,9 @@ UI); this check is what makes `python -m pipeline.run` and the Dagster code loca
 errors of every file together, instead of at the first asset that needs a broken file, after others have written.
 """
 
+import importlib.util
+import os
+import shutil
 from pathlib import Path
 
 from pipeline.config.files import ConfigError
@@ -17,6 +20,7 @@ from pipeline.config.sales_pipeline import load_sales_pipeline
 from pipeline.config.settings import Settings
 from pipeline.config.sources import load_sources
 from pipeline.config.targets import load_plans
+from pipeline.transforms.project import DBT_TARGETS
 
 
 def check_config(settings: Settings) -> None:
@@ -24,6 +28,7 @@ def check_config(settings: Settings) -> None:
 
     The registry comes first and alone: the other files are checked against its stages and hand-overs.
     """
+    check_engine(settings.engine)
     funnel()
     targets = Path(settings.targets)
     checks = (
@@ -42,3 +47,16 @@ def check_config(settings: Settings) -> None:
             errors.append(str(exc))
     if errors:
         raise ConfigError("\n".join(errors))
+
+
+def check_engine(engine: str) -> None:
+    """The engine names a dbt target of the project, and what it runs on is installed: Spark needs the `spark` extra
+    (dbt-spark, pyspark) and Java, which `make setup-spark` installs (docs/scale.md)."""
+    if engine not in DBT_TARGETS:
+        raise ConfigError(f"FUNNEL_ENGINE: {engine!r} is not an engine of this project ({', '.join(DBT_TARGETS)})")
+    if engine == "spark":
+        missing = [m for m in ("dbt.adapters.spark", "pyspark") if importlib.util.find_spec(m) is None]
+        if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+            missing.append("Java 17")
+        if missing:
+            raise ConfigError(f"FUNNEL_ENGINE=spark needs {', '.join(missing)}: run `make setup-spark` (docs/scale.md)")

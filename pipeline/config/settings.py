@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
@@ -163,6 +163,8 @@ class Environment(pydantic.BaseModel):
         "FUNNEL_DUCKDB_MEMORY_LIMIT", "2GB"
     )
     duckdb_threads: int = _variable("FUNNEL_DUCKDB_THREADS", 2, ge=1, le=256)
+    # The engine that builds the dbt models (docs/scale.md): DuckDB in the warehouse file, or Spark from the lake.
+    engine: Literal["duckdb", "spark"] = _variable("FUNNEL_ENGINE", "duckdb")
     # Spark (docs/scale.md): the lake of Parquet folders it reads, where its tables and metastore live, the master
     # and the driver's memory (transforms/profiles.yml falls back to these same defaults).
     lake_dir: EnvPath = _variable("FUNNEL_LAKE_DIR", relative="warehouse/lake")
@@ -216,6 +218,10 @@ class Settings(dg.ConfigurableResource):
     lock_timeout_seconds: float = Environment.model_fields["lock_timeout_seconds"].default
     duckdb_memory_limit: str = Environment.model_fields["duckdb_memory_limit"].default
     duckdb_threads: int = Environment.model_fields["duckdb_threads"].default
+    #: "duckdb" or "spark" (FUNNEL_ENGINE; pipeline/config/preflight.py checks it), and Spark's folders.
+    engine: str = Environment.model_fields["engine"].default
+    lake_dir: str = Environment.model_fields["lake_dir"].default_factory()
+    spark_dir: str = Environment.model_fields["spark_dir"].default_factory()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -236,4 +242,6 @@ class Settings(dg.ConfigurableResource):
             "FUNNEL_HYPOTHESES": self.hypotheses,
             "FUNNEL_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "FUNNEL_DUCKDB_THREADS": str(self.duckdb_threads),
+            "FUNNEL_LAKE_DIR": self.lake_dir,
+            "FUNNEL_SPARK_DIR": self.spark_dir,
         }

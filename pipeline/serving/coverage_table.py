@@ -5,24 +5,25 @@ enough for what is still to win there; the mart answers it for coverage_months m
 weekly meeting acts on. Kept apart from pipeline/run.py so the text is tested on a warehouse alone.
 """
 
-from pathlib import Path
-
+from pipeline.config.settings import Settings
 from pipeline.figures import number, times
+from pipeline.warehouse.marts import marts_on
 from pipeline.warehouse.resource import Warehouse
 
 #: The months printed, counted from the open month (the mart has coverage_months of them).
 MONTHS = 2
 
 
-def coverage_table(warehouse: Path, currency: str) -> str:
+def coverage_table(settings: Settings) -> str:
     """The open and next month's pipeline coverage as a text table, or one line when the mart is empty."""
-    with Warehouse(path=str(warehouse)).connect(read_only=True) as con:
+    currency = settings.reporting_currency
+    with Warehouse.of(settings).connect(read_only=True) as con, marts_on(con, settings) as marts:
         rows = con.execute(
-            """
+            f"""
             select month, pipeline_count, pipeline_amount, won_count, target_count, remaining_count,
                    coverage_remaining_count, coverage_remaining_amount, status, overdue_count, undated_count,
                    coverage_minimum
-            from marts.pipeline_coverage where month_offset < ? order by month
+            from {marts}.pipeline_coverage where month_offset < ? order by month
             """,
             [MONTHS],
         ).fetchall()

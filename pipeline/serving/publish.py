@@ -1,4 +1,4 @@
-"""Publishing: the `marts` schema copied into `marts.duckdb` and Parquet files for BI tools.
+"""Publishing: the marts copied into `marts.duckdb` and Parquet files for BI tools.
 
 DuckDB lets no other process open a file while the pipeline writes it, and a BI connection held open
 would block the pipeline. So BI tools read a copy: every run writes a new `marts.duckdb` beside the
@@ -7,6 +7,9 @@ old file open keeps reading the old marts without blocking or breaking the run. 
 written as Parquet under `parquet/` (one file per mart, each replaced atomically). A publish that was killed leaves
 its temporary files (and DuckDB's write-ahead log of the temporary marts file): the next publish removes them,
 which is safe because a publish holds the warehouse open, so no other publish can be writing them.
+The marts come from the engine that built them (pipeline/warehouse/marts.py):
+the warehouse's `marts` schema, or Spark's tables, which build every mart in MARTS but those fed by dbt Python models
+(docs/scale.md); a mart the engine does not build is not published, and its Parquet file of an earlier run is removed.
 Only the dbt marts listed in MARTS are published, each documented column by column in the dbt docs and
 typed by a model contract: they carry ids and owners, never e-mail addresses, phone numbers or names
 (tests scan every published value for them).
@@ -20,8 +23,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.config.settings import WAREHOUSE_POOL
+from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.serving.paths import parquet_dir, published_file
+from pipeline.transforms.project import built_models
+from pipeline.warehouse.marts import marts_on
 from pipeline.warehouse.resource import Warehouse
 
 MARTS = [
@@ -96,15 +101,22 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def publish_marts(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, tables: list[str]) -> Published:
-    """Copy the given tables of schema `marts` into the published file and one Parquet file each (serving/paths.py)."""
+def publish_marts(
+    con: duckdb.DuckDBPyConnection,
+    warehouse_path: str | Path,
+    tables: list[str],
+    schema: str = "marts",
+    unpublished: list[str] = (),
+) -> Published:
+    """Copy the given tables of `schema` into the published file and one Parquet file each (serving/paths.py); the
+    Parquet files of the `unpublished` marts, which this publish leaves out, are removed."""
     leftovers = remove_leftovers(warehouse_path)
     target = published_file(warehouse_path)
     staging = _staging_file(target, os.getpid())
     con.execute(f"ATTACH '{staging}' AS published")
     try:
         for table in tables:
-            con.execute(f"CREATE TABLE published.main.{table} AS SELECT * FROM marts.{table}")
+            con.execute(f"CREATE TABLE published.main.{table} AS SELECT * FROM {schema}.{table}")
         con.execute("CHECKPOINT published")
     finally:
         con.execute("DETACH published")
@@ -116,10 +128,12 @@ def publish_marts(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, ta
     files = []
     for table in tables:
         final, partial = parquet / f"{table}.parquet", _partial_parquet(parquet, table, os.getpid())
-        con.execute(f"COPY marts.{table} TO '{partial}' (FORMAT parquet)")
+        con.execute(f"COPY {schema}.{table} TO '{partial}' (FORMAT parquet)")
         os.replace(partial, final)
         files.append(final)
-    rows = {t: con.execute(f"select count(*) from marts.{t}").fetchall()[0][0] for t in tables}
+    for table in unpublished:
+        (parquet / f"{table}.parquet").unlink(missing_ok=True)
+    rows = {t: con.execute(f"select count(*) from {schema}.{t}").fetchall()[0][0] for t in tables}
     return Published(path=target, tables=rows, bytes=target.stat().st_size, parquet_files=files, leftovers=leftovers)
 
 
@@ -130,12 +144,18 @@ def publish_marts(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path, ta
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "parquet"},
 )
-def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+def published_marts(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, settings: Settings
+) -> dg.MaterializeResult:
     """The published marts file and Parquet files beside the warehouse: what BI tools read (docs/bi.md)."""
     started = time.perf_counter()
-    with warehouse.connect() as con:
-        published = publish_marts(con, warehouse.path, MARTS)
-    context.log.info(f"published {len(published.tables)} marts to {published.path}")
+    built = built_models(settings.engine)
+    tables, unbuilt = [m for m in MARTS if m in built], [m for m in MARTS if m not in built]
+    with warehouse.connect() as con, marts_on(con, settings) as schema:
+        published = publish_marts(con, warehouse.path, tables, schema, unbuilt)
+    context.log.info(f"published {len(published.tables)} marts of {settings.engine} to {published.path}")
+    if unbuilt:
+        context.log.info(f"not built on {settings.engine}, so not published: {', '.join(unbuilt)}")
     if published.leftovers:
         context.log.warning(f"removed what an interrupted publish left: {[str(p) for p in published.leftovers]}")
     return dg.MaterializeResult(

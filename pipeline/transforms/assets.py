@@ -6,21 +6,27 @@ the reconciliation gate is a dbt test on marts.reconciliation that every KPI mar
 itself skips the KPI marts when it fails (transforms/models/reconciliation/reconciliation.yml). Settings reach
 dbt through the environment of the invocation (Settings.dbt_env), the same way they reach a `dbt build` run by
 hand from transforms/.
+
+The engine (FUNNEL_ENGINE, docs/scale.md) picks the dbt target and its manifest, so the assets are the models that
+engine builds. On Spark the step first writes the lake (pipeline/warehouse/lake.py: the extracted layer and the
+reference data that ingest and the Python assets wrote, as Parquet), which the Spark run's sources read.
 """
 
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
-from pipeline.transforms.project import dbt_project, ensure_manifest
+from pipeline.transforms.project import dbt_project_for, ensure_manifest
+from pipeline.warehouse.lake import write_lake
+from pipeline.warehouse.resource import Warehouse
 from pipeline.warehouse.rewrite import replace, temporary
-
-MANIFEST = ensure_manifest()
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -48,27 +54,42 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-@dbt_assets(
-    manifest=MANIFEST,
-    project=dbt_project,
-    dagster_dbt_translator=WarehouseDbtTranslator(),
-    pool=WAREHOUSE_POOL,
-)
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings):
-    """Every model, the hypothesis tests and every dbt data test, in one `dbt build`."""
-    # The Python model imports the pipeline package: the one this process runs, wherever it is installed.
-    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    with environment(settings.dbt_env() | {"PYTHONPATH": python_path}):
-        # dbt's unit tests check the SQL on fixed inputs, so a data refresh cannot change their result: they run
-        # where the SQL changes (`dbt build` by hand, tests/test_dbt_standalone.py), not in every run.
-        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
-    yield from invocation.stream()
-    # dagster-dbt starts each invocation from the partial-parse state in the folder it makes invocation folders in
-    # (DBT_TARGET_PATH or transforms/target); keeping the state of this invocation there lets the next run skip a
-    # full re-parse. Copied beside it and renamed over it, so a run starting meanwhile never reads half a file.
-    state = invocation.target_path / "partial_parse.msgpack"
-    if state.exists():
-        kept = invocation.target_path.parent / state.name
-        partial = temporary(kept, "copy")
-        shutil.copyfile(state, partial)
-        replace(partial, kept)
+@cache
+def dbt_models(engine: str = "duckdb") -> dg.AssetsDefinition:
+    """Every model the engine's dbt target builds, as assets, and its data tests as checks."""
+
+    @dbt_assets(
+        manifest=ensure_manifest(engine),
+        project=dbt_project_for(engine),
+        dagster_dbt_translator=WarehouseDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings, warehouse: Warehouse):
+        """Every model, the hypothesis tests and every dbt data test, in one `dbt build`."""
+        if settings.engine != engine:  # the assets are the models of the engine the code location was loaded for
+            raise dg.Failure(
+                f"the settings name engine {settings.engine!r}, but these assets are the models of {engine!r}: set "
+                "FUNNEL_ENGINE and reload the code location to change engines (docs/scale.md)"
+            )
+        if engine != "duckdb":
+            written = write_lake(warehouse, Path(settings.lake_dir))
+            context.log.info(f"lake {settings.lake_dir}: {len(written)} tables, {sum(written.values())} rows")
+        # The Python model imports the pipeline package: the one this process runs, wherever it is installed.
+        python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+        with environment(settings.dbt_env() | {"PYTHONPATH": python_path}):
+            # dbt's unit tests check the SQL on fixed inputs, so a data refresh cannot change their result: they run
+            # where the SQL changes (`dbt build` by hand, tests/test_dbt_standalone.py), not in every run.
+            invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+        yield from invocation.stream()
+        # dagster-dbt starts each invocation from the partial-parse state in the folder it makes invocation folders
+        # in (DBT_TARGET_PATH or transforms/target); keeping the state of this invocation there lets the next run
+        # skip a full re-parse. Copied beside it and renamed over it, so a run starting meanwhile never reads half a
+        # file.
+        state = invocation.target_path / "partial_parse.msgpack"
+        if state.exists():
+            kept = invocation.target_path.parent / state.name
+            partial = temporary(kept, "copy")
+            shutil.copyfile(state, partial)
+            replace(partial, kept)
+
+    return dbt_models

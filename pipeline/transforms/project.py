@@ -1,7 +1,9 @@
 """The dbt project (transforms/) as dagster-dbt sees it: its manifest, built on demand, and the CLI resource.
 
-The manifest is parsed when missing or older than any model, macro, test or project file, never committed.
-`python -m pipeline.transforms.project --prepare` builds it ahead of `dagster dev`. Processes that start together
+The manifest is parsed when missing or older than any model, macro, test or project file, never committed; one per
+engine (FUNNEL_ENGINE, docs/scale.md), parsed for its dbt target, because the models an engine runs differ (dbt-spark
+runs no Python model). `python -m pipeline.transforms.project --prepare` builds the configured engine's ahead of
+`dagster dev`. Processes that start together
 (`make serve`'s webserver and daemon, a `make run` beside them, parallel test workers) parse it once between them:
 the first takes a file lock beside the manifest and parses, the others wait and then find it fresh; without the
 lock each would rewrite target/manifest.json while another reads it.
@@ -18,9 +20,10 @@ ignores the warehouse file's folder (dbt_main.py says why that is sound), so a n
 parse.
 """
 
+import json
 import os
 import sys
-from functools import cached_property
+from functools import cache, cached_property
 from importlib.metadata import version
 from pathlib import Path
 
@@ -28,11 +31,30 @@ from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
 from packaging.version import Version
 
-from pipeline.config.settings import PROJECT_ROOT
+from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
+from pipeline.config.settings import PROJECT_ROOT, read_environment
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "transforms"
 
+#: The dbt target (transforms/profiles.yml) of each engine FUNNEL_ENGINE may name.
+DBT_TARGETS = {"duckdb": "local", "spark": "spark"}
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+@cache
+def dbt_project_for(engine: str) -> DbtProject:
+    """The project as the engine's dbt target parses it: DuckDB's manifest in target/, another's in target/<engine>/
+    (invocations of both go to dbt_target_root())."""
+    if engine == "duckdb":
+        return dbt_project
+    return DbtProject(
+        project_dir=DBT_PROJECT_DIR,
+        profiles_dir=DBT_PROJECT_DIR,
+        target=DBT_TARGETS[engine],
+        target_path=Path(dbt_project.target_path) / engine,
+    )
+
 
 #: The dbt installed beside this Python (the project's .venv): the plain dbt a `dbt build` by hand from transforms/
 #: runs (as the tests that compare with one do).
@@ -54,9 +76,15 @@ class ProjectDbtCli(DbtCliResource):
         return None  # an invocation without an adapter streams its events all the same
 
 
-def dbt_resource() -> DbtCliResource:
+def dbt_resource(engine: str = "duckdb") -> DbtCliResource:
+    """The dbt command line for the engine's dbt target."""
     # dagster-dbt runs [dbt_executable, *global_config_flags, *args]: the flags' place carries the script
-    return ProjectDbtCli(project_dir=dbt_project, dbt_executable=DBT_COMMAND[0], global_config_flags=DBT_COMMAND[1:])
+    return ProjectDbtCli(
+        project_dir=dbt_project_for(engine),
+        target=DBT_TARGETS[engine],
+        dbt_executable=DBT_COMMAND[0],
+        global_config_flags=DBT_COMMAND[1:],
+    )
 
 
 def dbt_target_root() -> Path:
@@ -73,15 +101,28 @@ def _sources_changed_since(manifest: Path) -> bool:
     return any(p.stat().st_mtime > built for p in watched)
 
 
-def ensure_manifest() -> Path:
-    """Parse the dbt project when its manifest is missing or older than any model, macro or test."""
-    manifest = dbt_project.manifest_path
+def ensure_manifest(engine: str = "duckdb") -> Path:
+    """Parse the dbt project for the engine when its manifest is missing or older than any model, macro or test."""
+    project = dbt_project_for(engine)
+    manifest = project.manifest_path
     manifest.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(manifest.with_name("manifest.json.lock")):
         if not manifest.exists() or _sources_changed_since(manifest):
-            dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+            dbt_resource(engine).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return manifest
 
 
+@cache
+def built_models(engine: str = "duckdb") -> frozenset[str]:
+    """The names of the models the engine's dbt target builds (its manifest's enabled models)."""
+    nodes = json.loads(ensure_manifest(engine).read_text(encoding="utf-8"))["nodes"].values()
+    return frozenset(n["name"] for n in nodes if n["resource_type"] == "model")
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--prepare"]:
-    print(f"dbt manifest: {ensure_manifest()}")
+    try:
+        engine = read_environment().engine
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(EXIT_CONFIG_ERROR)
+    print(f"dbt manifest: {ensure_manifest(engine)}")

@@ -1,27 +1,26 @@
-"""The same dbt models on Spark give the marts DuckDB gives, value for value (issue #16, item 4).
+"""The Dagster job on Spark gives the marts the job on DuckDB gives, value for value (issue #16, items 3 and 4).
 
-`make test-spark` runs this (it needs the `spark` extra and Java 17; `make test` leaves it out by its marker). The
-demo extracts are materialized by the Dagster job on DuckDB as `make run` does; the lake (pipeline/warehouse/lake.py)
-copies the extracted layer and the reference data to Parquet; `dbt build --target spark` builds the same models with
-dbt-spark in session mode, Spark in local mode, from the lake, and runs the data tests on them (the unit tests are
-DuckDB's); every mart Spark built is read back from its Parquet files and compared with DuckDB's: the same columns
-holding the same kinds of values, the same rows, text and dates equal, numbers to 1e-9 relative.
+`make test-spark` runs this, and CI with every other test (it needs the `spark` extra and Java 17; `make test`
+leaves it out by its marker). The demo extracts are materialized twice by the `refresh` job: as `make run` does, on
+DuckDB, and with the engine set to Spark (FUNNEL_ENGINE=spark), where the dbt step writes the lake
+(pipeline/warehouse/lake.py) from what ingest wrote and runs `dbt build --target spark` (dbt-spark in session mode,
+Spark in local mode; the models and their data tests), and publishing reads Spark's marts. Every mart the Spark run
+published is compared with DuckDB's: the same columns holding the same kinds of values, the same rows, text and
+dates equal, numbers to 1e-9 relative; and the summary `make run` prints reads the same numbers from either.
 """
 
 from __future__ import annotations
-
-import os
-import subprocess
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
+from pipeline.run import funnel_table, improvement_loop
+from pipeline.serving.coverage_table import coverage_table
+from pipeline.serving.paths import parquet_dir, published_file, report_dir
 from pipeline.serving.publish import MARTS
-from pipeline.transforms.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
-from pipeline.warehouse.lake import write_lake
-from pipeline.warehouse.resource import Warehouse
+from pipeline.warehouse.marts import spark_mart_folders
+from tests.conftest import Materialized, materialize
 
 pytestmark = pytest.mark.spark
 
@@ -30,26 +29,26 @@ DUCKDB_ONLY_MARTS = {"forecast", "forecast_backtest", "hypothesis_results"}
 
 
 @pytest.fixture(scope="module")
-def spark_marts(demo_run, tmp_path_factory) -> Path:
-    """The folder of the marts `dbt build --target spark` wrote (one Parquet folder per mart)."""
+def spark_run(demo_landing, tmp_path_factory) -> Materialized:
+    """The demo extracts materialized by the refresh job with FUNNEL_ENGINE=spark, in folders of its own."""
     work = tmp_path_factory.mktemp("spark")
-    written = write_lake(Warehouse.of(demo_run.settings), work / "lake")
-    assert written["extracted.ma_leads"] > 0 and written["reference.business_calendar"] > 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNNEL_", "DBT_"))}
-    env |= demo_run.settings.dbt_env() | {
-        "FUNNEL_LAKE_DIR": str(work / "lake"),
-        "FUNNEL_SPARK_DIR": str(work / "spark"),
-    }
-    run = subprocess.run(
-        [DBT_EXECUTABLE, "build", "--target", "spark", "--exclude-resource-type", "unit_test"]
-        + ["--target-path", str(work / "target"), "--log-path", str(work)],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
+    (work / "warehouse").mkdir()
+    run = materialize(
+        demo_landing,
+        work / "warehouse" / "themodel.duckdb",
+        engine="spark",
+        lake_dir=str(work / "lake"),
+        spark_dir=str(work / "spark"),
     )
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    return work / "spark" / "tables" / "marts.db"
+    failed = [e.step_key for e in run.result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert run.result.success, f"the Spark run failed at {failed}"
+    return run
+
+
+def published(run: Materialized, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(published_file(run.settings.warehouse_path)), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        return con.execute(sql).df()
 
 
 def type_class(duckdb_type: str) -> str:
@@ -72,20 +71,21 @@ def in_order(frame: pd.DataFrame, floats: list[str]) -> pd.DataFrame:
     return frame.sort_values(order, na_position="first").reset_index(drop=True)
 
 
-def test_spark_builds_every_mart_but_those_of_python_models(spark_marts):
-    built = {path.name for path in spark_marts.iterdir() if path.is_dir()}
-    assert built == set(MARTS) - DUCKDB_ONLY_MARTS
+def test_the_spark_run_builds_and_publishes_every_mart_but_those_of_python_models(spark_run):
+    expected = set(MARTS) - DUCKDB_ONLY_MARTS
+    tables = published(spark_run, "select table_name from duckdb_tables()")["table_name"]
+    assert set(tables) == expected
+    assert {p.stem for p in parquet_dir(spark_run.settings.warehouse_path).glob("*.parquet")} == expected
+    assert expected <= set(spark_mart_folders(spark_run.settings.spark_dir))
+    assert (report_dir(spark_run.settings.warehouse_path) / "index.html").is_file()
 
 
 @pytest.mark.parametrize("mart", sorted(set(MARTS) - DUCKDB_ONLY_MARTS))
-def test_the_mart_is_the_same_on_spark(mart, demo_run, spark_marts):
+def test_the_mart_is_the_same_on_spark(mart, demo_run, spark_run):
     expected = demo_run.query(f"select * from marts.{mart}")
     expected_types = demo_run.query(f"describe marts.{mart}").set_index("column_name")["column_type"]
-    parquet = f"read_parquet('{spark_marts / mart}/*.parquet')"
-    with duckdb.connect() as con:
-        con.execute("set TimeZone = 'UTC'")
-        actual = con.execute(f"select * from {parquet}").df()
-        actual_types = con.execute(f"describe select * from {parquet}").df().set_index("column_name")["column_type"]
+    actual = published(spark_run, f"select * from main.{mart}")
+    actual_types = published(spark_run, f"describe main.{mart}").set_index("column_name")["column_type"]
     assert list(actual.columns) == list(expected.columns)
     assert {c: type_class(t) for c, t in actual_types.items()} == {c: type_class(t) for c, t in expected_types.items()}
     assert len(actual) == len(expected)
@@ -96,3 +96,14 @@ def test_the_mart_is_the_same_on_spark(mart, demo_run, spark_marts):
     floats = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
     expected, actual = in_order(expected, floats), in_order(actual, floats)
     pd.testing.assert_frame_equal(actual, expected, check_dtype=False, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_the_run_summary_reads_the_marts_spark_built(demo_run, spark_run):
+    assert funnel_table(spark_run.settings, 6) == funnel_table(demo_run.settings, 6)
+    assert coverage_table(spark_run.settings) == coverage_table(demo_run.settings)
+    spark_loop, duckdb_loop = improvement_loop(spark_run.settings), improvement_loop(demo_run.settings)
+    bottlenecks = [
+        [line for line in loop.splitlines() if line.startswith("Bottleneck")] for loop in (spark_loop, duckdb_loop)
+    ]
+    assert bottlenecks[0] == bottlenecks[1]
+    assert "Hypotheses: not tested on spark" in spark_loop
