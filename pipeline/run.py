@@ -17,7 +17,7 @@ Exit codes:
        step ran, so the numbers and the failure are both on the screen)
     2  before anything is written: a configuration file or FUNNEL_ variable is wrong (every mistake is printed as
        `file, line N: key: problem`), the warehouse folder is missing or read-only, the warehouse file is not a
-       DuckDB database, or there are no extracts
+       DuckDB database, DAGSTER_HOME is set but not a folder, or there are no extracts
     75 the warehouse stayed busy for FUNNEL_LOCK_TIMEOUT_SECONDS: another process (a DuckDB CLI, a notebook) had
        the file open, or a live run held its pool slot; one message names the holder. Before the run starts
        nothing is written; when a holder appears mid-run, the steps it kept out are listed on one line and what
@@ -277,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG_ERROR
     if problem := location_problem(settings.warehouse_path):
         print(f"{problem}: nothing was written", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    home = os.path.expanduser(os.environ.get("DAGSTER_HOME", ""))
+    if home and not (os.path.isabs(home) and os.path.isdir(home)):  # where the run would be recorded
+        print(f"DAGSTER_HOME {home} is not the absolute path of a folder: nothing was run", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     landing = Path(settings.landing_dir)
     if landing_is_empty(landing, Path(settings.sources_config)):

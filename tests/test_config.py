@@ -94,6 +94,23 @@ def test_run_exits_2_with_the_message_before_anything_is_written(tmp_path, monke
     assert not landing.exists() and not warehouse.parent.exists()  # no demo extracts, no warehouse
 
 
+@pytest.mark.parametrize("home", ["missing", "relative"])
+def test_run_exits_2_when_dagster_home_is_not_a_folder(tmp_path, monkeypatch, capsys, home):
+    for name in [n for n in os.environ if n.startswith("FUNNEL_")]:
+        monkeypatch.delenv(name)
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse" / "funnel.duckdb"
+    warehouse.parent.mkdir()
+    monkeypatch.setenv("FUNNEL_LANDING_DIR", str(landing))
+    monkeypatch.setenv("FUNNEL_WAREHOUSE", str(warehouse))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relative").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "missing") if home == "missing" else "relative")
+    assert run.main([]) == 2
+    err = capsys.readouterr().err
+    assert "is not the absolute path of a folder: nothing was run" in err and "Traceback" not in err
+    assert not landing.exists() and not warehouse.exists()
+
+
 def test_python_m_pipeline_run_prints_no_traceback(tmp_path):
     path, line = _broken_targets(tmp_path, "lag_days:", "lag_dayz:")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNEL_")}
