@@ -46,12 +46,13 @@ lint: setup
 # pytest exits 5 when it collects no tests; that is not a failure of the suite. TEST_WORKERS processes run the
 # test files side by side (pytest-xdist), each file whole in one process so its module fixtures are built once,
 # the longest files first (tests/conftest.py, LONGEST_FIRST); TEST_WORKERS=0 runs them in this process, one after
-# another. TEST_MARKERS selects by marker: by default all but the Spark comparison, which needs the spark extra and
-# Java; CI (.ci/run) installs those and runs every test in one session (TEST_MARKERS=, empty: all of them).
+# another. The 30 slowest tests and fixtures are listed at the end. TEST_MARKERS selects by marker: by default all
+# but the Spark comparison, which needs the spark extra and Java; CI (.ci/run) installs those and runs every test in
+# one session (TEST_MARKERS=, empty: all of them).
 TEST_WORKERS ?= 2
 TEST_MARKERS ?= not spark
 test: setup chromium lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m '$(TEST_MARKERS)'; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 -m '$(TEST_MARKERS)'; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 # Spark (docs/scale.md): Java 17 from Debian, as for chromium, and the spark extra (dbt-spark, pyspark) in .venv.
 # test-spark builds the dbt models on Spark in local mode and compares every mart with DuckDB's (tests/spark);
