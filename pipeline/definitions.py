@@ -4,6 +4,7 @@ import dagster as dg
 
 from pipeline.alerts.assets import alert_assets, alerts_job
 from pipeline.alerts.sensors import alert_sensors
+from pipeline.analysis.assets import analysis_assets
 from pipeline.automation.landing import landing_sensor
 from pipeline.automation.schedule import daily_schedule
 from pipeline.config.preflight import check_config
@@ -46,6 +47,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *goal_assets,
             *reference_assets,
             dbt_models(settings.engine),
+            *analysis_assets(settings.engine),
             published_marts,
             funnel_report,
             *alert_assets,

@@ -60,7 +60,6 @@ from pipeline.progress import RunProgress, display_for, progress_logger
 from pipeline.runs.storage import history_instance
 from pipeline.runs.supervisor import supervise
 from pipeline.serving.coverage_table import coverage_table
-from pipeline.transforms.project import built_models
 from pipeline.warehouse.location import location_problem
 from pipeline.warehouse.locks import WarehouseBusyError, WarehouseLocationError
 from pipeline.warehouse.marts import marts_on
@@ -186,7 +185,6 @@ def funnel_table(settings: Settings, months: int) -> str:
 def improvement_loop(settings: Settings) -> str:
     """The latest closed month's bottleneck and the verdict of every hypothesis in hypotheses.yml."""
     currency = settings.reporting_currency
-    tested = "hypothesis_results" in built_models(settings.engine)  # a dbt Python model: not on Spark
     with Warehouse.of(settings).connect(read_only=True) as con, marts_on(con, settings) as marts:
         bottleneck = con.execute(
             f"""
@@ -196,16 +194,12 @@ def improvement_loop(settings: Settings) -> str:
             order by period_start desc limit 1
             """
         ).fetchall()
-        hypotheses = (
-            con.execute(
-                f"""
+        hypotheses = con.execute(
+            f"""
             select hypothesis_id, before_rate, after_rate, difference, ci_low, ci_high, p_value, verdict
             from {marts}.hypothesis_results order by hypothesis_id
             """
-            ).fetchall()
-            if tested
-            else []
-        )
+        ).fetchall()
     lines = []
     for month, stage, actual, planned, deals, revenue in bottleneck:
         lines.append(
@@ -213,14 +207,11 @@ def improvement_loop(settings: Settings) -> str:
             f"costing about {deals:,.1f} won deals ({revenue or 0:,.0f} {currency}) downstream "
             "(marts.funnel_bottleneck)."
         )
-    if not tested:
-        lines.append(f"Hypotheses: not tested on {settings.engine} (a dbt Python model, docs/scale.md).")
-    else:
-        lines.append(
-            "Hypotheses (hypotheses.yml -> marts.hypothesis_results):"
-            if hypotheses
-            else "No hypotheses recorded in hypotheses.yml."
-        )
+    lines.append(
+        "Hypotheses (hypotheses.yml -> marts.hypothesis_results):"
+        if hypotheses
+        else "No hypotheses recorded in hypotheses.yml."
+    )
     for hid, before, after, diff, low, high, p, verdict in hypotheses:
         detail = (
             f"{percent(before)} -> {percent(after)}, difference {diff:+.1%} [{low:+.1%}, {high:+.1%}], p = {p:.3g}"

@@ -17,10 +17,9 @@ from pipeline.config.improvement import load_improvement_config
 from pipeline.config.quality import load_handoff_rules
 from pipeline.config.registry import funnel
 from pipeline.config.sales_pipeline import load_sales_pipeline
-from pipeline.config.settings import Settings
+from pipeline.config.settings import DBT_TARGETS, Settings
 from pipeline.config.sources import load_sources
 from pipeline.config.targets import load_plans
-from pipeline.transforms.project import DBT_TARGETS
 
 
 def check_config(settings: Settings) -> None:

@@ -31,6 +31,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: whose limit is 1 (dagster_home/dagster.yaml): DuckDB admits one writing process per file.
 WAREHOUSE_POOL = "duckdb_warehouse"
 
+#: The dbt target (transforms/profiles.yml) of each engine FUNNEL_ENGINE may name (docs/scale.md).
+DBT_TARGETS = {"duckdb": "local", "spark": "spark"}
+
 
 def _resolved(value: str) -> str:
     return str(Path(value).expanduser().resolve())
@@ -164,7 +167,7 @@ class Environment(pydantic.BaseModel):
     )
     duckdb_threads: int = _variable("FUNNEL_DUCKDB_THREADS", 2, ge=1, le=256)
     # The engine that builds the dbt models (docs/scale.md): DuckDB in the warehouse file, or Spark from the lake.
-    engine: Literal["duckdb", "spark"] = _variable("FUNNEL_ENGINE", "duckdb")
+    engine: Literal[tuple(DBT_TARGETS)] = _variable("FUNNEL_ENGINE", "duckdb")
     # Spark (docs/scale.md): the lake of Parquet folders it reads, where its tables and metastore live, the master
     # and the driver's memory (transforms/profiles.yml falls back to these same defaults).
     lake_dir: EnvPath = _variable("FUNNEL_LAKE_DIR", relative="warehouse/lake")

@@ -7,9 +7,8 @@ old file open keeps reading the old marts without blocking or breaking the run. 
 written as Parquet under `parquet/` (one file per mart, each replaced atomically). A publish that was killed leaves
 its temporary files (and DuckDB's write-ahead log of the temporary marts file): the next publish removes them,
 which is safe because a publish holds the warehouse open, so no other publish can be writing them.
-The marts come from the engine that built them (pipeline/warehouse/marts.py):
-the warehouse's `marts` schema, or Spark's tables, which build every mart in MARTS but those fed by dbt Python models
-(docs/scale.md); a mart the engine does not build is not published, and its Parquet file of an earlier run is removed.
+The marts come from the engine that built them (pipeline/warehouse/marts.py): the warehouse's `marts` schema, or
+Spark's tables (docs/scale.md).
 Only the dbt marts listed in MARTS are published, each documented column by column in the dbt docs and
 typed by a model contract: they carry ids and owners, never e-mail addresses, phone numbers or names
 (tests scan every published value for them).
@@ -25,7 +24,6 @@ import duckdb
 
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.serving.paths import parquet_dir, published_file
-from pipeline.transforms.project import built_models
 from pipeline.warehouse.marts import marts_on
 from pipeline.warehouse.resource import Warehouse
 
@@ -106,10 +104,8 @@ def publish_marts(
     warehouse_path: str | Path,
     tables: list[str],
     schema: str = "marts",
-    unpublished: list[str] = (),
 ) -> Published:
-    """Copy the given tables of `schema` into the published file and one Parquet file each (serving/paths.py); the
-    Parquet files of the `unpublished` marts, which this publish leaves out, are removed."""
+    """Copy the given tables of `schema` into the published file and one Parquet file each (serving/paths.py)."""
     leftovers = remove_leftovers(warehouse_path)
     target = published_file(warehouse_path)
     staging = _staging_file(target, os.getpid())
@@ -131,8 +127,6 @@ def publish_marts(
         con.execute(f"COPY {schema}.{table} TO '{partial}' (FORMAT parquet)")
         os.replace(partial, final)
         files.append(final)
-    for table in unpublished:
-        (parquet / f"{table}.parquet").unlink(missing_ok=True)
     rows = {t: con.execute(f"select count(*) from {schema}.{t}").fetchall()[0][0] for t in tables}
     return Published(path=target, tables=rows, bytes=target.stat().st_size, parquet_files=files, leftovers=leftovers)
 
@@ -149,13 +143,9 @@ def published_marts(
 ) -> dg.MaterializeResult:
     """The published marts file and Parquet files beside the warehouse: what BI tools read (docs/bi.md)."""
     started = time.perf_counter()
-    built = built_models(settings.engine)
-    tables, unbuilt = [m for m in MARTS if m in built], [m for m in MARTS if m not in built]
     with warehouse.connect() as con, marts_on(con, settings) as schema:
-        published = publish_marts(con, warehouse.path, tables, schema, unbuilt)
+        published = publish_marts(con, warehouse.path, MARTS, schema)
     context.log.info(f"published {len(published.tables)} marts of {settings.engine} to {published.path}")
-    if unbuilt:
-        context.log.info(f"not built on {settings.engine}, so not published: {', '.join(unbuilt)}")
     if published.leftovers:
         context.log.warning(f"removed what an interrupted publish left: {[str(p) for p in published.leftovers]}")
     return dg.MaterializeResult(

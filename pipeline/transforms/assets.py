@@ -1,15 +1,17 @@
 """Every dbt model is a Dagster asset and every dbt test an asset check (dagster-dbt), in one `dbt build`.
 
-One invocation per run, because each dbt start costs seconds (start-up, manifest, adapter): the hypothesis
-tests are a dbt Python model (transforms/models/analysis) rather than a Python asset between two dbt steps, and
+One invocation per run on DuckDB, because each dbt start costs seconds (start-up, manifest, adapter): the
+hypothesis tests and the forecast are dbt Python models (transforms/models/analysis) rather than Python assets
+between two dbt steps (on Spark, which runs no dbt Python model, they are: pipeline/analysis/assets.py), and
 the reconciliation gate is a dbt test on marts.reconciliation that every KPI mart depends on, so dbt build
 itself skips the KPI marts when it fails (transforms/models/reconciliation/reconciliation.yml). Settings reach
 dbt through the environment of the invocation (Settings.dbt_env), the same way they reach a `dbt build` run by
 hand from transforms/.
 
 The engine (FUNNEL_ENGINE, docs/scale.md) picks the dbt target and its manifest, so the assets are the models that
-engine builds. On Spark the step first writes the lake (pipeline/warehouse/lake.py: the extracted layer and the
-reference data that ingest and the Python assets wrote, as Parquet), which the Spark run's sources read.
+engine builds. On Spark the step that builds the models reading the sources first writes the lake
+(pipeline/warehouse/lake.py: the extracted layer and the reference data that ingest and the Python assets wrote, as
+Parquet), which the Spark run's sources read.
 """
 
 import os
@@ -24,7 +26,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipeline.config.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
 from pipeline.transforms.project import dbt_project_for, ensure_manifest
-from pipeline.warehouse.lake import write_lake
+from pipeline.warehouse.lake import LAKE_SCHEMAS, write_lake
 from pipeline.warehouse.resource import Warehouse
 from pipeline.warehouse.rewrite import replace, temporary
 
@@ -71,7 +73,8 @@ def dbt_models(engine: str = "duckdb") -> dg.AssetsDefinition:
                 f"the settings name engine {settings.engine!r}, but these assets are the models of {engine!r}: set "
                 "FUNNEL_ENGINE and reload the code location to change engines (docs/scale.md)"
             )
-        if engine != "duckdb":
+        deps = context.assets_def.asset_deps
+        if engine != "duckdb" and any(d.path[0] in LAKE_SCHEMAS for k in context.selected_asset_keys for d in deps[k]):
             written = write_lake(warehouse, Path(settings.lake_dir))
             context.log.info(f"lake {settings.lake_dir}: {len(written)} tables, {sum(written.values())} rows")
         # The Python model imports the pipeline package: the one this process runs, wherever it is installed.

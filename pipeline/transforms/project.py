@@ -20,7 +20,6 @@ ignores the warehouse file's folder (dbt_main.py says why that is sound), so a n
 parse.
 """
 
-import json
 import os
 import sys
 from functools import cache, cached_property
@@ -32,12 +31,9 @@ from filelock import FileLock
 from packaging.version import Version
 
 from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
-from pipeline.config.settings import PROJECT_ROOT, read_environment
+from pipeline.config.settings import DBT_TARGETS, PROJECT_ROOT, read_environment
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "transforms"
-
-#: The dbt target (transforms/profiles.yml) of each engine FUNNEL_ENGINE may name.
-DBT_TARGETS = {"duckdb": "local", "spark": "spark"}
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -80,8 +76,7 @@ def dbt_resource(engine: str = "duckdb") -> DbtCliResource:
     """The dbt command line for the engine's dbt target."""
     # dagster-dbt runs [dbt_executable, *global_config_flags, *args]: the flags' place carries the script
     return ProjectDbtCli(
-        project_dir=dbt_project_for(engine),
-        target=DBT_TARGETS[engine],
+        project_dir=dbt_project_for(engine),  # which carries the engine's target
         dbt_executable=DBT_COMMAND[0],
         global_config_flags=DBT_COMMAND[1:],
     )
@@ -110,13 +105,6 @@ def ensure_manifest(engine: str = "duckdb") -> Path:
         if not manifest.exists() or _sources_changed_since(manifest):
             dbt_resource(engine).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return manifest
-
-
-@cache
-def built_models(engine: str = "duckdb") -> frozenset[str]:
-    """The names of the models the engine's dbt target builds (its manifest's enabled models)."""
-    nodes = json.loads(ensure_manifest(engine).read_text(encoding="utf-8"))["nodes"].values()
-    return frozenset(n["name"] for n in nodes if n["resource_type"] == "model")
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--prepare"]:

@@ -5,7 +5,8 @@ Ingest (one implementation: typing, quarantine, load log) and the reference asse
 `<lake>/<schema>/<table>/part-0.parquet`, so Spark starts from the rows DuckDB reads, value for value, and its dbt
 sources are tables over those folders (transforms/macros/lake.sql, docs/scale.md). A table's folder is written
 beside the old one and swapped in by renames, so a reader never sees half a table and an export that fails leaves
-every table whole, the old version or the new.
+every table whole, the old version or the new. On Spark the analysis step writes its tables to `<lake>/analysis/`
+the same way (pipeline/analysis/assets.py).
 
     python -m pipeline.warehouse.lake [--out DIR]    (DIR: FUNNEL_LAKE_DIR, by default warehouse/lake)
 """
@@ -16,6 +17,8 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+
+import duckdb
 
 from pipeline.config.files import EXIT_CONFIG_ERROR, ConfigError
 from pipeline.config.settings import Settings, read_environment
@@ -37,19 +40,22 @@ def write_lake(warehouse: Warehouse, lake: Path) -> dict[str, int]:
             [list(LAKE_SCHEMAS)],
         ).fetchall()
         for schema, table in tables:
-            folder = lake / schema / table
-            fresh = folder.with_name(f".{table}.new")
-            shutil.rmtree(fresh, ignore_errors=True)
-            fresh.mkdir(parents=True)
-            con.execute(f"copy {schema}.{table} to '{fresh / 'part-0.parquet'}' (format parquet, compression zstd)")
-            old = folder.with_name(f".{table}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            if folder.exists():
-                folder.rename(old)
-            fresh.rename(folder)
-            shutil.rmtree(old, ignore_errors=True)
-            written[f"{schema}.{table}"] = con.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
+            written[f"{schema}.{table}"] = write_folder(con.table(f"{schema}.{table}"), lake / schema / table)
     return written
+
+
+def write_folder(rows: duckdb.DuckDBPyRelation, folder: Path) -> int:
+    """`rows` as the lake table `folder` (one Parquet file in it), swapped in whole; the number of rows."""
+    fresh, old = folder.with_name(f".{folder.name}.new"), folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    rows.write_parquet(str(fresh / "part-0.parquet"), compression="zstd")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    fresh.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return rows.count("*").fetchall()[0][0]
 
 
 def main(argv: list[str] | None = None) -> None:

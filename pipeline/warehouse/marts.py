@@ -15,12 +15,21 @@ import duckdb
 from pipeline.config.settings import Settings
 
 
-def spark_mart_folders(spark_dir: str | Path) -> dict[str, Path]:
-    """Every table folder of Spark's `marts` database that holds Parquet files, by mart name."""
-    database = Path(spark_dir) / "tables" / "marts.db"
-    if not database.is_dir():
+def spark_table_folders(spark_dir: str | Path, database: str) -> dict[str, Path]:
+    """Every table folder of a Spark database (`marts`, `stages`, ...) that holds Parquet files, by table name."""
+    folder = Path(spark_dir) / "tables" / f"{database}.db"
+    if not folder.is_dir():
         return {}
-    return {p.name: p for p in sorted(database.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))}
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))}
+
+
+def create_views(con: duckdb.DuckDBPyConnection, folders: dict[str, Path], schema: str | None = None) -> None:
+    """A view over the Parquet files of each folder, named for it: in `schema`, or temporary (in `temp.main`,
+    which a read-only connection may create) when None."""
+    for name, folder in folders.items():
+        pattern = str(folder / "*.parquet").replace("'", "''")
+        view = f'VIEW {schema}."{name}"' if schema else f'TEMP VIEW "{name}"'
+        con.execute(f"CREATE {view} AS SELECT * FROM read_parquet('{pattern}')")
 
 
 @contextmanager
@@ -31,13 +40,10 @@ def marts_on(con: duckdb.DuckDBPyConnection, settings: Settings) -> Iterator[str
     if settings.engine == "duckdb":
         yield "marts"
         return
-    views = []
+    folders = spark_table_folders(settings.spark_dir, "marts")
     try:
-        for name, folder in spark_mart_folders(settings.spark_dir).items():
-            pattern = str(folder / "*.parquet").replace("'", "''")
-            con.execute(f"CREATE TEMP VIEW \"{name}\" AS SELECT * FROM read_parquet('{pattern}')")
-            views.append(name)
+        create_views(con, folders)
         yield "temp.main"
     finally:
-        for name in views:
+        for name in folders:
             con.execute(f'DROP VIEW IF EXISTS temp.main."{name}"')

@@ -4,12 +4,15 @@
 leaves it out by its marker). The demo extracts are materialized twice by the `refresh` job: as `make run` does, on
 DuckDB, and with the engine set to Spark (FUNNEL_ENGINE=spark), where the dbt step writes the lake
 (pipeline/warehouse/lake.py) from what ingest wrote and runs `dbt build --target spark` (dbt-spark in session mode,
-Spark in local mode; the models and their data tests), and publishing reads Spark's marts. Every mart the Spark run
-published is compared with DuckDB's: the same columns holding the same kinds of values, the same rows, text and
-dates equal, numbers to 1e-9 relative; and the summary `make run` prints reads the same numbers from either.
+Spark in local mode; the models and their data tests) in two steps around the analysis step (the dbt Python models'
+tables, pipeline/analysis/assets.py), and publishing reads Spark's marts. Every mart the Spark run published is
+compared with DuckDB's: the same columns holding the same kinds of values, the same rows, text and dates equal,
+numbers to 1e-9 relative; and the summary `make run` prints is the same from either.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -19,13 +22,10 @@ from pipeline.run import funnel_table, improvement_loop
 from pipeline.serving.coverage_table import coverage_table
 from pipeline.serving.paths import parquet_dir, published_file, report_dir
 from pipeline.serving.publish import MARTS
-from pipeline.warehouse.marts import spark_mart_folders
+from pipeline.warehouse.marts import spark_table_folders
 from tests.conftest import Materialized, materialize
 
 pytestmark = pytest.mark.spark
-
-#: Marts fed by dbt Python models (analysis/), which dbt-spark runs on Databricks only: not built on Spark yet.
-DUCKDB_ONLY_MARTS = {"forecast", "forecast_backtest", "hypothesis_results"}
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +71,29 @@ def in_order(frame: pd.DataFrame, floats: list[str]) -> pd.DataFrame:
     return frame.sort_values(order, na_position="first").reset_index(drop=True)
 
 
-def test_the_spark_run_builds_and_publishes_every_mart_but_those_of_python_models(spark_run):
-    expected = set(MARTS) - DUCKDB_ONLY_MARTS
+def test_the_spark_run_builds_and_publishes_every_mart(spark_run):
     tables = published(spark_run, "select table_name from duckdb_tables()")["table_name"]
-    assert set(tables) == expected
-    assert {p.stem for p in parquet_dir(spark_run.settings.warehouse_path).glob("*.parquet")} == expected
-    assert expected <= set(spark_mart_folders(spark_run.settings.spark_dir))
+    assert set(tables) == set(MARTS)
+    assert {p.stem for p in parquet_dir(spark_run.settings.warehouse_path).glob("*.parquet")} == set(MARTS)
+    assert set(MARTS) <= set(spark_table_folders(spark_run.settings.spark_dir, "marts"))
     assert (report_dir(spark_run.settings.warehouse_path) / "index.html").is_file()
 
 
-@pytest.mark.parametrize("mart", sorted(set(MARTS) - DUCKDB_ONLY_MARTS))
+def test_the_analysis_step_runs_between_two_dbt_steps(spark_run):
+    """dbt-spark runs no Python model: the analysis tables come from a pipeline step, written to the lake."""
+    steps = [e.step_key for e in spark_run.result.all_events if e.event_type_value == "STEP_START"]
+    analysis = steps.index("analysis_tables")
+    dbt_steps = [i for i, step in enumerate(steps) if step.startswith("dbt_models")]
+    assert len(dbt_steps) == 2 and dbt_steps[0] < analysis < dbt_steps[1], steps
+    lake = Path(spark_run.settings.lake_dir) / "analysis"
+    assert {p.name for p in lake.iterdir() if (p / "part-0.parquet").is_file()} == {
+        "forecast_backtest_rows",
+        "forecast_rows",
+        "hypothesis_tests",
+    }
+
+
+@pytest.mark.parametrize("mart", sorted(MARTS))
 def test_the_mart_is_the_same_on_spark(mart, demo_run, spark_run):
     expected = demo_run.query(f"select * from marts.{mart}")
     expected_types = demo_run.query(f"describe marts.{mart}").set_index("column_name")["column_type"]
@@ -101,9 +114,4 @@ def test_the_mart_is_the_same_on_spark(mart, demo_run, spark_run):
 def test_the_run_summary_reads_the_marts_spark_built(demo_run, spark_run):
     assert funnel_table(spark_run.settings, 6) == funnel_table(demo_run.settings, 6)
     assert coverage_table(spark_run.settings) == coverage_table(demo_run.settings)
-    spark_loop, duckdb_loop = improvement_loop(spark_run.settings), improvement_loop(demo_run.settings)
-    bottlenecks = [
-        [line for line in loop.splitlines() if line.startswith("Bottleneck")] for loop in (spark_loop, duckdb_loop)
-    ]
-    assert bottlenecks[0] == bottlenecks[1]
-    assert "Hypotheses: not tested on spark" in spark_loop
+    assert improvement_loop(spark_run.settings) == improvement_loop(demo_run.settings)

@@ -1,4 +1,3 @@
-{{ config(enabled=target.type == 'duckdb') }}  {#- fed by a Python model (dbt_project.yml, analysis) -#}
 {#-
     仮説検証: each hypothesis of hypotheses.yml with its rate before and after the change, the difference
     with its confidence interval, the one-sided p-value, the sample still needed and the verdict. The
@@ -8,7 +7,7 @@
 
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with tests as (
-    select * from {{ ref('hypothesis_tests') }}
+    select * from {{ analysis_rows('hypothesis_tests') }}
 ),
 
 as_of as (

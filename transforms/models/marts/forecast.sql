@@ -1,4 +1,3 @@
-{{ config(enabled=target.type == 'duckdb') }}  {#- fed by a Python model (dbt_project.yml, analysis) -#}
 {#-
     Expected new-business won deals and revenue of the open and the next months at the as-of instant, with an
     interval and the open month's pacing (docs/marts.md, "Forecast"), computed by the dbt Python model
@@ -7,7 +6,7 @@
 
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with computed as (
-    select * from {{ ref('forecast_rows') }}
+    select * from {{ analysis_rows('forecast_rows') }}
 )
 
 select

@@ -1,4 +1,3 @@
-{{ config(enabled=target.type == 'duckdb') }}  {#- fed by a Python model (dbt_project.yml, analysis) -#}
 {#-
     The forecast replayed at every past week start against what then happened (docs/marts.md, "Forecast"),
     computed by the dbt Python model analysis.forecast_backtest_rows (pipeline/analysis/forecast.py) from
@@ -7,7 +6,7 @@
 
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with computed as (
-    select * from {{ ref('forecast_backtest_rows') }}
+    select * from {{ analysis_rows('forecast_backtest_rows') }}
 )
 
 select
