@@ -20,7 +20,7 @@ from pipeline.analysis.tables import forecast_backtest_rows, forecast_rows, hypo
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse.lake import write_folder
 from pipeline.warehouse.layers import REFERENCE
-from pipeline.warehouse.marts import create_views, spark_table_folders
+from pipeline.warehouse.marts import create_views, parquet_folders, spark_table_folders
 
 #: The analysis tables' schema: the dbt models' on DuckDB, the dbt source's and the lake folder's on Spark.
 ANALYSIS = "analysis"
@@ -61,9 +61,8 @@ def _inputs(settings: Settings) -> duckdb.DuckDBPyConnection:
     for schema in ("intermediate", "stages"):
         con.execute(f"CREATE SCHEMA {schema}")
         create_views(con, spark_table_folders(settings.spark_dir, schema), schema)
-    lake = Path(settings.lake_dir)
     con.execute(f"CREATE SCHEMA {REFERENCE}")
-    create_views(con, {p.name: p for p in sorted((lake / REFERENCE).iterdir()) if p.is_dir()}, REFERENCE)
+    create_views(con, parquet_folders(Path(settings.lake_dir) / REFERENCE), REFERENCE)
     return con
 
 

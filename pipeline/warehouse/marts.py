@@ -1,4 +1,5 @@
-"""Where the run's marts are, for the Python steps after dbt: publishing, the run's summary, the coverage table.
+"""Where the run's marts are, for the Python steps after dbt: publishing, the run's summary, the coverage table
+(and on Spark, where the analysis step reads Spark's other tables: pipeline/analysis/assets.py).
 
 The engine (FUNNEL_ENGINE, docs/scale.md) that ran dbt holds them: DuckDB in the warehouse file's `marts` schema,
 Spark as Parquet tables under `<FUNNEL_SPARK_DIR>/tables/marts.db/<mart>/`. On Spark those folders become temporary
@@ -15,12 +16,21 @@ import duckdb
 from pipeline.config.settings import Settings
 
 
-def spark_table_folders(spark_dir: str | Path, database: str) -> dict[str, Path]:
-    """Every table folder of a Spark database (`marts`, `stages`, ...) that holds Parquet files, by table name."""
-    folder = Path(spark_dir) / "tables" / f"{database}.db"
-    if not folder.is_dir():
+def parquet_folders(parent: Path) -> dict[str, Path]:
+    """Every folder in `parent` that holds Parquet files (a table of Spark's or of the lake), by name; the hidden
+    ones a write in progress uses are left out."""
+    if not parent.is_dir():
         return {}
-    return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and any(p.glob("*.parquet"))}
+    return {
+        p.name: p
+        for p in sorted(parent.iterdir())
+        if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.parquet"))
+    }
+
+
+def spark_table_folders(spark_dir: str | Path, database: str) -> dict[str, Path]:
+    """Every table folder of a Spark database (`marts`, `stages`, ...), by table name."""
+    return parquet_folders(Path(spark_dir) / "tables" / f"{database}.db")
 
 
 def create_views(con: duckdb.DuckDBPyConnection, folders: dict[str, Path], schema: str | None = None) -> None:
