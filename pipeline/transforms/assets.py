@@ -29,6 +29,7 @@ from pipeline.transforms.project import dbt_project_for, ensure_manifest
 from pipeline.warehouse.lake import LAKE_SCHEMAS, write_lake
 from pipeline.warehouse.resource import Warehouse
 from pipeline.warehouse.rewrite import replace, temporary
+from pipeline.warehouse.spark_recovery import remove_interrupted_writes
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -73,6 +74,9 @@ def dbt_models(engine: str = "duckdb") -> dg.AssetsDefinition:
                 f"the settings name engine {settings.engine!r}, but these assets are the models of {engine!r}: set "
                 "FUNNEL_ENGINE and reload the code location to change engines (docs/scale.md)"
             )
+        if engine != "duckdb":
+            for folder in remove_interrupted_writes(settings.spark_dir):
+                context.log.warning(f"removed what a killed Spark write left: {folder}")
         deps = context.assets_def.asset_deps
         if engine != "duckdb" and any(d.path[0] in LAKE_SCHEMAS for k in context.selected_asset_keys for d in deps[k]):
             written = write_lake(warehouse, Path(settings.lake_dir))
