@@ -7,14 +7,17 @@ must equal, value for value, the table the dbt Python model built in the DuckDB 
 on Spark's own tables.)
 """
 
+import json
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pandas as pd
 
-from pipeline.analysis.assets import ANALYSIS, analysis_tables
+from pipeline.analysis.assets import ANALYSIS, SPECS, analysis_tables
 from pipeline.config.settings import Settings
+from pipeline.transforms.assets import WarehouseDbtTranslator
+from pipeline.transforms.project import ensure_manifest
 from pipeline.warehouse.lake import write_folder, write_lake
 from pipeline.warehouse.marts import spark_table_folders
 from pipeline.warehouse.resource import Warehouse
@@ -60,3 +63,28 @@ def test_a_lake_table_is_swapped_in_whole(tmp_path):
         assert con.execute(f"select sum(n) from read_parquet('{folder}/*.parquet')").fetchone()[0] == 3
     assert sorted(p.name for p in folder.parent.iterdir()) == ["rows"]  # no .new or .old left
     assert [p.name for p in Path(folder).iterdir()] == ["part-0.parquet"]
+
+
+def test_the_analysis_step_before_any_dbt_step_says_what_to_run_first(tmp_path, demo_run):
+    settings = Settings(
+        **(demo_run.settings.model_dump() | {"spark_dir": str(tmp_path / "spark"), "lake_dir": str(tmp_path / "lake")})
+    )
+    (tmp_path / "lake" / "reference").mkdir(parents=True)
+
+    result = dg.materialize([analysis_tables], resources={"settings": settings}, raise_on_error=False)
+
+    assert not result.success
+    failure = result.failure_data_for_node("analysis_tables").error.message
+    assert f"reads Spark's tables under {tmp_path / 'spark' / 'tables'}" in failure
+    assert "does not exist" in failure and "Materialize the dbt models first" in failure
+
+
+def test_the_step_depends_on_what_the_dbt_python_models_ref():
+    """The assets' dependencies are those dbt reads from the dbt Python models' dbt.ref() calls."""
+    manifest = json.loads(ensure_manifest("duckdb").read_text(encoding="utf-8"))
+    translator = WarehouseDbtTranslator()
+    for spec in SPECS:
+        model = manifest["nodes"][f"model.themodel.{spec.key.path[-1]}"]
+        assert translator.get_asset_key(model) == spec.key
+        refs = {translator.get_asset_key(manifest["nodes"][uid]) for uid in model["depends_on"]["nodes"]}
+        assert {dep.asset_key for dep in spec.deps} == refs, spec.key

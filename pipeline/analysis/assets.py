@@ -11,6 +11,7 @@ built from them. As these assets depend on dbt models and dbt models on them, Da
 steps, one before and one after this one.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -72,6 +73,17 @@ def _inputs(settings: Settings) -> duckdb.DuckDBPyConnection:
 )
 def analysis_tables(settings: Settings):
     """The forecast's backtest, the forecast and the hypothesis tests on Spark's tables, written to the lake."""
+    try:
+        yield from _write_tables(settings)
+    except duckdb.CatalogException as exc:  # a table this step reads is not there
+        raise dg.Failure(
+            f"the analysis step reads Spark's tables under {Path(settings.spark_dir) / 'tables'} and the lake's "
+            f"reference data under {Path(settings.lake_dir) / REFERENCE}: {str(exc).splitlines()[0]} Materialize the "
+            "dbt models first (the refresh job does)."
+        ) from None
+
+
+def _write_tables(settings: Settings) -> Iterator[dg.MaterializeResult]:
     lake = Path(settings.lake_dir) / ANALYSIS
     with _inputs(settings) as con:
         pipeline_settings = con.table(f"{REFERENCE}.sales_pipeline_settings")

@@ -10,7 +10,8 @@ only what was known that week: the backtest replays every week start that way, a
 become the interval of later forecasts (split-conformal). Until enough errors exist the interval is a normal
 approximation of the outcome's variance (Poisson-binomial for the open deals, Poisson for the deals to come).
 
-This module only adds up the SQL's rows; the dbt Python models marts.forecast_backtest and marts.forecast wire it.
+This module only adds up the SQL's rows; tables.py wires it, for the dbt Python models analysis.forecast_backtest_rows
+and analysis.forecast_rows (published as marts.forecast_backtest and marts.forecast) and for Spark's analysis step.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every dbt model is a Dagster asset and every dbt test an asset check (dagster-dbt), in one `dbt build`.
+"""Every dbt model is a Dagster asset and every dbt test an asset check (dagster-dbt), in one `dbt build` on DuckDB.
 
 One invocation per run on DuckDB, because each dbt start costs seconds (start-up, manifest, adapter): the
 hypothesis tests and the forecast are dbt Python models (transforms/models/analysis) rather than Python assets
@@ -68,7 +68,8 @@ def dbt_models(engine: str = "duckdb") -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings, warehouse: Warehouse):
-        """Every model, the hypothesis tests and every dbt data test, in one `dbt build`."""
+        """The selected models and their data tests in one `dbt build`: all of them on DuckDB; on Spark those before
+        and those after the analysis step, in two steps."""
         if settings.engine != engine:  # the assets are the models of the engine the code location was loaded for
             raise dg.Failure(
                 f"the settings name engine {settings.engine!r}, but these assets are the models of {engine!r}: set "

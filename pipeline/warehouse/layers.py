@@ -1,6 +1,6 @@
 """The schemas Python writes, one per kind of data, each named for what it holds (docs/data-model.md, "Layers").
 
-dbt owns `staging`, `history` (appended, never rebuilt), `intermediate`, `stages`, `analysis` (a Python model) and
+dbt owns `staging`, `history` (appended, never rebuilt), `intermediate`, `stages`, `analysis` (Python models) and
 `marts` (transforms/dbt_project.yml) and never writes these; the dbt sources of
 transforms/models/staging/_sources.yml read them.
 """

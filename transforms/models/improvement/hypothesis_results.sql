@@ -1,7 +1,8 @@
 {#-
     仮説検証: each hypothesis of hypotheses.yml with its rate before and after the change, the difference
     with its confidence interval, the one-sided p-value, the sample still needed and the verdict. The
-    statistics are computed by the dbt Python model analysis.hypothesis_tests (statsmodels); this model publishes
+    statistics are computed by the dbt Python model analysis.hypothesis_tests (statsmodels; on Spark by the
+    analysis step with the same code, read from the lake: macros/lake.sql, analysis_rows); this model publishes
     them with the as-of instant they were computed at.
 -#}
 

@@ -1,7 +1,8 @@
 {#-
     Expected new-business won deals and revenue of the open and the next months at the as-of instant, with an
     interval and the open month's pacing (docs/marts.md, "Forecast"), computed by the dbt Python model
-    analysis.forecast_rows (pipeline/analysis/forecast.py); published here under a contract.
+    analysis.forecast_rows (pipeline/analysis/tables.py; on Spark by the analysis step with the same code, read from
+    the lake: macros/lake.sql, analysis_rows); published here under a contract.
 -#}
 
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes

@@ -1,7 +1,8 @@
 {#-
     The forecast replayed at every past week start against what then happened (docs/marts.md, "Forecast"),
-    computed by the dbt Python model analysis.forecast_backtest_rows (pipeline/analysis/forecast.py) from
-    intermediate.int_forecast_snapshots and int_forecast_targets; published here under a contract.
+    computed by the dbt Python model analysis.forecast_backtest_rows (pipeline/analysis/tables.py) from
+    intermediate.int_forecast_snapshots and int_forecast_targets (on Spark by the analysis step with the same code,
+    read from the lake: macros/lake.sql, analysis_rows); published here under a contract.
 -#}
 
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
