@@ -22,7 +22,12 @@ from pipeline.warehouse.lake import write_folder, write_lake
 from pipeline.warehouse.marts import spark_table_folders
 from pipeline.warehouse.resource import Warehouse
 
-TABLES = ["forecast_backtest_rows", "forecast_rows", "hypothesis_tests"]
+TABLES = [spec.key.path[-1] for spec in SPECS]
+
+
+def spark_settings(run, spark_dir: Path, lake: Path) -> Settings:
+    """The run's settings with Spark's folder and the lake in `spark_dir` and `lake`."""
+    return Settings(**(run.settings.model_dump() | {"spark_dir": str(spark_dir), "lake_dir": str(lake)}))
 
 
 def test_the_analysis_step_on_files_gives_the_tables_of_the_dbt_python_models(demo_run, tmp_path):
@@ -38,7 +43,7 @@ def test_the_analysis_step_on_files_gives_the_tables_of_the_dbt_python_models(de
                 write_folder(con.table(f"{schema}.{table}"), spark_dir / "tables" / f"{schema}.db" / table)
     write_lake(warehouse, lake)
     assert "int_forecast_snapshots" in spark_table_folders(spark_dir, "intermediate")
-    settings = Settings(**(demo_run.settings.model_dump() | {"spark_dir": str(spark_dir), "lake_dir": str(lake)}))
+    settings = spark_settings(demo_run, spark_dir, lake)
 
     result = dg.materialize([analysis_tables], resources={"settings": settings}, raise_on_error=False)
 
@@ -66,9 +71,7 @@ def test_a_lake_table_is_swapped_in_whole(tmp_path):
 
 
 def test_the_analysis_step_before_any_dbt_step_says_what_to_run_first(tmp_path, demo_run):
-    settings = Settings(
-        **(demo_run.settings.model_dump() | {"spark_dir": str(tmp_path / "spark"), "lake_dir": str(tmp_path / "lake")})
-    )
+    settings = spark_settings(demo_run, tmp_path / "spark", tmp_path / "lake")
     (tmp_path / "lake" / "reference").mkdir(parents=True)
 
     result = dg.materialize([analysis_tables], resources={"settings": settings}, raise_on_error=False)

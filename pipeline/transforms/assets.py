@@ -78,10 +78,10 @@ def dbt_models(engine: str = "duckdb") -> dg.AssetsDefinition:
         if engine != "duckdb":
             for folder in remove_interrupted_writes(settings.spark_dir):
                 context.log.warning(f"removed what a killed Spark write left: {folder}")
-        deps = context.assets_def.asset_deps
-        if engine != "duckdb" and any(d.path[0] in LAKE_SCHEMAS for k in context.selected_asset_keys for d in deps[k]):
-            written = write_lake(warehouse, Path(settings.lake_dir))
-            context.log.info(f"lake {settings.lake_dir}: {len(written)} tables, {sum(written.values())} rows")
+            deps = context.assets_def.asset_deps
+            if any(d.path[0] in LAKE_SCHEMAS for k in context.selected_asset_keys for d in deps[k]):
+                written = write_lake(warehouse, Path(settings.lake_dir))
+                context.log.info(f"lake {settings.lake_dir}: {len(written)} tables, {sum(written.values())} rows")
         # The Python model imports the pipeline package: the one this process runs, wherever it is installed.
         python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
         with environment(settings.dbt_env() | {"PYTHONPATH": python_path}):

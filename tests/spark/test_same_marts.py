@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipeline.analysis.assets import ANALYSIS, SPECS
 from pipeline.run import funnel_table, improvement_loop
 from pipeline.serving.coverage_table import coverage_table
 from pipeline.serving.paths import parquet_dir, published_file, report_dir
@@ -85,12 +86,8 @@ def test_the_analysis_step_runs_between_two_dbt_steps(spark_run):
     analysis = steps.index("analysis_tables")
     dbt_steps = [i for i, step in enumerate(steps) if step.startswith("dbt_models")]
     assert len(dbt_steps) == 2 and dbt_steps[0] < analysis < dbt_steps[1], steps
-    lake = Path(spark_run.settings.lake_dir) / "analysis"
-    assert {p.name for p in lake.iterdir() if (p / "part-0.parquet").is_file()} == {
-        "forecast_backtest_rows",
-        "forecast_rows",
-        "hypothesis_tests",
-    }
+    lake = Path(spark_run.settings.lake_dir) / ANALYSIS
+    assert {p.name for p in lake.iterdir() if (p / "part-0.parquet").is_file()} == {s.key.path[-1] for s in SPECS}
 
 
 @pytest.mark.parametrize("mart", sorted(MARTS))
