@@ -1,12 +1,13 @@
 """Housekeeping: what every run leaves on disk is deleted past a configured retention, so nothing grows without bound.
 
 Two things grow with each run. dagster-dbt gives every dbt invocation its own target folder
-(`transforms/target/<step>-<run id>-<id>`: manifest, compiled SQL, run results and dbt.log, several MB; a run of
-`refresh` makes four), and Dagster keeps every run with its event log and captured logs in DAGSTER_HOME. Both are
-pruned with the FUNNEL_RETAIN_* variables (docs/configuration.md): the newest FUNNEL_RETAIN_DBT_TARGETS invocation
-folders stay, and so do finished runs that are among the newest FUNNEL_RETAIN_RUNS and younger than
-FUNNEL_RETAIN_RUN_DAYS. Never deleted: the folders and runs of runs still going, and the newest run and newest
-successful run of each job (they hold the assets' latest materializations, which the UI and sensors read).
+(`transforms/target/<step>-<run id>-<id>`: compiled SQL, dbt.log and the partial-parse state, several MB; a run of
+`refresh` makes one, two on Spark), and Dagster keeps every run with its event log and captured logs in
+DAGSTER_HOME. Both are pruned with the FUNNEL_RETAIN_* variables (docs/configuration.md): the newest
+FUNNEL_RETAIN_DBT_TARGETS invocation folders stay, and so do finished runs that are among the newest
+FUNNEL_RETAIN_RUNS and younger than FUNNEL_RETAIN_RUN_DAYS. Never deleted: the folders and runs of runs still
+going, and the newest run and newest successful run of each job (they hold the assets' latest materializations,
+which the UI and sensors read).
 
 `housekeeping_job` calls `housekeep` from a Dagster schedule. `make run` starts a `TargetSweep` before its run and
 calls `housekeep` with it at its end: deleting a folder of some 900 files takes seconds on a disk that discards

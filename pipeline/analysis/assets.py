@@ -17,7 +17,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.analysis.tables import forecast_backtest_rows, forecast_rows, hypothesis_tests
 from pipeline.config.settings import WAREHOUSE_POOL, Settings
 from pipeline.warehouse.lake import write_folder
 from pipeline.warehouse.layers import REFERENCE
@@ -84,6 +83,10 @@ def analysis_tables(settings: Settings):
 
 
 def _write_tables(settings: Settings) -> Iterator[dg.MaterializeResult]:
+    # Imported here, as only a Spark run's step computes: the hypothesis tests' statsmodels takes a second to
+    # import, which every process loading the definitions on DuckDB would pay for nothing.
+    from pipeline.analysis.tables import forecast_backtest_rows, forecast_rows, hypothesis_tests
+
     lake = Path(settings.lake_dir) / ANALYSIS
     with _inputs(settings) as con:
         pipeline_settings = con.table(f"{REFERENCE}.sales_pipeline_settings")

@@ -86,8 +86,10 @@ def dbt_models(engine: str = "duckdb") -> dg.AssetsDefinition:
         python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
         with environment(settings.dbt_env() | {"PYTHONPATH": python_path}):
             # dbt's unit tests check the SQL on fixed inputs, so a data refresh cannot change their result: they run
-            # where the SQL changes (`dbt build` by hand, tests/test_dbt_standalone.py), not in every run.
-            invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+            # where the SQL changes (`dbt build` by hand, tests/test_dbt_standalone.py), not in every run. Nothing
+            # reads dbt's JSON artifacts of a run (dagster-dbt reads its event stream; the manifest is parsed once,
+            # pipeline/transforms/project.py), and writing manifest.json twice and run_results.json took 2-3 s.
+            invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", "--no-write-json"], context=context)
         yield from invocation.stream()
         # dagster-dbt starts each invocation from the partial-parse state in the folder it makes invocation folders
         # in (DBT_TARGET_PATH or transforms/target); keeping the state of this invocation there lets the next run
