@@ -20,6 +20,7 @@ import pytest
 
 from demo import generator as demo
 from pipeline.config.settings import PROJECT_ROOT, Settings
+from tests.holders import held
 
 LEDGER = "deliveries.sqlite"  # any other SQLite file beside the warehouse is backed up like the alert ledger
 
@@ -194,24 +195,10 @@ def test_nothing_is_backed_up_or_restored_while_a_run_is_in_progress(world, tmp_
 
 
 def test_a_warehouse_held_by_another_process_stops_a_backup(world, tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
-            str(world.warehouse),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held(world.warehouse):
         done = _cli(
             world, "pipeline.warehouse.backup", "create", str(tmp_path / "held"), FUNNEL_LOCK_TIMEOUT_SECONDS="0.5"
         )
-    finally:
-        holder.kill()
-        holder.wait()
     assert done.returncode == 3
     assert "is held by" in done.stderr and "Nothing was backed up" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "held" / "manifest.json").exists()

@@ -21,6 +21,7 @@ from pipeline.ingest.assets import ingest
 from pipeline.ingest.contract import ENTITIES_BY_TABLE
 from pipeline.warehouse.resource import Warehouse
 from tests.conftest import materialize
+from tests.holders import held
 
 ADDRESS = "Taro.Yamada@Example.jp"  # as the MA exported it first; the request gives it in other letter cases
 COMPANIES = ("株式会社消去テスト", "消去テスト合同会社")  # the company before and after the lead updated it
@@ -270,22 +271,8 @@ def test_usage_mistakes_are_exit_2(erased, tmp_path):
 def test_a_held_warehouse_is_reported_and_nothing_is_erased(erased, tmp_path):
     warehouse = tmp_path / "held.duckdb"
     shutil.copyfile(erased.before_erasure, warehouse)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
-            str(warehouse),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held(warehouse):
         done = _erase(warehouse, erased.landing, "--email", ADDRESS, FUNNEL_LOCK_TIMEOUT_SECONDS="0.5")
-    finally:
-        holder.kill()
-        holder.wait()
     assert done.returncode == 3
     assert "is held by" in done.stderr and "Nothing was erased" in done.stderr and "Traceback" not in done.stderr
     assert ADDRESS.lower().encode() in warehouse.read_bytes()

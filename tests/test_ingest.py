@@ -12,6 +12,7 @@ from pipeline.ingest.assets import IngestError, entity_files
 from pipeline.ingest.contract import ENTITIES, ENTITIES_BY_TABLE
 from pipeline.ingest.sources.loader import load_entity
 from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
+from tests.holders import held
 from tests.staging_sql import newest
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
@@ -342,56 +343,24 @@ def test_the_contract_document_lists_every_column_of_the_code(tmp_path):
 
 
 def test_a_warehouse_held_by_another_process_is_reported_as_such(tmp_path):
-    import subprocess
-    import sys
-
     from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
 
     path = tmp_path / "held.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held(path) as holder:
         busy = Warehouse(path=str(path), lock_timeout_seconds=1)
         with pytest.raises(WarehouseBusyError, match=f"is held by process {holder.pid} "), busy.connect():
             pass
-    finally:
-        holder.kill()
 
 
 def test_a_lock_held_for_a_moment_is_waited_for(tmp_path):
     """A process that lets go of the file within the lock timeout (a dbt step exiting) does not fail the next."""
-    import subprocess
-    import sys
-
     from pipeline.warehouse.resource import Warehouse
 
     path = tmp_path / "brief.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(2)",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held(path, seconds=2) as holder:
         assert holder.poll() is None  # still holding it when the connection is asked for
         with Warehouse(path=str(path)).connect() as con:
             assert con.execute("select 42").fetchall() == [(42,)]
-    finally:
-        holder.kill()
 
 
 def test_one_bad_row_in_a_small_file_is_quarantined_under_the_floor_of_sources_yml(tmp_path):

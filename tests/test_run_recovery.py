@@ -23,6 +23,7 @@ from pipeline.runs.recovery import recover
 from pipeline.serving.publish import publish_marts
 from pipeline.warehouse.locks import WarehouseBusyError, WarehouseLocationError
 from pipeline.warehouse.resource import Warehouse
+from tests.holders import DUCKDB_READ_ONLY, held
 
 
 @pytest.fixture
@@ -101,37 +102,14 @@ def test_a_run_with_no_known_process_is_left_to_dagsters_run_monitoring(instance
     assert recover(instance) == [] and _holders(instance) == {unknown}
 
 
-def _hold(path: Path, seconds: float, read_only: bool = False) -> subprocess.Popen:
-    """Another process that opens `path` for `seconds` (once it has printed `held`)."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == '1'); "
-            "print('held', flush=True); time.sleep(float(sys.argv[2]))",
-            str(path),
-            str(seconds),
-            "1" if read_only else "0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
-    return holder
-
-
 def test_a_warehouse_held_too_long_fails_after_the_timeout_naming_the_process(tmp_path):
     path = tmp_path / "held.duckdb"
     duckdb.connect(str(path)).close()
-    holder = _hold(path, 60)
-    try:
+    with held(path) as holder:
         started = time.monotonic()
         with pytest.raises(WarehouseBusyError) as caught, Warehouse(path=str(path), lock_timeout_seconds=2).connect():
             pass
         waited = time.monotonic() - started
-    finally:
-        holder.kill()
-        holder.wait()
     assert 2 <= waited < 4
     message = str(caught.value)
     assert f"is held by process {holder.pid} ({sys.executable} -c import duckdb" in message
@@ -152,14 +130,10 @@ def test_the_great_expectations_checks_wait_out_a_brief_read_only_open(tmp_path)
             " is_won boolean, closed_at timestamptz, amount double, currency varchar, lost_reason varchar)"
         )
     sets = value_sets(PROJECT_ROOT / "quality.yml")
-    holder = _hold(warehouse, 2, read_only=True)
-    try:
+    with held(warehouse, DUCKDB_READ_ONLY, seconds=2) as holder:
         with pytest.raises(Exception, match=f"WarehouseBusyError.*held by process {holder.pid}"):  # wrapped by GX
             validate(suite, str(warehouse), sets, lock_timeout=0)  # without waiting: the failure seen
         result = validate(suite, str(warehouse), sets, lock_timeout=20)
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.metadata["expectations_run"].value >= 3
 
 

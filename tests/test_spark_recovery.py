@@ -4,11 +4,10 @@ The folders are laid out as Spark leaves them (seen after a `kill -9` of a Spark
 `create table ... as select`): the killed table holds only `_temporary/0/_temporary/attempt_*/part-*.parquet`.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 from pipeline.warehouse.spark_recovery import metastore_in_use, remove_interrupted_writes
+from tests.holders import held
 
 
 def _file(path: Path) -> Path:
@@ -51,23 +50,8 @@ def test_nothing_is_removed_while_a_process_has_the_metastore_open(tmp_path):
     live Spark session); another process holding it the same way stands in for it here."""
     leftover = _file(tmp_path / "tables" / "marts.db" / "funnel_kpi_monthly" / "_temporary" / "0" / "part.parquet")
     lock = _file(tmp_path / "metastore_db" / "dbex.lck")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True);"
-            " time.sleep(60)",
-            str(lock),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held(lock, "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.lockf(f, fcntl.LOCK_EX)"):
         assert metastore_in_use(tmp_path)
         assert remove_interrupted_writes(tmp_path) == [] and leftover.is_file()
-    finally:
-        holder.kill()
-        holder.wait()
     assert not metastore_in_use(tmp_path)  # the lock goes with the process: a killed Spark leaves it free
     assert remove_interrupted_writes(tmp_path) == [leftover.parents[1]]
