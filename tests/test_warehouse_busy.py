@@ -2,7 +2,7 @@
 before the run starts, while the run is under way, and while it looks whether demo extracts may be written. Each
 time the holder is waited for once, named once, and the exit code is 75 (try again later), never 1 or 2.
 
-The holders are real processes that keep the file open with duckdb.connect (tests/test_run_recovery.py).
+The holders are real processes that keep the file open with duckdb.connect (tests/holders.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from demo import generator as demo
 from pipeline.outcome import EXIT_FAILED, EXIT_WAREHOUSE_BUSY, outcome_of
 from pipeline.run import main
 from pipeline.warehouse.resource import Warehouse, WarehouseBusyError
+from tests.holders import held
 from tests.test_crash_kill import Deployment
-from tests.test_run_recovery import _hold
 
 LEADS, MONTHS, SEED = 800, 6, 11
 
@@ -40,17 +40,13 @@ def test_make_run_waits_once_for_a_program_holding_the_warehouse_then_exits_75_n
     deployment = Deployment(tmp_path, landing, lock_timeout=3)
     with duckdb.connect(str(deployment.warehouse)) as con:
         con.execute("create table kept as select 42 as answer")
-    holder = _hold(deployment.warehouse, 300)
-    before = _digest(deployment.warehouse)
-    try:
+    with held(deployment.warehouse, seconds=300) as holder:
+        before = _digest(deployment.warehouse)
         started = time.monotonic()
         process = deployment.start("held")
         code = process.wait(timeout=120)
         took = time.monotonic() - started
         after = _digest(deployment.warehouse)  # while it is still held: the holder writes nothing
-    finally:
-        holder.kill()
-        holder.wait()
     said = deployment.output("held")
     print(f"make run exited {code} after {took:.1f} s")
     assert code == EXIT_WAREHOUSE_BUSY, said
@@ -94,13 +90,9 @@ def test_steps_kept_out_by_a_held_warehouse_are_one_line_and_exit_75_unless_anot
     def broken() -> None:
         raise ValueError("a step that fails on its own")
 
-    holder = _hold(path, 300)
-    try:
+    with held(path, seconds=300) as holder:
         busy = outcome_of(dg.materialize(_warehouse_steps(warehouse, wrap=True), raise_on_error=False))
         mixed = outcome_of(dg.materialize([*_warehouse_steps(warehouse, wrap=False), broken], raise_on_error=False))
-    finally:
-        holder.kill()
-        holder.wait()
 
     keys = [s.key for s in busy.failed_steps]
     assert sorted(keys) == ["gx_like", "ma_leads", "sfa_accounts"]
@@ -131,14 +123,10 @@ def test_a_held_warehouse_is_reported_busy_when_make_run_looks_whether_the_demo_
     monkeypatch.setenv("FUNNEL_LANDING_DIR", str(default))
     monkeypatch.setenv("FUNNEL_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("FUNNEL_LOCK_TIMEOUT_SECONDS", "1")
-    holder = _hold(warehouse, 300)
-    try:
+    with held(warehouse, seconds=300) as holder:
         before = _digest(warehouse)
         assert main([]) == EXIT_WAREHOUSE_BUSY
         assert _digest(warehouse) == before
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err
     assert err.count(f"is held by process {holder.pid} (") == 1 and "waited 1 s for it" in err
     assert "Nothing was written." in err and "cannot be read" not in err
