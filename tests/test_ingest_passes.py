@@ -67,6 +67,9 @@ def test_the_scan_counts_line_ends_as_python_sees_them(tmp_path):
     assert (found.crlf, found.lf) == (text.count(b"\r\n"), text.count(b"\n"))
     assert found.lines == len(text.split(b"\n"))
     assert found.sha256 == hashlib.sha256(text).hexdigest()
+    assert not found.nul
+    path.write_bytes(text[: reader.CHUNK] + b"\x00" + text[reader.CHUNK :])  # a NUL in the second chunk only
+    assert reader.scan(path).nul
 
 
 class _Recording:

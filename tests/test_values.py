@@ -245,11 +245,35 @@ def _near_the_first_layout() -> list[str]:
     ]
 
 
-def test_the_first_layout_reads_a_timestamp_as_the_general_reading_does():
-    """FIRST_DATE_TIME is tried before the general reading of a timestamp: whatever it reads, the general reading
-    reads the same (with the source zone ahead of, and behind, the reporting zone)."""
+def _near_the_offset_layout() -> list[str]:
+    """Text in and near the MA's layout 2024-11-01T08:30:04+09:00 (OFFSET_DATE_TIME), as _near_the_first_layout."""
+    parts = (
+        ["2024", "024", "99999"],
+        ["-", "/"],
+        ["1", "11", "13"],
+        ["-"],
+        ["1", "01", "31", "32"],
+        ["T", " ", "t"],
+        ["8", "08", "24"],
+        [":"],
+        ["30", "60"],
+        [":", ""],
+        ["04", "60", "04.5"],
+        ["+09:00", "-05:30", "+0900", "+09", "+9:00", "+09:00:00", " +09:00", "Z", "+25:00", ""],
+    )
+    pieces = ["2024", "11", "01", "31", "08", "-", ":", "T", " ", "+09:00", "+0900", "Z", ".5", "/", "x"]
+    rng = random.Random(17)
+    return ["".join(p) for p in itertools.product(*parts)] + [
+        "".join(rng.choices(pieces, k=rng.randint(0, 12))) for _ in range(20_000)
+    ]
+
+
+def test_the_first_layouts_read_a_timestamp_as_the_general_reading_does():
+    """FIRST_DATE_TIME and OFFSET_DATE_TIME are tried before the general reading of a timestamp: whatever they read,
+    the general reading reads the same (with the source zone ahead of, and behind, the reporting zone)."""
     con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS v", [_near_the_first_layout()])
+    texts = _near_the_first_layout() + _near_the_offset_layout()
+    con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS v", [texts])
     for source_tz, reporting_tz in (("Asia/Tokyo", "UTC"), ("America/New_York", "Asia/Tokyo")):
         first, general = (
             typed(Column("v", "timestamp"), "v", source_tz=source_tz, reporting_tz=reporting_tz, first=f)
@@ -258,4 +282,14 @@ def test_the_first_layout_reads_a_timestamp_as_the_general_reading_does():
         read, differ = con.execute(
             f"SELECT count(a), list(v) FILTER (a IS DISTINCT FROM b) FROM (SELECT v, {first} AS a, {general} AS b FROM t)"
         ).fetchall()[0]
-        assert read > 500 and differ is None, (source_tz, differ)
+        assert read > 900 and differ is None, (source_tz, differ)
+    # the layouts read something: the SFA's and the MA's own text, and an offset other than Japan's
+    first = typed(Column("v", "timestamp"), "v", source_tz="UTC", reporting_tz="UTC")
+    assert con.execute(
+        f"SELECT {first} FROM (SELECT unnest(['2024/11/14 14:54:34', '2024-11-01T08:30:04+09:00', "
+        "'2024-11-01T08:30:04-05:30']) AS v)"
+    ).fetchall() == [
+        (datetime(2024, 11, 14, 14, 54, 34, tzinfo=UTC),),
+        (datetime(2024, 10, 31, 23, 30, 4, tzinfo=UTC),),
+        (datetime(2024, 11, 1, 14, 0, 4, tzinfo=UTC),),
+    ]

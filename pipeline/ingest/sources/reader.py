@@ -69,23 +69,26 @@ class FileScan:
     crlf: int  # CRLF line ends
     lf: int  # LF line ends, CRLF ones included
     lines: int  # physical lines; a last line without a line end counts
+    nul: bool  # whether any byte is 0x00: a file without one needs no value checked for NUL (loader.Typing.direct)
     head: bytes = dataclasses.field(default=b"", repr=False)  # the first CHUNK bytes
 
 
 def scan(path: Path) -> FileScan:
-    """Hash the file and count its line ends in one streaming read."""
+    """Hash the file, count its line ends and look for a NUL byte in one streaming read."""
     digest = hashlib.sha256()
     crlf = lf = 0
+    nul = False
     previous = head = b""
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             head = head or chunk
             digest.update(chunk)
             lf += chunk.count(b"\n")
+            nul = nul or b"\0" in chunk
             if b"\r" in chunk or previous.endswith(b"\r"):  # most files have none: a fast scan says so
                 crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
             previous = chunk
-    return FileScan(digest.hexdigest(), crlf, lf, lf + (previous[-1:] not in (b"\n", b"")), head)
+    return FileScan(digest.hexdigest(), crlf, lf, lf + (previous[-1:] not in (b"\n", b"")), nul, head)
 
 
 def _head(path: Path, head: bytes | None) -> bytes:

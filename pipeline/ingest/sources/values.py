@@ -30,6 +30,11 @@ DATE_TIME_FORMATS = (
 # alone, and no layout before it in DATE_TIME_FORMATS reads it (those have a -), so the general reading would read
 # it the same way, only four times slower: it tests for a zone, a date alone and each layout first.
 FIRST_DATE_TIME = "%Y/%m/%d %H:%M:%S"
+# The layout of the ISO 8601 timestamps with an offset that MA exports write (2024-11-01T08:30:04+09:00, +0900, +09):
+# tried next, by strptime alone, on text of its lengths with a T. Text it reads carries its own offset, which the
+# general reading reads as the same instant, only after testing it against WITH_OFFSET: that regular expression
+# was two thirds of the typing of such a column (10 million leads: 2.4 s of its 3.6 s, on two threads).
+OFFSET_DATE_TIME = "%Y-%m-%dT%H:%M:%S%z"
 # A strptime format with any of these reads a time of day; one without them reads a date alone.
 TIME_DIRECTIVE = re.compile(r"%-?[HIMSfgnpXcTR]")
 # A timestamp that carries its own zone (Z, UTC, +09, +09:00, +0900, +09:00:00, an IANA name like Asia/Tokyo) is
@@ -140,11 +145,13 @@ def typed(
     decimal: str = ".",
     thousands: str | None = ",",
     first: bool = True,
+    clean: str | None = None,
 ) -> str:
     """SQL for the value of `column` in its contract type, from the SQL `text` of its source value. A naive
     timestamp is read in `source_tz`; a date alone in a timestamp column is midnight in `reporting_tz`. `first`
-    tries FIRST_DATE_TIME first (the same values, sooner; False only to compare the two)."""
-    v = cleaned(text)
+    tries FIRST_DATE_TIME and OFFSET_DATE_TIME first (the same values, sooner; False only to compare the two).
+    `clean`: SQL of `cleaned(text)` when the caller has it as a column."""
+    v = clean or cleaned(text)
     if column.type == "id":
         return v
     if column.type == "text":
@@ -176,10 +183,13 @@ def typed(
         )
         if date_formats or not first:
             return general
-        # coalesce evaluates the general reading only for the rows the first layout leaves NULL
+        # coalesce evaluates a reading only for the rows the ones before it leave NULL
         return (
             f"coalesce(timezone({lit(source_tz)}, CASE WHEN contains({v}, '/') AND contains({v}, ':') "
-            f"THEN try_strptime({v}, {lit(FIRST_DATE_TIME)}) END), {general})"
+            f"THEN try_strptime({v}, {lit(FIRST_DATE_TIME)}) END), "
+            f"CASE WHEN strlen({v}) IN (22, 24, 25) AND substr({v}, 11, 1) = 'T' AND substr({v}, 5, 1) = '-' "
+            f"AND substr({v}, 8, 1) = '-' "
+            f"THEN try_strptime({v}, {lit(OFFSET_DATE_TIME)}) END, {general})"
         )
     if column.type == "boolean":
         return f"CASE WHEN lower({v}) IN {TRUE} THEN true WHEN lower({v}) IN {FALSE} THEN false END"
@@ -205,10 +215,13 @@ def _first_parse(v: str, own: list[str], iso: str, builtin: list[str], serial: s
     )
 
 
-def bad(column: Column, text: str, typed_value: str) -> str:
-    """SQL condition true when the value breaks the contract: unparsable, empty but required, or out of bounds."""
+def bad(column: Column, text: str, typed_value: str, clean: str | None = None) -> str:
+    """SQL condition true when the value breaks the contract: unparsable, empty but required, or out of bounds.
+    `clean`: SQL of `cleaned(text)` when the caller has it as a column."""
     broken = (
-        f"({typed_value}) IS NULL" if column.required else f"({cleaned(text)} IS NOT NULL AND ({typed_value}) IS NULL)"
+        f"({typed_value}) IS NULL"
+        if column.required
+        else f"({clean or cleaned(text)} IS NOT NULL AND ({typed_value}) IS NULL)"
     )
     if column.bounds is not None:
         low, high = column.bounds
