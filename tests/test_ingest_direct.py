@@ -105,6 +105,7 @@ def test_plain_files_load_straight_into_extracted_as_through_tables_of_their_own
     assert len(typing) == 1 and typing[0].startswith("INSERT INTO extracted.sfa_leads")
     assert typing[0].count("read_csv(") == 4
     assert not [s for s in statements if f"{loader.SCRATCH}._ready" in s and s.startswith("CREATE")]
+    assert "chr(0)" not in typing[0]  # no file has a NUL byte (their scan looked): no value is searched for one
     # each row keeps its own file's row number: data row n of a.csv is lead a-n, blank lines and all
     assert con.execute(
         "SELECT count(*) FROM extracted.sfa_leads "
@@ -145,6 +146,20 @@ def test_a_bad_row_leaves_nothing_of_the_straight_load(tmp_path, monkeypatch):
         ("sfa/leads/d.csv", 3001, "created_at")
     ]
     assert con.execute("SELECT count(*) FROM extracted.sfa_leads").fetchall() == [(2001 + 1500 + 2999,)]
+
+
+def test_a_nul_byte_in_a_value_quarantines_its_row(tmp_path):
+    """The scan of d.csv finds the NUL byte, so the straight load searches d's values for one: the row fails it,
+    and the files are read again through tables of their own, the row quarantined with its column."""
+    landing = _landing(tmp_path, bad=_lead("d", 3000).replace("working", "wor\x00king"))
+    statements: list[str] = []
+    con, load = _load(tmp_path / "w.duckdb", landing, statements=statements)
+    straight = next(s for s in statements if s.startswith("INSERT INTO extracted.sfa_leads"))
+    assert straight.count("chr(0)") == len(LEADS.columns) and "d.csv" in straight
+    assert [(f.file, f.loaded, f.quarantined) for f in load.files][-1] == ("sfa/leads/d.csv", 2999, 1)
+    assert con.execute("SELECT file, line, column_name, reason FROM extracted.quarantine").fetchall() == [
+        ("sfa/leads/d.csv", 3001, "status", "value 'wor\\x00king' contains a NUL byte")
+    ]
 
 
 def test_a_file_over_its_threshold_still_writes_nothing(tmp_path):
