@@ -245,34 +245,25 @@ def _near_the_first_layout() -> list[str]:
     ]
 
 
-def _near_the_offset_layout() -> list[str]:
-    """Text in and near the MA's layout 2024-11-01T08:30:04+09:00 (OFFSET_DATE_TIME), as _near_the_first_layout."""
-    parts = (
-        ["2024", "024", "99999"],
-        ["-", "/"],
-        ["1", "11", "13"],
-        ["-"],
-        ["1", "01", "31", "32"],
-        ["T", " ", "t"],
-        ["8", "08", "24"],
-        [":"],
-        ["30", "60"],
-        [":", ""],
-        ["04", "60", "04.5"],
-        ["+09:00", "-05:30", "+0900", "+09", "+9:00", "+09:00:00", " +09:00", "Z", "+25:00", ""],
-    )
-    pieces = ["2024", "11", "01", "31", "08", "-", ":", "T", " ", "+09:00", "+0900", "Z", ".5", "/", "x"]
-    rng = random.Random(17)
-    return ["".join(p) for p in itertools.product(*parts)] + [
-        "".join(rng.choices(pieces, k=rng.randint(0, 12))) for _ in range(20_000)
-    ]
+def _edits(text: str) -> set[str]:
+    """`text` with one character replaced, inserted or deleted anywhere (whitespace too, which strptime skips and the
+    general reading's patterns do not allow), and with two characters made the same whitespace or digit."""
+    chars = [" ", "\t", "\n", "\r", "\x0b", "\x0c", "+", "-", ":", ".", "/", "T", "Z", "x", "0", "9", "\u3000", "１"]
+    edits = set()
+    for i in range(len(text) + 1):
+        edits |= {text[:i] + c + text[i + 1 :] for c in chars} | {text[:i] + c + text[i:] for c in chars}
+        edits.add(text[:i] + text[i + 1 :])
+    for i, j in itertools.combinations(range(len(text)), 2):
+        for c in (" ", "\t", "\n", "0"):
+            edits.add(text[:i] + c + text[i + 1 : j] + c + text[j + 1 :])
+    return edits
 
 
-def test_the_first_layouts_read_a_timestamp_as_the_general_reading_does():
-    """FIRST_DATE_TIME and OFFSET_DATE_TIME are tried before the general reading of a timestamp: whatever they read,
-    the general reading reads the same (with the source zone ahead of, and behind, the reporting zone)."""
+def test_the_first_layout_reads_a_timestamp_as_the_general_reading_does():
+    """FIRST_DATE_TIME is tried before the general reading of a timestamp: whatever it reads, the general reading
+    reads the same (with the source zone ahead of, and behind, the reporting zone)."""
     con = duckdb.connect()
-    texts = _near_the_first_layout() + _near_the_offset_layout()
+    texts = _near_the_first_layout() + [e for text in ("2024/11/14 14:54:34", "2024/1/4 4:54:34") for e in _edits(text)]
     con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS v", [texts])
     for source_tz, reporting_tz in (("Asia/Tokyo", "UTC"), ("America/New_York", "Asia/Tokyo")):
         first, general = (
@@ -282,8 +273,8 @@ def test_the_first_layouts_read_a_timestamp_as_the_general_reading_does():
         read, differ = con.execute(
             f"SELECT count(a), list(v) FILTER (a IS DISTINCT FROM b) FROM (SELECT v, {first} AS a, {general} AS b FROM t)"
         ).fetchall()[0]
-        assert read > 900 and differ is None, (source_tz, differ)
-    # the layouts read something: the SFA's and the MA's own text, and an offset other than Japan's
+        assert read > 500 and differ is None, (source_tz, differ)
+    # the SFA's own text reads, and so do the MA's (the general reading) with Japan's offset and another
     first = typed(Column("v", "timestamp"), "v", source_tz="UTC", reporting_tz="UTC")
     assert con.execute(
         f"SELECT {first} FROM (SELECT unnest(['2024/11/14 14:54:34', '2024-11-01T08:30:04+09:00', "

@@ -30,11 +30,6 @@ DATE_TIME_FORMATS = (
 # alone, and no layout before it in DATE_TIME_FORMATS reads it (those have a -), so the general reading would read
 # it the same way, only four times slower: it tests for a zone, a date alone and each layout first.
 FIRST_DATE_TIME = "%Y/%m/%d %H:%M:%S"
-# The layout of the ISO 8601 timestamps with an offset that MA exports write (2024-11-01T08:30:04+09:00, +0900, +09):
-# tried next, by strptime alone, on text of its lengths with a T. Text it reads carries its own offset, which the
-# general reading reads as the same instant, only after testing it against WITH_OFFSET: that regular expression
-# was two thirds of the typing of such a column (10 million leads: 2.4 s of its 3.6 s, on two threads).
-OFFSET_DATE_TIME = "%Y-%m-%dT%H:%M:%S%z"
 # A strptime format with any of these reads a time of day; one without them reads a date alone.
 TIME_DIRECTIVE = re.compile(r"%-?[HIMSfgnpXcTR]")
 # A timestamp that carries its own zone (Z, UTC, +09, +09:00, +0900, +09:00:00, an IANA name like Asia/Tokyo) is
@@ -149,7 +144,7 @@ def typed(
 ) -> str:
     """SQL for the value of `column` in its contract type, from the SQL `text` of its source value. A naive
     timestamp is read in `source_tz`; a date alone in a timestamp column is midnight in `reporting_tz`. `first`
-    tries FIRST_DATE_TIME and OFFSET_DATE_TIME first (the same values, sooner; False only to compare the two).
+    tries FIRST_DATE_TIME first (the same values, sooner; False only to compare the two).
     `clean`: SQL of `cleaned(text)` when the caller has it as a column."""
     v = clean or cleaned(text)
     if column.type == "id":
@@ -183,13 +178,10 @@ def typed(
         )
         if date_formats or not first:
             return general
-        # coalesce evaluates a reading only for the rows the ones before it leave NULL
+        # coalesce evaluates the general reading only for the rows the first layout leaves NULL
         return (
             f"coalesce(timezone({lit(source_tz)}, CASE WHEN contains({v}, '/') AND contains({v}, ':') "
-            f"THEN try_strptime({v}, {lit(FIRST_DATE_TIME)}) END), "
-            f"CASE WHEN strlen({v}) IN (22, 24, 25) AND substr({v}, 11, 1) = 'T' AND substr({v}, 5, 1) = '-' "
-            f"AND substr({v}, 8, 1) = '-' "
-            f"THEN try_strptime({v}, {lit(OFFSET_DATE_TIME)}) END, {general})"
+            f"THEN try_strptime({v}, {lit(FIRST_DATE_TIME)}) END), {general})"
         )
     if column.type == "boolean":
         return f"CASE WHEN lower({v}) IN {TRUE} THEN true WHEN lower({v}) IN {FALSE} THEN false END"
