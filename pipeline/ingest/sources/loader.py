@@ -248,14 +248,13 @@ class Typing:
             ]
             if spec is None or (spec.column and not spec.values)
         }
-        self.checks = self._checks(nul_free=False)
         self.mapped = {s.column.lower() for s in mapping.columns.values() if s.column}
         self.whole_file = any(
             _WHOLE_FILE.search(sql or "")
             for sql in [mapping.where, *(s.sql for s in [*mapping.columns.values(), mapping.last_modified] if s)]
         )
 
-    def _checks(self, nul_free: bool) -> str:
+    def checks(self, nul_free: bool = False) -> str:
         """The CASE branches naming a row's first bad column. `nul_free`: the file has no NUL byte (FileScan.nul),
         so the texts of its own columns are not searched for one (a quarter of the direct load of a narrow table)."""
         return " ".join(
@@ -300,12 +299,11 @@ class Typing:
         cleaned_texts = ", ".join(f"{cleaned(self.texts[name])} AS {self.cleaned[name]}" for name in self.sources)
         # a row the mapping's `where` leaves out is not typed (nor checked, nor loaded); without a `where` every row
         # is typed, unwrapped: DuckDB evaluates the typing four times slower inside a CASE, even one always true
+        values = {
+            c.name: typed(c, self.texts[c.name], **self.options, clean=self.cleaned[c.name]) for c in self.columns
+        }
         typing = ", ".join(
-            (
-                f"CASE WHEN __keep THEN {typed(c, self.texts[c.name], **self.options, clean=self.cleaned[c.name])} END"
-                if self.mapping.where
-                else typed(c, self.texts[c.name], **self.options, clean=self.cleaned[c.name])
-            )
+            (f"CASE WHEN __keep THEN {values[c.name]} END" if self.mapping.where else values[c.name])
             + f" AS {self.values[c.name]}"
             for c in self.columns
         )
@@ -339,7 +337,7 @@ class Typing:
         return (
             f"SELECT {row_of}, {lit(load.source)} AS _source, {lit(load.file)} AS _source_file, _source_row, "
             f"_modified_at FROM (SELECT {', '.join(self.loaded(extras))}, row_number() OVER () AS _source_row, "
-            f"CASE {self._checks(nul_free)} END AS _bad_column FROM {self.origin(f'(SELECT {named} FROM {plain.records}) AS _src')}) "
+            f"CASE {self.checks(nul_free)} END AS _bad_column FROM {self.origin(f'(SELECT {named} FROM {plain.records}) AS _src')}) "
             f"WHERE CASE WHEN _bad_column IS NULL THEN true ELSE error({lit(BAD_ROW)} || _bad_column) END",
             extras,
         )
@@ -382,7 +380,7 @@ def prepare_file(
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_t{i}' for i in range(len(shown)))}] END AS _shown, "
             f"CASE WHEN _bad_column IS NOT NULL THEN [{', '.join(f'_f{i}' for i in range(len(fields)))}] END AS _fields "
             f"FROM (SELECT {', '.join(typing.loaded(extras))}, "
-            f"__keep AS _keep, CASE WHEN NOT __keep THEN NULL {typing.checks} END AS _bad_column, "
+            f"__keep AS _keep, CASE WHEN NOT __keep THEN NULL {typing.checks()} END AS _bad_column, "
             f"{', '.join(fields + shown)} FROM {typing.origin(rows)})"
         )
         con.execute("DROP TABLE IF EXISTS _src")
