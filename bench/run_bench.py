@@ -14,7 +14,9 @@ In one invocation:
 4. the product without its checks (bench/without_checks.py), measured the same way, for the checks' share;
 5. a new month (unless --no-new-month): the same history as monthly exports (demo/months.py), all months but the
    last built by one run, then the last month's files landed beside them and the run repeated; that second run,
-   end to end, is reported against the product's full build of step 3.
+   end to end, is reported against the product's full build of step 3;
+6. the baseline again: every ratio divides by the mean of its two runs, which bracket the product's (bracketed()),
+   and the table says when they lie more than DRIFT_WARNING apart (the machine is shared; its speed drifts).
 Before them the dbt project is parsed, unmeasured (`python -m pipeline.transforms.project --prepare`, as `make ui`
 and `make serve` do): a run re-parses it when a file of transforms/ changed since the last parse, which a
 deployment pays once per change, not every run, and which would otherwise land in whichever run comes first.
@@ -53,6 +55,8 @@ from bench.phases import seconds_by_phase  # noqa: E402
 from demo.months import file_month  # noqa: E402
 
 GB = 1e9
+#: How far apart the baseline's runs before and after the product's may lie before the table says so.
+DRIFT_WARNING = 0.1
 PACKAGES = ("themodel-funnel", "duckdb", "dagster", "dagster-dbt", "dbt-core", "dbt-duckdb", "great_expectations")
 
 
@@ -171,9 +175,9 @@ def render(table: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run_baseline(extracts: Path, work: Path) -> dict:
+def run_baseline(extracts: Path, work: Path, name: str = "baseline") -> dict:
     """bench/baseline.py as a subprocess: wall, peak memory, its sections' seconds and its files' sizes."""
-    folder = work / "baseline"
+    folder = work / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     measured = run_measured(
@@ -190,6 +194,20 @@ def run_baseline(extracts: Path, work: Path) -> dict:
         "warehouse_bytes": result["warehouse_bytes"],
         "published_bytes": result["published_bytes"],
     }
+
+
+def bracketed(before: dict, after: dict) -> dict:
+    """The baseline the ratios divide by: every number the mean of the baseline's run before the product's runs
+    and its run after them, so that the machine speeding up or slowing down meanwhile (it is shared) weighs on both
+    sides of a ratio alike. `drift` is how far the two runs' wall times lie apart, relative to their mean: the
+    uncertainty the machine leaves in every ratio of this benchmark."""
+
+    def mean(a, b):
+        return {k: mean(a[k], b[k]) for k in a} if isinstance(a, dict) else round((a + b) / 2, 3)
+
+    numbers = ("wall_seconds", "peak_rss_bytes", "phases", "warehouse_bytes", "published_bytes")
+    drift = abs(after["wall_seconds"] - before["wall_seconds"]) / ((after["wall_seconds"] + before["wall_seconds"]) / 2)
+    return {k: mean(before[k], after[k]) for k in numbers} | {"drift": round(drift, 4), "runs": [before, after]}
 
 
 def run_product(name: str, command: list[str], extracts: Path, work: Path, fresh: bool = True) -> dict:
@@ -351,8 +369,8 @@ def main() -> int:
     prepared = subprocess.run([sys.executable, "-m", "pipeline.transforms.project", "--prepare"], cwd=ROOT, check=False)
     if prepared.returncode != 0:
         return 1
-    base = run_baseline(extracts.folder, runs)
-    print(f"  baseline: {base['wall_seconds']:.1f} s", flush=True)
+    before = run_baseline(extracts.folder, runs)
+    print(f"  baseline: {before['wall_seconds']:.1f} s", flush=True)
     product = run_product("product", [sys.executable, "-m", "pipeline.run"], extracts.folder, runs)
     print(
         f"  product: {product['wall_seconds']:.1f} s, {product['checks_evaluated']} checks (exit {product['exit_code']})",
@@ -370,6 +388,12 @@ def main() -> int:
     new_month = None if args.no_new_month else run_new_month(args, work, runs)
     if new_month:
         print(f"  new month: {new_month['wall_seconds']:.1f} s (exit {new_month['exit_code']})", flush=True)
+    base = bracketed(before, run_baseline(extracts.folder, runs, "baseline_after"))
+    print(
+        f"  baseline again: {base['runs'][1]['wall_seconds']:.1f} s; the ratios divide by the mean of both runs "
+        f"(they lie {base['drift']:.0%} apart)",
+        flush=True,
+    )
 
     table = rows(args.leads, base, product, without, new_month)
     missed = [f"{r.phase}: {v['target']}" for r in table for v in r.verdicts if v["applies"] and not v["met"]]
@@ -390,8 +414,14 @@ def main() -> int:
         "\n(yes), (no): the target is set for another scale. Product transforms include dbt's tests (they run inside"
         "\ndbt's steps); checks = what every check adds to the run without them, end to end. The baseline leaves out"
         "\nwhat bench/baseline.sql lists (no checks, quarantine, load log, record versions, redaction or as-of; one"
-        "\nmart published). new month: its baseline column is the product's full build."
+        "\nmart published). new month: its baseline column is the product's full build. baseline: the mean of its"
+        "\nruns before and after the product's."
     )
+    if base["drift"] > DRIFT_WARNING:
+        print(
+            f"the baseline's two runs lie {base['drift']:.0%} apart: the machine's speed changed while the product"
+            "\nran, and every ratio is uncertain by about as much"
+        )
     print(f"missed: {', '.join(missed)}" if missed else "every target that applies at this scale is met")
     print(f"results: {out}")
     measured = (("product", product), ("without checks", without), ("new month", new_month or {}))

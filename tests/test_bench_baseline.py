@@ -77,3 +77,34 @@ def test_baseline_reads_every_extract_the_product_loads(demo_run, baseline_run):
                 assert differ == 0, f"{entity.table}: {differ} rows of {first} are not in {second}"
         loaded = con.execute("select count(*) from extracted.ma_leads").fetchone()[0]
     assert loaded > 1000
+
+
+def test_the_ratios_divide_by_the_mean_of_the_baseline_runs_around_the_products():
+    """The baseline runs before and after the product's runs (the machine's speed drifts); a ratio divides by the
+    mean of the two, and the drift between them is reported, with both runs as measured."""
+    from bench.run_bench import bracketed, rows
+
+    def run(wall, ingest, transforms, peak, size):
+        phases = {"ingest": ingest, "transforms": transforms, "publish": 0.5, "overhead": wall - ingest - transforms}
+        return {
+            "wall_seconds": wall,
+            "peak_rss_bytes": peak,
+            "phases": phases,
+            "warehouse_bytes": size,
+            "published_bytes": 1000,
+        }
+
+    before, after = run(60.0, 20.0, 30.0, 3e9, 4e8), run(80.0, 30.0, 40.0, 4e9, 4e8)
+    base = bracketed(before, after)
+    assert base["wall_seconds"] == 70.0
+    assert base["phases"] == {"ingest": 25.0, "transforms": 35.0, "publish": 0.5, "overhead": 10.0}
+    assert (base["peak_rss_bytes"], base["warehouse_bytes"]) == (3.5e9, 4e8)
+    assert base["drift"] == round(20 / 70, 4)
+    assert base["runs"] == [before, after]
+
+    product = run(210.0, 50.0, 140.0, 2e9, 7e8)
+    table = {row.phase: row for row in rows(10_000_000, base, product, product, None)}
+    assert table["end to end"].ratio == 3.0
+    assert table["ingest"].ratio == 2.0
+    assert table["warehouse file"].ratio == pytest.approx(1.75)
+    assert [v["met"] for v in table["end to end"].verdicts if v["applies"]] == [True]
