@@ -24,40 +24,11 @@ opportunities as (
     select * from {{ ref('int_opportunities_as_of') }}
 ),
 
-ranked_changes as (
+carried_changes as (
     select
         changes.opportunity_id,
         changes.changed_at,
-        changes.stage_name,
-        changes.amount_original,
-        changes.currency,
-        changes.close_date,
-        changes.probability,
-        changes.forecast_category,
-        row_number() over (partition by changes.opportunity_id order by changes.changed_at) as change_order
-    from {{ ref('stg_sfa__opportunity_history') }} as changes
-    inner join opportunities on changes.opportunity_id = opportunities.opportunity_id
-),
-
-changes as (
-    select
-        ranked_changes.opportunity_id,
-        ranked_changes.changed_at,
-        ranked_changes.stage_name,
-        ranked_changes.amount_original,
-        ranked_changes.currency,
-        ranked_changes.close_date,
-        ranked_changes.probability,
-        ranked_changes.forecast_category
-    from ranked_changes
-    cross join as_of
-    where ranked_changes.changed_at <= as_of.as_of or ranked_changes.change_order = 1
-),
-
-carried as (
-    select
-        changes.opportunity_id,
-        changes.changed_at,
+        row_number() over carried_forward as change_order,
         coalesce(
             {{ last_non_null("changes.stage_name") }} over carried_forward, opportunities.stage_name
         ) as stage_name,
@@ -76,13 +47,32 @@ carried as (
         ) as forecast_category,
         'opportunity_history' as history_source,
         0 as load_number
-    from changes
+    from {{ ref('stg_sfa__opportunity_history') }} as changes
     inner join opportunities on changes.opportunity_id = opportunities.opportunity_id
     window carried_forward as (
         partition by changes.opportunity_id
         order by changes.changed_at
         rows between unbounded preceding and current row
     )
+),
+
+-- Changes after the as-of are left out, but the first. Carrying values forward over every row first gives the kept
+-- rows what carrying over the kept rows alone gives: they are the first rows of the window's order.
+carried as (
+    select
+        carried_changes.opportunity_id,
+        carried_changes.changed_at,
+        carried_changes.stage_name,
+        carried_changes.amount_original,
+        carried_changes.currency,
+        carried_changes.close_date,
+        carried_changes.probability,
+        carried_changes.forecast_category,
+        carried_changes.history_source,
+        carried_changes.load_number
+    from carried_changes
+    cross join as_of
+    where carried_changes.changed_at <= as_of.as_of or carried_changes.change_order = 1
 ),
 
 ranked_snapshots as (
@@ -105,8 +95,8 @@ ranked_snapshots as (
     where
         not snapshots.is_deleted
         and not exists (
-            select 1 from changes
-            where changes.opportunity_id = snapshots.opportunity_id
+            select 1 from carried
+            where carried.opportunity_id = snapshots.opportunity_id
         )
 ),
 
@@ -133,39 +123,41 @@ observed as (
     select * from snapshots
 ),
 
+-- Observations in order; an instant (valid_from) keeps the last of its observations, the one before the next
+-- instant's first. valid_from never decreases along this order: the first observation's is created_at, every
+-- other's the later of its changed_at and created_at.
 dated as (
     select
         observed.*,
         opportunities.created_at,
-        case
-            when
-                row_number() over (
-                    partition by observed.opportunity_id order by observed.changed_at, observed.load_number
-                ) = 1
-                then opportunities.created_at
-            else greatest(observed.changed_at, opportunities.created_at)
-        end as valid_from
+        row_number() over observations as observation_order,
+        lead(observed.changed_at) over observations as next_changed_at
     from observed
     inner join opportunities on observed.opportunity_id = opportunities.opportunity_id
+    window observations as (
+        partition by observed.opportunity_id order by observed.changed_at, observed.load_number
+    )
 ),
 
-ranked_instants as (
+timed as (
     select
         dated.*,
-        row_number() over (
-            partition by dated.opportunity_id, dated.valid_from order by dated.changed_at desc, dated.load_number desc
-        ) as instant_order
+        case
+            when dated.observation_order = 1 then dated.created_at
+            else greatest(dated.changed_at, dated.created_at)
+        end as valid_from
     from dated
 ),
 
 instants as (
     select
-        ranked_instants.*,
-        {{ row_value(['ranked_instants.stage_name', 'ranked_instants.amount_original', 'ranked_instants.currency',
-            'ranked_instants.close_date', 'ranked_instants.probability', 'ranked_instants.forecast_category']) }}
-            as tracked_values
-    from ranked_instants
-    where ranked_instants.instant_order = 1
+        timed.*,
+        {{ row_value(['timed.stage_name', 'timed.amount_original', 'timed.currency', 'timed.close_date',
+            'timed.probability', 'timed.forecast_category']) }} as tracked_values
+    from timed
+    where
+        timed.next_changed_at is null
+        or greatest(timed.next_changed_at, timed.created_at) is distinct from timed.valid_from
 ),
 
 compared as (
