@@ -42,34 +42,27 @@ open_versions as (
     where opportunities.closed_at is null or states.valid_from < opportunities.closed_at
 ),
 
-numbered as (
-    select
-        *,
-        sum(
-            case when previous_version is null or stage_name is distinct from previous_stage_name then 1 else 0 end
-        ) over (
-            partition by opportunity_id order by version rows between unbounded preceding and current row
-        ) as spell_number
-    from open_versions
-),
-
-spells as (
+-- A spell starts at the opportunity's first open version and wherever the stage changes; its other versions follow
+-- it in order, so the spell is its first version's stage, entry and source (one source per opportunity).
+spell_starts as (
     select
         opportunity_id,
-        spell_number,
-        {{ any_non_null('stage_name') }} as stage_name,
-        min(valid_from) as entered_at,
-        {{ any_non_null('history_source') }} as history_source
-    from numbered
-    group by opportunity_id, spell_number
+        version,
+        stage_name,
+        valid_from as entered_at,
+        history_source
+    from open_versions
+    where previous_version is null or stage_name is distinct from previous_stage_name
 ),
 
 sequenced as (
     select
         *,
-        lead(entered_at) over (partition by opportunity_id order by spell_number) as next_entered_at,
-        lead(stage_name) over (partition by opportunity_id order by spell_number) as next_spell_stage_name
-    from spells
+        row_number() over spells_in_order as spell_number,
+        lead(entered_at) over spells_in_order as next_entered_at,
+        lead(stage_name) over spells_in_order as next_spell_stage_name
+    from spell_starts
+    window spells_in_order as (partition by opportunity_id order by version)
 )
 
 select

@@ -55,10 +55,7 @@ states as (
     select
         states.opportunity_id,
         states.valid_from,
-        coalesce(
-            lead(states.valid_from) over (partition by states.opportunity_id order by states.version),
-            {{ instant_infinity() }}
-        ) as valid_until,
+        coalesce(states.valid_to, {{ instant_infinity() }}) as valid_until,
         {{ first_of_month('states.close_date') }} as close_month,
         cast(coalesce(states.amount, 0) as decimal(18, 2)) as amount  -- exact sums, whatever the type upstream
     from {{ ref('int_opportunity_states') }} as states
