@@ -6,7 +6,6 @@
     Only combinations with at least one entry, hand-over or drop are listed.
 -#}
 {%- set dimensions = ['source', 'campaign_id', 'owner_id', 'segment', 'industry'] %}
-{%- set grains = {'month': month_start, 'fiscal_quarter': fiscal_quarter_start} %}
 {#- A stage's rows are cut only by what an entry knows when it enters (the registry's `slices`): field sales
     learns an account's segment and industry from the CRM, which only has won accounts; sliced by them, lost
     deals would all fall under '(none)' and every segment would look like a sure win. -#}
@@ -35,32 +34,42 @@ with stage_rows as (
     {%- endfor %}
 ),
 
--- Each stage row's periods, once per grain, before the rows are repeated per dimension below.
-periods as (
-    {%- for grain, period in grains.items() %}
+-- Stage rows alike in everything counted below, counted once per month (the one pass that reads each instant in
+-- the reporting time zone): far fewer rows to repeat per dimension.
+monthly as (
     select
-        '{{ grain }}' as grain,
         stage,
         stage_order,
         entry_type,
         outcome,
-        {{ period('entered_at') }} as entered_period,
-        {{ period('advanced_at') }} as advanced_period,
-        {{ period('dropped_at') }} as dropped_period,
-        {{ dimensions | join(', ') }}
+        {{ month_start('entered_at') }} as entered_period,
+        {{ month_start('advanced_at') }} as advanced_period,
+        {{ month_start('dropped_at') }} as dropped_period,
+        {{ dimensions | join(', ') }},
+        count(*) as entry_count
     from stage_rows
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    group by all
 ),
 
--- Stage rows alike in everything counted below, counted once: far fewer rows to repeat per dimension.
+-- A fiscal quarter is three whole months: its counts are its months' counts, summed.
 alike as (
     select
-        *,
-        count(*) as entry_count
-    from periods
+        'month' as grain,
+        *
+    from monthly
+    union all
+    select
+        'fiscal_quarter' as grain,
+        stage,
+        stage_order,
+        entry_type,
+        outcome,
+        {{ fiscal_quarter_of('entered_period') }} as entered_period,
+        {{ fiscal_quarter_of('advanced_period') }} as advanced_period,
+        {{ fiscal_quarter_of('dropped_period') }} as dropped_period,
+        {{ dimensions | join(', ') }},
+        sum(entry_count) as entry_count
+    from monthly
     group by all
 ),
 
