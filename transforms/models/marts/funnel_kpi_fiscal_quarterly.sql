@@ -1,6 +1,6 @@
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
 with kpis as (
-    {{ funnel_kpis(fiscal_quarter_start, "interval 3 month") }}
+    {{ funnel_kpis('fiscal_quarter') }}
 )
 
 select

@@ -1,3 +1,3 @@
 -- depends_on: {{ ref('reconciliation') }}  -- built only when reconciliation_gate passes
-{{ funnel_kpis(month_start, "interval 1 month") }}
+{{ funnel_kpis('month') }}
 order by view, period_start, stage_order  -- noqa: RF02
