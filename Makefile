@@ -49,11 +49,8 @@ lint: setup
 # the longest files first (tests/conftest.py, LONGEST_FIRST); TEST_WORKERS=0 runs them in this process, one after
 # another. The 30 slowest tests and fixtures are listed at the end. TEST_MARKERS selects by marker: by default all
 # but the Spark comparison, which needs the spark extra and Java; CI (.ci/run) installs those and runs every test in
-# one session (TEST_MARKERS=, empty: all of them). Three workers on this 2-core machine: with two, a CI run kept the
-# cores about 70 % busy (user + system CPU 34.5 min in 25 min), the rest waiting on subprocesses, sensors and locks;
-# with three, 94 % busy, but each worker builds the session fixtures it uses again, so the same CPU work ended only
-# 1.6 min sooner (23.5 min; one run each, within the 25-30 min two workers have taken from one run to the next).
-TEST_WORKERS ?= 3
+# one session (TEST_MARKERS=, empty: all of them).
+TEST_WORKERS ?= 2
 TEST_MARKERS ?= not spark
 test: setup chromium lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 -m '$(TEST_MARKERS)'; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
