@@ -12,10 +12,7 @@
     goal to the period's end over business days (stg_reference__business_calendar); no_target otherwise.
 -#}
 {% macro funnel_kpis(grain) %}
-{%- set period, step = {
-    'month': (month_start, 'interval 1 month'),
-    'fiscal_quarter': (fiscal_quarter_start, 'interval 3 month'),
-}[grain] %}
+{%- set period = {'month': month_start, 'fiscal_quarter': fiscal_quarter_start}[grain] %}
 
 with as_of as (
     select
@@ -60,7 +57,7 @@ stages as (
 ),
 
 periods as (
-    {{ period_spine('select min(entered_period) from stage_rows', 'select as_of_period from as_of', step) }}
+    {{ period_spine('select min(entered_period) from stage_rows', 'select as_of_period from as_of', 'interval 1 month') }}
 ),
 
 {{ period_counts('stage_rows', 'stage') }},
@@ -97,7 +94,7 @@ grid as (
         sum(case when view = 'period' then goal end) as period_goal,
         sum(case when view = 'period' then dropped end) as period_dropped
     from {{ ref('funnel_kpi_monthly') }}
-    group by stage, stage_order, {{ fiscal_quarter_of('period_start') }}
+    group by all
 ),
 {%- endif %}
 
