@@ -12,6 +12,7 @@ numbers to 1e-9 relative; and the summary `make run` prints is the same from eit
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,7 @@ from pipeline.run import funnel_table, improvement_loop
 from pipeline.serving.coverage_table import coverage_table
 from pipeline.serving.paths import parquet_dir, published_file, report_dir
 from pipeline.serving.publish import MARTS
+from pipeline.transforms.project import ensure_manifest
 from pipeline.warehouse.marts import spark_table_folders
 from tests.conftest import Materialized, materialize
 
@@ -78,6 +80,23 @@ def test_the_spark_run_builds_and_publishes_every_mart(spark_run):
     assert {p.stem for p in parquet_dir(spark_run.settings.warehouse_path).glob("*.parquet")} == set(MARTS)
     assert set(MARTS) <= set(spark_table_folders(spark_run.settings.spark_dir, "marts"))
     assert (report_dir(spark_run.settings.warehouse_path) / "index.html").is_file()
+
+
+def staging_models(engine: str) -> dict[str, str]:
+    """The models under models/staging in the engine's manifest, with their materialization."""
+    nodes = json.loads(ensure_manifest(engine).read_text())["nodes"].values()
+    return {
+        n["name"]: n["config"]["materialized"]
+        for n in nodes
+        if n["resource_type"] == "model" and Path(n["original_file_path"]).parts[1] == "staging"
+    }
+
+
+def test_the_staging_models_are_tables_on_spark():
+    """Spark would plan a staging view again inside each of its readers (docs/scale.md); DuckDB keeps views."""
+    spark = staging_models("spark")
+    assert set(spark.values()) == {"table"}
+    assert spark.keys() == staging_models("duckdb").keys()
 
 
 def test_the_analysis_step_runs_between_two_dbt_steps(spark_run):
