@@ -27,6 +27,7 @@ from pipeline.serving.publish import MARTS
 from pipeline.transforms.project import ensure_manifest
 from pipeline.warehouse.marts import spark_table_folders
 from tests.conftest import Materialized, materialize
+from tests.test_dbt_project_rules import layer, models
 
 pytestmark = pytest.mark.spark
 
@@ -84,12 +85,8 @@ def test_the_spark_run_builds_and_publishes_every_mart(spark_run):
 
 def staging_models(engine: str) -> dict[str, str]:
     """The models under models/staging in the engine's manifest, with their materialization."""
-    nodes = json.loads(ensure_manifest(engine).read_text())["nodes"].values()
-    return {
-        n["name"]: n["config"]["materialized"]
-        for n in nodes
-        if n["resource_type"] == "model" and Path(n["original_file_path"]).parts[1] == "staging"
-    }
+    manifest = json.loads(ensure_manifest(engine).read_text())
+    return {n["name"]: n["config"]["materialized"] for n in models(manifest).values() if layer(n) == "staging"}
 
 
 def test_the_staging_models_are_tables_on_spark():
