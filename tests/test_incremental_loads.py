@@ -1,7 +1,6 @@
 """Incremental, idempotent loads: the load log, replaced and removed files, newest-wins duplicates, and the
 quarantine asset check."""
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -9,12 +8,9 @@ import duckdb
 import pytest
 
 from pipeline.config.settings import Settings
-from pipeline.ingest.assets import ingest_assets
 from pipeline.ingest.contract import ENTITIES_BY_TABLE
 from pipeline.ingest.sources.loader import IngestError, load_entity, sha256
 from pipeline.ingest.sources.mapping import landing_layout, parse_mapping
-from pipeline.privacy.redaction import record
-from pipeline.warehouse.resource import Warehouse
 from tests.staging_sql import newest
 
 LEADS = ENTITIES_BY_TABLE["ma_leads"]
@@ -45,12 +41,11 @@ def test_unchanged_files_are_skipped_changed_replace_their_rows_new_append_and_r
     april = _write(landing, "2024-04.csv", _lead("0001"), _lead("0002"))
     first = _load(con, landing)
     assert [f.action for f in first.files] == ["new"] and first.rows == 2
-    assert not first.rewrote  # appended only: the ingest asset skips the checkpoint's vacuum
     log = con.execute("SELECT file, sha256, data_rows, loaded_rows FROM extracted.load_log").fetchall()
     assert log == [("ma/leads/2024-04.csv", sha256(april), 2, 2)]
 
     again = _load(con, landing)
-    assert [f.action for f in again.files] == ["unchanged"] and not again.rewrote
+    assert [f.action for f in again.files] == ["unchanged"]
     assert con.execute("SELECT count(*) FROM extracted.load_log").fetchall() == [(1,)]
     assert _raw(con) == [("0001", "A", "ma/leads/2024-04.csv"), ("0002", "A", "ma/leads/2024-04.csv")]
 
@@ -61,7 +56,6 @@ def test_unchanged_files_are_skipped_changed_replace_their_rows_new_append_and_r
         ("ma/leads/2024-04.csv", "changed"),
         ("ma/leads/2024-05.csv", "new"),
     ]
-    assert third.rewrote  # April's old rows were deleted
     assert _raw(con) == [("0001", "A2", "ma/leads/2024-04.csv"), ("0003", "A", "ma/leads/2024-05.csv")]
 
     april.unlink()
@@ -70,21 +64,8 @@ def test_unchanged_files_are_skipped_changed_replace_their_rows_new_append_and_r
         ("ma/leads/2024-04.csv", "removed"),
         ("ma/leads/2024-05.csv", "unchanged"),
     ]
-    assert fourth.rewrote
     assert _raw(con) == [("0003", "A", "ma/leads/2024-05.csv")]
     assert con.execute("SELECT file FROM extracted.load_log").fetchall() == [("ma/leads/2024-05.csv",)]
-
-
-def test_a_load_after_an_erasure_is_no_mere_append(tmp_path):
-    """New files only, but someone was erased: the load may have emptied their values, so the ingest asset keeps
-    DuckDB's default checkpoint for it."""
-    landing, con = tmp_path / "landing", duckdb.connect()
-    _write(landing, "2024-04.csv", _lead("0001"))
-    assert not _load(con, landing).rewrote
-    record(con, {"0" * 64: "email"})
-    _write(landing, "2024-05.csv", _lead("0002"))
-    result = _load(con, landing)
-    assert [f.action for f in result.files] == ["unchanged", "new"] and result.rewrote
 
 
 def test_a_fixed_file_takes_its_quarantined_rows_out_of_quarantine(tmp_path):
@@ -287,38 +268,3 @@ def test_a_changed_reporting_zone_reloads_unchanged_files_as_it_reads_a_date_alo
     assert created_utc("UTC", "Asia/Tokyo") == (["new"], "2024-03-31 15:00")  # April 1 began at 15:00 UTC in Tokyo
     assert created_utc("UTC", "Asia/Tokyo") == (["unchanged"], "2024-03-31 15:00")
     assert created_utc("UTC", "UTC") == (["changed"], "2024-04-01 00:00")
-
-
-class _VacuumAtClose(Warehouse):
-    """The warehouse, noting DuckDB's max_vacuum_tasks as each connection closes (its checkpoint runs then)."""
-
-    @contextmanager
-    def connect(self, read_only: bool = False, on_wait=None):
-        with super().connect(read_only, on_wait) as con:
-            yield con
-            VACUUM_AT_CLOSE.append(con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0])
-
-
-VACUUM_AT_CLOSE: list[int] = []
-
-
-def test_the_ingest_asset_turns_the_checkpoint_vacuum_off_only_for_a_load_that_appended(tmp_path):
-    landing = tmp_path / "landing"
-    settings = Settings(landing_dir=str(landing), warehouse_path=str(tmp_path / "w.duckdb"))
-    (leads,) = [a for a in ingest_assets if a.key == dg.AssetKey(["extracted", "ma_leads"])]
-    default = duckdb.connect().execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0]
-
-    def vacuum_at_close() -> int:
-        VACUUM_AT_CLOSE.clear()
-        resources = {"warehouse": _VacuumAtClose(path=settings.warehouse_path), "settings": settings}
-        dg.materialize([leads], resources=resources, instance=dg.DagsterInstance.ephemeral())
-        return VACUUM_AT_CLOSE[-1]
-
-    _write(landing, "2024-04.csv", _lead("0001"))
-    assert vacuum_at_close() == 0  # new file: appended
-    _write(landing, "2024-05.csv", _lead("0002"))
-    assert vacuum_at_close() == 0  # one unchanged, one new
-    _write(landing, "2024-04.csv", _lead("0001", "A2"))
-    assert vacuum_at_close() == default > 0  # April's old rows deleted
-    (landing / "ma" / "leads" / "2024-05.csv").unlink()
-    assert vacuum_at_close() == default

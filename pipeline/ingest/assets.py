@@ -87,12 +87,6 @@ def _ingest_asset(entity: Entity) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             result = ingest(con, entity, settings)
             check = _quarantine_check(con, entity)
-            if not result.rewrote:
-                # A load that only appended: the checkpoint as the connection closes would merge each file's partly
-                # filled last row group with its neighbours by rewriting them (about 1 s an entity of 1.4 M rows at
-                # 10 M leads), which changes nothing a query reads. A load that deleted rows or emptied an erased
-                # person's values keeps DuckDB's default checkpoint, whose vacuum drops deleted rows from the file.
-                con.execute("SET max_vacuum_tasks = 0")
         if result.absent:
             kept = f"keeps the {result.rows} records of the files loaded before" if result.rows else "is empty"
             context.log.info(f"no source has a file of optional entity {entity.table}; extracted.{entity.table} {kept}")

@@ -99,9 +99,6 @@ class EntityLoad:
     quarantine: list[dict] = field(default_factory=list)  # rows written to extracted.quarantine by this load
     #: An optional entity no source has a file of: its table is kept as it was, empty unless files were loaded before.
     absent: bool = False
-    #: The load deleted rows (of a changed or removed file), or erasures are recorded, so it may have emptied an erased
-    #: person's values: more than an append (pipeline/ingest/assets.py keeps DuckDB's default checkpoint for it).
-    rewrote: bool = False
 
     def count(self, action: str) -> int:
         return sum(f.action == action for f in self.files)
@@ -784,5 +781,4 @@ def load_entity(
         seconds=time.perf_counter() - started,
         quarantine=[r for p in prepared for r in p.quarantine],
         absent=not found,
-        rewrote=bool(gone) or any(f.action == "changed" for f in files) or bool(recorded(con)),
     )
