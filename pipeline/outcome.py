@@ -13,6 +13,7 @@ one line, since each step waited for the same holder and says the same thing.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,12 +35,25 @@ EXIT_WAREHOUSE_BUSY = 75
 LISTED = {"ERROR": 10, "WARN": 5}
 #: At most this many of the errors of a failed dbt build are quoted (all are in the tool log).
 LISTED_DBT_ERRORS = 3
+#: A reason longer than one line goes on over at most this many lines of this width, each indented under it, so
+#: that an ingest error's file, column and row stay on the screen (the whole text is in the tool log).
+REASON_LINES, REASON_WIDTH, CONTINUED = 4, 160, "\n      "
 
 #: Where dagster-dbt's error quotes dbt's log, whose colour codes are dropped; each error there is a header line
-#: ("Runtime Error in test unique_… (models/…)") followed by what went wrong.
+#: ("Runtime Error in test unique_… (models/…)", or "Failure in test <name> (…)" for a test of severity error that
+#: found rows) followed by what went wrong.
 _DBT_ERRORS = "Errors parsed from dbt logs:"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _DBT_ERROR_HEADER = re.compile(r"^\s*[\w ]*Error in \w+ ")
+_DBT_TEST_FAILURE = re.compile(r"^\s*Failure in test (\w+)")
+
+
+def wrapped(text: str) -> str:
+    """`text` on one line, or over at most REASON_LINES indented lines, the rest cut with "…"."""
+    lines = textwrap.wrap(" ".join(text.split()), REASON_WIDTH, break_long_words=False, break_on_hyphens=False)
+    if len(lines) > REASON_LINES:
+        lines = [*lines[: REASON_LINES - 1], lines[REASON_LINES - 1][: REASON_WIDTH - 1] + "…"]
+    return CONTINUED.join(lines)
 
 
 @dataclass(frozen=True)
@@ -142,7 +156,7 @@ def check_reason(evaluation: dg.AssetCheckEvaluation) -> str:
                 if isinstance(failures, int)
                 else (f"dbt status {status}" if status else "")
             )
-    return text if len(text) <= 160 else text[:159] + "…"
+    return wrapped(text)
 
 
 def _chain(error: SerializableErrorInfo | None) -> list[SerializableErrorInfo]:
@@ -161,21 +175,28 @@ def busy_error(event: dg.DagsterEvent) -> SerializableErrorInfo | None:
 
 def dbt_errors(message: str) -> list[str]:
     """What went wrong in each error of a failed dbt build, as dagster-dbt quotes dbt's log in its error: the line
-    after each error's header, once per distinct text (a missing exchange rate names its currency and month)."""
+    after each error's header, once per distinct text (a missing exchange rate names its currency and month); for
+    a failed test, its name with that line (dbt's "Got 1 result, configured to fail if != 0" alone names nothing)."""
     if _DBT_ERRORS not in message:
         return []
-    lines = [line.strip() for line in _ANSI.sub("", message.partition(_DBT_ERRORS)[2]).splitlines()]
+    lines = [s for line in _ANSI.sub("", message.partition(_DBT_ERRORS)[2]).splitlines() if (s := line.strip())]
     found: list[str] = []
     for header, detail in zip(lines, lines[1:], strict=False):
-        if _DBT_ERROR_HEADER.match(header) and detail and detail not in found:
+        if _DBT_ERROR_HEADER.match(detail):
+            continue  # a test that could not run: "Failure in test …", then its "Runtime Error in test …" and why
+        if failed := _DBT_TEST_FAILURE.match(header):
+            detail = f"test {failed[1]} failed: {detail}"
+        elif not _DBT_ERROR_HEADER.match(header):
+            continue
+        if detail not in found:
             found.append(detail)
     return found
 
 
 def step_reason(event: dg.DagsterEvent) -> str:
-    """The error of a failed step on one line: the class, the message with long quoted commands elided; for a
-    busy warehouse, the message that names the holding process; for a failed dbt build, what dbt said went wrong,
-    one line per error."""
+    """The error of a failed step on one line, or a few (`wrapped`): the class, the message with long quoted
+    commands elided; for a busy warehouse, the message that names the holding process; for a failed dbt build, what
+    dbt said went wrong, one line per error."""
     if busy := busy_error(event):
         return " ".join((busy.message.partition(": ")[2] or busy.message).split())
     for error in _chain(event.step_failure_data.error):
@@ -188,8 +209,7 @@ def step_reason(event: dg.DagsterEvent) -> str:
     if error is None:
         return event.message or ""
     text = re.sub(r"`[^`]{60,}`", "`…`", f"{error.cls_name}: {error.message.partition(': ')[2] or error.message}")
-    text = " ".join(text.split())
-    return text if len(text) <= 200 else text[:199] + "…"
+    return wrapped(text)
 
 
 def outcome_of(result: dg.ExecuteInProcessResult) -> Outcome:

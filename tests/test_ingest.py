@@ -312,6 +312,40 @@ def test_the_ingest_asset_fails_with_the_message_and_keeps_the_warehouse(tmp_pat
         assert con.execute(f"select lead_id from {newest('ma_leads')}").fetchall() == [("0001",)]
 
 
+def test_the_screen_names_file_line_and_column_of_a_quarantined_row_and_of_a_load_over_the_threshold(tmp_path):
+    """What `make run` prints (pipeline/outcome.py) for the two ways a bad row shows: quarantined under the floor, a
+    WARN naming the first row's file, line and column; over the threshold, a failed step whose message, however deep
+    the landing folder, keeps the file, column and row on the screen rather than cutting them off."""
+    from pipeline.definitions import build_definitions
+    from pipeline.outcome import REASON_WIDTH, outcome_of
+
+    good = "".join(f"{i:04d},a@x,A,2024-04-01 10:00:00,web,C1\n" for i in range(1, 60))
+    landing = _landing(tmp_path / "a-landing-folder-as-deep-as-an-operator-has-it", {"ma/leads.csv": HEADER})
+    settings = Settings(landing_dir=str(landing), warehouse_path=str(tmp_path / "w.duckdb"))
+    leads = build_definitions(settings).resolve_assets_def(dg.AssetKey(["extracted", "ma_leads"]))
+
+    def screen(data: str) -> tuple[bool, list[str]]:
+        (landing / "ma" / "leads.csv").write_text(HEADER + data)
+        result = dg.materialize([leads], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        return result.success, "\n".join(outcome_of(result).lines()).splitlines()
+
+    # 60 rows, the last bad: line 61 of the file (its header is line 1), under the default floor of 10 rows
+    loaded, lines = screen(good + "0060,b@x,B,31/04/2024,web,C1\n")
+    assert loaded and all(len(line) <= REASON_WIDTH + 60 for line in lines), lines
+    assert " ".join(" ".join(lines).split()).endswith(
+        "WARN extracted/ma_leads quarantine: 1 row(s) of ma_leads are in extracted.quarantine; "
+        "first ma/leads.csv line 61, column created_at: value '31/04/2024' is not a valid timestamp"
+    ), lines
+
+    # 15 bad rows of 60, the first of them data row 46 (line 47): over 1 % and over the floor
+    bad = "".join(f"{i:04d},b@x,B,31/04/2024,web,C1\n" for i in range(46, 61))
+    loaded, lines = screen(good[: good.index("0046,")] + bad)
+    text = " ".join(" ".join(lines).split())
+    assert not loaded and all(len(line) <= REASON_WIDTH + 60 for line in lines), lines
+    assert f"step failed: extracted__ma_leads: IngestError: {landing}/ma/leads.csv: 15 of 60 data rows" in text
+    assert "column 'created_at', data row 46 (line 47): value '31/04/2024' is not a valid timestamp" in text, lines
+
+
 def test_entity_files_finds_single_files_and_folders_but_nothing_else(tmp_path):
     landing = _landing(
         tmp_path,

@@ -240,7 +240,12 @@ def test_a_failed_error_check_exits_1_listing_it_and_still_prints_the_funnel_on_
         r"expect_column_pair_values_a_to_be_greater_than_b\(first_contact_at, created_at\)",
         screen,
     )
-    assert "WARN  extracted/ma_leads quarantine: 1 row(s) of ma_leads are in extracted.quarantine" in screen
+    leads = next((landing / "ma" / "leads").glob("*.csv"))  # _break appended the bad row: the file's last line
+    assert (
+        "WARN extracted/ma_leads quarantine: 1 row(s) of ma_leads are in extracted.quarantine; first "
+        f"{leads.relative_to(landing)} line {len(leads.read_text(encoding='utf-8').splitlines())}, column created_at: "
+        "value 'not a date' is not a valid timestamp"
+    ) in " ".join(screen.split())
     assert screen.index("ERROR extracted/sfa_leads") < screen.index("Monthly funnel, period view")
     assert "1 ERROR check(s) failed (listed above the funnel table): exit code 1" in ran.err
     kept = _invocation_folders(place)

@@ -44,16 +44,25 @@ def ingest(con: duckdb.DuckDBPyConnection, entity: Entity, settings: Settings) -
 
 
 def _quarantine_check(con: duckdb.DuckDBPyConnection, entity: Entity) -> dg.AssetCheckResult:
+    """Warns with the count and, so that the screen names file, line and column, the first quarantined row."""
     total, by_reason = con.execute(
-        "SELECT count(*), list({'file': file, 'line': line, 'reason': reason} ORDER BY file, line)[:10] "
-        "FROM extracted.quarantine WHERE entity = ?",
+        "SELECT count(*), list({'file': file, 'line': line, 'column': column_name, 'reason': reason} "
+        "ORDER BY file, line)[:10] FROM extracted.quarantine WHERE entity = ?",
         [entity.table],
     ).fetchall()[0]
+    description = None
+    if total:
+        first = by_reason[0]
+        column = f", column {first['column']}" if first["column"] else ""
+        description = (
+            f"{total} row(s) of {entity.table} are in extracted.quarantine; "
+            f"first {first['file']} line {first['line']}{column}: {first['reason']}"
+        )
     return dg.AssetCheckResult(
         check_name="quarantine",
         passed=total == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{total} row(s) of {entity.table} are in extracted.quarantine" if total else None,
+        description=description,
         metadata={"quarantined_rows": total, "first_rows": dg.MetadataValue.json(by_reason or [])},
     )
 
