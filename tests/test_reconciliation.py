@@ -112,7 +112,8 @@ def test_the_gate_blocks_the_kpi_marts_at_1_percent(faults_1pct):
     assert gate.metadata["dagster_dbt/failed_row_count"].value == failing > 0
     # and `make run` names the test that stopped the dbt build, not only dagster-dbt's "the dbt CLI process failed"
     said = f"test reconciliation_gate failed: Got {failing} result{'s' if failing > 1 else ''}, configured to fail"
-    assert any(said in line for line in "\n".join(outcome_of(run.result).lines()).splitlines()), outcome_of(run.result)
+    outcome = outcome_of(run.result)
+    assert any(said in line for line in "\n".join(outcome.lines()).splitlines()), outcome
     assert not (_materialized(run) & KPI_MARTS), "KPI marts must not be built from unreconciled data"
     built = set(run.query("select table_name from duckdb_tables() where schema_name = 'marts'")["table_name"])
     assert not built & {key.path[-1] for key in KPI_MARTS}, "a KPI mart table was written"
